@@ -1,0 +1,30 @@
+"""rooflm: where LLM inference time goes, operator by operator, on a roofline."""
+
+from rooflm.analysis import analyze
+from rooflm.errors import DoesNotFitError, InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
+from rooflm.report import Report
+from rooflm.specs.hardware import HardwareSpec, load_hardware
+from rooflm.specs.model import ModelSpec, load_model
+from rooflm.specs.quant import QuantScheme, load_scheme
+from rooflm.sweep import CriticalBatch, SweepResult, critical_batch, sweep
+
+__all__ = [
+    "CriticalBatch",
+    "DoesNotFitError",
+    "HardwareSpec",
+    "InvalidInputError",
+    "ModelSpec",
+    "QuantScheme",
+    "Report",
+    "RooflmError",
+    "SweepResult",
+    "UnknownNameError",
+    "UnsupportedModelError",
+    "analyze",
+    "critical_batch",
+    "load_hardware",
+    "load_model",
+    "load_scheme",
+    "sweep",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,31 @@
+"""Typed errors for user mistakes. The CLI prints their message on one line and exits 2."""
+
+from __future__ import annotations
+
+
+class RooflmError(Exception):
+    """Base of every error caused by what the user asked for (not by a bug)."""
+
+
+class InvalidInputError(RooflmError, ValueError):
+    """A size, option or file the user gave makes no sense."""
+
+
+class UnknownNameError(RooflmError, KeyError):
+    """A model, hardware or scheme name that is not in the catalog."""
+
+    def __init__(self, what: str, name: str, suggestions: list[str], list_command: str) -> None:
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        self.message = f"unknown {what} {name!r}{hint} (see `{list_command}`)"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class UnsupportedModelError(RooflmError, ValueError):
+    """A config.json whose architecture rooflm cannot model yet."""
+
+
+class DoesNotFitError(RooflmError, ValueError):
+    """The workload needs more memory than the device has."""

@@ -1,0 +1,135 @@
+"""Turn a phase's operators into per-operator and per-step totals, vectorised over workload axes.
+
+This is the one evaluation path: a single ``analyze`` is a sweep of one point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rooflm import graph
+from rooflm.ops.cost import Op
+from rooflm.roofline import BOUNDS, Efficiency, time_op
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+from rooflm.specs.quant import QuantScheme
+
+_FIELDS = ("flops", "weight_bytes", "activation_bytes", "kv_bytes", "compute_s", "memory_s", "comm_s",
+           "overhead_s", "time_s")
+
+
+@dataclass(frozen=True)
+class OpTotals:
+    """One operator over all its instances (and, in e2e, all decode steps). Arrays share the sweep's shape;
+    ``time_by_bound`` has a leading axis over BOUNDS."""
+
+    op: Op
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    activation_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    comm_s: np.ndarray
+    overhead_s: np.ndarray
+    time_s: np.ndarray
+    time_by_bound: np.ndarray
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.activation_bytes + self.kv_bytes
+
+    @property
+    def bound(self) -> np.ndarray:
+        return np.argmax(self.time_by_bound, axis=0)
+
+    def renamed(self, name: str) -> OpTotals:
+        return OpTotals(Op(name, self.op.kind, self.op.op_class, self.op.count, self.op.cost, self.op.compute_dtype,
+                           self.op.weight_shape, self.op.kernels),
+                        *(getattr(self, f) for f in _FIELDS), self.time_by_bound)
+
+    def plus(self, other: OpTotals) -> OpTotals:
+        return OpTotals(self.op, *(getattr(self, f) + getattr(other, f) for f in _FIELDS),
+                        self.time_by_bound + other.time_by_bound)
+
+
+def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], sum_last: bool) -> OpTotals:
+    t = time_op(op, hw, eff)
+    n = op.count
+    c = op.cost
+
+    def full(x: object) -> np.ndarray:
+        arr = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
+        return arr.sum(axis=-1) if sum_last else np.array(arr)
+
+    roof = np.maximum(np.maximum(t.compute_s, t.memory_s), t.comm_s)
+    idx = np.argmax(np.stack(np.broadcast_arrays(t.compute_s, t.memory_s, t.comm_s)), axis=0)
+    by_bound = np.stack([full(np.where(idx == i, roof, 0.0)) for i in range(3)] + [full(t.overhead_s)])
+    return OpTotals(op, full(n * np.asarray(c.flops)), full(n * np.asarray(c.weight_bytes)),
+                    full(n * np.asarray(c.activation_bytes)), full(n * np.asarray(c.kv_bytes)),
+                    full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s), by_bound)
+
+
+def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
+                 sum_last: bool = False) -> list[OpTotals]:
+    return [_totals(op, hw, eff, shape, sum_last) for op in ops]
+
+
+def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
+            prompt_len: np.ndarray, lm_head_all_tokens: bool = False) -> list[OpTotals]:
+    shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
+    return evaluate_ops(graph.prefill_ops(model, quant, batch, prompt_len, lm_head_all_tokens), hw, eff, shape)
+
+
+def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
+           context: np.ndarray) -> list[OpTotals]:
+    shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
+    return evaluate_ops(graph.decode_ops(model, quant, batch, context), hw, eff, shape)
+
+
+def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
+                 prompt_len: np.ndarray, gen_len: int) -> list[OpTotals]:
+    """All gen_len − 1 decode steps after a prefill, summed: step i runs at context L + i."""
+    steps = np.arange(1, gen_len, dtype=np.float64)  # empty when gen_len is 1
+    b = np.asarray(batch, dtype=np.float64)[..., None]
+    ctx = np.asarray(prompt_len, dtype=np.float64)[..., None] + steps
+    shape = np.broadcast_shapes(b.shape, ctx.shape)
+    return evaluate_ops(graph.decode_ops(model, quant, b, ctx), hw, eff, shape, sum_last=True)
+
+
+@dataclass(frozen=True)
+class StepTotals:
+    """Sums over the operators of a step (arrays over the sweep's shape)."""
+
+    flops: np.ndarray
+    weight_bytes: np.ndarray
+    activation_bytes: np.ndarray
+    kv_bytes: np.ndarray
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    comm_s: np.ndarray
+    overhead_s: np.ndarray
+    time_s: np.ndarray
+    time_by_bound: np.ndarray
+
+    @property
+    def bytes(self) -> np.ndarray:
+        return self.weight_bytes + self.activation_bytes + self.kv_bytes
+
+    @property
+    def bound(self) -> np.ndarray:
+        return np.argmax(self.time_by_bound, axis=0)
+
+    @property
+    def arithmetic_intensity(self) -> np.ndarray:
+        return self.flops / np.maximum(self.bytes, 1e-30)
+
+
+def sum_ops(ops: list[OpTotals]) -> StepTotals:
+    return StepTotals(*(sum(getattr(o, f) for o in ops) for f in _FIELDS), sum(o.time_by_bound for o in ops))
+
+
+def bound_names(index: np.ndarray) -> np.ndarray:
+    return np.asarray(BOUNDS)[index]

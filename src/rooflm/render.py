@@ -1,0 +1,163 @@
+"""Rich tables for the CLI. Presentation only: every number comes from a report."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from rooflm import units
+from rooflm.report import Report
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+from rooflm.sweep import CriticalBatch, SweepResult
+
+BOUND_STYLE = {"compute": "bold green", "memory": "bold yellow", "communication": "bold magenta",
+               "overhead": "bold red"}
+
+
+def _bound(b: str) -> Text:
+    return Text(b, style=BOUND_STYLE.get(b, ""))
+
+
+def _workload_line(r: Report) -> str:
+    if r.phase == "prefill":
+        what = f"prefill of {r.batch} × {r.prompt_len} tokens"
+    elif r.phase == "decode":
+        what = f"one decode step, batch {r.batch}, context {r.context}"
+    else:
+        what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
+    return (f"{r.model} on {r.hardware} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
+            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {r.efficiency} mode")
+
+
+def analysis(r: Report) -> Group:
+    t = r.totals
+    summary = Table.grid(padding=(0, 2))
+    summary.add_column(style="bold")
+    summary.add_column()
+    summary.add_row("time", units.seconds(t.time_s))
+    if t.ttft_s is not None:
+        summary.add_row("time to first token", units.seconds(t.ttft_s))
+    if t.tpot_s is not None:
+        summary.add_row("time per output token", units.seconds(t.tpot_s))
+    summary.add_row("bound", _bound(t.bound))
+    summary.add_row("tokens/s", units.rate(t.tokens_per_s, "tok/s"))
+    if t.output_tokens_per_s is not None:
+        summary.add_row("output tokens/s", units.rate(t.output_tokens_per_s, "tok/s"))
+    summary.add_row("FLOPs", units.flops(t.flops))
+    summary.add_row("bytes", f"{units.nbytes(t.bytes)} (weights {units.nbytes(t.weight_bytes)}, activations "
+                    f"{units.nbytes(t.activation_bytes)}, KV {units.nbytes(t.kv_bytes)})")
+    summary.add_row("arithmetic intensity", f"{t.arithmetic_intensity:.3g} FLOP/B (ridge {t.ridge_intensity:.4g})")
+    summary.add_row("time if only math", units.seconds(t.compute_time_s))
+    summary.add_row("time if only bytes", units.seconds(t.memory_time_s))
+    if t.overhead_time_s:
+        summary.add_row("launch overhead", units.seconds(t.overhead_time_s))
+
+    ops = Table(title="operators (all layers together)", title_justify="left", header_style="bold")
+    for col in ("operator", "×", "FLOPs", "bytes", "AI", "time", "share", "bound"):
+        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right")
+    for o in r.operators:
+        share = o.time_s / t.time_s if t.time_s else 0.0
+        ops.add_row(o.name, str(o.count), units.flops(o.flops), units.nbytes(o.bytes), f"{o.arithmetic_intensity:.3g}",
+                    units.seconds(o.time_s), f"{share:.1%}", _bound(o.bound))
+
+    m = r.memory
+    fits = Text("fits", style="green") if m.fits else Text(f"does not fit: {units.nbytes(m.shortfall_bytes)} short",
+                                                           style="bold red")
+    mem = Text.assemble(
+        f"weights {units.nbytes(m.weights_bytes)} + KV cache {units.nbytes(m.kv_cache_bytes)} + activations "
+        f"{units.nbytes(m.activation_bytes)} = {units.nbytes(m.total_bytes)} of {units.nbytes(m.capacity_bytes)}: ",
+        fits, f" · largest batch at this context: {m.max_batch}",
+    )
+    return Group(Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops,
+                 Panel(mem, title="memory", title_align="left"))
+
+
+def sweep_table(s: SweepResult, limit: int = 40) -> Table:
+    table = Table(title=f"{s.model} on {s.hardware} · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
+                  title_justify="left", header_style="bold")
+    axes = list(s.axes)
+    for a in axes:
+        table.add_column(a, justify="right")
+    for col in ("time", "tokens/s", "AI", "bound", "fits"):
+        table.add_column(col, justify="right")
+    n = len(s)
+    rows = range(n) if n <= limit else [*range(limit // 2), *range(n - limit // 2, n)]
+    for i, row in enumerate(rows):
+        if n > limit and i == limit // 2:
+            table.add_row(*(["…"] * (len(axes) + 5)))
+        c = s.columns
+        table.add_row(*(str(s.axes[a][row]) for a in axes), units.seconds(float(c["time_s"][row])),
+                      units.rate(float(c["tokens_per_s"][row]), "tok/s"), f"{c['arithmetic_intensity'][row]:.3g}",
+                      _bound(str(c["bound"][row])), "yes" if c["fits"][row] else "no")
+    return table
+
+
+def critical_batch_table(cb: CriticalBatch) -> Group:
+    head = Text.assemble(
+        f"{cb.model} on {cb.hardware} · {cb.quant} · decode at context {cb.context}\n",
+        "weight GEMMs turn compute-bound at batch ",
+        Text(str(cb.critical_batch_unconstrained or "never"), style="bold"),
+        f" (ridge {cb.ridge_intensity:.4g} FLOP/B); memory allows batch ≤ {cb.max_batch}",
+        "" if cb.critical_batch is not None or cb.critical_batch_unconstrained is None
+        else Text(" — the crossover is out of reach", style="bold red"),
+    )
+    table = Table(header_style="bold")
+    for col in ("GEMM", "K × N", "critical batch"):
+        table.add_column(col, justify="left" if col == "GEMM" else "right")
+    for g in cb.per_gemm:
+        table.add_row(g.name, f"{g.weight_shape[0]} × {g.weight_shape[1]}", str(g.critical_batch or "never"))
+    return Group(head, table)
+
+
+def model_table(models: list[tuple[str, ModelSpec | str]]) -> Table:
+    table = Table(header_style="bold")
+    for col in ("model", "type", "params", "layers", "hidden", "heads q/kv × dim", "KV/token (bf16)"):
+        table.add_column(col, justify="left" if col in ("model", "type") else "right")
+    for name, m in models:
+        if isinstance(m, str):
+            table.add_row(name, Text(m, style="dim"), *([""] * 5))
+            continue
+        table.add_row(name, m.model_type, f"{m.total_params / 1e9:.3f} B", str(m.num_layers), str(m.hidden_size),
+                      f"{m.num_q_heads}/{m.num_kv_heads} × {m.head_dim}", units.kib(m.kv_bytes_per_token()))
+    return table
+
+
+def hardware_table(devices: list[HardwareSpec]) -> Table:
+    table = Table(header_style="bold")
+    for col in ("hardware", "kind", "bf16 peak", "best low-precision peak", "memory BW", "memory", "bf16 ridge"):
+        table.add_column(col, justify="left" if col in ("hardware", "kind") else "right")
+    for h in devices:
+        bf16 = h.peak_flops.get("bf16")
+        low = max(((d, f.value) for d, f in h.peak_flops.items() if d in ("fp8", "int8", "fp4", "int4")),
+                  key=lambda x: x[1], default=None)
+        table.add_row(h.name, h.kind, units.rate(bf16.value, "FLOP/s") if bf16 else "–",
+                      f"{units.rate(low[1], 'FLOP/s')} ({low[0]})" if low else "–",
+                      units.rate(h.memory_bandwidth.value, "B/s"), units.nbytes(h.memory_capacity.value),
+                      f"{h.ridge('bf16'):.4g}" if bf16 else "–")
+    return table
+
+
+def hardware_detail(h: HardwareSpec) -> Table:
+    table = Table(title=f"{h.display_name} ({h.name})", title_justify="left", header_style="bold")
+    for col in ("figure", "value", "source"):
+        table.add_column(col, overflow="fold")
+    for dtype, fig in h.peak_flops.items():
+        table.add_row(f"peak {dtype}", units.rate(fig.value, "FLOP/s"), fig.source)
+    table.add_row("memory bandwidth", units.rate(h.memory_bandwidth.value, "B/s"), h.memory_bandwidth.source)
+    table.add_row("memory capacity", units.nbytes(h.memory_capacity.value), h.memory_capacity.source)
+    for cache, fig in h.caches.items():
+        table.add_row(f"cache {cache}", units.nbytes(fig.value), fig.source)
+    for label, link in (("intra-node", h.interconnect.intra_node), ("inter-node", h.interconnect.inter_node)):
+        if link:
+            table.add_row(f"{label} link ({link.name})", units.rate(link.bandwidth.value, "B/s") + " per direction",
+                          link.bandwidth.source)
+            table.add_row(f"{label} latency", units.seconds(link.latency.value), link.latency.source)
+    table.add_row("kernel launch overhead", units.seconds(h.kernel_launch_overhead.value),
+                  h.kernel_launch_overhead.source)
+    for dtype in h.supported_dtypes:
+        table.add_row(f"ridge {dtype}", f"{h.ridge(dtype):.4g} FLOP/B", "peak / bandwidth")
+    return table
+

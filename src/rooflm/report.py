@@ -1,0 +1,87 @@
+"""The typed result of an analysis: what the CLI prints, the API returns and the JSON contract fixes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Totals(_Frozen):
+    time_s: float
+    compute_time_s: float
+    memory_time_s: float
+    comm_time_s: float
+    overhead_time_s: float
+    flops: float
+    bytes: float
+    weight_bytes: float
+    activation_bytes: float
+    kv_bytes: float
+    arithmetic_intensity: float
+    ridge_intensity: float
+    bound: str
+    tokens_per_s: float
+    time_by_bound: dict[str, float]
+    time_by_class: dict[str, float]
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    output_tokens_per_s: float | None = None
+
+
+class OperatorRow(_Frozen):
+    """One operator, all ``count`` instances together, for the whole step (or request, in e2e)."""
+
+    name: str
+    kind: str
+    op_class: str
+    count: int
+    compute_dtype: str
+    weight_shape: tuple[int, int] | None
+    flops: float
+    bytes: float
+    weight_bytes: float
+    activation_bytes: float
+    kv_bytes: float
+    arithmetic_intensity: float
+    compute_time_s: float
+    memory_time_s: float
+    overhead_time_s: float
+    time_s: float
+    bound: str
+
+
+class MemoryReport(_Frozen):
+    weights_bytes: float
+    kv_cache_bytes: float
+    activation_bytes: float
+    total_bytes: float
+    capacity_bytes: float
+    fits: bool
+    max_batch: int
+    shortfall_bytes: float
+
+
+class Report(_Frozen):
+    model: str
+    hardware: str
+    phase: str
+    batch: int
+    prompt_len: int
+    context: int
+    gen_len: int
+    quant: str
+    weight_dtype: str
+    activation_dtype: str
+    kv_dtype: str
+    compute_dtype: str
+    efficiency: str
+    efficiency_sources: dict[str, str]
+    totals: Totals
+    operators: list[OperatorRow]
+    memory: MemoryReport
+
+    def to_json_dict(self) -> dict[str, object]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,97 @@
+"""Evaluate operators on a device: time = max(compute, memory) + launch overhead, per kernel.
+
+T_math = FLOPs / (peak · η_compute), T_mem = bytes / (bandwidth · η_memory). A step is the sum of
+its operators (a per-operator roofline), not one aggregate point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from rooflm.errors import InvalidInputError
+from rooflm.ops.cost import Op
+from rooflm.specs.hardware import HardwareSpec
+
+EfficiencyMode = Literal["ideal", "calibrated"]
+BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achievable fractions of the roofs and the fixed cost of each kernel launch."""
+
+    mode: EfficiencyMode
+    memory: float
+    compute: dict[str, float]
+    kernel_overhead_s: float
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def compute_fraction(self, dtype: str) -> float:
+        return self.compute.get(dtype, self.compute["default"])
+
+
+def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | None = None,
+                   compute: float | None = None, kernel_overhead_s: float | None = None) -> Efficiency:
+    """``ideal``: η = 1 and no overhead (the physical bound). ``calibrated``: the hardware file's
+    measured fractions. Any factor can be overridden."""
+    if mode == "ideal":
+        eff = Efficiency("ideal", 1.0, {"default": 1.0}, 0.0, {"all": "ideal: datasheet roofs, no overhead"})
+    elif mode == "calibrated":
+        e = hw.efficiency
+        eff = Efficiency(
+            "calibrated", e.memory.value, {d: f.value for d, f in e.compute.items()}, e.kernel_overhead.value,
+            {"memory": e.memory.source, "kernel_overhead": e.kernel_overhead.source,
+             **{f"compute.{d}": f.source for d, f in e.compute.items()}},
+        )
+    else:
+        raise InvalidInputError(f"efficiency must be 'ideal' or 'calibrated', got {mode!r}")
+    for label, value in (("memory efficiency", memory), ("compute efficiency", compute)):
+        if value is not None and not 0 < value <= 1:
+            raise InvalidInputError(f"{label} must be in (0, 1], got {value}")
+    if kernel_overhead_s is not None and kernel_overhead_s < 0:
+        raise InvalidInputError(f"kernel overhead must be ≥ 0 s, got {kernel_overhead_s}")
+    return Efficiency(
+        eff.mode,
+        eff.memory if memory is None else memory,
+        eff.compute if compute is None else {"default": compute},
+        eff.kernel_overhead_s if kernel_overhead_s is None else kernel_overhead_s,
+        eff.sources,
+    )
+
+
+@dataclass(frozen=True)
+class OpTiming:
+    """Time of all ``count`` instances of one operator (arrays broadcast like the sizes)."""
+
+    op: Op
+    compute_s: np.ndarray
+    memory_s: np.ndarray
+    comm_s: np.ndarray
+    overhead_s: np.ndarray
+
+    @property
+    def time_s(self) -> np.ndarray:
+        return np.maximum(np.maximum(self.compute_s, self.memory_s), self.comm_s) + self.overhead_s
+
+    @property
+    def bound(self) -> np.ndarray:
+        """Index into BOUNDS of what sets this operator's time."""
+        stacked = np.stack(np.broadcast_arrays(self.compute_s, self.memory_s, self.comm_s, self.overhead_s))
+        return np.argmax(stacked, axis=0)
+
+
+def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
+    c = op.cost
+    n = op.count
+    flops = np.asarray(c.flops, dtype=np.float64)
+    roof = hw.peak(op.compute_dtype) * eff.compute_fraction(op.compute_dtype) if np.any(flops) else np.inf
+    memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory)
+    overhead = np.asarray(float(n * op.kernels * eff.kernel_overhead_s))
+    return OpTiming(op, n * flops / roof, memory, np.zeros(()), overhead)
+
+
+def time_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency) -> list[OpTiming]:
+    return [time_op(op, hw, eff) for op in ops]

@@ -1,0 +1,1 @@
+"""Input specifications: model, hardware, quantization, workload. They know nothing of operators."""

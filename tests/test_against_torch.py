@@ -1,0 +1,92 @@
+"""Cross-checks against independent counters: transformers' parameter counts and PyTorch's FlopCounterMode.
+
+What each side counts, for the FLOP comparison on a tiny randomly initialised Llama (eager attention):
+- FlopCounterMode's aten.mm are the linear layers (q/k/v/o, gate/up/down, lm_head): rooflm's weight GEMMs
+  (which fuse q/k/v and gate/up but have the same 2·M·K·N total).
+- its aten.bmm are eager attention's Q·Kᵀ and P·V over the full L×L score matrix (masking happens after);
+  rooflm counts only the causal half with the diagonal, L(L+1)/2 of L² pairs.
+- neither side counts norms, RoPE or SwiGLU as matmul FLOPs (rooflm counts them as element-wise ops).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import rooflm  # noqa: E402
+from rooflm.specs.model import MODELS_DIR, from_hf_config, model_names  # noqa: E402
+
+TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "intermediate_size": 128, "vocab_size": 256, "max_position_embeddings": 512}
+VARIANTS = {
+    "llama": {"model_type": "llama", **TINY},
+    "llama-mha-tied-bias": {"model_type": "llama", **TINY, "num_key_value_heads": 4, "tie_word_embeddings": True,
+                            "attention_bias": True, "mlp_bias": True},
+    "llama-mqa-head-dim": {"model_type": "llama", **TINY, "num_key_value_heads": 1, "head_dim": 32},
+    "mistral": {"model_type": "mistral", **TINY},
+    "qwen2": {"model_type": "qwen2", **TINY},
+    "qwen3": {"model_type": "qwen3", **TINY, "head_dim": 32, "tie_word_embeddings": True},
+}
+
+
+def _hf_param_count(cfg: dict) -> int:
+    config = transformers.AutoConfig.for_model(**cfg)
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _shipped_supported() -> list[str]:
+    out = []
+    for name in model_names():
+        try:
+            rooflm.load_model(name)
+        except rooflm.UnsupportedModelError:
+            continue
+        out.append(name)
+    return out
+
+
+@pytest.mark.parametrize("name", _shipped_supported())
+def test_catalog_param_counts_equal_transformers(name: str) -> None:
+    cfg = json.loads((MODELS_DIR / name / "config.json").read_text())
+    assert rooflm.load_model(name).total_params == _hf_param_count(cfg)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_variant_param_counts_equal_transformers(variant: str) -> None:
+    cfg = VARIANTS[variant]
+    assert from_hf_config(cfg, variant).total_params == _hf_param_count(cfg)
+
+
+def _flop_counts(cfg: dict, batch: int, prompt_len: int, logits_to_keep: int) -> dict[str, int]:
+    config = transformers.AutoConfig.for_model(**cfg)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_config(config).eval()
+    ids = torch.randint(0, cfg["vocab_size"], (batch, prompt_len))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(ids, logits_to_keep=logits_to_keep)
+    return {str(op).split(".")[-1]: n for op, n in counter.get_flop_counts()["Global"].items()}
+
+
+@pytest.mark.parametrize("variant", ["llama", "qwen3", "llama-mqa-head-dim"])
+@pytest.mark.parametrize(("batch", "prompt_len", "all_tokens"), [(2, 16, False), (3, 33, True), (1, 64, False)])
+def test_prefill_flops_equal_pytorch_flop_counter(variant: str, batch: int, prompt_len: int,
+                                                  all_tokens: bool) -> None:
+    cfg = VARIANTS[variant]
+    counted = _flop_counts(cfg, batch, prompt_len, 0 if all_tokens else 1)
+    spec = from_hf_config(cfg, variant)
+    report = rooflm.analyze(spec, "h100-sxm", phase="prefill", batch=batch, prompt_len=prompt_len,
+                            lm_head_all_tokens=all_tokens)
+    gemm = sum(o.flops for o in report.operators if o.op_class == "weight_gemm")
+    attention = next(o.flops for o in report.operators if o.name == "attention")
+    # Bias adds are rooflm's own extra (m·n per biased GEMM); these variants have none.
+    assert gemm == counted["mm"]
+    # Full L² in eager attention vs the causal L(L+1)/2: ratio (L+1)/(2L).
+    assert attention == pytest.approx(counted["bmm"] * (prompt_len + 1) / (2 * prompt_len), rel=1e-12)

@@ -1,0 +1,119 @@
+"""Hand-checkable figures for Llama-3.1-8B on H100 SXM (ideal mode unless stated)."""
+
+import numpy as np
+import pytest
+
+import rooflm
+
+
+def _op(report: rooflm.Report, name: str):
+    return next(o for o in report.operators if o.name == name)
+
+
+def test_batch1_decode_reads_every_weight_but_the_embedding_once(llama8b: rooflm.ModelSpec) -> None:
+    # (8,030,261,248 - 525,336,576 embedding) * 2 B = 15,009,849,344 B / 3.35e12 B/s = 4.4806 ms.
+    # At context 128 the KV cache adds 32*128*2*8*128*2 = 16.8 MB and activations are ~10 MB: < 0.2%.
+    r = rooflm.analyze(llama8b, "h100-sxm", phase="decode", batch=1, context=128)
+    assert r.totals.time_s == pytest.approx(4.4806e-3, rel=0.005)
+    assert r.totals.bound == "memory"
+    assert r.totals.arithmetic_intensity == pytest.approx(1.0, abs=0.05)
+    assert r.totals.tokens_per_s == pytest.approx(1 / r.totals.time_s)
+
+
+def test_decode_gemm_intensity_grows_linearly_with_batch(llama8b: rooflm.ModelSpec) -> None:
+    # AI of a bf16 GEMM at M = B: 2BKN / (2KN + 2B(K+N)) ~= B while B << K, N.
+    for b in (1, 4, 16, 64):
+        gemm = _op(rooflm.analyze(llama8b, "h100-sxm", batch=b, context=128), "gate_up_proj")
+        assert gemm.arithmetic_intensity == pytest.approx(b, rel=0.03)
+
+
+def test_critical_batch_bf16_and_w4a16(llama8b: rooflm.ModelSpec) -> None:
+    # bf16: B* = ridge / (1 - ridge*(1/K + 1/N)) per GEMM: gate_up (4096x28672) 322, qkv 336, o 346;
+    # together ~326. W4A16 (0.515625 B/weight): B* = 295.3*0.5156 / (2 - 2*295.3*(1/K+1/N)) ~= 83.
+    bf16 = rooflm.critical_batch(llama8b, "h100-sxm", context=128)
+    assert 300 <= bf16.critical_batch <= 350
+    w4 = rooflm.critical_batch(llama8b, "h100-sxm", context=128, quant="w4a16")
+    assert 75 <= w4.critical_batch <= 90
+    assert bf16.ridge_intensity == pytest.approx(295.34, abs=0.01)
+
+
+def test_critical_batch_agrees_with_brute_force(llama8b: rooflm.ModelSpec) -> None:
+    cb = rooflm.critical_batch(llama8b, "h100-sxm", context=128).critical_batch
+    for b, compute_bound in ((cb - 1, False), (cb, True)):
+        r = rooflm.analyze(llama8b, "h100-sxm", batch=b, context=128)
+        gemms = [o for o in r.operators if o.op_class == "weight_gemm"]
+        assert (sum(o.compute_time_s for o in gemms) >= sum(o.memory_time_s for o in gemms)) is compute_bound
+
+
+def test_decode_attention_intensity_stays_at_the_gqa_ratio(llama8b: rooflm.ModelSpec) -> None:
+    # 32 query heads / 8 KV heads = 4 FLOP/B with a bf16 cache, at any batch.
+    for b in (1, 64, 512):
+        attn = _op(rooflm.analyze(llama8b, "h100-sxm", batch=b, context=4096), "attention")
+        assert attn.arithmetic_intensity == pytest.approx(4.0, rel=0.01)
+        assert attn.bound == "memory"
+
+
+def test_prefill_2048_is_compute_bound_with_expected_flops(llama8b: rooflm.ModelSpec) -> None:
+    # 2 * non-embedding params * tokens + causal attention 4 * L(L+1)/2 * Hq * d per layer;
+    # the last-token lm_head (1 GFLOP) and element-wise ops are < 0.1% of 29.7 TFLOP.
+    r = rooflm.analyze(llama8b, "h100-sxm", phase="prefill", batch=1, prompt_len=2048)
+    tokens = 2048
+    attention = 32 * 4 * 32 * 128 * 2048 * 2049 / 2
+    expected = 2 * llama8b.non_embedding_params * tokens + attention
+    assert r.totals.flops == pytest.approx(expected, rel=0.001)
+    assert r.totals.bound == "compute"
+
+
+def test_e2e_is_prefill_plus_growing_decode_steps(llama8b: rooflm.ModelSpec) -> None:
+    r = rooflm.analyze(llama8b, "h100-sxm", phase="e2e", batch=4, prompt_len=512, gen_len=4)
+    prefill = rooflm.analyze(llama8b, "h100-sxm", phase="prefill", batch=4, prompt_len=512).totals.time_s
+    steps = [rooflm.analyze(llama8b, "h100-sxm", batch=4, context=512 + i).totals.time_s for i in (1, 2, 3)]
+    assert r.totals.ttft_s == pytest.approx(prefill)
+    assert r.totals.tpot_s == pytest.approx(np.mean(steps))
+    assert r.totals.time_s == pytest.approx(prefill + sum(steps))
+    assert r.totals.output_tokens_per_s == pytest.approx(4 * 4 / r.totals.time_s)
+
+
+def test_quantized_weights_and_kv_change_the_right_bytes(llama8b: rooflm.ModelSpec) -> None:
+    base = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=128)
+    w4 = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=128, quant="w4a16")
+    # 4.125 / 16 bits per GEMM weight: weight bytes shrink by ~3.9x (norm weights stay bf16).
+    assert base.totals.weight_bytes / w4.totals.weight_bytes == pytest.approx(16 / 4.125, rel=0.01)
+    kv8 = rooflm.analyze(llama8b, "h100-sxm", batch=64, context=32768, kv_dtype="fp8")
+    kv16 = rooflm.analyze(llama8b, "h100-sxm", batch=64, context=32768)
+    assert kv16.totals.kv_bytes / kv8.totals.kv_bytes == pytest.approx(2.0)
+    assert _op(kv8, "qkv_proj").time_s == pytest.approx(_op(kv16, "qkv_proj").time_s)
+
+
+def test_calibrated_mode_is_slower_and_shows_overhead(llama8b: rooflm.ModelSpec) -> None:
+    ideal = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=128)
+    cal = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=128, efficiency="calibrated")
+    # Memory-bound at 81% of the bandwidth: 4.48 ms / 0.81 = 5.53 ms, plus 4 us per kernel launch.
+    kernels = sum(o.count for o in cal.operators)
+    assert cal.totals.time_s == pytest.approx(ideal.totals.time_s / 0.81 + kernels * 4e-6, rel=0.01)
+    assert cal.totals.overhead_time_s == pytest.approx(kernels * 4e-6)
+
+
+def test_memory_fit_and_max_batch(llama8b: rooflm.ModelSpec) -> None:
+    r = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=8192)
+    # bf16 weights 16.06 GB; KV 128 KiB/token * 8192 = 1.07 GB per sequence -> ~59 sequences in 80 GB.
+    assert r.memory.weights_bytes == pytest.approx(8_030_261_248 * 2, rel=1e-6)
+    mb = r.memory.max_batch
+    assert 55 <= mb <= 60
+    assert rooflm.analyze(llama8b, "h100-sxm", batch=mb, context=8192).memory.fits
+    over = rooflm.analyze(llama8b, "h100-sxm", batch=mb + 1, context=8192).memory
+    assert not over.fits and over.shortfall_bytes > 0
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"batch": 0}, "batch must be a positive integer"),
+    ({"prompt_len": -5}, "prompt-len must be a positive integer"),
+    ({"context": 200_000}, "exceeds the model's maximum"),
+    ({"phase": "train"}, "phase must be one of"),
+    ({"efficiency": "fast"}, "efficiency must be"),
+    ({"quant": "fp8", "hardware": "a100-sxm"}, "no fp8 compute roof"),
+])
+def test_user_mistakes_raise_typed_errors(llama8b: rooflm.ModelSpec, kwargs: dict, match: str) -> None:
+    args = {"hardware": "h100-sxm", **kwargs}
+    with pytest.raises(rooflm.RooflmError, match=match):
+        rooflm.analyze(llama8b, **args)

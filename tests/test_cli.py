@@ -1,0 +1,95 @@
+"""The command line: the JSON contract of the design, CSV, tables, and one-line errors with exit 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rooflm.cli import app
+
+runner = CliRunner()
+
+TOTALS = {"time_s", "compute_time_s", "memory_time_s", "comm_time_s", "overhead_time_s", "flops", "bytes",
+          "weight_bytes", "activation_bytes", "kv_bytes", "arithmetic_intensity", "ridge_intensity", "bound",
+          "tokens_per_s"}
+OPERATOR = {"name", "kind", "count", "flops", "bytes", "weight_bytes", "activation_bytes", "kv_bytes",
+            "arithmetic_intensity", "time_s", "bound"}
+MEMORY = {"weights_bytes", "kv_cache_bytes", "activation_bytes", "total_bytes", "capacity_bytes", "fits", "max_batch"}
+
+
+def run_json(*args: str) -> dict:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_analyze_json_contract() -> None:
+    doc = run_json("analyze", "--model", "llama-3.1-8b", "--hardware", "h100-sxm", "--batch", "8")
+    assert {"model", "hardware", "phase", "batch", "quant", "totals", "operators", "memory"} <= set(doc)
+    assert set(doc["totals"]) >= TOTALS
+    assert all(set(o) >= OPERATOR for o in doc["operators"])
+    assert set(doc["memory"]) >= MEMORY
+    assert doc["totals"]["bound"] in {"compute", "memory", "communication", "overhead"}
+    assert doc["batch"] == 8 and doc["phase"] == "decode"
+
+
+def test_analyze_e2e_adds_request_figures() -> None:
+    doc = run_json("analyze", "--phase", "e2e", "--batch", "4", "--prompt-len", "512", "--gen-len", "32")
+    assert {"ttft_s", "tpot_s", "output_tokens_per_s"} <= set(doc["totals"])
+
+
+def test_analyze_table_by_default() -> None:
+    result = runner.invoke(app, ["analyze"])
+    assert result.exit_code == 0
+    assert "gate_up_proj" in result.stdout and "memory" in result.stdout
+
+
+def test_sweep_json_and_csv() -> None:
+    doc = run_json("sweep", "--batch", "1:4096", "--context", "128,1024,8192")
+    assert len(doc["points"]) == 12_288
+    assert {"batch", "context", *TOTALS} <= set(doc["points"][0])
+    csv = runner.invoke(app, ["sweep", "--batch", "1,2,4", "--csv"])
+    assert csv.exit_code == 0 and len(csv.stdout.strip().splitlines()) == 4
+
+
+def test_critical_batch_json() -> None:
+    doc = run_json("critical-batch", "--model", "llama-3.1-8b", "--hardware", "h100-sxm")
+    assert 300 <= doc["critical_batch"] <= 350
+    assert doc["ridge_intensity"] == pytest.approx(295.34, abs=0.01)
+
+
+def test_models_and_hardware_commands() -> None:
+    show = run_json("models", "show", "llama-3.1-8b")
+    assert show["total_params"] == 8_030_261_248 and show["active_params"] == 8_030_261_248
+    assert show["kv_bytes_per_token"] == 131_072
+    assert any(m["name"] == "llama-3.1-70b" for m in run_json("models", "list")["models"])
+    hw = run_json("hardware", "show", "H100")
+    assert hw["memory_bandwidth"] == 3.35e12 and hw["memory_capacity"] == 80e9
+    assert hw["ridge"]["bf16"] == pytest.approx(295.34, abs=0.01)
+    assert hw["peak_flops"]["bf16"] == 989.4e12
+    assert len(run_json("hardware", "list")["hardware"]) >= 14
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["analyze", "--model", "llama-3.1-8"], "did you mean 'llama-3.1-8b'"),
+    (["analyze", "--hardware", "h100-sxn"], "did you mean 'h100-sxm'"),
+    (["analyze", "--batch", "0"], "batch must be a positive integer"),
+    (["analyze", "--context", "1000000"], "exceeds the model's maximum"),
+    (["analyze", "--quant", "w5a16"], "unknown quantization scheme"),
+    (["sweep", "--batch", "1:x"], "not a list of integers"),
+    (["analyze", "--model", "/nonexistent/config.json"], "no config.json"),
+])
+def test_user_mistakes_are_one_line_exit_2(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_malformed_config_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{"model_type": "llama", "hidden_size": 64')
+    result = runner.invoke(app, ["analyze", "--model", str(cfg)])
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr
