@@ -1,12 +1,14 @@
 """rooflm: where LLM inference time goes, operator by operator, on a roofline."""
 
 from rooflm.analysis import analyze
+from rooflm.critical import CriticalBatch, critical_batch
 from rooflm.errors import DoesNotFitError, InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec, load_hardware
-from rooflm.specs.model import ModelSpec, load_model
+from rooflm.specs.hf_config import load_model
+from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import QuantScheme, load_scheme
-from rooflm.sweep import CriticalBatch, SweepResult, critical_batch, sweep
+from rooflm.sweep import SweepResult, sweep
 
 __all__ = [
     "CriticalBatch",

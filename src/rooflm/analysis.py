@@ -7,55 +7,29 @@ evaluate.py, and this module only assembles their results into reports.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from typing_extensions import Unpack
 
 from rooflm import evaluate, graph
+from rooflm.critical import moe_report
+from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
 from rooflm.evaluate import OpTotals, StepTotals
 from rooflm.memory import MemoryUse, memory_use
-from rooflm.report import MemoryReport, OperatorRow, Report, Totals
-from rooflm.roofline import BOUNDS, Efficiency, efficiency_for
-from rooflm.specs.hardware import HardwareSpec, load_hardware
-from rooflm.specs.model import ModelSpec, load_model
-from rooflm.specs.quant import QuantScheme, load_scheme
-from rooflm.specs.workload import PHASES, check_context, check_positive
+from rooflm.ops.cost import Op
+from rooflm.report import Layout, MemoryReport, OperatorRow, Report, Totals
+from rooflm.roofline import BOUNDS
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+from rooflm.specs.parallel import Parallelism
+from rooflm.specs.quant import load_scheme
+from rooflm.specs.workload import check_positive
 
 OP_CLASSES: tuple[str, ...] = ("weight_gemm", "attention", "expert", "communication", "other")
-
-
-@dataclass(frozen=True)
-class Setup:
-    """Resolved inputs shared by every entry point."""
-
-    model: ModelSpec
-    hardware: HardwareSpec
-    quant: QuantScheme
-    eff: Efficiency
-
-    @property
-    def ridge(self) -> float:
-        """Ridge of the scheme's compute roof, at the efficiencies in use (the datasheet ridge when ideal)."""
-        hw, eff, dtype = self.hardware, self.eff, self.quant.compute
-        return hw.peak(dtype) * eff.compute_fraction(dtype) / (hw.memory_bandwidth.value * eff.memory)
-
-
-def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, quant: str | QuantScheme = "bf16",
-          kv_dtype: str | None = None, efficiency: str = "ideal", *, eta_memory: float | None = None,
-          eta_compute: float | None = None, kernel_overhead_s: float | None = None) -> Setup:
-    hw = load_hardware(hardware)
-    scheme = load_scheme(quant, kv_dtype)
-    hw.peak(scheme.compute)  # refuse a scheme the device has no roof for, before any work
-    return Setup(load_model(model), hw, scheme,
-                 efficiency_for(hw, efficiency, memory=eta_memory, compute=eta_compute,
-                                kernel_overhead_s=kernel_overhead_s))
-
-
-def _check_phase(phase: str) -> None:
-    if phase not in PHASES:
-        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
 
 
 @dataclass(frozen=True)
@@ -73,30 +47,31 @@ class PhaseResult:
 
 def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
               gen_len: int, lm_head_all_tokens: bool = False) -> PhaseResult:
-    m, q, hw, eff = s.model, s.quant, s.hardware, s.eff
+    """``batch`` is global; each data-parallel replica runs batch / dp sequences."""
+    m, q, hw, eff, o = s.model, s.quant, s.hardware, s.eff, s.options
+    b = batch / s.parallel.dp
+
+    def mem(ctx: np.ndarray, ops: Callable[[float | np.ndarray], list[Op]]) -> MemoryUse:
+        return memory_use(m, q, hw, batch, ctx, ops(b), ops(1.0), o)
+
     if phase == "prefill":
-        ops = evaluate.prefill(m, q, hw, eff, batch, prompt_len, lm_head_all_tokens)
-        graph_ops = graph.prefill_ops(m, q, batch, prompt_len, lm_head_all_tokens)
-        graph_ops_1 = graph.prefill_ops(m, q, 1.0, prompt_len, lm_head_all_tokens)
-        mem = memory_use(m, q, hw, batch, prompt_len, graph_ops, graph_ops_1)
-        return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, mem)
+        ops = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
+        use = mem(prompt_len, lambda n: graph.prefill_ops(m, q, n, prompt_len, lm_head_all_tokens, o))
+        return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, use)
     if phase == "decode":
-        ops = evaluate.decode(m, q, hw, eff, batch, context)
-        mem = memory_use(m, q, hw, batch, context, graph.decode_ops(m, q, batch, context),
-                         graph.decode_ops(m, q, 1.0, context))
-        return PhaseResult(ops, evaluate.sum_ops(ops), batch * np.ones_like(context), mem)
-    pre = evaluate.prefill(m, q, hw, eff, batch, prompt_len, lm_head_all_tokens)
-    dec = evaluate.decode_steps(m, q, hw, eff, batch, prompt_len, gen_len)
-    ops = [o.renamed(f"prefill/{o.op.name}") for o in pre] + [o.renamed(f"decode/{o.op.name}") for o in dec]
+        ops = evaluate.decode(m, q, hw, eff, b, context, o)
+        use = mem(context, lambda n: graph.decode_ops(m, q, n, context, o))
+        return PhaseResult(ops, evaluate.sum_ops(ops), batch * np.ones_like(context), use)
+    pre = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
+    dec = evaluate.decode_steps(m, q, hw, eff, b, prompt_len, gen_len, o)
+    ops = [o_.renamed(f"prefill/{o_.op.name}") for o_ in pre] + [o_.renamed(f"decode/{o_.op.name}") for o_ in dec]
     last = prompt_len + gen_len - 1
-    mem = memory_use(m, q, hw, batch, last,
-                     graph.prefill_ops(m, q, batch, prompt_len) + graph.decode_ops(m, q, batch, last),
-                     graph.prefill_ops(m, q, 1.0, prompt_len) + graph.decode_ops(m, q, 1.0, last))
+    use = mem(last, lambda n: graph.prefill_ops(m, q, n, prompt_len, False, o) + graph.decode_ops(m, q, n, last, o))
     ttft = evaluate.sum_ops(pre).time_s
     decode_time = evaluate.sum_ops(dec).time_s
     tpot = decode_time / (gen_len - 1) if gen_len > 1 else np.full_like(ttft, np.nan)
     output = batch * gen_len * np.ones_like(ttft)
-    return PhaseResult(ops, evaluate.sum_ops(ops), batch * (prompt_len + gen_len) * np.ones_like(ttft), mem,
+    return PhaseResult(ops, evaluate.sum_ops(ops), batch * (prompt_len + gen_len) * np.ones_like(ttft), use,
                        ttft, tpot, output)
 
 
@@ -138,16 +113,14 @@ def _memory_report(mem: MemoryUse) -> MemoryReport:
 
 def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
             phase: str = "decode", batch: int = 1, prompt_len: int = 1024, context: int | None = None,
-            gen_len: int = 256, quant: str | QuantScheme = "bf16", kv_dtype: str | None = None,
-            efficiency: str = "ideal", lm_head_all_tokens: bool = False, eta_memory: float | None = None,
-            eta_compute: float | None = None, kernel_overhead_s: float | None = None) -> Report:
-    """Time, FLOPs, bytes, bound and memory of one step (or one whole request for ``phase='e2e'``)."""
-    _check_phase(phase)
+            gen_len: int = 256, lm_head_all_tokens: bool = False, **deployment: Unpack[Deployment]) -> Report:
+    """Time, FLOPs, bytes, bound and memory of one step (or one whole request for ``phase='e2e'``) on
+    one device of the layout; ``batch`` is global (all data-parallel replicas)."""
+    check_phase(phase)
     ctx = prompt_len if context is None else context
     check_positive(batch=batch, prompt_len=prompt_len, context=ctx, gen_len=gen_len)
-    s = setup(model, hardware, quant, kv_dtype, efficiency, eta_memory=eta_memory, eta_compute=eta_compute,
-              kernel_overhead_s=kernel_overhead_s)
-    _check_lengths(s.model, phase, [prompt_len], [ctx], gen_len)
+    s = setup(model, hardware, **deployment)
+    check_lengths(s.model, phase, [prompt_len], [ctx], gen_len)
     r = run_phase(s, phase, np.float64(batch), np.float64(prompt_len), np.float64(ctx), gen_len, lm_head_all_tokens)
     step = r.step
     totals = Totals(
@@ -160,19 +133,49 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s),
         output_tokens_per_s=None if r.output_tokens is None else _f(r.output_tokens) / _f(step.time_s),
     )
+    memory = _memory_report(r.memory)
+    if not memory.fits:
+        memory = memory.model_copy(update={"suggestions": fit_suggestions(s, phase, batch, prompt_len, ctx, gen_len)})
+    p = s.parallel
     return Report(
         model=s.model.name, hardware=s.hardware.name, phase=phase, batch=batch, prompt_len=prompt_len, context=ctx,
         gen_len=gen_len, quant=s.quant.label, weight_dtype=s.quant.weight, activation_dtype=s.quant.activation,
         kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, efficiency=s.eff.mode, efficiency_sources=s.eff.sources,
-        totals=totals, operators=[_operator_row(o) for o in r.ops], memory=_memory_report(r.memory),
+        layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
+                      label=p.label),
+        totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
+        moe=moe_report(s, phase, batch, prompt_len, ctx) if s.model.is_moe else None,
     )
 
 
-def _check_lengths(model: ModelSpec, phase: str, prompt_lens: list[int], contexts: list[int], gen_len: int) -> None:
-    limit = model.max_position_embeddings
-    if phase == "decode":
-        check_context(max(contexts), limit)
-    elif phase == "prefill":
-        check_context(max(prompt_lens), limit, "prompt length")
-    else:
-        check_context(max(prompt_lens) + gen_len - 1, limit, "prompt length + gen length")
+def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: int, gen_len: int) -> list[str]:
+    """Layouts and dtypes under which the same workload fits, nearest change first."""
+    p, hw = s.parallel, s.hardware
+    intra = hw.interconnect.intra_node
+    domain = intra.devices_per_domain if intra else 1
+    candidates: list[tuple[str, Setup]] = []
+    for tp in (2, 4, 8, 16):
+        if p.tp < tp <= domain:
+            layout = Parallelism(tp=tp, ep=tp * p.dp if p.ep > 1 else 1, pp=p.pp, dp=p.dp, algorithm=p.algorithm)
+            try:
+                layout.check(s.model)
+            except InvalidInputError:
+                continue
+            candidates.append((f"--tp {tp}" + (f" --ep {layout.ep}" if layout.ep > 1 else ""),
+                               replace(s, options=replace(s.options, parallel=layout))))
+    for scheme in ("fp8", "w4a16"):
+        q = load_scheme(scheme, s.quant.kv)
+        if q.weight_bytes_per_element(4096) < s.quant.weight_bytes_per_element(4096) and q.compute in hw.supported_dtypes:
+            candidates.append((f"--quant {scheme}", replace(s, quant=q)))
+    if s.quant.kv_bytes > 1 and "fp8" in hw.supported_dtypes:
+        candidates.append(("--kv-dtype fp8", replace(s, quant=s.quant.with_kv("fp8"))))
+    out = []
+    for flag, alt in candidates:
+        use = run_phase(alt, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len).memory
+        if bool(_f(use.fits)):
+            out.append(f"{flag}: {_f(use.total_bytes) / 1e9:.1f} GB per device")
+    current = run_phase(s, phase, np.float64(1), np.float64(prompt_len), np.float64(context), gen_len).memory
+    max_batch = int(_f(current.max_batch))
+    out.append(f"--batch {max_batch}: the largest batch that fits as laid out" if max_batch >= 1 else
+               "even one sequence does not fit as laid out: the weights alone exceed the device memory")
+    return out

@@ -13,10 +13,10 @@ from rich.console import Console
 
 from rooflm import render
 from rooflm.analysis import analyze as _analyze
+from rooflm.critical import critical_batch as _critical_batch
 from rooflm.errors import InvalidInputError, RooflmError, UnsupportedModelError
 from rooflm.specs.hardware import hardware_names, load_hardware
-from rooflm.specs.model import catalog, load_model, model_names
-from rooflm.sweep import critical_batch as _critical_batch
+from rooflm.specs.hf_config import catalog, load_model, model_names
 from rooflm.sweep import sweep as _sweep
 
 app = typer.Typer(help="Where LLM inference time goes: every operator on a roofline.", no_args_is_help=True,
@@ -95,6 +95,24 @@ Overhead = Annotated[float | None, typer.Option("--kernel-overhead", help="Overr
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 GenLen = Annotated[int, typer.Option(help="Output tokens per request (e2e).")]
 AllTokens = Annotated[bool, typer.Option("--lm-head-all-tokens", help="Prefill computes logits for every token.")]
+Tp = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (heads and MLP width split).")]
+Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (= tp × dp, or 1).")]
+Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages (layers split).")]
+Dp = Annotated[int, typer.Option("--dp", help="Data-parallel replicas (the batch is split).")]
+CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree")]
+HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
+HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
+MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive")]
+
+DEPLOYMENT_KEYS = ("quant", "kv_dtype", "efficiency", "eta_memory", "eta_compute", "tp", "ep", "pp", "dp",
+                   "comm_algorithm", "hot_expert_factor", "hot_expert_fraction", "mla_decode")
+
+
+def deployment(args: dict[str, Any]) -> dict[str, Any]:
+    """The deployment keywords of the API, from a command's arguments (named like the flags)."""
+    d = {k: args[k] for k in DEPLOYMENT_KEYS if k in args}
+    d["kernel_overhead_s"] = args.get("kernel_overhead")
+    return d
 
 
 @app.command()
@@ -104,12 +122,13 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
             context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
             gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
             eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
+            tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
+            hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
+            mla_decode: MlaDecodeOpt = "absorbed",
             lm_head_all_tokens: AllTokens = False, as_json: Json = False) -> None:
-    """Time, FLOPs, bytes, bound and memory of one step, operator by operator."""
+    """Time, FLOPs, bytes, bound and memory of one step, operator by operator (on one device of the layout)."""
     report = _analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
-                      gen_len=gen_len, quant=quant, kv_dtype=kv_dtype, efficiency=efficiency,
-                      lm_head_all_tokens=lm_head_all_tokens, eta_memory=eta_memory, eta_compute=eta_compute,
-                      kernel_overhead_s=kernel_overhead)
+                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens, **deployment(locals()))
     if as_json:
         _json(report.to_json_dict())
     else:
@@ -124,14 +143,16 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
           context: Annotated[str | None, typer.Option(help="Decode contexts, like --batch.")] = None,
           gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
           eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
+          tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
+          hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
+          mla_decode: MlaDecodeOpt = "absorbed",
           lm_head_all_tokens: AllTokens = False, as_json: Json = False,
           csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per point.")] = False) -> None:
     """Every combination of batch × prompt length × context, vectorised (thousands of points in milliseconds)."""
     result = _sweep(model, hardware, phase=phase, batch=parse_int_list(batch, "batch"),
                     prompt_len=parse_int_list(prompt_len, "prompt-len"),
                     context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
-                    quant=quant, kv_dtype=kv_dtype, efficiency=efficiency, lm_head_all_tokens=lm_head_all_tokens,
-                    eta_memory=eta_memory, eta_compute=eta_compute, kernel_overhead_s=kernel_overhead)
+                    lm_head_all_tokens=lm_head_all_tokens, **deployment(locals()))
     if as_json:
         _json(result.to_json_dict())
     elif csv:
@@ -146,10 +167,12 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
                    context: Annotated[int, typer.Option(help="Tokens in each sequence's cache.")] = 1024,
                    quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
                    eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
+                   tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
+                   hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
+                   mla_decode: MlaDecodeOpt = "absorbed",
                    as_json: Json = False) -> None:
-    """The decode batch at which the weight GEMMs cross the ridge and turn compute-bound."""
-    cb = _critical_batch(model, hardware, context=context, quant=quant, kv_dtype=kv_dtype, efficiency=efficiency,
-                         eta_memory=eta_memory, eta_compute=eta_compute, kernel_overhead_s=kernel_overhead)
+    """The decode batch at which the weight GEMMs (and, for MoE, the experts) cross the ridge."""
+    cb = _critical_batch(model, hardware, context=context, **deployment(locals()))
     if as_json:
         _json(cb.to_json_dict())
     else:
@@ -180,6 +203,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
     """Sizes, parameter counts and KV-cache bytes per token of one model."""
     m = load_model(name)
     doc = {**m.model_dump(), "total_params": m.total_params, "active_params": m.active_params,
+           "active_params_without_embedding": m.active_params_without_embedding,
            "non_embedding_params": m.non_embedding_params, "params_by_group": m.params_by_group(),
            "kv_bytes_per_token": m.kv_bytes_per_token(2.0), "published": catalog().get(m.name, {})}
     if as_json:

@@ -78,25 +78,28 @@ def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[
 
 
 def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-            prompt_len: np.ndarray, lm_head_all_tokens: bool = False) -> list[OpTotals]:
+            prompt_len: np.ndarray, lm_head_all_tokens: bool = False,
+            options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
+    """``batch`` is per data-parallel replica, as in the graph."""
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
-    return evaluate_ops(graph.prefill_ops(model, quant, batch, prompt_len, lm_head_all_tokens), hw, eff, shape)
+    ops = graph.prefill_ops(model, quant, batch, prompt_len, lm_head_all_tokens, options)
+    return evaluate_ops(ops, hw, eff, shape)
 
 
 def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-           context: np.ndarray) -> list[OpTotals]:
+           context: np.ndarray, options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
-    return evaluate_ops(graph.decode_ops(model, quant, batch, context), hw, eff, shape)
+    return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape)
 
 
 def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-                 prompt_len: np.ndarray, gen_len: int) -> list[OpTotals]:
+                 prompt_len: np.ndarray, gen_len: int, options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
     """All gen_len − 1 decode steps after a prefill, summed: step i runs at context L + i."""
     steps = np.arange(1, gen_len, dtype=np.float64)  # empty when gen_len is 1
     b = np.asarray(batch, dtype=np.float64)[..., None]
     ctx = np.asarray(prompt_len, dtype=np.float64)[..., None] + steps
     shape = np.broadcast_shapes(b.shape, ctx.shape)
-    return evaluate_ops(graph.decode_ops(model, quant, b, ctx), hw, eff, shape, sum_last=True)
+    return evaluate_ops(graph.decode_ops(model, quant, b, ctx, options), hw, eff, shape, sum_last=True)
 
 
 @dataclass(frozen=True)

@@ -1,108 +1,258 @@
-"""The operators of one phase of a dense decoder-only model, top to bottom like the model runs.
+"""The operators of one step on one device, top to bottom like the model runs.
 
-Sizes may be numpy arrays (a sweep): every formula broadcasts, so a sweep is one call.
+Sizes may be numpy arrays (a sweep): every formula broadcasts, so a sweep is one call. The step
+is described per data-parallel replica (``batch`` sequences of ``q_len`` new tokens each); tensor,
+expert and pipeline parallelism shrink what each device computes and add communication operators.
 """
 
 from __future__ import annotations
 
-from rooflm.ops import attention, elementwise, gemm
-from rooflm.ops.cost import Num, Op
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rooflm.ops import attention, comm, elementwise, gemm, moe
+from rooflm.ops.cost import Cost, Num, Op, OpClass, OpKind
 from rooflm.specs.dtypes import bytes_per_element
-from rooflm.specs.model import ModelSpec
+from rooflm.specs.model import MlpSpec, ModelSpec
+from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 
+MlaDecode = Literal["absorbed", "naive"]
 
-class _Builder:
-    """Shared pieces of the prefill and decode graphs for one model and scheme."""
 
-    def __init__(self, model: ModelSpec, quant: QuantScheme) -> None:
-        self.m = model
-        self.q = quant
+@dataclass(frozen=True)
+class Step:
+    """``batch`` sequences (per replica) each adding ``q_len`` tokens and attending to ``context``."""
+
+    batch: Num
+    q_len: Num
+    context: Num
+    prefill: bool
+    logit_rows: Num
+
+    @property
+    def tokens(self) -> Num:
+        return self.batch * self.q_len
+
+
+@dataclass(frozen=True)
+class Options:
+    parallel: Parallelism = field(default_factory=Parallelism)
+    routing: moe.Routing = field(default_factory=moe.Routing)
+    mla_decode: MlaDecode = "absorbed"
+    all_experts: bool = False  # read every expert (to size the stored weights)
+
+
+DEFAULT_OPTIONS = Options()
+
+
+class GraphBuilder:
+    def __init__(self, model: ModelSpec, quant: QuantScheme, options: Options = DEFAULT_OPTIONS) -> None:
+        self.m, self.q, self.o = model, quant, options
+        self.p = options.parallel
         self.io = bytes_per_element(IO_DTYPE)
 
-    def linear(self, name: str, tokens: Num, k: int, n: int, bias: bool, op_class: str = "weight_gemm",
-               count: int | None = None) -> Op:
+    # -- building blocks ------------------------------------------------------------------------------
+    def op(self, name: str, kind: OpKind, op_class: OpClass, count: int, cost: Cost, dtype: str = IO_DTYPE,
+           shape: tuple[int, int] | None = None, group: int = 1) -> Op:
+        return Op(name, kind, op_class, count, cost, dtype, weight_shape=shape, comm_group=group)
+
+    def linear(self, name: str, tokens: Num, k: int, n: int, count: int, bias: bool = False,
+               op_class: OpClass = "weight_gemm", instances: Num = 1.0, quantized: bool = True) -> Op:
+        """``instances`` copies of a [tokens, k] × [k, n] GEMM (heads of a batched GEMM, or experts)."""
         q = self.q
-        cost = gemm.linear(tokens, k, n, weight_bytes_per_el=q.weight_bytes_per_element(k),
-                           in_bytes=q.act_bytes, out_bytes=self.io, bias=bias, bias_bytes=self.io)
-        return Op(name, "gemm", op_class, self.m.num_layers if count is None else count, cost,  # type: ignore[arg-type]
-                  q.compute, weight_shape=(k, n))
+        w = q.weight_bytes_per_element(k) if quantized else self.io
+        a = q.act_bytes if quantized else self.io
+        cost = gemm.linear(tokens, k, n, weight_bytes_per_el=w, in_bytes=a, out_bytes=self.io, bias=bias,
+                           bias_bytes=self.io).scaled(instances)
+        return self.op(name, "gemm", op_class, count, cost, q.compute if quantized else IO_DTYPE, (k, n))
 
-    def elementwise(self, name: str, kind: str, cost_fn, *args, count: int | None = None, **kw) -> Op:
-        cost = cost_fn(*args, io_bytes=self.io, **kw)
-        return Op(name, kind, "other", self.m.num_layers if count is None else count, cost, IO_DTYPE)  # type: ignore[arg-type]
+    def norm(self, name: str, rows: Num, width: int, count: int) -> Op:
+        return self.op(name, "norm", "other", count, elementwise.rmsnorm(rows, width, io_bytes=self.io))
 
-    def embedding(self, tokens: Num) -> Op:
-        m = self.m
-        cost = elementwise.embedding_lookup(tokens, m.hidden_size, m.vocab_size, table_bytes=self.io, io_bytes=self.io)
-        return Op("embedding", "embedding", "other", 1, cost, IO_DTYPE)
+    def all_reduce(self, name: str, tokens: Num, count: int) -> list[Op]:
+        if self.p.tp == 1:
+            return []
+        cost = comm.all_reduce(tokens * self.m.hidden_size * self.io, self.p.tp, self.p.algorithm)
+        return [self.op(name, "communication", "communication", count, cost, group=self.p.tp)]
 
-    def block_before_attention(self, tokens: Num) -> list[Op]:
-        m = self.m
-        ops = [
-            self.elementwise("input_norm", "norm", elementwise.rmsnorm, tokens, m.hidden_size),
-            self.linear("qkv_proj", tokens, m.hidden_size, m.q_width + 2 * m.kv_width, m.qkv_bias),
-        ]
-        if m.qk_norm:
-            ops.append(self.elementwise("qk_norm", "norm", elementwise.rmsnorm,
-                                        tokens * (m.num_q_heads + m.num_kv_heads), m.head_dim))
-        ops.append(self.elementwise("rope", "elementwise", elementwise.rope, tokens,
-                                    m.num_q_heads + m.num_kv_heads, m.head_dim, m.rotary_dim))
-        kv = attention.kv_cache_write(tokens, m.num_kv_heads, m.head_dim, kv_bytes=self.q.kv_bytes, io_bytes=self.io)
-        ops.append(Op("kv_cache_write", "memory", "attention", m.num_layers, kv, IO_DTYPE))
+    # -- the model ------------------------------------------------------------------------------------
+    def build(self, step: Step) -> list[Op]:
+        m, p = self.m, self.p
+        t = step.tokens
+        h = m.hidden_size
+        n = m.num_layers
+        vocab = m.vocab_size // p.tp
+        emb = elementwise.embedding_lookup(t, h, vocab, table_bytes=self.io, io_bytes=self.io)
+        ops = [self.op("embedding", "embedding", "other", 1, emb), *self.all_reduce("embedding_all_reduce", t, 1)]
+        ops.append(self.norm("input_norm", t, h, n))
+        ops += self.attention(step)
+        ops += self.all_reduce("attn_all_reduce", t, n)
+        residual = elementwise.residual_add(t, h, io_bytes=self.io)
+        ops.append(self.op("attn_residual_add", "elementwise", "other", n, residual))
+        ops.append(self.norm("post_attention_norm", t, h, n))
+        dense = sum(g.count for g in m.layers if not g.moe)
+        if dense:
+            ops += self.mlp("", m.mlp, t, dense)  # type: ignore[arg-type]
+            ops += self.all_reduce("mlp_all_reduce", t, dense)
+        if n - dense:
+            ops += self.moe_layer(step, n - dense)
+        ops.append(self.op("mlp_residual_add", "elementwise", "other", n, residual))
+        ops.append(self.norm("final_norm", t, h, 1))
+        ops += self.head(step.logit_rows)
+        if p.pp > 1:
+            ops.append(self.op("pipeline_send", "communication", "communication", p.pp - 1,
+                               comm.point_to_point(t * h * self.io), group=p.devices))
         return ops
 
-    def block_after_attention(self, tokens: Num) -> list[Op]:
-        m = self.m
+    def head(self, rows: Num) -> list[Op]:
+        m, p = self.m, self.p
+        # A tied head multiplies by the embedding table, which stays in the I/O dtype.
+        ops = [self.linear("lm_head", rows, m.hidden_size, m.vocab_size // p.tp, 1,
+                           quantized=not m.tie_word_embeddings)]
+        if p.tp > 1:
+            gather = comm.all_gather(rows * m.vocab_size * self.io, p.tp)
+            ops.append(self.op("logits_all_gather", "communication", "communication", 1, gather, group=p.tp))
+        return ops
+
+    def mlp(self, prefix: str, spec: MlpSpec, tokens: Num, count: int, op_class: OpClass = "weight_gemm",
+            instances: Num = 1.0, shards: int | None = None) -> list[Op]:
+        h = self.m.hidden_size
+        width = spec.intermediate_size // (self.p.tp if shards is None else shards)
+        act = elementwise.swiglu(tokens, width, io_bytes=self.io).scaled(instances)
         return [
-            self.linear("o_proj", tokens, m.q_width, m.hidden_size, m.o_bias),
-            self.elementwise("attn_residual_add", "elementwise", elementwise.residual_add, tokens, m.hidden_size),
-            self.elementwise("post_attention_norm", "norm", elementwise.rmsnorm, tokens, m.hidden_size),
-            self.linear("gate_up_proj", tokens, m.hidden_size, 2 * m.intermediate_size, m.mlp_bias),
-            self.elementwise("swiglu", "elementwise", elementwise.swiglu, tokens, m.intermediate_size),
-            self.linear("down_proj", tokens, m.intermediate_size, m.hidden_size, m.mlp_bias),
-            self.elementwise("mlp_residual_add", "elementwise", elementwise.residual_add, tokens, m.hidden_size),
+            self.linear(f"{prefix}gate_up_proj", tokens, h, 2 * width, count, spec.bias, op_class, instances),
+            self.op(f"{prefix}swiglu", "elementwise", "other" if op_class == "weight_gemm" else op_class, count, act),
+            self.linear(f"{prefix}down_proj", tokens, width, h, count, spec.bias, op_class, instances),
         ]
 
-    def head(self, tokens: Num, logit_rows: Num) -> list[Op]:
-        m = self.m
-        norm = self.elementwise("final_norm", "norm", elementwise.rmsnorm, tokens, m.hidden_size, count=1)
-        if not m.tie_word_embeddings:
-            return [norm, self.linear("lm_head", logit_rows, m.hidden_size, m.vocab_size, False, count=1)]
-        # A tied head multiplies by the embedding table, which stays in the I/O dtype.
-        cost = gemm.linear(logit_rows, m.hidden_size, m.vocab_size, weight_bytes_per_el=self.io,
-                           in_bytes=self.io, out_bytes=self.io)
-        head = Op("lm_head", "gemm", "weight_gemm", 1, cost, IO_DTYPE, weight_shape=(m.hidden_size, m.vocab_size))
-        return [norm, head]
+    # -- attention ------------------------------------------------------------------------------------
+    def windows(self) -> dict[int | None, int]:
+        out: dict[int | None, int] = {}
+        for g in self.m.layers:
+            out[g.sliding_window] = out.get(g.sliding_window, 0) + g.count
+        return out
+
+    def attention(self, step: Step) -> list[Op]:
+        return self.mla(step) if self.m.attention.kind == "mla" else self.gqa(step)
+
+    def gqa(self, step: Step) -> list[Op]:
+        a, p, n, t = self.m.attention, self.p, self.m.num_layers, step.tokens
+        hq, hkv = a.num_q_heads // p.tp, p.kv_heads_per_device(self.m)
+        d, dv, h = a.head_dim, a.v_head_dim, self.m.hidden_size
+        ops = [self.linear("qkv_proj", t, h, hq * d + hkv * (d + dv), n, a.qkv_bias)]
+        if a.qk_norm != "none":
+            rows, width = (t * (hq + hkv), d) if a.qk_norm == "head" else (t, hq * d + hkv * d)
+            ops.append(self.norm("qk_norm", rows, width, n))
+        rope = elementwise.rope(t, hq + hkv, d, a.rotary_dim, io_bytes=self.io)
+        ops.append(self.op("rope", "elementwise", "other", n, rope))
+        write = attention.kv_cache_write(t, hkv * (d + dv), kv_bytes=self.q.kv_bytes, io_bytes=self.io)
+        ops.append(self.op("kv_cache_write", "memory", "attention", n, write))
+        for window, count in self.windows().items():
+            if step.prefill:
+                cost = attention.prefill_attention(step.batch, step.q_len, hq, hkv, d, dv, io_bytes=self.io,
+                                                   window=window)
+            else:
+                cost = attention.decode_attention(step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes,
+                                                  io_bytes=self.io, window=window)
+            ops.append(self.op(_windowed("attention", window), "attention", "attention", count, cost))
+        ops.append(self.linear("o_proj", t, hq * dv, h, n, a.o_bias))
+        return ops
+
+    def mla(self, step: Step) -> list[Op]:
+        """DeepSeek's multi-head latent attention. The down-projections (q_a, kv_a) are small and
+        replicated across tensor-parallel devices; the latent cache is replicated too."""
+        a, p, n, t, h = self.m.attention, self.p, self.m.num_layers, step.tokens, self.m.hidden_size
+        heads = a.num_q_heads // p.tp
+        nope, rope_d, dc, dv = a.qk_nope_head_dim, a.qk_rope_head_dim, a.kv_lora_rank, a.v_head_dim
+        ops: list[Op] = []
+        if a.q_lora_rank:
+            ops += [self.linear("q_a_proj", t, h, a.q_lora_rank, n), self.norm("q_a_norm", t, a.q_lora_rank, n),
+                    self.linear("q_b_proj", t, a.q_lora_rank, heads * (nope + rope_d), n)]
+        else:
+            ops.append(self.linear("q_proj", t, h, heads * (nope + rope_d), n))
+        ops += [self.linear("kv_a_proj", t, h, dc + rope_d, n), self.norm("kv_a_norm", t, dc, n)]
+        rope = elementwise.rope(t, heads + 1, rope_d, rope_d, io_bytes=self.io)
+        ops.append(self.op("rope", "elementwise", "other", n, rope))
+        write = attention.kv_cache_write(t, dc + rope_d, kv_bytes=self.q.kv_bytes, io_bytes=self.io)
+        ops.append(self.op("kv_cache_write", "memory", "attention", n, write))
+        if step.prefill:
+            # Prefill up-projects the new tokens' latents to per-head K and V (compute-bound anyway).
+            ops.append(self.linear("kv_b_proj", t, dc, heads * (nope + dv), n))
+            cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io)
+            ops.append(self.op("attention", "attention", "attention", n, cost))
+        elif self.o.mla_decode == "absorbed":
+            ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
+            cost = attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d, kv_bytes=self.q.kv_bytes,
+                                               io_bytes=self.io)
+            ops.append(self.op("attention_latent", "attention", "attention", n, cost))
+            ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
+        else:
+            # Naive: every step up-projects every cached latent to per-head K and V, then runs plain MHA
+            # over them: the latent cache is read once, the K and V it expands to cross memory twice.
+            cached = step.batch * step.context
+            width = heads * (nope + dv)
+            up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * self.q.weight_bytes_per_element(dc),
+                      activation_bytes=cached * width * self.io, kv_bytes=cached * (dc + rope_d) * self.q.kv_bytes)
+            ops.append(self.op("kv_b_proj_cache", "gemm", "attention", n, up, self.q.compute, (dc, width)))
+            mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
+                                             kv_bytes=self.io, io_bytes=self.io)
+            ops.append(self.op("attention", "attention", "attention", n,
+                               Cost(flops=mha.flops, activation_bytes=mha.activation_bytes + mha.kv_bytes)))
+        ops.append(self.linear("o_proj", t, heads * dv, h, n))
+        return ops
+
+    # -- mixture of experts ---------------------------------------------------------------------------
+    def moe_layer(self, step: Step, count: int) -> list[Op]:
+        m, p, spec = self.m, self.p, self.m.moe
+        assert spec is not None
+        t, h = step.tokens, m.hidden_size
+        # Under EP a device's MoE layer serves the tokens of every replica of its stage.
+        group_tokens = t * p.dp if p.ep > 1 else t
+        ops = [self.linear("router", t, h, spec.num_experts, count, spec.router_bias, "expert", quantized=False)]
+        topk = Cost(flops=5.0 * t * spec.num_experts, activation_bytes=t * (spec.num_experts + 2 * spec.top_k) * self.io)
+        ops.append(self.op("topk_routing", "elementwise", "expert", count, topk))
+        if spec.shared:
+            ops += self.mlp("shared_", spec.shared, t, count, "expert")
+        if p.ep > 1:
+            send = (group_tokens / p.ep) * spec.top_k * h
+            ops.append(self.op("ep_dispatch", "communication", "communication", count,
+                               comm.all_to_all(send * self.q.act_bytes, p.ep), group=p.ep))
+        for label, (n_experts, p_pick) in self.expert_classes():
+            hit = float(n_experts) if self.o.all_experts else moe.distinct_experts(group_tokens, n_experts, p_pick)
+            per_expert = moe.tokens_per_expert(group_tokens, n_experts, p_pick)
+            ops += self.mlp(f"experts{label}.", spec.expert, per_expert, count, "expert", instances=hit / p.ep,
+                            shards=p.expert_tp)
+        if p.ep > 1:
+            send = (group_tokens / p.ep) * spec.top_k * h
+            ops.append(self.op("ep_combine", "communication", "communication", count,
+                               comm.all_to_all(send * self.io, p.ep), group=p.ep))
+        else:
+            ops += self.all_reduce("moe_all_reduce", t, count)
+        return ops
+
+    def expert_classes(self) -> list[tuple[str, tuple[int, float]]]:
+        spec = self.m.moe
+        assert spec is not None
+        classes = moe.expert_classes(spec.num_experts, spec.top_k, self.o.routing)
+        if len(classes) == 1:
+            return [("", classes[0])]
+        return [("[hot]", classes[0]), ("[cold]", classes[1])]
 
 
-def prefill_ops(model: ModelSpec, quant: QuantScheme, batch: Num, prompt_len: Num,
-                lm_head_all_tokens: bool = False) -> list[Op]:
-    """B prompts of length L processed at once; causal fused attention; logits for the last token
-    of each prompt (or every token, for scoring)."""
-    b = _Builder(model, quant)
-    tokens = batch * prompt_len
-    m = model
-    attn = attention.prefill_attention(batch, prompt_len, m.num_q_heads, m.num_kv_heads, m.head_dim, io_bytes=b.io)
-    return [
-        b.embedding(tokens),
-        *b.block_before_attention(tokens),
-        Op("attention", "attention", "attention", m.num_layers, attn, IO_DTYPE),
-        *b.block_after_attention(tokens),
-        *b.head(tokens, tokens if lm_head_all_tokens else batch),
-    ]
+def _windowed(name: str, window: int | None) -> str:
+    return name if window is None else f"{name}[window={window}]"
 
 
-def decode_ops(model: ModelSpec, quant: QuantScheme, batch: Num, context: Num) -> list[Op]:
-    """One new token for each of B sequences whose caches hold ``context`` tokens."""
-    b = _Builder(model, quant)
-    m = model
-    attn = attention.decode_attention(batch, context, m.num_q_heads, m.num_kv_heads, m.head_dim,
-                                      kv_bytes=quant.kv_bytes, io_bytes=b.io)
-    return [
-        b.embedding(batch),
-        *b.block_before_attention(batch),
-        Op("attention", "attention", "attention", m.num_layers, attn, IO_DTYPE),
-        *b.block_after_attention(batch),
-        *b.head(batch, batch),
-    ]
+def prefill_ops(model: ModelSpec, quant: QuantScheme, batch: Num, prompt_len: Num, lm_head_all_tokens: bool = False,
+                options: Options = DEFAULT_OPTIONS) -> list[Op]:
+    """B prompts of length L processed at once (per replica); logits for the last token of each prompt
+    (or every token, for scoring)."""
+    rows = batch * prompt_len if lm_head_all_tokens else batch
+    return GraphBuilder(model, quant, options).build(Step(batch, prompt_len, prompt_len, True, rows))
+
+
+def decode_ops(model: ModelSpec, quant: QuantScheme, batch: Num, context: Num, options: Options = DEFAULT_OPTIONS) -> list[Op]:
+    """One new token for each of B sequences (per replica) whose caches hold ``context`` tokens."""
+    return GraphBuilder(model, quant, options).build(Step(batch, 1.0, context, False, batch))
+

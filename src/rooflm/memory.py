@@ -1,7 +1,7 @@
-"""Device memory: weights, KV cache and activation workspace; whether it fits; the largest batch.
+"""Device memory: weights, KV cache and activation workspace per device; fit; the largest batch.
 
-Weight bytes come from the operators' own weight reads at batch 1 (each weight is read once per
-step), so memory and time can never disagree on the size of a weight.
+Weight bytes come from the operators' own weight reads with every expert hit, so memory and time
+can never disagree on the size of a weight.
 """
 
 from __future__ import annotations
@@ -10,25 +10,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rooflm import graph
-from rooflm.ops.cost import Op
+from rooflm.graph import DEFAULT_OPTIONS, GraphBuilder, Options, Step
+from rooflm.ops.cost import Num, Op
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 
 
-def weight_bytes(model: ModelSpec, quant: QuantScheme) -> float:
-    """Stored weights: every weight the decode step reads, plus the whole embedding table."""
-    ops = graph.decode_ops(model, quant, 1.0, 1.0)
-    read = sum(op.count * float(np.asarray(op.cost.weight_bytes)) for op in ops if op.kind != "embedding")
-    if model.tie_word_embeddings:
-        return read  # the head already read the (shared) table
-    return read + model.vocab_size * model.hidden_size * bytes_per_element(IO_DTYPE)
+def weight_bytes(model: ModelSpec, quant: QuantScheme, options: Options = DEFAULT_OPTIONS) -> float:
+    """Stored weights on the busiest device: its stage's layers (every expert it owns), plus the
+    embedding table and the head (first and last stage; the larger of the two under PP)."""
+    p = options.parallel
+    all_experts = Options(p, options.routing, options.mla_decode, all_experts=True)
+    ops = GraphBuilder(model, quant, all_experts).build(Step(1.0, 1.0, 1.0, False, 1.0))
+    reads = {op.name: op.count * float(np.asarray(op.cost.weight_bytes)) for op in ops if op.kind != "embedding"}
+    head = reads.pop("lm_head")
+    layers = sum(reads.values())
+    table = 0.0 if model.tie_word_embeddings else \
+        model.vocab_size // p.tp * model.hidden_size * bytes_per_element(IO_DTYPE)
+    ends = head + table if p.pp == 1 else max(head, table)
+    return layers / p.pp + ends
+
+
+def kv_bytes_per_sequence(model: ModelSpec, quant: QuantScheme, context: Num, options: Options = DEFAULT_OPTIONS) -> Num:
+    """One sequence's cache on one device: its stage's layers, sliding-window layers capped at W,
+    KV heads split over TP (replicated past the KV head count; MLA's latent is replicated)."""
+    p, a = options.parallel, model.attention
+    width = a.cache_width if a.kind == "mla" else p.kv_heads_per_device(model) * (a.head_dim + a.v_head_dim)
+    kept = sum(g.count * (context if g.sliding_window is None else np.minimum(context, g.sliding_window))
+               for g in model.layers)
+    return kept * width * quant.kv_bytes / p.pp
 
 
 def activation_workspace(ops: list[Op]) -> np.ndarray:
-    """Peak live activations: the residual stream plus the largest operator's inputs and outputs.
+    """Peak live activations: the largest operator's inputs and outputs at once.
 
     A lower estimate of what an engine reserves (it also keeps buffers for CUDA graphs and sampling)."""
     per_op = [np.asarray(op.cost.activation_bytes, dtype=np.float64) for op in ops if op.kind != "communication"]
@@ -37,6 +53,8 @@ def activation_workspace(ops: list[Op]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MemoryUse:
+    """Per device. ``max_batch`` is global (all data-parallel replicas together)."""
+
     weights_bytes: float
     kv_cache_bytes: np.ndarray
     activation_bytes: np.ndarray
@@ -52,15 +70,16 @@ class MemoryUse:
         return self.total_bytes <= self.capacity_bytes
 
 
-def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: np.ndarray, max_context: np.ndarray,
-               step_ops: list[Op], step_ops_batch1: list[Op]) -> MemoryUse:
-    """``step_ops`` are the ops of the workload's largest step; ``step_ops_batch1`` the same at batch 1,
-    from which the per-sequence cost of growing the batch is taken."""
-    weights = weight_bytes(model, quant)
-    kv_per_seq = np.asarray(max_context, dtype=np.float64) * model.kv_bytes_per_token(quant.kv_bytes)
+def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Num, max_context: Num,
+               step_ops: list[Op], step_ops_one_seq: list[Op], options: Options = DEFAULT_OPTIONS) -> MemoryUse:
+    """``batch`` is global; ``step_ops`` are one device's ops of the workload's largest step, and
+    ``step_ops_one_seq`` the same for a single sequence, from which the cost of one more is taken."""
+    dp = options.parallel.dp
+    weights = weight_bytes(model, quant, options)
+    kv_per_seq = kv_bytes_per_sequence(model, quant, max_context, options)
     act = activation_workspace(step_ops)
-    act_per_seq = activation_workspace(step_ops_batch1)
+    act_per_seq = activation_workspace(step_ops_one_seq)
     free = hw.memory_capacity.value - weights
-    max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + act_per_seq)), 0.0)
-    return MemoryUse(weights, np.asarray(batch, dtype=np.float64) * kv_per_seq, act, hw.memory_capacity.value,
-                     max_batch)
+    max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + act_per_seq)) * dp, 0.0)
+    kv = np.asarray(batch, dtype=np.float64) / dp * kv_per_seq
+    return MemoryUse(weights, kv, act, hw.memory_capacity.value, max_batch)

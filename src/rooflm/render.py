@@ -8,10 +8,11 @@ from rich.table import Table
 from rich.text import Text
 
 from rooflm import units
+from rooflm.critical import CriticalBatch
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
-from rooflm.sweep import CriticalBatch, SweepResult
+from rooflm.sweep import SweepResult
 
 BOUND_STYLE = {"compute": "bold green", "memory": "bold yellow", "communication": "bold magenta",
                "overhead": "bold red"}
@@ -28,7 +29,8 @@ def _workload_line(r: Report) -> str:
         what = f"one decode step, batch {r.batch}, context {r.context}"
     else:
         what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
-    return (f"{r.model} on {r.hardware} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
+    where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label}; per device)"
+    return (f"{r.model} on {where} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
             f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {r.efficiency} mode")
 
 
@@ -52,6 +54,8 @@ def analysis(r: Report) -> Group:
     summary.add_row("arithmetic intensity", f"{t.arithmetic_intensity:.3g} FLOP/B (ridge {t.ridge_intensity:.4g})")
     summary.add_row("time if only math", units.seconds(t.compute_time_s))
     summary.add_row("time if only bytes", units.seconds(t.memory_time_s))
+    if t.comm_time_s:
+        summary.add_row("time if only links", units.seconds(t.comm_time_s))
     if t.overhead_time_s:
         summary.add_row("launch overhead", units.seconds(t.overhead_time_s))
 
@@ -71,8 +75,25 @@ def analysis(r: Report) -> Group:
         f"{units.nbytes(m.activation_bytes)} = {units.nbytes(m.total_bytes)} of {units.nbytes(m.capacity_bytes)}: ",
         fits, f" · largest batch at this context: {m.max_batch}",
     )
-    return Group(Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops,
-                 Panel(mem, title="memory", title_align="left"))
+    if m.suggestions:
+        mem.append("\nwould fit with: " + "; ".join(m.suggestions))
+    parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
+    if r.moe:
+        parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))
+    parts.append(Panel(mem, title="memory per device", title_align="left"))
+    return Group(*parts)
+
+
+def _moe_text(r: Report) -> Text:
+    e = r.moe
+    assert e is not None
+    crossover = (f"routed-expert GEMMs turn compute-bound at a global batch of {e.expert_critical_batch}"
+                 if e.expert_critical_batch else "routed-expert GEMMs never turn compute-bound")
+    return Text(
+        f"{e.tokens_per_step:.4g} tokens routed (top-{e.top_k} of {e.num_experts}) hit {e.distinct_experts:.4g} distinct "
+        f"experts, {e.experts_read_per_device:.4g} read per device; each sees {e.tokens_per_expert:.4g} tokens "
+        f"(the M of its GEMMs). {crossover}. Assumed: {e.routing}."
+    )
 
 
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
@@ -96,13 +117,18 @@ def sweep_table(s: SweepResult, limit: int = 40) -> Table:
 
 
 def critical_batch_table(cb: CriticalBatch) -> Group:
+    out_of_reach = cb.critical_batch is None and cb.critical_batch_unconstrained is not None
     head = Text.assemble(
-        f"{cb.model} on {cb.hardware} · {cb.quant} · decode at context {cb.context}\n",
+        f"{cb.model} on {cb.hardware} ({cb.layout}) · {cb.quant} · decode at context {cb.context}\n",
         "weight GEMMs turn compute-bound at batch ",
         Text(str(cb.critical_batch_unconstrained or "never"), style="bold"),
-        f" (ridge {cb.ridge_intensity:.4g} FLOP/B); memory allows batch ≤ {cb.max_batch}",
-        "" if cb.critical_batch is not None or cb.critical_batch_unconstrained is None
-        else Text(" — the crossover is out of reach", style="bold red"),
+        f" (ridge {cb.ridge_intensity:.4g} FLOP/B)",
+        Text(" — beyond what fits in memory" if out_of_reach else "", style="bold red"),
+        "" if cb.expert_critical_batch is None else "\nrouted experts turn compute-bound at batch ",
+        Text("" if cb.expert_critical_batch is None else str(cb.expert_critical_batch), style="bold"),
+        Text(" — beyond what fits in memory" if (cb.expert_critical_batch or 0) > cb.max_batch else "",
+             style="bold red"),
+        f"\nmemory allows batch ≤ {cb.max_batch}",
     )
     table = Table(header_style="bold")
     for col in ("GEMM", "K × N", "critical batch"):

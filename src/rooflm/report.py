@@ -62,6 +62,30 @@ class MemoryReport(_Frozen):
     fits: bool
     max_batch: int
     shortfall_bytes: float
+    suggestions: list[str] = []
+
+
+class Layout(_Frozen):
+    tp: int
+    ep: int
+    pp: int
+    dp: int
+    devices: int
+    comm_algorithm: str
+    label: str
+
+
+class MoeReport(_Frozen):
+    """What the experts of one MoE layer do in this step, on one device."""
+
+    routing: str
+    tokens_per_step: float  # tokens routed in the expert-parallel group (all replicas under EP)
+    top_k: int
+    num_experts: int
+    distinct_experts: float  # expected experts hit per layer
+    experts_read_per_device: float
+    tokens_per_expert: float  # the M of each expert GEMM
+    expert_critical_batch: int | None  # global decode batch where routed-expert GEMMs turn compute-bound
 
 
 class Report(_Frozen):
@@ -79,9 +103,11 @@ class Report(_Frozen):
     compute_dtype: str
     efficiency: str
     efficiency_sources: dict[str, str]
+    layout: Layout
     totals: Totals
     operators: list[OperatorRow]
     memory: MemoryReport
+    moe: MoeReport | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")

@@ -13,7 +13,7 @@ import numpy as np
 
 from rooflm.errors import InvalidInputError
 from rooflm.ops.cost import Op
-from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.hardware import HardwareSpec, Link
 
 EfficiencyMode = Literal["ideal", "calibrated"]
 BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
@@ -83,6 +83,28 @@ class OpTiming:
         return np.argmax(stacked, axis=0)
 
 
+def link_for(hw: HardwareSpec, group: int) -> Link:
+    """The link a collective over ``group`` devices is bound by: within a node (NVLink, ICI domain)
+    while the group fits in one, else the inter-node network."""
+    ic = hw.interconnect
+    if ic.intra_node and group <= ic.intra_node.devices_per_domain:
+        return ic.intra_node
+    if ic.inter_node:
+        return ic.inter_node
+    raise InvalidInputError(f"{hw.name} has no interconnect figures for {group} devices; "
+                            "add an [interconnect] section to its hardware file")
+
+
+def comm_time(op: Op, hw: HardwareSpec) -> np.ndarray:
+    """T_comms = bytes / link bandwidth + steps × link latency (no overlap with compute assumed)."""
+    c = op.cost
+    if not np.any(c.comm_bytes) and not c.comm_steps:
+        return np.zeros(())
+    link = link_for(hw, op.comm_group)
+    return op.count * (np.asarray(c.comm_bytes, dtype=np.float64) / link.bandwidth.value
+                       + c.comm_steps * link.latency.value)
+
+
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     c = op.cost
     n = op.count
@@ -90,7 +112,7 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     roof = hw.peak(op.compute_dtype) * eff.compute_fraction(op.compute_dtype) if np.any(flops) else np.inf
     memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory)
     overhead = np.asarray(float(n * op.kernels * eff.kernel_overhead_s))
-    return OpTiming(op, n * flops / roof, memory, np.zeros(()), overhead)
+    return OpTiming(op, n * flops / roof, memory, comm_time(op, hw), overhead)
 
 
 def time_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency) -> list[OpTiming]:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 import rooflm
-from rooflm.specs.model import catalog, from_hf_config, load_model, model_names
+from rooflm.specs.hf_config import catalog, from_hf_config, load_model, model_names
 
 TINY = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "intermediate_size": 128, "vocab_size": 256, "max_position_embeddings": 512}
@@ -68,8 +68,8 @@ def test_biases_follow_the_config() -> None:
 
 
 def test_unsupported_architecture_is_refused_clearly() -> None:
-    with pytest.raises(rooflm.UnsupportedModelError, match="mixture of experts"):
-        from_hf_config({**TINY, "model_type": "mixtral"}, "t")
+    with pytest.raises(rooflm.UnsupportedModelError, match="gated shared expert"):
+        from_hf_config({**TINY, "model_type": "qwen2_moe"}, "t")
     with pytest.raises(rooflm.UnsupportedModelError, match="supported: llama"):
         from_hf_config({**TINY, "model_type": "bert"}, "t")
 

@@ -23,6 +23,18 @@ class Cost:
     weight_bytes: Num = 0.0
     activation_bytes: Num = 0.0
     kv_bytes: Num = 0.0
+    comm_bytes: Num = 0.0  # sent over a link by each device, not main-memory traffic
+    comm_steps: int = 0  # latency-bound steps of a collective
+
+    def scaled(self, factor: Num) -> Cost:
+        """``factor`` instances of this cost (e.g. the experts hit, each with the same GEMM)."""
+        return Cost(self.flops * factor, self.weight_bytes * factor, self.activation_bytes * factor,
+                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps)
+
+    def plus(self, other: Cost) -> Cost:
+        return Cost(self.flops + other.flops, self.weight_bytes + other.weight_bytes,
+                    self.activation_bytes + other.activation_bytes, self.kv_bytes + other.kv_bytes,
+                    self.comm_bytes + other.comm_bytes, max(self.comm_steps, other.comm_steps))
 
     @property
     def bytes(self) -> Num:
@@ -45,6 +57,7 @@ class Op:
     compute_dtype: str
     weight_shape: tuple[int, int] | None = None
     kernels: int = 1
+    comm_group: int = 1  # devices taking part in a collective (picks the link)
 
 
 def as_array(x: ArrayLike) -> np.ndarray:

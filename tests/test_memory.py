@@ -1,0 +1,44 @@
+"""Per-device memory under layouts: fit, shortfall, suggestions and the largest batch."""
+
+import math
+
+import pytest
+
+import rooflm
+
+
+def test_llama_70b_bf16_does_not_fit_one_h100_and_says_how_to_fix_it() -> None:
+    r = rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=1, context=8192)
+    # 70,553,706,496 params * 2 B = 141.1 GB of weights against 80 GB.
+    assert not r.memory.fits
+    assert r.memory.shortfall_bytes == pytest.approx(r.memory.total_bytes - 80e9)
+    flags = " ".join(r.memory.suggestions)
+    assert "--tp 2" in flags and "--quant fp8" in flags
+
+
+def test_llama_70b_fits_on_tp2_with_max_batch_from_free_memory() -> None:
+    r = rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=1, context=8192, tp=2)
+    assert r.memory.fits
+    # Per device: norms replicated (80 * 2 * 8192 + 8192 = 1,318,912 params), everything else halved.
+    norms = 80 * 2 * 8192 + 8192
+    weights = ((70_553_706_496 - norms) / 2 + norms) * 2
+    assert r.memory.weights_bytes == pytest.approx(weights, rel=1e-9)
+    # KV per sequence per device: 8192 tokens * 80 layers * 4 KV heads * (128 + 128) * 2 B = 1.342 GB.
+    kv = 8192 * 80 * 4 * 256 * 2
+    by_kv_alone = math.floor((80e9 - weights) / kv)
+    # Activations per sequence are small: the limit is the KV cache (give or take one sequence).
+    assert by_kv_alone - 1 <= r.memory.max_batch <= by_kv_alone
+    assert rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=r.memory.max_batch, context=8192, tp=2).memory.fits
+    assert not rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=r.memory.max_batch + 1, context=8192,
+                              tp=2).memory.fits
+
+
+def test_expert_parallel_divides_expert_memory() -> None:
+    one = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=1, context=1024, tp=8)
+    ep = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=1, context=1024, dp=8, ep=8)
+    # Both hold 1/8 of the experts; EP replicates attention (DP), TP splits it.
+    m = rooflm.load_model("mixtral-8x7b")
+    experts = m.params_by_group()["experts"] * 2 / 8
+    assert ep.memory.weights_bytes > one.memory.weights_bytes
+    assert ep.memory.weights_bytes == pytest.approx(experts + (m.total_params - m.params_by_group()["experts"]) * 2,
+                                                    rel=1e-6)
