@@ -20,7 +20,7 @@ from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
 from rooflm.evaluate import OpTotals, StepTotals
 from rooflm.memory import MemoryUse, memory_use
-from rooflm.ops.cost import Op
+from rooflm.ops.cost import OP_CLASSES, Op
 from rooflm.report import Layout, MemoryReport, OperatorRow, Report, Totals
 from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec
@@ -28,8 +28,6 @@ from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import load_scheme
 from rooflm.specs.workload import check_positive
-
-OP_CLASSES: tuple[str, ...] = ("weight_gemm", "attention", "expert", "communication", "other")
 
 
 @dataclass(frozen=True)
@@ -82,7 +80,7 @@ def _f(x: np.ndarray | float) -> float:
 def _by_class(ops: list[OpTotals]) -> dict[str, float]:
     out = dict.fromkeys(OP_CLASSES, 0.0)
     for o in ops:
-        out[o.op.op_class] += _f(o.time_s)
+        out[o.op.op_class] += _f(o.time_s) - _f(o.overhead_s)  # overhead is reported on its own
     return out
 
 

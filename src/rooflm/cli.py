@@ -14,6 +14,7 @@ from rich.console import Console
 from rooflm import render
 from rooflm.analysis import analyze as _analyze
 from rooflm.critical import critical_batch as _critical_batch
+from rooflm.economics import compare_quant
 from rooflm.errors import InvalidInputError, RooflmError, UnsupportedModelError
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, load_model, model_names
@@ -103,9 +104,14 @@ CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algo
 HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
 HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
 MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive")]
+DequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per weight to dequantize.")]
+KvDequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per cached KV element.")]
+ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",
+                                               help="Override: count the per-token activation quantization pass.")]
 
 DEPLOYMENT_KEYS = ("quant", "kv_dtype", "efficiency", "eta_memory", "eta_compute", "tp", "ep", "pp", "dp",
-                   "comm_algorithm", "hot_expert_factor", "hot_expert_fraction", "mla_decode")
+                   "comm_algorithm", "hot_expert_factor", "hot_expert_fraction", "mla_decode", "dequant_ops",
+                   "kv_dequant_ops", "act_quant")
 
 
 def deployment(args: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +130,8 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
             eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
             tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
             hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-            mla_decode: MlaDecodeOpt = "absorbed",
+            mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
+          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
             lm_head_all_tokens: AllTokens = False, as_json: Json = False) -> None:
     """Time, FLOPs, bytes, bound and memory of one step, operator by operator (on one device of the layout)."""
     report = _analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
@@ -145,7 +152,8 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
           eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
           tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
           hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-          mla_decode: MlaDecodeOpt = "absorbed",
+          mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
+          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
           lm_head_all_tokens: AllTokens = False, as_json: Json = False,
           csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per point.")] = False) -> None:
     """Every combination of batch × prompt length × context, vectorised (thousands of points in milliseconds)."""
@@ -169,7 +177,8 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
                    eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
                    tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
                    hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-                   mla_decode: MlaDecodeOpt = "absorbed",
+                   mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
+          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
                    as_json: Json = False) -> None:
     """The decode batch at which the weight GEMMs (and, for MoE, the experts) cross the ridge."""
     cb = _critical_batch(model, hardware, context=context, **deployment(locals()))
@@ -177,6 +186,38 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
         _json(cb.to_json_dict())
     else:
         out.print(render.critical_batch_table(cb))
+
+
+@app.command()
+@user_errors
+def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
+          schemes: Annotated[str, typer.Option(help="Schemes to compare; the first is the baseline unless --baseline. "
+                                               "Add a KV dtype as scheme+kv-fp8.")] = "bf16,fp8,w4a16,w4a8",
+          baseline: Annotated[str | None, typer.Option(help="The scheme speed-ups are relative to.")] = None,
+          batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:4096:x2",
+          prompt_len: Annotated[str, typer.Option(help="List or range, like --batch.")] = "1024",
+          context: Annotated[str | None, typer.Option(help="Decode contexts, like --batch.")] = None,
+          gen_len: GenLen = 256,
+          threshold: Annotated[float, typer.Option(help="A gain below this fraction counts as gone.")] = 0.10,
+          kv_dtype: KvDtype = None, efficiency: Efficiency = "calibrated", eta_memory: EtaMem = None,
+          eta_compute: EtaCompute = None, kernel_overhead: Overhead = None, tp: Tp = 1, ep: Ep = 1, pp: Pp = 1,
+          dp: Dp = 1, comm_algorithm: CommAlgo = "ring", hot_expert_factor: HotFactor = 1.0,
+          hot_expert_fraction: HotFraction = 0.1, mla_decode: MlaDecodeOpt = "absorbed",
+          dequant_ops: DequantOps = None, kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
+          as_json: Json = False,
+          csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per scheme and point.")] = False) -> None:
+    """What int4 / FP8 / a quantized KV cache buys at each batch and context, and why (calibrated mode by default)."""
+    cmp = compare_quant(model, hardware, schemes=[s.strip() for s in schemes.split(",") if s.strip()],
+                        baseline=baseline, phase=phase, batch=parse_int_list(batch, "batch"),
+                        prompt_len=parse_int_list(prompt_len, "prompt-len"),
+                        context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
+                        threshold=threshold, **deployment(locals()))
+    if as_json:
+        _json(cmp.to_json_dict())
+    elif csv:
+        sys.stdout.write(cmp.to_csv())
+    else:
+        out.print(render.quant_table(cmp))
 
 
 @models_app.command("list")
@@ -249,3 +290,4 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+

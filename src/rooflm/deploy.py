@@ -21,6 +21,7 @@ from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import QuantScheme, load_scheme
+from rooflm.specs.quant_costs import costs_for
 from rooflm.specs.workload import PHASES, check_context, check_positive
 
 
@@ -41,6 +42,9 @@ class Deployment(TypedDict, total=False):
     hot_expert_factor: float
     hot_expert_fraction: float
     mla_decode: MlaDecode
+    dequant_ops: float | None
+    kv_dequant_ops: float | None
+    act_quant: bool | None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,9 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
         raise InvalidInputError(f"mla-decode must be 'absorbed' or 'naive', got {mla_decode!r}")
     eff = efficiency_for(hw, d.get("efficiency", "ideal"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
-    return Setup(spec, hw, scheme, eff, Options(parallel, Routing(factor, fraction), mla_decode))
+    costs = costs_for(scheme, eff.mode, dequant_ops=d.get("dequant_ops"), kv_dequant_ops=d.get("kv_dequant_ops"),
+                      act_quant=d.get("act_quant"))
+    return Setup(spec, hw, scheme, eff, Options(parallel, Routing(factor, fraction), mla_decode, costs=costs))
 
 
 def _check_phase(phase: str) -> None:

@@ -7,8 +7,10 @@ expert and pipeline parallelism shrink what each device computes and add communi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+import numpy as np
 
 from rooflm.ops import attention, comm, elementwise, gemm, moe
 from rooflm.ops.cost import Cost, Num, Op, OpClass, OpKind
@@ -16,6 +18,7 @@ from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.model import MlpSpec, ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
+from rooflm.specs.quant_costs import NO_COSTS, QuantCosts
 
 MlaDecode = Literal["absorbed", "naive"]
 
@@ -41,6 +44,7 @@ class Options:
     routing: moe.Routing = field(default_factory=moe.Routing)
     mla_decode: MlaDecode = "absorbed"
     all_experts: bool = False  # read every expert (to size the stored weights)
+    costs: QuantCosts = NO_COSTS  # in-kernel cost of the quantized formats (calibrated mode)
 
 
 DEFAULT_OPTIONS = Options()
@@ -60,12 +64,37 @@ class GraphBuilder:
     def linear(self, name: str, tokens: Num, k: int, n: int, count: int, bias: bool = False,
                op_class: OpClass = "weight_gemm", instances: Num = 1.0, quantized: bool = True) -> Op:
         """``instances`` copies of a [tokens, k] × [k, n] GEMM (heads of a batched GEMM, or experts)."""
-        q = self.q
+        q, costs = self.q, self.o.costs
         w = q.weight_bytes_per_element(k) if quantized else self.io
         a = q.act_bytes if quantized else self.io
         cost = gemm.linear(tokens, k, n, weight_bytes_per_el=w, in_bytes=a, out_bytes=self.io, bias=bias,
-                           bias_bytes=self.io).scaled(instances)
-        return self.op(name, "gemm", op_class, count, cost, q.compute if quantized else IO_DTYPE, (k, n))
+                           bias_bytes=self.io)
+        if quantized and costs.weight_ops_per_element:
+            # Every thread block along M converts its weight tile again: ⌈M / tile_m⌉ passes over K·N.
+            passes = np.ceil(np.maximum(tokens, 1e-9) / costs.weight_tile_m)
+            cost = cost.with_vector_ops(passes * k * n * costs.weight_ops_per_element)
+        op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute if quantized else IO_DTYPE, (k, n))
+        return replace(op, gemm_rows=tokens * instances) if quantized else op
+
+    def activation_quant(self, gemm: Op) -> Op:
+        """Dynamic per-token quantization of a GEMM's input: read it in bf16, write it in the GEMM's
+        activation dtype with one fp32 scale per row."""
+        k = gemm.weight_shape[0] if gemm.weight_shape else 0
+        rows, costs = gemm.gemm_rows, self.o.costs
+        cost = Cost(activation_bytes=rows * k * (self.io + self.q.act_bytes) + rows * 4.0,
+                    vector_ops=rows * k * costs.activation_ops_per_element)
+        kind_class = "other" if gemm.op_class == "weight_gemm" else gemm.op_class
+        return self.op(f"{gemm.name}.act_quant", "elementwise", kind_class, gemm.count, cost)
+
+    def with_activation_quant(self, ops: list[Op]) -> list[Op]:
+        if not self.o.costs.activation_quant:
+            return ops
+        out: list[Op] = []
+        for op in ops:
+            if op.kind == "gemm" and np.any(op.gemm_rows) and op.compute_dtype == self.q.compute:
+                out.append(self.activation_quant(op))
+            out.append(op)
+        return out
 
     def norm(self, name: str, rows: Num, width: int, count: int) -> Op:
         return self.op(name, "norm", "other", count, elementwise.rmsnorm(rows, width, io_bytes=self.io))
@@ -103,7 +132,12 @@ class GraphBuilder:
         if p.pp > 1:
             ops.append(self.op("pipeline_send", "communication", "communication", p.pp - 1,
                                comm.point_to_point(t * h * self.io), group=p.devices))
-        return ops
+        return self.with_activation_quant(ops)
+
+    def kv_dequant(self, cost: Cost) -> Cost:
+        """Attention converts every cached element it loads back to bf16 (quantized caches)."""
+        ops = self.o.costs.kv_ops_per_element
+        return cost.with_vector_ops(cost.kv_bytes / self.q.kv_bytes * ops) if ops else cost
 
     def head(self, rows: Num) -> list[Op]:
         m, p = self.m, self.p
@@ -153,8 +187,8 @@ class GraphBuilder:
                 cost = attention.prefill_attention(step.batch, step.q_len, hq, hkv, d, dv, io_bytes=self.io,
                                                    window=window)
             else:
-                cost = attention.decode_attention(step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes,
-                                                  io_bytes=self.io, window=window)
+                cost = self.kv_dequant(attention.decode_attention(
+                    step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes, io_bytes=self.io, window=window))
             ops.append(self.op(_windowed("attention", window), "attention", "attention", count, cost))
         ops.append(self.linear("o_proj", t, hq * dv, h, n, a.o_bias))
         return ops
@@ -183,8 +217,8 @@ class GraphBuilder:
             ops.append(self.op("attention", "attention", "attention", n, cost))
         elif self.o.mla_decode == "absorbed":
             ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
-            cost = attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d, kv_bytes=self.q.kv_bytes,
-                                               io_bytes=self.io)
+            cost = self.kv_dequant(attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d,
+                                                               kv_bytes=self.q.kv_bytes, io_bytes=self.io))
             ops.append(self.op("attention_latent", "attention", "attention", n, cost))
             ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
         else:

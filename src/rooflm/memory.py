@@ -6,7 +6,7 @@ can never disagree on the size of a weight.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,7 +22,7 @@ def weight_bytes(model: ModelSpec, quant: QuantScheme, options: Options = DEFAUL
     """Stored weights on the busiest device: its stage's layers (every expert it owns), plus the
     embedding table and the head (first and last stage; the larger of the two under PP)."""
     p = options.parallel
-    all_experts = Options(p, options.routing, options.mla_decode, all_experts=True)
+    all_experts = replace(options, all_experts=True)
     ops = GraphBuilder(model, quant, all_experts).build(Step(1.0, 1.0, 1.0, False, 1.0))
     reads = {op.name: op.count * float(np.asarray(op.cost.weight_bytes)) for op in ops if op.kind != "embedding"}
     head = reads.pop("lm_head")

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from rooflm import units
 from rooflm.critical import CriticalBatch
+from rooflm.economics import QuantComparison
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -102,17 +103,19 @@ def sweep_table(s: SweepResult, limit: int = 40) -> Table:
     axes = list(s.axes)
     for a in axes:
         table.add_column(a, justify="right")
-    for col in ("time", "tokens/s", "AI", "bound", "fits"):
+    experts = "tokens_per_expert" in s.columns
+    for col in ("time", "tokens/s", "AI", "bound", *(("tokens/expert", "experts") if experts else ()), "fits"):
         table.add_column(col, justify="right")
     n = len(s)
     rows = range(n) if n <= limit else [*range(limit // 2), *range(n - limit // 2, n)]
     for i, row in enumerate(rows):
         if n > limit and i == limit // 2:
-            table.add_row(*(["…"] * (len(axes) + 5)))
+            table.add_row(*(["…"] * len(table.columns)))
         c = s.columns
+        expert_cells = (f"{c['tokens_per_expert'][row]:.3g}", _bound(str(c["expert_bound"][row]))) if experts else ()
         table.add_row(*(str(s.axes[a][row]) for a in axes), units.seconds(float(c["time_s"][row])),
                       units.rate(float(c["tokens_per_s"][row]), "tok/s"), f"{c['arithmetic_intensity'][row]:.3g}",
-                      _bound(str(c["bound"][row])), "yes" if c["fits"][row] else "no")
+                      _bound(str(c["bound"][row])), *expert_cells, "yes" if c["fits"][row] else "no")
     return table
 
 
@@ -187,3 +190,40 @@ def hardware_detail(h: HardwareSpec) -> Table:
         table.add_row(f"ridge {dtype}", f"{h.ridge(dtype):.4g} FLOP/B", "peak / bandwidth")
     return table
 
+
+
+def quant_table(cmp: QuantComparison) -> Group:
+    """Speed-up of each scheme over the baseline, per context and batch, then where the gains fade and why."""
+    base = cmp.results[cmp.baseline]
+    schemes = [s for s in cmp.results if s != cmp.baseline]
+    table = Table(title=f"{cmp.model} on {cmp.hardware} · {cmp.phase} · speed-up over {cmp.baseline} · {cmp.efficiency}",
+                  title_justify="left", header_style="bold")
+    axes = [a for a in base.axes if a != "gen_len"]
+    for a in axes:
+        table.add_column(a, justify="right")
+    table.add_column(f"{cmp.baseline} time", justify="right")
+    for s in schemes:
+        table.add_column(s, justify="right")
+    table.add_column("still memory-bound", justify="left")
+    points = cmp.points()
+    per_scheme = {s: [p for p in points if p["scheme"] == s] for s in cmp.results}
+    for i in range(len(base)):
+        cells = [str(base.axes[a][i]) for a in axes] + [units.seconds(float(base.columns["time_s"][i]))]
+        for s in schemes:
+            sp = float(cmp.speedup[s][i])
+            cells.append(Text(f"{sp:.2f}×", style="green" if sp >= 1 + cmp.threshold else "red" if sp < 1 else ""))
+        last = per_scheme[schemes[-1] if schemes else cmp.baseline][i]
+        cells.append(", ".join(last["memory_bound_classes"]) or "–")  # type: ignore[arg-type]
+        table.add_row(*cells)
+    lines = Text()
+    for summary in cmp.summaries:
+        where = f" at context {summary.context}" if len(cmp.summaries) > len(schemes) else ""
+        fade = (f"gain below {cmp.threshold:.0%} from batch {summary.batch_gain_below_threshold}"
+                if summary.batch_gain_below_threshold else f"gain stays above {cmp.threshold:.0%}")
+        loss = (f"; slower than {cmp.baseline} from batch {summary.batch_slower_than_baseline}"
+                if summary.batch_slower_than_baseline else "")
+        lines.append(f"{summary.scheme}{where}: {summary.speedup_at_smallest_batch:.2f}× at the smallest batch, "
+                     f"{summary.speedup_at_largest_batch:.2f}× at the largest; {fade}{loss}\n")
+    return Group(table, lines, Text(f'"still memory-bound" lists the operator classes of {schemes[-1] if schemes else ""} '
+                                    "that spend most of their time on bytes: only there can saved bytes buy time.",
+                                    style="dim"))

@@ -105,14 +105,27 @@ def comm_time(op: Op, hw: HardwareSpec) -> np.ndarray:
                        + c.comm_steps * link.latency.value)
 
 
+def vector_rate(hw: HardwareSpec) -> float | None:
+    """Vector-unit instructions per second: the fp32 (CUDA-core) peak counts an FMA as 2 FLOPs."""
+    fp32 = hw.peak_flops.get("fp32")
+    return fp32.value / 2 if fp32 else None
+
+
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
+    """T = max(T_math, T_mem, T_comms) + launch overhead. T_math adds the vector-unit work (dequantization)
+    to the tensor-core time: it sits in the same kernel's main loop. Devices without a vector roof in their
+    file (the TPUs here) get no vector cost."""
     c = op.cost
     n = op.count
     flops = np.asarray(c.flops, dtype=np.float64)
     roof = hw.peak(op.compute_dtype) * eff.compute_fraction(op.compute_dtype) if np.any(flops) else np.inf
+    compute = n * flops / roof
+    rate = vector_rate(hw)
+    if rate and np.any(c.vector_ops):
+        compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
     memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory)
     overhead = np.asarray(float(n * op.kernels * eff.kernel_overhead_s))
-    return OpTiming(op, n * flops / roof, memory, comm_time(op, hw), overhead)
+    return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
 
 
 def time_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency) -> list[OpTiming]:

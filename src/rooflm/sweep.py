@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,10 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm.analysis import run_phase
-from rooflm.deploy import Deployment, check_lengths, check_phase, setup
+from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
+from rooflm.evaluate import OpTotals
+from rooflm.ops import moe
+from rooflm.ops.cost import OP_CLASSES
 from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -98,10 +101,31 @@ def sweep(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path |
         "tokens_per_s": full(r.tokens / step.time_s), "memory_total_bytes": full(r.memory.total_bytes),
         "fits": np.broadcast_to(r.memory.fits, (n,)).copy(), "max_batch": full(r.memory.max_batch).astype(np.int64),
     }
+    memory_index = BOUNDS.index("memory")
+    for c in OP_CLASSES:
+        members = [o for o in r.ops if o.op.op_class == c]
+        cols[f"{c}_time_s"] = full(sum((o.time_s - o.overhead_s for o in members), np.zeros(())))
+        cols[f"{c}_memory_bound_s"] = full(sum((o.time_by_bound[memory_index] for o in members), np.zeros(())))
     if phase == "e2e":
         cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s),
                  "output_tokens_per_s": full(r.output_tokens / step.time_s)}
+    if s.model.is_moe and phase != "e2e":
+        cols |= _expert_columns(s, r.ops, b, pl if phase == "prefill" else np.float64(1.0), full)
     axes = {name: v.astype(np.int64) for name, v in flat.items()}
     if phase == "e2e":
         axes["gen_len"] = np.full(n, gen_len, dtype=np.int64)
     return SweepResult(s.model.name, s.hardware.name, phase, s.quant.label, s.eff.mode, axes, cols)
+
+
+def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: np.ndarray,
+                    full: Callable[[object], np.ndarray]) -> dict[str, np.ndarray]:
+    """Per point: tokens each routed expert sees, experts hit per layer, and what bounds the experts."""
+    spec, p = s.model.moe, s.parallel
+    assert spec is not None
+    tokens = batch / p.dp * q_len * (p.dp if p.ep > 1 else 1)
+    classes = moe.expert_classes(spec.num_experts, spec.top_k, s.options.routing)
+    hit = sum(moe.distinct_experts(tokens, n, pick) for n, pick in classes)
+    gemms = [o for o in ops if o.op.kind == "gemm" and o.op.name.startswith("experts")]
+    compute_bound = sum(o.compute_s for o in gemms) >= sum(o.memory_s for o in gemms)
+    return {"experts_hit": full(hit), "tokens_per_expert": full(tokens * spec.top_k / np.maximum(hit, 1e-30)),
+            "expert_bound": np.where(np.broadcast_to(compute_bound, (len(batch),)), "compute", "memory")}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -13,6 +13,7 @@ Num = float | np.ndarray
 OpKind = Literal["gemm", "attention", "norm", "elementwise", "embedding", "memory", "communication"]
 # The classes a report groups time by; quantization and plotting reason per class.
 OpClass = Literal["weight_gemm", "attention", "expert", "communication", "other"]
+OP_CLASSES: tuple[str, ...] = get_args(OpClass)
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,16 @@ class Cost:
     kv_bytes: Num = 0.0
     comm_bytes: Num = 0.0  # sent over a link by each device, not main-memory traffic
     comm_steps: int = 0  # latency-bound steps of a collective
+    vector_ops: Num = 0.0  # instructions on the vector units (dequantization), not tensor-core FLOPs
 
     def scaled(self, factor: Num) -> Cost:
         """``factor`` instances of this cost (e.g. the experts hit, each with the same GEMM)."""
         return Cost(self.flops * factor, self.weight_bytes * factor, self.activation_bytes * factor,
-                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps)
+                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps, self.vector_ops * factor)
 
-    def plus(self, other: Cost) -> Cost:
-        return Cost(self.flops + other.flops, self.weight_bytes + other.weight_bytes,
-                    self.activation_bytes + other.activation_bytes, self.kv_bytes + other.kv_bytes,
-                    self.comm_bytes + other.comm_bytes, max(self.comm_steps, other.comm_steps))
+    def with_vector_ops(self, ops: Num) -> Cost:
+        return Cost(self.flops, self.weight_bytes, self.activation_bytes, self.kv_bytes, self.comm_bytes,
+                    self.comm_steps, self.vector_ops + ops)
 
     @property
     def bytes(self) -> Num:
@@ -58,6 +59,7 @@ class Op:
     weight_shape: tuple[int, int] | None = None
     kernels: int = 1
     comm_group: int = 1  # devices taking part in a collective (picks the link)
+    gemm_rows: Num = 0.0  # a GEMM's input rows over all its instances (M × instances)
 
 
 def as_array(x: ArrayLike) -> np.ndarray:

@@ -1,0 +1,89 @@
+"""The in-kernel cost of quantized formats (dequantization, activation quantization), from data.
+
+Resolved per scheme and efficiency mode: zero in the ideal mode, the data file's figures in the
+calibrated mode, and any of them overridable by the user.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rooflm.errors import InvalidInputError
+from rooflm.specs.dtypes import bytes_per_element
+from rooflm.specs.quant import IO_DTYPE, QuantScheme
+
+COSTS_FILE = Path(__file__).resolve().parent.parent / "data" / "quant_costs.toml"
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, Any]:
+    with COSTS_FILE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _compute_family(dtype: str) -> str:
+    return "bf16" if dtype == "fp16" else dtype
+
+
+@dataclass(frozen=True)
+class QuantCosts:
+    """Vector instructions per element for each kind of conversion a scheme needs (0 = none)."""
+
+    weight_ops_per_element: float = 0.0
+    weight_tile_m: int = 64
+    activation_quant: bool = False
+    activation_ops_per_element: float = 0.0
+    kv_ops_per_element: float = 0.0
+    sources: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.weight_ops_per_element or self.activation_quant or self.kv_ops_per_element)
+
+
+NO_COSTS = QuantCosts()
+
+
+def weight_conversion(scheme: QuantScheme) -> str | None:
+    """The main-loop conversion a scheme's GEMMs need, e.g. 'int4->bf16'; None when the tensor cores
+    take the stored format directly (bf16 on bf16, fp8 on fp8, NVFP4 on fp4)."""
+    if scheme.weight == scheme.compute or bytes_per_element(scheme.weight) >= bytes_per_element(scheme.compute):
+        return None
+    return f"{scheme.weight}->{_compute_family(scheme.compute)}"
+
+
+def costs_for(scheme: QuantScheme, mode: str, *, dequant_ops: float | None = None, kv_dequant_ops: float | None = None,
+              act_quant: bool | None = None) -> QuantCosts:
+    """What the scheme costs in kernels under ``mode``; explicit arguments override the data."""
+    for label, value in (("dequant ops", dequant_ops), ("kv dequant ops", kv_dequant_ops)):
+        if value is not None and value < 0:
+            raise InvalidInputError(f"{label} per element must be ≥ 0, got {value}")
+    table = _table()
+    calibrated = mode == "calibrated"
+    sources: list[str] = []
+    weight_ops, tile_m = 0.0, 64
+    conversion = weight_conversion(scheme)
+    entry = table["weight_dequant"].get(conversion) if conversion else None
+    if entry:
+        tile_m = int(entry["tile_m"])
+        if calibrated:
+            weight_ops = float(entry["ops_per_element"])
+            sources.append(f"weight {conversion}: {entry['source']}")
+    if dequant_ops is not None:
+        weight_ops = dequant_ops
+    needs_act_quant = bytes_per_element(scheme.activation) < bytes_per_element(IO_DTYPE)
+    act = needs_act_quant and (calibrated if act_quant is None else act_quant)
+    if act:
+        sources.append(f"activation quantization: {table['activation_quant']['source']}")
+    kv_entry = table["kv_dequant"].get(scheme.kv)
+    kv_ops = float(kv_entry["ops_per_element"]) if kv_entry and calibrated else 0.0
+    if kv_entry and calibrated:
+        sources.append(f"KV {scheme.kv}: {kv_entry['source']}")
+    if kv_dequant_ops is not None:
+        kv_ops = kv_dequant_ops
+    return QuantCosts(weight_ops, tile_m, act, float(table["activation_quant"]["ops_per_element"]) if act else 0.0,
+                      kv_ops, tuple(sources))

@@ -1,0 +1,39 @@
+import pytest
+
+import rooflm
+from rooflm.specs.quant import load_scheme
+from rooflm.specs.quant_costs import costs_for, weight_conversion
+
+
+@pytest.mark.parametrize(("scheme", "conversion"), [("bf16", None), ("fp8", None), ("int8", None), ("fp4", None),
+                                                    ("w4a16", "int4->bf16"), ("w4a8", "int4->int8"),
+                                                    ("w8a16", "int8->bf16"), ("mxfp4", "fp4->bf16")])
+def test_which_schemes_dequantize_in_the_main_loop(scheme: str, conversion: str | None) -> None:
+    assert weight_conversion(load_scheme(scheme)) == conversion
+
+
+def test_ideal_mode_hides_every_in_kernel_cost() -> None:
+    assert not costs_for(load_scheme("w4a8", "int4"), "ideal").any
+
+
+def test_calibrated_mode_counts_them_and_overrides_win() -> None:
+    c = costs_for(load_scheme("w4a8", "fp8"), "calibrated")
+    assert c.weight_ops_per_element == 1.0 and c.weight_tile_m == 128
+    assert c.activation_quant and c.kv_ops_per_element == 1.0
+    assert len(c.sources) == 3
+    o = costs_for(load_scheme("w4a8"), "calibrated", dequant_ops=0.5, act_quant=False)
+    assert o.weight_ops_per_element == 0.5 and not o.activation_quant
+    with pytest.raises(rooflm.InvalidInputError):
+        costs_for(load_scheme("w4a8"), "calibrated", dequant_ops=-1)
+
+
+def test_dequant_work_is_per_weight_per_m_tile_at_the_vector_rate() -> None:
+    # W4A16 q/k/v projection of Llama-3.1-8B (K = 4096, N = 6144) at M = 65 tokens: ⌈65/64⌉ = 2
+    # passes over 25,165,824 weights at 1 instruction each, per layer, 32 layers.
+    r = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=65, context=128, quant="w4a16", efficiency="calibrated")
+    ideal = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=65, context=128, quant="w4a16", efficiency="ideal",
+                           eta_memory=0.81, eta_compute=0.80, kernel_overhead_s=4e-6)
+    qkv = next(o for o in r.operators if o.name == "qkv_proj")
+    qkv_ideal = next(o for o in ideal.operators if o.name == "qkv_proj")
+    vector_s = 32 * 2 * 4096 * 6144 / (66.9e12 / 2 * 0.75)  # fp32 CUDA-core rate; default compute fraction
+    assert qkv.compute_time_s == pytest.approx(qkv_ideal.compute_time_s + vector_s, rel=1e-9)
