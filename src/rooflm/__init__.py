@@ -2,7 +2,9 @@
 
 from rooflm.analysis import analyze
 from rooflm.critical import CriticalBatch, critical_batch
+from rooflm.economics import QuantComparison, compare_quant
 from rooflm.errors import DoesNotFitError, InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
+from rooflm.explain import Explanation, explain
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
@@ -13,9 +15,11 @@ from rooflm.sweep import SweepResult, sweep
 __all__ = [
     "CriticalBatch",
     "DoesNotFitError",
+    "Explanation",
     "HardwareSpec",
     "InvalidInputError",
     "ModelSpec",
+    "QuantComparison",
     "QuantScheme",
     "Report",
     "RooflmError",
@@ -23,7 +27,9 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedModelError",
     "analyze",
+    "compare_quant",
     "critical_batch",
+    "explain",
     "load_hardware",
     "load_model",
     "load_scheme",

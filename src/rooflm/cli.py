@@ -16,6 +16,7 @@ from rooflm.analysis import analyze as _analyze
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.economics import compare_quant
 from rooflm.errors import InvalidInputError, RooflmError, UnsupportedModelError
+from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, load_model, model_names
 from rooflm.sweep import sweep as _sweep
@@ -220,6 +221,26 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
         out.print(render.quant_table(cmp))
 
 
+@app.command()
+@user_errors
+def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
+            batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
+            context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
+            gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
+            eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
+            tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
+            hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
+            mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
+            kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None, as_json: Json = False) -> None:
+    """The step in plain words (Markdown): its regime, what binds, and the levers ranked by predicted gain."""
+    e = _explain(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
+                 **deployment(locals()))
+    if as_json:
+        _json(e.to_json_dict())
+    else:
+        sys.stdout.write(e.to_markdown() + "\n")
+
+
 @models_app.command("list")
 @user_errors
 def models_list(as_json: Json = False) -> None:
@@ -290,4 +311,3 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
 
 def main() -> None:  # pragma: no cover - console entry
     app()
-

@@ -98,7 +98,7 @@ def _moe_text(r: Report) -> Text:
 
 
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
-    table = Table(title=f"{s.model} on {s.hardware} · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
+    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
                   title_justify="left", header_style="bold")
     axes = list(s.axes)
     for a in axes:

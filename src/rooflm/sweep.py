@@ -39,6 +39,7 @@ class SweepResult:
     phase: str
     quant: str
     efficiency: str
+    layout: str
     axes: dict[str, np.ndarray]
     columns: dict[str, np.ndarray] = field(repr=False)
 
@@ -53,7 +54,7 @@ class SweepResult:
 
     def to_json_dict(self) -> dict[str, object]:
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "quant": self.quant,
-                "efficiency": self.efficiency, "points": self.points()}
+                "efficiency": self.efficiency, "layout": self.layout, "points": self.points()}
 
     def to_csv(self) -> str:
         buf = io.StringIO()
@@ -114,7 +115,7 @@ def sweep(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path |
     axes = {name: v.astype(np.int64) for name, v in flat.items()}
     if phase == "e2e":
         axes["gen_len"] = np.full(n, gen_len, dtype=np.int64)
-    return SweepResult(s.model.name, s.hardware.name, phase, s.quant.label, s.eff.mode, axes, cols)
+    return SweepResult(s.model.name, s.hardware.name, phase, s.quant.label, s.eff.mode, s.parallel.label, axes, cols)
 
 
 def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: np.ndarray,
