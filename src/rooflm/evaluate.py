@@ -61,8 +61,10 @@ def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], s
     c = op.cost
 
     def full(x: object) -> np.ndarray:
-        arr = np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
-        return arr.sum(axis=-1) if sum_last else np.array(arr)
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.shape != shape:
+            arr = np.broadcast_to(arr, shape)  # a read-only view: results are never written in place
+        return arr.sum(axis=-1) if sum_last else arr
 
     roof = np.maximum(np.maximum(t.compute_s, t.memory_s), t.comm_s)
     idx = np.argmax(np.stack(np.broadcast_arrays(t.compute_s, t.memory_s, t.comm_s)), axis=0)
