@@ -7,7 +7,6 @@ evaluate.py, and this module only assembles their results into reports.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,28 +42,43 @@ class PhaseResult:
     output_tokens: np.ndarray | None = None
 
 
+def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
+                 gen_len: int, lm_head_all_tokens: bool = False) -> MemoryUse:
+    """Per-device memory of the workload's largest step (``batch`` global), without timing anything."""
+    m, q, o = s.model, s.quant, s.options
+    if phase == "prefill":
+        ctx = prompt_len
+
+        def ops(n: float | np.ndarray) -> list[Op]:
+            return graph.prefill_ops(m, q, n, prompt_len, lm_head_all_tokens, o)
+    elif phase == "decode":
+        ctx = context
+
+        def ops(n: float | np.ndarray) -> list[Op]:
+            return graph.decode_ops(m, q, n, context, o)
+    else:
+        ctx = prompt_len + gen_len - 1
+
+        def ops(n: float | np.ndarray) -> list[Op]:
+            return graph.prefill_ops(m, q, n, prompt_len, False, o) + graph.decode_ops(m, q, n, ctx, o)
+    return memory_use(m, q, s.hardware, batch, ctx, ops(batch / s.parallel.dp), ops(1.0), o)
+
+
 def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
               gen_len: int, lm_head_all_tokens: bool = False) -> PhaseResult:
     """``batch`` is global; each data-parallel replica runs batch / dp sequences."""
     m, q, hw, eff, o = s.model, s.quant, s.hardware, s.eff, s.options
     b = batch / s.parallel.dp
-
-    def mem(ctx: np.ndarray, ops: Callable[[float | np.ndarray], list[Op]]) -> MemoryUse:
-        return memory_use(m, q, hw, batch, ctx, ops(b), ops(1.0), o)
-
+    use = phase_memory(s, phase, batch, prompt_len, context, gen_len, lm_head_all_tokens)
     if phase == "prefill":
         ops = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
-        use = mem(prompt_len, lambda n: graph.prefill_ops(m, q, n, prompt_len, lm_head_all_tokens, o))
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, use)
     if phase == "decode":
         ops = evaluate.decode(m, q, hw, eff, b, context, o)
-        use = mem(context, lambda n: graph.decode_ops(m, q, n, context, o))
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * np.ones_like(context), use)
     pre = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
     dec = evaluate.decode_steps(m, q, hw, eff, b, prompt_len, gen_len, o)
     ops = [o_.renamed(f"prefill/{o_.op.name}") for o_ in pre] + [o_.renamed(f"decode/{o_.op.name}") for o_ in dec]
-    last = prompt_len + gen_len - 1
-    use = mem(last, lambda n: graph.prefill_ops(m, q, n, prompt_len, False, o) + graph.decode_ops(m, q, n, last, o))
     ttft = evaluate.sum_ops(pre).time_s
     decode_time = evaluate.sum_ops(dec).time_s
     tpot = decode_time / (gen_len - 1) if gen_len > 1 else np.full_like(ttft, np.nan)
@@ -169,10 +183,10 @@ def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: 
         candidates.append(("--kv-dtype fp8", replace(s, quant=s.quant.with_kv("fp8"))))
     out = []
     for flag, alt in candidates:
-        use = run_phase(alt, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len).memory
+        use = phase_memory(alt, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len)
         if bool(_f(use.fits)):
             out.append(f"{flag}: {_f(use.total_bytes) / 1e9:.1f} GB per device")
-    current = run_phase(s, phase, np.float64(1), np.float64(prompt_len), np.float64(context), gen_len).memory
+    current = phase_memory(s, phase, np.float64(1), np.float64(prompt_len), np.float64(context), gen_len)
     max_batch = int(_f(current.max_batch))
     out.append(f"--batch {max_batch}: the largest batch that fits as laid out" if max_batch >= 1 else
                "even one sequence does not fit as laid out: the weights alone exceed the device memory")
