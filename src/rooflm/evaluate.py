@@ -5,7 +5,7 @@ This is the one evaluation path: a single ``analyze`` is a sweep of one point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,11 +21,9 @@ _FIELDS = ("flops", "weight_bytes", "activation_bytes", "kv_bytes", "compute_s",
 
 
 @dataclass(frozen=True)
-class OpTotals:
-    """One operator over all its instances (and, in e2e, all decode steps). Arrays share the sweep's shape;
-    ``time_by_bound`` has a leading axis over BOUNDS."""
+class Amounts:
+    """FLOPs, bytes and times (arrays over the sweep's shape); ``time_by_bound`` has a leading axis over BOUNDS."""
 
-    op: Op
     flops: np.ndarray
     weight_bytes: np.ndarray
     activation_bytes: np.ndarray
@@ -45,14 +43,22 @@ class OpTotals:
     def bound(self) -> np.ndarray:
         return np.argmax(self.time_by_bound, axis=0)
 
-    def renamed(self, name: str) -> OpTotals:
-        return OpTotals(Op(name, self.op.kind, self.op.op_class, self.op.count, self.op.cost, self.op.compute_dtype,
-                           self.op.weight_shape, self.op.kernels),
-                        *(getattr(self, f) for f in _FIELDS), self.time_by_bound)
+    @property
+    def arithmetic_intensity(self) -> np.ndarray:
+        return self.flops / np.maximum(self.bytes, 1e-30)
 
-    def plus(self, other: OpTotals) -> OpTotals:
-        return OpTotals(self.op, *(getattr(self, f) + getattr(other, f) for f in _FIELDS),
-                        self.time_by_bound + other.time_by_bound)
+
+@dataclass(frozen=True)
+class OpTotals(Amounts):
+    """One operator over all its instances (and, in e2e, all decode steps)."""
+
+    op: Op
+
+    def renamed(self, name: str) -> OpTotals:
+        return replace(self, op=replace(self.op, name=name))
+
+
+StepTotals = Amounts  # a step's totals: the sums over its operators
 
 
 def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], sum_last: bool) -> OpTotals:
@@ -69,9 +75,10 @@ def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], s
     roof = np.maximum(np.maximum(t.compute_s, t.memory_s), t.comm_s)
     idx = np.argmax(np.stack(np.broadcast_arrays(t.compute_s, t.memory_s, t.comm_s)), axis=0)
     by_bound = np.stack([full(np.where(idx == i, roof, 0.0)) for i in range(3)] + [full(t.overhead_s)])
-    return OpTotals(op, full(n * np.asarray(c.flops)), full(n * np.asarray(c.weight_bytes)),
+    return OpTotals(full(n * np.asarray(c.flops)), full(n * np.asarray(c.weight_bytes)),
                     full(n * np.asarray(c.activation_bytes)), full(n * np.asarray(c.kv_bytes)),
-                    full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s), by_bound)
+                    full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s), by_bound,
+                    op=op)
 
 
 def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
@@ -104,36 +111,8 @@ def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Ef
     return evaluate_ops(graph.decode_ops(model, quant, b, ctx, options), hw, eff, shape, sum_last=True)
 
 
-@dataclass(frozen=True)
-class StepTotals:
-    """Sums over the operators of a step (arrays over the sweep's shape)."""
-
-    flops: np.ndarray
-    weight_bytes: np.ndarray
-    activation_bytes: np.ndarray
-    kv_bytes: np.ndarray
-    compute_s: np.ndarray
-    memory_s: np.ndarray
-    comm_s: np.ndarray
-    overhead_s: np.ndarray
-    time_s: np.ndarray
-    time_by_bound: np.ndarray
-
-    @property
-    def bytes(self) -> np.ndarray:
-        return self.weight_bytes + self.activation_bytes + self.kv_bytes
-
-    @property
-    def bound(self) -> np.ndarray:
-        return np.argmax(self.time_by_bound, axis=0)
-
-    @property
-    def arithmetic_intensity(self) -> np.ndarray:
-        return self.flops / np.maximum(self.bytes, 1e-30)
-
-
-def sum_ops(ops: list[OpTotals]) -> StepTotals:
-    return StepTotals(*(sum(getattr(o, f) for o in ops) for f in _FIELDS), sum(o.time_by_bound for o in ops))
+def sum_ops(ops: list[OpTotals]) -> Amounts:
+    return Amounts(*(sum(getattr(o, f) for o in ops) for f in _FIELDS), sum(o.time_by_bound for o in ops))
 
 
 def bound_names(index: np.ndarray) -> np.ndarray:
