@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from rooflm import render
 from rooflm.analysis import analyze as _analyze
@@ -41,7 +42,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RooflmError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -311,3 +312,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+from rooflm import cli_measure as _cli_measure  # noqa: E402,F401  (registers `measure` and `validate`)
+from rooflm import cli_plot  # noqa: E402,F401  (registers `plot` and `serve`)

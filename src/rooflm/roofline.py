@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from rooflm.errors import InvalidInputError
-from rooflm.ops.cost import Op
+from rooflm.ops.cost import Num, Op
 from rooflm.specs.hardware import HardwareSpec, Link
 
 EfficiencyMode = Literal["ideal", "calibrated"]
@@ -28,9 +28,29 @@ class Efficiency:
     compute: dict[str, float]
     kernel_overhead_s: float
     sources: dict[str, str] = field(default_factory=dict)
+    # Optional, from measurements: η_compute of a GEMM vs its rows M, per dtype, as ((M, ...), (η, ...));
+    # per-operator-kind overheads and memory fractions that replace the flat ones for that kind.
+    compute_curve: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    overhead_by_kind: dict[str, float] = field(default_factory=dict)
+    memory_by_kind: dict[str, float] = field(default_factory=dict)
 
     def compute_fraction(self, dtype: str) -> float:
         return self.compute.get(dtype, self.compute["default"])
+
+    def gemm_compute_fraction(self, dtype: str, rows: Num) -> Num:
+        """η_compute of a GEMM with ``rows`` input rows: small-M GEMMs cannot fill the matrix units, so a measured
+        curve (interpolated in log M, flat beyond its ends) replaces the flat fraction when there is one."""
+        curve = self.compute_curve.get(dtype)
+        if curve is None:
+            return self.compute_fraction(dtype)
+        m, eta = curve
+        return np.interp(np.log(np.maximum(rows, 1.0)), np.log(m), eta)
+
+    def overhead_for(self, kind: str) -> float:
+        return self.overhead_by_kind.get(kind, self.kernel_overhead_s)
+
+    def memory_for(self, kind: str) -> float:
+        return self.memory_by_kind.get(kind, self.memory)
 
 
 def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | None = None,
@@ -44,7 +64,13 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
         eff = Efficiency(
             "calibrated", e.memory.value, {d: f.value for d, f in e.compute.items()}, e.kernel_overhead.value,
             {"memory": e.memory.source, "kernel_overhead": e.kernel_overhead.source,
-             **{f"compute.{d}": f.source for d, f in e.compute.items()}},
+             **{f"compute.{d}": f.source for d, f in e.compute.items()},
+             **{f"compute_curve.{d}": c.source for d, c in e.compute_curve.items()},
+             **{f"kernel_overhead.{k}": f.source for k, f in e.kernel_overhead_by_kind.items()},
+             **{f"memory.{k}": f.source for k, f in e.memory_by_kind.items()}},
+            {d: (tuple(c.rows), tuple(c.value)) for d, c in e.compute_curve.items()},
+            {k: f.value for k, f in e.kernel_overhead_by_kind.items()},
+            {k: f.value for k, f in e.memory_by_kind.items()},
         )
     else:
         raise InvalidInputError(f"efficiency must be 'ideal' or 'calibrated', got {mode!r}")
@@ -59,6 +85,10 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
         eff.compute if compute is None else {"default": compute},
         eff.kernel_overhead_s if kernel_overhead_s is None else kernel_overhead_s,
         eff.sources,
+        # An override is one flat figure: it replaces the measured curve or per-kind figures too.
+        eff.compute_curve if compute is None else {},
+        eff.overhead_by_kind if kernel_overhead_s is None else {},
+        eff.memory_by_kind if memory is None else {},
     )
 
 
@@ -118,13 +148,18 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     c = op.cost
     n = op.count
     flops = np.asarray(c.flops, dtype=np.float64)
-    roof = hw.peak(op.compute_dtype) * eff.compute_fraction(op.compute_dtype) if np.any(flops) else np.inf
+    eta = eff.compute_fraction(op.compute_dtype)
+    if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
+        k_dim, n_dim = op.weight_shape
+        # M = FLOPs / 2KN (bias adds ignored); for several instances (experts) this is the rows of all of them.
+        eta = eff.gemm_compute_fraction(op.compute_dtype, flops / (2.0 * k_dim * n_dim))
+    roof = hw.peak(op.compute_dtype) * eta if np.any(flops) else np.inf
     compute = n * flops / roof
     rate = vector_rate(hw)
     if rate and np.any(c.vector_ops):
         compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
-    memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory)
-    overhead = np.asarray(float(n * op.kernels * eff.kernel_overhead_s))
+    memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
+    overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
     return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
 
 

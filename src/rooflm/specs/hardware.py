@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rooflm.errors import InvalidInputError, UnknownNameError
+from rooflm.ops.cost import OpKind
 from rooflm.specs.dtypes import COMPUTE_DTYPES
 from rooflm.specs.names import closest, normalise_name
 
 HARDWARE_DIR = Path(__file__).resolve().parent.parent / "data" / "hardware"
+OP_KINDS: tuple[str, ...] = get_args(OpKind)
 
 
 class Figure(BaseModel):
@@ -56,14 +58,62 @@ class Interconnect(BaseModel):
     inter_node: Link | None = None
 
 
+class GemmCurve(BaseModel):
+    """Achievable fraction of a dtype's peak for a GEMM with ``rows`` input rows (M), at measured M values;
+    interpolated in log M between them and held flat beyond the ends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: list[float]
+    value: list[float]
+    source: str = "user-supplied"
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GemmCurve:
+        if not self.rows or len(self.rows) != len(self.value):
+            raise ValueError("rows and value need the same, non-zero length")
+        if self.rows[0] < 1 or any(b <= a for a, b in zip(self.rows, self.rows[1:], strict=False)):
+            raise ValueError("rows must be ≥ 1 and strictly increasing")
+        if any(not 0 < v <= 1 for v in self.value):
+            raise ValueError("each value must be in (0, 1]")
+        return self
+
+
 class Efficiency(BaseModel):
-    """Achievable fractions of the datasheet roofs, used by the ``calibrated`` mode."""
+    """Achievable fractions of the datasheet roofs, used by the ``calibrated`` mode. ``compute_curve`` (per dtype,
+    vs GEMM rows), ``kernel_overhead_by_kind`` and ``memory_by_kind`` (per operator kind) are optional refinements
+    from measurements."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     memory: Figure
     compute: dict[str, Figure]
     kernel_overhead: Figure
+    compute_curve: dict[str, GemmCurve] = {}
+    kernel_overhead_by_kind: dict[str, Figure] = {}
+    memory_by_kind: dict[str, Figure] = {}
+
+    @field_validator("compute_curve")
+    @classmethod
+    def _curve_dtypes(cls, v: dict[str, GemmCurve]) -> dict[str, GemmCurve]:
+        _check_dtypes(v)  # type: ignore[arg-type]
+        return v
+
+    @field_validator("kernel_overhead_by_kind", "memory_by_kind")
+    @classmethod
+    def _known_kinds(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        unknown = sorted(set(v) - set(OP_KINDS))
+        if unknown:
+            raise ValueError(f"unknown operator kind(s) {unknown}; known: {list(OP_KINDS)}")
+        return v
+
+    @field_validator("memory_by_kind")
+    @classmethod
+    def _fractions(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        if any(not 0 < f.value <= 1 for f in v.values()):
+            raise ValueError("each memory fraction must be in (0, 1]")
+        return v
 
     @field_validator("compute")
     @classmethod

@@ -1,0 +1,180 @@
+"""`rooflm measure` and `rooflm validate`: the roofline of this machine, and rooflm's predictions against a clock.
+
+Registered on ``rooflm.cli.app`` by the import at the end of cli.py. PyTorch (and, for validate, transformers)
+is imported only when a command runs, so every other command works without the ``[measure]`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from rooflm.cli import Json, _json, app, err, out, user_errors
+from rooflm.errors import InvalidInputError
+from rooflm.specs.hardware import HardwareSpec, load_hardware
+
+Device = Annotated[str, typer.Option(help="cpu | cuda")]
+Quick = Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats (under a minute on a 2-core CPU).")]
+
+
+@contextmanager
+def progress_bar(total: int, title: str) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr; the yielded function is called before each step with its label."""
+    columns = (SpinnerColumn(), TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(title, total=total)
+        started = [False]
+
+        def step(label: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=label)
+
+        yield step
+
+
+def _measure(device: str, quick: bool) -> tuple[Any, Any]:
+    from rooflm.measure.bench import make_plan, measure_machine
+    from rooflm.measure.calibrate import calibrate
+    from rooflm.measure.machine import describe_machine
+
+    machine = describe_machine(device)
+    plan = make_plan(machine, quick)
+    with progress_bar(plan.steps, "measuring") as step:
+        measurements = measure_machine(machine, plan, step)
+    if machine.busy_fraction > 0.1:
+        err.print(f"[yellow]warning:[/] other processes kept {machine.busy_fraction:.0%} of the CPUs busy just before "
+                  "measuring; timings may be noisy", highlight=False)
+    return measurements, calibrate(measurements)
+
+
+def measure_doc(m: Any, cal: Any, path: Path | None) -> dict[str, Any]:
+    return {
+        "machine": m.machine.model_dump(), "quick": m.quick, "hardware_file": None if path is None else str(path),
+        "memory_bandwidth": cal.memory_bandwidth, "peak_flops": cal.peak_flops,
+        "ridge": {d: v / cal.memory_bandwidth for d, v in cal.peak_flops.items()},
+        "kernel_launch_overhead_s": cal.dispatch_overhead_s, "operator_overhead_s": cal.op_overhead_s,
+        "forward_overhead_s": cal.step_overhead_s,
+        "efficiency": {"memory": cal.memory_efficiency, "compute": cal.compute_efficiency,
+                       "compute_curve": {d: {"rows": r, "value": v} for d, (r, v) in cal.compute_curve.items()}},
+        "gemm_curve": [{"dtype": p.dtype, "m": p.m, "arithmetic_intensity": p.arithmetic_intensity,
+                        "flops_per_s": p.median_flops_per_s, "bytes_per_s": p.median_bytes_per_s,
+                        "spread": p.run.spread} for p in m.curve],
+        "raw": m.model_dump(mode="json"),
+    }
+
+
+@app.command()
+@user_errors
+def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
+            output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a hardware .toml here.")] = None,
+            name: Annotated[str | None, typer.Option(help="Name inside the hardware file.")] = None) -> None:
+    """Measure this machine's roofline (bandwidth, peak FLOP/s per dtype, GEMM curve, overheads) with PyTorch."""
+    from rooflm.measure.hwfile import write_hardware_file
+    from rooflm.measure.render import measurement
+    from rooflm.measure.timing import require_torch
+
+    require_torch()
+    if output is not None and output.suffix != ".toml":
+        raise InvalidInputError(f"-o {output}: a hardware file must end in .toml")
+    m, cal = _measure(device, quick)
+    if output is not None:
+        write_hardware_file(output, cal, m, name)
+    if as_json:
+        _json(measure_doc(m, cal, output))
+        return
+    out.print(measurement(m, cal))
+    if output is not None:
+        out.print(f"wrote {output} (use it as --hardware {output}) and its raw measurements beside it")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rooflm"
+
+
+def _hardware_for_validation(hardware: str | None, device: str, remeasure: bool) -> tuple[HardwareSpec, Path | None]:
+    """The given file; else this machine's cached measurement; else measure now (quick) and cache it."""
+    from rooflm.measure.hwfile import default_name, write_hardware_file
+    from rooflm.measure.machine import describe_machine
+
+    if hardware is not None:
+        return load_hardware(hardware), Path(hardware) if hardware.endswith(".toml") else None
+    path = cache_dir() / f"{default_name(describe_machine(device))}.toml"
+    if path.is_file() and not remeasure:
+        err.print(f"using the cached measurement {path} (--remeasure to redo it)", highlight=False)
+        return load_hardware(path), path
+    err.print("no hardware file given: measuring this machine first (--quick)", highlight=False)
+    m, cal = _measure(device, quick=True)
+    return write_hardware_file(path, cal, m), path
+
+
+@app.command()
+@user_errors
+def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu",
+             hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="A measured .toml (or catalog "
+                                                          "name); default: measure this machine, cached")] = None,
+             remeasure: Annotated[bool, typer.Option(help="Ignore the cached measurement.")] = False,
+             models: Annotated[str | None, typer.Option(help="Only these test models, e.g. dense-small.")] = None,
+             gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True) -> None:
+    """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions."""
+    from rooflm.measure.bench import past_cache_bytes
+    from rooflm.measure.render import cases_table, classes_table, gemm_table, summary_table
+    from rooflm.measure.runner import gemm_grid, run_gemms, run_model, validation_models
+    from rooflm.measure.timing import require_torch, require_transformers
+    from rooflm.measure.validate import infer_measured_bounds, summarize
+
+    require_torch()
+    require_transformers()
+    hw, hw_path = _hardware_for_validation(hardware, device, remeasure)
+    cases = validation_models(quick)
+    if models is not None:
+        wanted = {m.strip() for m in models.split(",")}
+        unknown = wanted - {c.name for c in cases}
+        if unknown:
+            raise InvalidInputError(f"--models: unknown {sorted(unknown)}; known: {[c.name for c in cases]}")
+        cases = [c for c in cases if c.name in wanted]
+    grid = gemm_grid(quick)
+    total = sum(len(c.decode) + len(c.prefill) for c in cases) + (len(grid.m) * len(grid.kn) if gemms else 0)
+    repeats = 3 if quick else 7
+    results, skipped = [], []
+    with progress_bar(total, "validating") as step:
+        for case in cases:
+            run = run_model(case, hw, repeats, step, device)
+            if run.skipped:
+                skipped.append({"model": case.name, "reason": run.skipped})
+            results += run.results
+        llc = max((f.value for f in hw.caches.values()), default=32 * 2**20)
+        pool = past_cache_bytes(llc, hw.memory_capacity.value)
+        gemm_results = run_gemms(grid, hw, repeats, pool, step, device) if gemms else []
+    results = infer_measured_bounds(results, hw.memory_bandwidth.value * hw.efficiency.memory.value)
+    s = summarize(results, gemm_results)
+    if as_json:
+        _json({"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
+               "cases": [c.to_json_dict() for c in results],
+               "median_abs_error": s.all.median_abs_error, "median_abs_error_decode": s.decode.median_abs_error,
+               "median_abs_error_prefill": s.prefill.median_abs_error, "worst_abs_error": s.all.worst_abs_error,
+               "ideal_violations": s.all.ideal_violations, "bound_agreement": s.bound_agreement,
+               "gemm": {"cases": [g.to_json_dict() for g in gemm_results], **s.gemm.model_dump()},
+               "summary": s.model_dump(), "skipped": skipped})
+        return
+    out.print(f"hardware: {hw.display_name}", highlight=False)
+    out.print(cases_table(results))
+    per_class = classes_table(results)
+    if per_class is not None:
+        out.print(per_class)
+    if gemm_results:
+        out.print(gemm_table(gemm_results))
+    out.print(summary_table(s))
+    if s.bound_agreement is not None:
+        out.print(f"bound: predicted = measured in {s.bound_agreement:.0%} of {s.bound_cases} cases "
+                  "(measured bound from how the time grows along each sweep)", highlight=False)
+    for sk in skipped:
+        out.print(f"[yellow]skipped[/] {sk['model']}: {sk['reason']}", highlight=False)

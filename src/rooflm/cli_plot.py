@@ -1,0 +1,152 @@
+"""`rooflm plot` and `rooflm serve`, registered on the main app (cli.py imports this module last).
+
+Kept apart from cli.py because both need optional packages (matplotlib/plotly, FastAPI/uvicorn), which
+are imported only when these commands run.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rooflm.cli import (
+    ActQuant,
+    AllTokens,
+    CommAlgo,
+    DequantOps,
+    Dp,
+    Efficiency,
+    Ep,
+    EtaCompute,
+    EtaMem,
+    GenLen,
+    HotFactor,
+    HotFraction,
+    Json,
+    KvDequantOps,
+    KvDtype,
+    MlaDecodeOpt,
+    Model,
+    Overhead,
+    Phase,
+    Pp,
+    Tp,
+    app,
+    deployment,
+    err,
+    parse_int_list,
+    user_errors,
+)
+from rooflm.errors import InvalidInputError
+
+
+def _single(values: list[str], flag: str, kind: str) -> str:
+    if len(values) > 1:
+        raise InvalidInputError(f"--{flag}: only `rooflm plot batch` draws several ({', '.join(values)}); "
+                                f"`{kind}` takes one")
+    return values[0]
+
+
+@app.command()
+@user_errors
+def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory")],
+         output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
+                                              "(interactive, works offline).")],
+         model: Model = "llama-3.1-8b",
+         hardware: Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/alias or a .toml file; "
+                                               "`batch` takes several, comma-separated.")] = "h100-sxm",
+         phase: Phase = "decode",
+         batch: Annotated[str | None, typer.Option(
+             "--batch", "-b", help="roofline: the step's batch (default 1); batch, breakdown, memory: the batches "
+                                   "drawn (1,2,8 or 1:4096:x2).")] = None,
+         prompt_len: int = 1024,
+         context: Annotated[str | None, typer.Option(
+             help="Decode: tokens in each cache (default: the prompt length); `breakdown --over context`: the "
+                  "contexts drawn.")] = None,
+         gen_len: GenLen = 256,
+         quant: Annotated[str, typer.Option("--quant", "-q", help="Scheme; `batch` takes several, comma-separated "
+                                            "(bf16,fp8,w4a16,w4a8).")] = "bf16",
+         kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal", eta_memory: EtaMem = None,
+         eta_compute: EtaCompute = None, kernel_overhead: Overhead = None, tp: Tp = 1, ep: Ep = 1, pp: Pp = 1,
+         dp: Dp = 1, comm_algorithm: CommAlgo = "ring", hot_expert_factor: HotFactor = 1.0,
+         hot_expert_fraction: HotFraction = 0.1, mla_decode: MlaDecodeOpt = "absorbed",
+         dequant_ops: DequantOps = None, kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
+         lm_head_all_tokens: AllTokens = False,
+         over: Annotated[str, typer.Option(help="breakdown: against batch or context.")] = "batch",
+         trajectory: Annotated[str, typer.Option(help="roofline: the batches of the trajectory (empty: none).")
+                               ] = "1:4096:x2",
+         as_json: Json = False) -> None:
+    """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
+    or memory use. The file's suffix picks the format."""
+    from rooflm.plot import KINDS, data_list, render
+    from rooflm.plot.data import Query
+
+    if kind not in KINDS:
+        raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if over not in ("batch", "context"):
+        raise InvalidInputError(f"--over must be batch or context, got {over!r}")
+    quants, hardwares = data_list(quant), data_list(hardware)
+    if kind != "batch":
+        _single(quants, "quant", kind)
+        _single(hardwares, "hardware", kind)
+    batches = parse_int_list(batch, "batch") if batch is not None else None
+    contexts = parse_int_list(context, "context") if context is not None else None
+    over_context = kind == "breakdown" and over == "context"
+    if batches and len(batches) > 1 and (kind == "roofline" or over_context):
+        raise InvalidInputError(f"--batch: `{kind}` draws one step; give one batch (the trajectory is --trajectory)"
+                                if kind == "roofline" else "--batch: with --over context give one batch")
+    if contexts and len(contexts) > 1 and not over_context:
+        raise InvalidInputError("--context: give one context (a list is for `breakdown --over context`)")
+    query = Query.of(model=model, hardware=hardwares[0], phase=phase,
+                     batch=batches[0] if batches and (kind == "roofline" or over_context) else 1,
+                     prompt_len=prompt_len, context=contexts[0] if contexts and not over_context else None,
+                     gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens,
+                     **(deployment(locals()) | {"quant": quants[0]}))
+    options: dict[str, object] = {
+        "roofline": {"trajectory": parse_int_list(trajectory, "trajectory") if trajectory.strip() else None},
+        "batch": {"batches": batches, "quants": quants, "hardwares": hardwares},
+        "breakdown": {"over": over, "values": contexts if over_context else batches},
+        "memory": {"batches": batches},
+    }[kind]
+    path = render(kind, output, query, **options)  # type: ignore[arg-type]
+    if as_json:
+        sys.stdout.write(json.dumps({"kind": kind, "output": str(path), "format": path.suffix.lstrip(".")}) + "\n")
+    else:
+        err.print(f"wrote {path} ({kind})", highlight=False)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@app.command()
+@user_errors
+def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+                          ] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+    """Start the local web page and its JSON API (needs the `web` extra)."""
+    try:
+        import uvicorn
+
+        from rooflm.web import create_app
+    except ImportError as exc:
+        raise InvalidInputError(f"`rooflm serve` needs {exc.name}: pip install 'rooflm[web]'") from None
+    if not 0 < port < 65536:
+        raise InvalidInputError(f"--port must be between 1 and 65535, got {port}")
+    if not _port_free(host, port):
+        raise InvalidInputError(f"cannot listen on {host}:{port} (in use, or not an address of this machine); "
+                                "pick another with --port or --host")
+    shown = f"[{host}]" if ":" in host else host
+    err.print(f"rooflm page at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops it)", highlight=False)
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")

@@ -1,0 +1,208 @@
+"""Fit the roofline and the calibrated mode's factors from raw measurements.
+
+- Roofs: the fastest streaming bandwidth and FLOP/s per dtype seen in any run (STREAM's and the matmul finders'
+  convention: the best run is what the hardware can do; slower runs are noise or inefficiency). The ideal mode
+  uses them, so an ideal prediction is a lower bound of what this machine ran.
+- η_memory: what GEMMs reading cold weights at M = 1 (a decode step's GEMMs) typically (median) get of the roof.
+- η_compute(M): achieved / peak on the GEMM curve, where compute binds; below the first such M the GEMM is
+  memory-bound and its compute efficiency is not observable, so the curve is held flat there.
+- η_memory per operator kind: norms, element-wise operators and decode attention as an eager framework runs them
+  reach only part of the roof on rooflm's (ideal) bytes; see kernels.py.
+- Overheads: a tiny decoder's decode step is fitted as κ_op per operator (as rooflm counts operators) plus a
+  fixed κ_step per forward call (masks, rotary tables, output objects), charged to the step's embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from functools import lru_cache
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict
+
+from rooflm.measure.results import CurvePoint, EagerStep, Measurements
+
+# A curve point whose time exceeds the memory-bound time by this factor is taken as compute-bound.
+COMPUTE_BOUND_MARGIN = 1.1
+# rooflm's models compute in this dtype; its curve sets η_memory (the weight streams of decode GEMMs).
+MODEL_DTYPE = "bf16"
+
+
+class Calibration(BaseModel):
+    """The fitted roofline of one machine: roofs, efficiency factors and overheads, with how each was obtained."""
+
+    model_config = ConfigDict(frozen=True)
+
+    memory_bandwidth: float
+    bandwidth_note: str
+    peak_flops: dict[str, float]
+    peak_notes: dict[str, str]
+    memory_efficiency: float
+    memory_efficiency_note: str
+    compute_efficiency: dict[str, float]  # includes "default"
+    compute_curve: dict[str, tuple[list[int], list[float]]]
+    curve_notes: dict[str, str]
+    dispatch_overhead_s: float
+    op_overhead_s: float
+    step_overhead_s: float
+    overhead_note: str
+    memory_by_kind: dict[str, float] = {}
+    memory_by_kind_notes: dict[str, str] = {}
+
+
+def bandwidth_roof(m: Measurements) -> tuple[float, str]:
+    """The fastest streaming seen: the best run (STREAM's "best rate") of read, copy and triad at the largest array
+    size, or of the cold-weight GEMMs if they streamed faster (the roof must bound every kernel measured)."""
+    if not m.bandwidth:
+        raise ValueError("no bandwidth measurements")
+    largest = max(s.array_bytes for s in m.bandwidth)
+    best = max((s for s in m.bandwidth if s.array_bytes == largest), key=lambda s: s.best_bytes_per_s)
+    roof = best.best_bytes_per_s
+    note = (f"{best.pattern} over {largest / 2**20:.0f} MiB arrays, best of {best.run.repeats} runs (median "
+            f"{best.median_bytes_per_s / 1e9:.1f} GB/s); the fastest of read/copy/triad")
+    gemv = max(m.curve, key=lambda p: p.bytes / p.run.min_s, default=None)
+    if gemv is not None and gemv.bytes / gemv.run.min_s > roof:
+        roof = gemv.bytes / gemv.run.min_s
+        note = (f"{gemv.dtype} decoder-layer GEMMs at M={gemv.m}, weights cold, best of {gemv.run.repeats} runs: "
+                f"faster than the streams ({best.pattern} best {best.best_bytes_per_s / 1e9:.1f} GB/s)")
+    return roof, note
+
+
+def peak_roofs(m: Measurements) -> tuple[dict[str, float], dict[str, str]]:
+    """Per dtype, the fastest run of the square matmul or of any point of the GEMM curve."""
+    peaks: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    for s in m.matmul:
+        peaks[s.dtype] = s.best_flops_per_s
+        notes[s.dtype] = (f"[{s.m}x{s.k}]x[{s.k}x{s.n}] matmul, best of {s.run.repeats} runs (median "
+                          f"{s.median_flops_per_s / 1e12:.3g} TFLOP/s)")
+    for p in m.curve:
+        if p.best_flops_per_s > peaks.get(p.dtype, 0.0):
+            peaks[p.dtype] = p.best_flops_per_s
+            notes[p.dtype] = (f"decoder-layer GEMMs at M={p.m}, best of {p.run.repeats} runs (median "
+                              f"{p.median_flops_per_s / 1e12:.3g} TFLOP/s)")
+    return peaks, notes
+
+
+def isotonic(values: list[float]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` in least squares (pool adjacent violators): GEMM
+    efficiency does not fall as M grows, so a dip is noise, averaged with its neighbours."""
+    blocks: list[list[float]] = []  # [sum, count]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            s, c = blocks.pop()
+            blocks[-1][0] += s
+            blocks[-1][1] += c
+    out: list[float] = []
+    for s, c in blocks:
+        out.extend([s / c] * int(c))
+    return out
+
+
+def memory_efficiency(m: Measurements, roof: float) -> tuple[float, str]:
+    """Weight-streaming bandwidth of the cold GEMMs at the smallest M, as a fraction of the roof."""
+    dtype = MODEL_DTYPE if any(p.dtype == MODEL_DTYPE for p in m.curve) else (m.curve[0].dtype if m.curve else "")
+    points = [p for p in m.curve if p.dtype == dtype]
+    if not points:
+        return 1.0, "no GEMM curve measured: assumed to reach the streaming roof"
+    first = min(points, key=lambda p: p.m)
+    eta = min(1.0, first.median_bytes_per_s / roof)
+    return eta, (f"{dtype} decoder-layer GEMMs at M={first.m} with cold weights: {first.median_bytes_per_s / 1e9:.1f} "
+                 f"GB/s of {roof / 1e9:.1f} GB/s")
+
+
+class FittedCurve(NamedTuple):
+    rows: list[int]
+    values: list[float]
+    first_compute_bound: int  # the smallest M at which compute bound the measured GEMMs
+
+
+def compute_curve(points: list[CurvePoint], peak: float, bandwidth: float) -> FittedCurve | None:
+    """η(M) = achieved / peak at the compute-bound points (made non-decreasing), flat below the first one.
+    ``bandwidth`` is the achievable one (roof × η_memory). None when no point is compute-bound."""
+    pts = sorted(points, key=lambda p: p.m)
+    bound = [p.run.median_s >= COMPUTE_BOUND_MARGIN * p.bytes / bandwidth for p in pts]
+    if not any(bound):
+        return None
+    first = bound.index(True)
+    fitted = isotonic([min(1.0, p.median_flops_per_s / peak) for p in pts[first:]])
+    values = [fitted[0]] * first + fitted
+    return FittedCurve([p.m for p in pts], [max(v, 1e-4) for v in values], pts[first].m)
+
+
+@lru_cache(maxsize=16)
+def step_inventory(config_json: str) -> tuple[float, float]:
+    """(operators, bytes) rooflm counts in one decode step of this model at batch 1. The operator count is read as
+    the overhead time of that step analysed with a 1 s overhead per kernel and nothing else."""
+    from rooflm.analysis import analyze
+    from rooflm.measure.configs import model_spec
+
+    spec = model_spec(json.loads(config_json), "tiny-decoder")
+    report = analyze(spec, "xeon-8480", phase="decode", batch=1, context=16, efficiency="ideal", kernel_overhead_s=1.0)
+    return report.totals.overhead_time_s, report.totals.bytes
+
+
+def fit_overheads(steps: list[EagerStep], bandwidth: float) -> tuple[float, float]:
+    """(κ_op, κ_step) from t − bytes/bandwidth = κ_op · operators + κ_step, least squares over the layer counts.
+    The subtracted roofline time of the tiny decoder's own bytes is a few percent of its step."""
+    inventory = [step_inventory(json.dumps(s.config, sort_keys=True)) for s in steps]
+    xs = [ops for ops, _ in inventory]
+    ys = [max(s.run.median_s - nbytes / bandwidth, 0.0) for s, (_, nbytes) in zip(steps, inventory, strict=True)]
+    if len(set(xs)) < 2:
+        return sum(ys) / sum(xs), 0.0
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    intercept = my - slope * mx
+    if intercept < 0 or slope <= 0:  # noise: fall back to a pure per-operator cost
+        return sum(ys) / sum(xs), 0.0
+    return slope, intercept
+
+
+def memory_by_kind(m: Measurements, roof: float) -> tuple[dict[str, float], dict[str, str]]:
+    """Per operator kind, the median over its benchmarks of rooflm's bytes / measured time, as a fraction of the
+    roof (capped at 1: a kernel whose data stays in cache can beat main memory)."""
+    values: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    for kind in sorted({k.kind for k in m.kernels}):
+        samples = [k for k in m.kernels if k.kind == kind]
+        values[kind] = min(1.0, statistics.median(k.median_bytes_per_s for k in samples) / roof)
+        notes[kind] = "eager " + ", ".join(f"{k.name} {k.median_bytes_per_s / 1e9:.1f} GB/s" for k in samples) + \
+            " of rooflm's bytes (median)"
+    return values, notes
+
+
+def calibrate(m: Measurements) -> Calibration:
+    roof, bw_note = bandwidth_roof(m)
+    peaks, peak_notes = peak_roofs(m)
+    eta_mem, mem_note = memory_efficiency(m, roof)
+    efficiency = {s.dtype: min(1.0, s.median_flops_per_s / peaks[s.dtype]) for s in m.matmul}
+    curves: dict[str, tuple[list[int], list[float]]] = {}
+    curve_notes: dict[str, str] = {}
+    for dtype in sorted({p.dtype for p in m.curve}):
+        pts = [p for p in m.curve if p.dtype == dtype]
+        fitted = compute_curve(pts, peaks[dtype], roof * eta_mem)
+        if fitted is None:
+            continue
+        curves[dtype] = (fitted.rows, fitted.values)
+        h, i = pts[0].shapes[0][0], pts[0].shapes[-1][0]  # K of the first (q) and last (down) projections
+        curve_notes[dtype] = (f"achieved / peak of the GEMMs of a decoder layer (hidden {h}, intermediate {i}, "
+                              f"weights cold) where compute binds; held flat below M={fitted.first_compute_bound}, "
+                              "where memory binds")
+        efficiency.setdefault(dtype, fitted.values[-1])
+    efficiency["default"] = efficiency.get(MODEL_DTYPE, max(efficiency.values(), default=1.0))
+    op_s, step_s = fit_overheads(m.eager_steps, roof) if m.eager_steps else (m.dispatch.median_s, 0.0)
+    by_kind, kind_notes = memory_by_kind(m, roof)
+    backend = m.eager_steps[0].backend if m.eager_steps else "none"
+    layers = ", ".join(str(s.layers) for s in m.eager_steps)
+    overhead_note = (f"decode steps of a tiny decoder ({backend}, eager; {layers} layers) fitted as "
+                     f"{op_s * 1e6:.1f} us per operator + {step_s * 1e6:.0f} us per forward call")
+    return Calibration(
+        memory_bandwidth=roof, bandwidth_note=bw_note, peak_flops=peaks, peak_notes=peak_notes,
+        memory_efficiency=eta_mem, memory_efficiency_note=mem_note, compute_efficiency=efficiency,
+        compute_curve=curves, curve_notes=curve_notes, dispatch_overhead_s=m.dispatch.median_s,
+        op_overhead_s=op_s, step_overhead_s=step_s, overhead_note=overhead_note, memory_by_kind=by_kind,
+        memory_by_kind_notes=kind_notes,
+    )
+

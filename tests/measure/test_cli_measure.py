@@ -1,0 +1,82 @@
+"""`rooflm measure` and `rooflm validate` from the command line: JSON fields, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rooflm.cli import app
+from rooflm.measure import bench
+
+runner = CliRunner()
+MiB = 2**20
+
+
+def test_measure_without_torch_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    result = runner.invoke(app, ["measure", "--quick"])
+    assert result.exit_code == 2
+    assert "needs PyTorch" in result.stderr and "pip install torch" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_measure_refuses_a_non_toml_output() -> None:
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["measure", "--quick", "-o", "out.txt"])
+    assert result.exit_code == 2
+    assert ".toml" in result.stderr
+
+
+def _tiny_plan(machine: object, quick: bool) -> bench.Plan:
+    return bench.Plan(device="cpu", bandwidth_bytes=(16 * MiB,), matmul_size=128, matmul_dtypes=("bf16",),
+                      curve_dtypes=("bf16",), curve_m=(1, 128), layer=(128, 256), pool_bytes=16 * MiB, repeats=3,
+                      quick=True, eager_layers=(1, 2), dispatch_inner=10)
+
+
+@pytest.fixture()
+def measured_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
+    """`rooflm measure --json -o FILE` on a tiny plan (the real one takes tens of seconds)."""
+    pytest.importorskip("torch")
+    monkeypatch.setattr(bench, "make_plan", _tiny_plan)
+    path = tmp_path / "measured.toml"
+    result = runner.invoke(app, ["measure", "--quick", "--json", "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path, json.loads(result.stdout)
+
+
+def test_measure_json_and_hardware_file(measured_file: tuple[Path, dict]) -> None:
+    path, doc = measured_file
+    assert doc["memory_bandwidth"] > 0
+    assert doc["peak_flops"]["bf16"] > 0
+    assert {"machine", "raw", "gemm_curve", "efficiency", "ridge"} <= set(doc)
+    assert doc["hardware_file"] == str(path)
+    shown = runner.invoke(app, ["hardware", "show", str(path), "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["memory_bandwidth"] == pytest.approx(doc["memory_bandwidth"], rel=1e-5)
+
+
+def test_validate_json_on_the_tiny_model(measured_file: tuple[Path, dict]) -> None:
+    pytest.importorskip("transformers")
+    path, _ = measured_file
+    result = runner.invoke(app, ["validate", "--quick", "--json", "--models", "dense-tiny", "--no-gemms",
+                                 "--hardware", str(path)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["cases"], doc
+    for case in doc["cases"]:
+        assert {"model", "phase", "batch", "measured_s", "predicted_s", "ideal_s", "predicted_bound"} <= set(case)
+        assert case["measured_s"] > 0 and case["predicted_s"] > 0 and case["ideal_s"] > 0
+    assert doc["median_abs_error"] >= 0
+    assert {c["phase"] for c in doc["cases"]} == {"decode", "prefill"}
+
+
+def test_validate_rejects_an_unknown_model() -> None:
+    pytest.importorskip("transformers")
+    result = runner.invoke(app, ["validate", "--models", "nope", "--hardware", "xeon-8480"])
+    assert result.exit_code == 2
+    assert "dense-small" in result.stderr
