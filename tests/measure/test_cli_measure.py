@@ -20,7 +20,7 @@ def test_measure_without_torch_is_one_line_and_exit_2(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     result = runner.invoke(app, ["measure", "--quick"])
     assert result.exit_code == 2
-    assert "needs PyTorch" in result.stderr and "pip install torch" in result.stderr
+    assert "needs PyTorch" in result.stderr and "pip install 'rooflm[measure]'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.output
 

@@ -25,8 +25,7 @@ def require_torch() -> ModuleType:
         import torch
     except ImportError:
         raise MissingDependencyError(
-            # No square brackets: the CLI prints errors as rich markup, which would eat "[measure]".
-            "this command needs PyTorch: install it with `pip install torch` (rooflm's `measure` extra)"
+            "this command needs PyTorch: install rooflm's measure extra, `pip install 'rooflm[measure]'` (torch 2.13.0)"
         ) from None
     return torch
 
