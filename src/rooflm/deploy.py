@@ -79,10 +79,10 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     parallel.check(spec)
     factor, fraction = d.get("hot_expert_factor", 1.0), d.get("hot_expert_fraction", 0.1)
     if factor < 1 or not 0 < fraction < 1:
-        raise InvalidInputError("hot-expert-factor must be ≥ 1 and hot-expert-fraction in (0, 1)")
+        raise InvalidInputError("hot-expert-factor must be ≥ 1 and hot-expert-fraction in (0, 1)", "hot_expert_factor")
     mla_decode = d.get("mla_decode", "absorbed")
     if mla_decode not in ("absorbed", "naive"):
-        raise InvalidInputError(f"mla-decode must be 'absorbed' or 'naive', got {mla_decode!r}")
+        raise InvalidInputError(f"mla-decode must be 'absorbed' or 'naive', got {mla_decode!r}", "mla_decode")
     eff = efficiency_for(hw, d.get("efficiency", "ideal"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
     costs = costs_for(scheme, eff.mode, dequant_ops=d.get("dequant_ops"), kv_dequant_ops=d.get("kv_dequant_ops"),
@@ -92,12 +92,12 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
 
 def _check_phase(phase: str) -> None:
     if phase not in PHASES:
-        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}", "phase")
 
 
 def check_phase(phase: str) -> None:
     if phase not in PHASES:
-        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}")
+        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}", "phase")
 
 
 def check_lengths(model: ModelSpec, phase: str, prompt_lens: list[int], contexts: list[int], gen_len: int) -> None:

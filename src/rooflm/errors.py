@@ -4,11 +4,20 @@ from __future__ import annotations
 
 
 class RooflmError(Exception):
-    """Base of every error caused by what the user asked for (not by a bug)."""
+    """Base of every error caused by what the user asked for (not by a bug). ``field`` names the input
+    it is about, as the CLI flag's snake_case name ("batch", "kv_dtype"), when one is to blame."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidInputError(RooflmError, ValueError):
     """A size, option or file the user gave makes no sense."""
+
+
+# Which input an unknown name was given for.
+_NAME_FIELDS = {"model": "model", "hardware": "hardware", "quantization scheme": "quant", "dtype": "kv_dtype"}
 
 
 class UnknownNameError(RooflmError, KeyError):
@@ -17,7 +26,7 @@ class UnknownNameError(RooflmError, KeyError):
     def __init__(self, what: str, name: str, suggestions: list[str], list_command: str) -> None:
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         self.message = f"unknown {what} {name!r}{hint} (see `{list_command}`)"
-        super().__init__(self.message)
+        super().__init__(self.message, _NAME_FIELDS.get(what))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.message

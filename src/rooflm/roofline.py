@@ -73,12 +73,12 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
             {k: f.value for k, f in e.memory_by_kind.items()},
         )
     else:
-        raise InvalidInputError(f"efficiency must be 'ideal' or 'calibrated', got {mode!r}")
-    for label, value in (("memory efficiency", memory), ("compute efficiency", compute)):
+        raise InvalidInputError(f"efficiency must be 'ideal' or 'calibrated', got {mode!r}", "efficiency")
+    for label, value, flag in (("memory efficiency", memory, "eta_memory"), ("compute efficiency", compute, "eta_compute")):
         if value is not None and not 0 < value <= 1:
-            raise InvalidInputError(f"{label} must be in (0, 1], got {value}")
+            raise InvalidInputError(f"{label} must be in (0, 1], got {value}", flag)
     if kernel_overhead_s is not None and kernel_overhead_s < 0:
-        raise InvalidInputError(f"kernel overhead must be ≥ 0 s, got {kernel_overhead_s}")
+        raise InvalidInputError(f"kernel overhead must be ≥ 0 s, got {kernel_overhead_s}", "kernel_overhead")
     return Efficiency(
         eff.mode,
         eff.memory if memory is None else memory,

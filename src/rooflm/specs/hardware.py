@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rooflm.errors import InvalidInputError, UnknownNameError
+from rooflm.errors import InvalidInputError, RooflmError, UnknownNameError
 from rooflm.ops.cost import OpKind
 from rooflm.specs.dtypes import COMPUTE_DTYPES
 from rooflm.specs.names import closest, normalise_name
@@ -172,7 +172,8 @@ class HardwareSpec(BaseModel):
         if fig is None or fig.value <= 0:
             raise InvalidInputError(
                 f"{self.name} has no {dtype} compute roof (it has: {', '.join(self.supported_dtypes)}); "
-                "pick a quantization scheme whose math runs in one of those"
+                "pick a quantization scheme whose math runs in one of those",
+                "quant",
             )
         return fig.value
 
@@ -227,6 +228,14 @@ _CACHE: dict[str, HardwareSpec] = {}
 
 def load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
     """A catalog name or alias (any case), or a path to a TOML file of the same schema."""
+    try:
+        return _load_hardware(name_or_path)
+    except RooflmError as exc:
+        exc.field = exc.field or "hardware"
+        raise
+
+
+def _load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
     if isinstance(name_or_path, HardwareSpec):
         return name_or_path
     text = str(name_or_path)

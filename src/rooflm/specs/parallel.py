@@ -53,11 +53,11 @@ class Parallelism(BaseModel):
         a = model.attention
         if a.num_q_heads % self.tp:
             raise InvalidInputError(f"tp={self.tp} does not divide the {a.num_q_heads} attention heads of {model.name}; "
-                                    f"use a tp that divides {a.num_q_heads}")
+                                    f"use a tp that divides {a.num_q_heads}", "tp")
         kv = a.num_kv_heads
         if a.kind == "gqa" and kv % self.tp and self.tp % kv:
             raise InvalidInputError(f"tp={self.tp} neither divides nor is a multiple of the {kv} KV heads of "
-                                    f"{model.name}")
+                                    f"{model.name}", "tp")
         widths = [("MLP width", model.mlp.intermediate_size, self.tp)] if model.mlp else []
         if model.moe:
             widths.append(("expert width", model.moe.expert.intermediate_size, self.expert_tp))
@@ -65,15 +65,17 @@ class Parallelism(BaseModel):
                 widths.append(("shared-expert width", model.moe.shared.intermediate_size, self.tp))
         for what, size, n in widths:
             if size % n:
-                raise InvalidInputError(f"tp={n} does not divide the {what} {size} of {model.name}")
+                raise InvalidInputError(f"tp={n} does not divide the {what} {size} of {model.name}", "tp")
         if self.ep > 1:
             if not model.moe:
-                raise InvalidInputError(f"{model.name} has no experts: expert parallelism needs a MoE model (drop --ep)")
+                raise InvalidInputError(f"{model.name} has no experts: expert parallelism needs a MoE model (drop --ep)",
+                                        "ep")
             if self.ep != self.stage_devices:
                 raise InvalidInputError(f"ep={self.ep} must equal tp × dp = {self.stage_devices}: experts are spread "
-                                        "over every device of a stage (set --dp so that tp × dp = ep)")
+                                        "over every device of a stage (set --dp so that tp × dp = ep)", "ep")
             if model.moe.num_experts % self.ep:
                 raise InvalidInputError(f"ep={self.ep} does not divide the {model.moe.num_experts} experts of "
-                                        f"{model.name}")
+                                        f"{model.name}", "ep")
         if self.pp > model.num_layers:
-            raise InvalidInputError(f"pp={self.pp} is more stages than the {model.num_layers} layers of {model.name}")
+            raise InvalidInputError(f"pp={self.pp} is more stages than the {model.num_layers} layers of {model.name}",
+                                    "pp")

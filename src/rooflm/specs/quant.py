@@ -67,7 +67,7 @@ class QuantScheme(BaseModel):
         if kv_dtype is None or kv_dtype == self.kv:
             return self
         if kv_dtype not in STORAGE_BITS:
-            raise InvalidInputError(f"unknown KV-cache dtype {kv_dtype!r}; known: {', '.join(STORAGE_BITS)}")
+            raise InvalidInputError(f"unknown KV-cache dtype {kv_dtype!r}; known: {', '.join(STORAGE_BITS)}", "kv_dtype")
         return self.model_copy(update={"kv": kv_dtype})
 
     @property

@@ -46,12 +46,13 @@ def check_positive(**sizes: object) -> None:
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise InvalidInputError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+                raise InvalidInputError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}", name)
 
 
 def check_context(context: int, max_position: int, what: str = "context") -> None:
     if context > max_position:
         raise InvalidInputError(
             f"{what} {context} exceeds the model's maximum of {max_position} positions "
-            "(max_position_embeddings in its config.json); use a shorter one"
+            "(max_position_embeddings in its config.json); use a shorter one",
+            {"context": "context", "prompt length": "prompt_len"}.get(what, "gen_len"),
         )

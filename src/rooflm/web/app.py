@@ -48,6 +48,11 @@ _FIELD_WORDS: list[tuple[str, str]] = [
 def field_of(exc: RooflmError, fields: list[str]) -> str | None:
     """The request field a RooflmError is about, read from the start of its message (the API's messages
     name the flag first: "batch must be …", "context 9000 exceeds …", "unknown model 'x' …")."""
+    if exc.field:
+        # A scheme name is a `schemes` entry in a quant comparison, and the `quant` field elsewhere.
+        for name in ("schemes", "quant") if exc.field == "quant" else (exc.field,):
+            if name in fields:
+                return name
     text = str(exc).lower().lstrip("-")
     if " has no " in text and " compute roof" in text:
         return "quant"
