@@ -74,7 +74,7 @@ class GraphBuilder:
             passes = np.ceil(np.maximum(tokens, 1e-9) / costs.weight_tile_m)
             cost = cost.with_vector_ops(passes * k * n * costs.weight_ops_per_element)
         op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute if quantized else IO_DTYPE, (k, n))
-        return replace(op, gemm_rows=tokens * instances) if quantized else op
+        return replace(op, gemm_m=tokens, instances=instances)
 
     def activation_quant(self, gemm: Op) -> Op:
         """Dynamic per-token quantization of a GEMM's input: read it in bf16, write it in the GEMM's

@@ -150,9 +150,9 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     flops = np.asarray(c.flops, dtype=np.float64)
     eta = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
-        k_dim, n_dim = op.weight_shape
-        # M = FLOPs / 2KN (bias adds ignored); for several instances (experts) this is the rows of all of them.
-        eta = eff.gemm_compute_fraction(op.compute_dtype, flops / (2.0 * k_dim * n_dim))
+        # Each instance (an expert, a head) is a GEMM of M rows: that is what fills the matrix units or not.
+        m_rows = op.gemm_m if np.any(op.gemm_m) else flops / (2.0 * op.weight_shape[0] * op.weight_shape[1])
+        eta = eff.gemm_compute_fraction(op.compute_dtype, m_rows)
     roof = hw.peak(op.compute_dtype) * eta if np.any(flops) else np.inf
     compute = n * flops / roof
     rate = vector_rate(hw)

@@ -59,7 +59,13 @@ class Op:
     weight_shape: tuple[int, int] | None = None
     kernels: int = 1
     comm_group: int = 1  # devices taking part in a collective (picks the link)
-    gemm_rows: Num = 0.0  # a GEMM's input rows over all its instances (M × instances)
+    gemm_m: Num = 0.0  # a GEMM's rows (M) per instance
+    instances: Num = 1.0  # identical GEMMs in one kernel: heads of a batched GEMM, or the experts hit
+
+    @property
+    def gemm_rows(self) -> Num:
+        """Input rows over all instances."""
+        return self.gemm_m * self.instances
 
 
 def as_array(x: ArrayLike) -> np.ndarray:
