@@ -73,6 +73,9 @@ class GraphBuilder:
             # Every thread block along M converts its weight tile again: ⌈M / tile_m⌉ passes over K·N.
             passes = np.ceil(np.maximum(tokens, 1e-9) / costs.weight_tile_m)
             cost = cost.with_vector_ops(passes * k * n * costs.weight_ops_per_element)
+        if quantized and costs.rescale_ops_per_output:
+            # Block scales along K: every output element is rescaled once per K block.
+            cost = cost.with_vector_ops(tokens * n * np.ceil(k / costs.k_block) * costs.rescale_ops_per_output)
         op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute if quantized else IO_DTYPE, (k, n))
         return replace(op, gemm_m=tokens, instances=instances)
 

@@ -5,8 +5,8 @@ from rooflm.specs.quant import load_scheme
 from rooflm.specs.quant_costs import costs_for, weight_conversion
 
 
-@pytest.mark.parametrize(("scheme", "conversion"), [("bf16", None), ("fp8", None), ("int8", None), ("fp4", None),
-                                                    ("w4a16", "int4->bf16"), ("w4a8", "int4->int8"),
+@pytest.mark.parametrize(("scheme", "conversion"), [("bf16", None), ("fp8", None), ("fp8-block", None), ("int8", None),
+                                                    ("fp4", None), ("w4a16", "int4->bf16"), ("w4a8", "int4->int8"),
                                                     ("w8a16", "int8->bf16"), ("mxfp4", "fp4->bf16")])
 def test_which_schemes_dequantize_in_the_main_loop(scheme: str, conversion: str | None) -> None:
     assert weight_conversion(load_scheme(scheme)) == conversion
@@ -37,3 +37,18 @@ def test_dequant_work_is_per_weight_per_m_tile_at_the_vector_rate() -> None:
     qkv_ideal = next(o for o in ideal.operators if o.name == "qkv_proj")
     vector_s = 32 * 2 * 4096 * 6144 / (66.9e12 / 2 * 0.75)  # fp32 CUDA-core rate; default compute fraction
     assert qkv.compute_time_s == pytest.approx(qkv_ideal.compute_time_s + vector_s, rel=1e-9)
+
+
+def test_block_scaled_fp8_rescales_partial_sums_per_k_block() -> None:
+    # fp8 with 128x128 weight blocks: weight bytes 1 + 4/16384 per element; in calibrated mode one FMA per
+    # output element per 128-deep K block. Llama-3.1-8B gate_up (K = 4096, N = 28672) at M = 256, 32 layers:
+    # 256 * 28672 * 32 blocks * 32 layers instructions at 66.9e12 / 2 * 0.75 per second.
+    s = load_scheme("fp8-block")
+    assert s.weight_bytes_per_element(4096) == pytest.approx(1 + 4 / 16384)
+    kw = {"batch": 256, "context": 128, "quant": "fp8-block"}
+    cal = rooflm.analyze("llama-3.1-8b", "h100-sxm", efficiency="calibrated", **kw)
+    plain = rooflm.analyze("llama-3.1-8b", "h100-sxm", efficiency="calibrated", batch=256, context=128, quant="fp8")
+    gate = next(o for o in cal.operators if o.name == "gate_up_proj")
+    gate_plain = next(o for o in plain.operators if o.name == "gate_up_proj")
+    rescale_s = 256 * 28672 * 32 * 32 / (66.9e12 / 2 * 0.75)
+    assert gate.compute_time_s == pytest.approx(gate_plain.compute_time_s + rescale_s, rel=1e-9)

@@ -32,6 +32,7 @@ class QuantScheme(BaseModel):
     kv: str = "bf16"
     scale_group: int | Literal["channel"] = 0
     scale_bits: int = Field(default=0, ge=0)
+    k_block: int = Field(default=0, ge=0)  # partial sums rescaled every k_block of K (block-scaled formats)
     source: str = ""
 
     @model_validator(mode="after")

@@ -38,11 +38,14 @@ class QuantCosts:
     activation_quant: bool = False
     activation_ops_per_element: float = 0.0
     kv_ops_per_element: float = 0.0
+    rescale_ops_per_output: float = 0.0  # per output element per K block (block-scaled formats)
+    k_block: int = 0
     sources: tuple[str, ...] = ()
 
     @property
     def any(self) -> bool:
-        return bool(self.weight_ops_per_element or self.activation_quant or self.kv_ops_per_element)
+        return bool(self.weight_ops_per_element or self.activation_quant or self.kv_ops_per_element
+                    or self.rescale_ops_per_output)
 
 
 NO_COSTS = QuantCosts()
@@ -85,5 +88,9 @@ def costs_for(scheme: QuantScheme, mode: str, *, dequant_ops: float | None = Non
         sources.append(f"KV {scheme.kv}: {kv_entry['source']}")
     if kv_dequant_ops is not None:
         kv_ops = kv_dequant_ops
+    rescale = 0.0
+    if scheme.k_block and calibrated:
+        rescale = float(table["block_rescale"]["ops_per_output"])
+        sources.append(f"block rescale: {table['block_rescale']['source']}")
     return QuantCosts(weight_ops, tile_m, act, float(table["activation_quant"]["ops_per_element"]) if act else 0.0,
-                      kv_ops, tuple(sources))
+                      kv_ops, rescale, scheme.k_block, tuple(sources))
