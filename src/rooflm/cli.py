@@ -14,9 +14,20 @@ from rich.markup import escape
 
 from rooflm import render
 from rooflm.analysis import analyze as _analyze
+from rooflm.cli_options import (
+    AllTokens,
+    GenLen,
+    Hardware,
+    Json,
+    Model,
+    Phase,
+    parse_int_list,
+    with_deployment,
+)
 from rooflm.critical import critical_batch as _critical_batch
+from rooflm.deploy import Deployment
 from rooflm.economics import compare_quant
-from rooflm.errors import InvalidInputError, RooflmError, UnsupportedModelError
+from rooflm.errors import RooflmError, UnsupportedModelError
 from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, load_model, model_names
@@ -52,92 +63,17 @@ def _json(doc: object) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
-def parse_int_list(text: str, flag: str) -> list[int]:
-    """'1,2,8' → [1, 2, 8]; '1:4096' → 1…4096; '1:4096:8' → every 8th; '1:4096:x2' → 1, 2, 4, …"""
-    values: list[int] = []
-    try:
-        for part in (p.strip() for p in text.split(",")):
-            if ":" not in part:
-                values.append(int(part))
-                continue
-            pieces = part.split(":")
-            if len(pieces) not in (2, 3):
-                raise ValueError
-            lo, hi = int(pieces[0]), int(pieces[1])
-            step = pieces[2] if len(pieces) == 3 else "1"
-            if step.startswith("x"):
-                factor = float(step[1:])
-                if factor <= 1 or lo <= 0:
-                    raise ValueError
-                v = float(lo)
-                while v <= hi:
-                    values.append(round(v))
-                    v *= factor
-            elif int(step) > 0:
-                values.extend(range(lo, hi + 1, int(step)))
-            else:
-                raise ValueError
-    except ValueError:
-        raise InvalidInputError(f"--{flag} {text!r} is not a list of integers: use e.g. 1,2,8 or 1:4096 or 1:4096:x2"
-                                ) from None
-    if not values:
-        raise InvalidInputError(f"--{flag} {text!r} selects nothing")
-    return sorted(dict.fromkeys(values))
-
-
-Model = Annotated[str, typer.Option("--model", "-m", help="Catalog name or path to a config.json (or its folder).")]
-Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/alias or a hardware .toml file.")]
-Phase = Annotated[str, typer.Option(help="prefill | decode | e2e")]
-Quant = Annotated[str, typer.Option("--quant", "-q",
-                                    help="bf16, fp16, fp8, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4")]
-KvDtype = Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8, int4")]
-Efficiency = Annotated[str, typer.Option(help="ideal (datasheet roofs, no overhead) | calibrated (measured fractions)")]
-EtaMem = Annotated[float | None, typer.Option(help="Override the achievable fraction of memory bandwidth.")]
-EtaCompute = Annotated[float | None, typer.Option(help="Override the achievable fraction of peak FLOP/s.")]
-Overhead = Annotated[float | None, typer.Option("--kernel-overhead", help="Override the per-kernel overhead (s).")]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-GenLen = Annotated[int, typer.Option(help="Output tokens per request (e2e).")]
-AllTokens = Annotated[bool, typer.Option("--lm-head-all-tokens", help="Prefill computes logits for every token.")]
-Tp = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (heads and MLP width split).")]
-Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (= tp × dp, or 1).")]
-Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages (layers split).")]
-Dp = Annotated[int, typer.Option("--dp", help="Data-parallel replicas (the batch is split).")]
-CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree")]
-HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
-HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
-MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive")]
-DequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per weight to dequantize.")]
-KvDequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per cached KV element.")]
-ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",
-                                               help="Override: count the per-token activation quantization pass.")]
-
-DEPLOYMENT_KEYS = ("quant", "kv_dtype", "efficiency", "eta_memory", "eta_compute", "tp", "ep", "pp", "dp",
-                   "comm_algorithm", "hot_expert_factor", "hot_expert_fraction", "mla_decode", "dequant_ops",
-                   "kv_dequant_ops", "act_quant")
-
-
-def deployment(args: dict[str, Any]) -> dict[str, Any]:
-    """The deployment keywords of the API, from a command's arguments (named like the flags)."""
-    d = {k: args[k] for k in DEPLOYMENT_KEYS if k in args}
-    d["kernel_overhead_s"] = args.get("kernel_overhead")
-    return d
-
-
 @app.command()
 @user_errors
+@with_deployment()
 def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
             context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
-            gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
-            eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
-            tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
-            hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-            mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
-          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
-            lm_head_all_tokens: AllTokens = False, as_json: Json = False) -> None:
+            gen_len: GenLen = 256, lm_head_all_tokens: AllTokens = False, as_json: Json = False, *,
+            deployment: Deployment) -> None:
     """Time, FLOPs, bytes, bound and memory of one step, operator by operator (on one device of the layout)."""
     report = _analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
-                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens, **deployment(locals()))
+                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens, **deployment)
     if as_json:
         _json(report.to_json_dict())
     else:
@@ -146,23 +82,19 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 
 @app.command()
 @user_errors
+@with_deployment()
 def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:1024:x2",
           prompt_len: Annotated[str, typer.Option(help="List or range, like --batch.")] = "1024",
           context: Annotated[str | None, typer.Option(help="Decode contexts, like --batch.")] = None,
-          gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
-          eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
-          tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
-          hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-          mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
-          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
-          lm_head_all_tokens: AllTokens = False, as_json: Json = False,
-          csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per point.")] = False) -> None:
+          gen_len: GenLen = 256, lm_head_all_tokens: AllTokens = False, as_json: Json = False,
+          csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per point.")] = False, *,
+          deployment: Deployment) -> None:
     """Every combination of batch × prompt length × context, vectorised (thousands of points in milliseconds)."""
     result = _sweep(model, hardware, phase=phase, batch=parse_int_list(batch, "batch"),
                     prompt_len=parse_int_list(prompt_len, "prompt-len"),
                     context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
-                    lm_head_all_tokens=lm_head_all_tokens, **deployment(locals()))
+                    lm_head_all_tokens=lm_head_all_tokens, **deployment)
     if as_json:
         _json(result.to_json_dict())
     elif csv:
@@ -173,17 +105,12 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
 
 @app.command("critical-batch")
 @user_errors
+@with_deployment()
 def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm",
                    context: Annotated[int, typer.Option(help="Tokens in each sequence's cache.")] = 1024,
-                   quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
-                   eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
-                   tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
-                   hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-                   mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
-          kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
-                   as_json: Json = False) -> None:
+                   as_json: Json = False, *, deployment: Deployment) -> None:
     """The decode batch at which the weight GEMMs (and, for MoE, the experts) cross the ridge."""
-    cb = _critical_batch(model, hardware, context=context, **deployment(locals()))
+    cb = _critical_batch(model, hardware, context=context, **deployment)
     if as_json:
         _json(cb.to_json_dict())
     else:
@@ -192,6 +119,7 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
 
 @app.command()
 @user_errors
+@with_deployment(defaults={"efficiency": "calibrated"}, exclude=("quant",))
 def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           schemes: Annotated[str, typer.Option(help="Schemes to compare; the first is the baseline unless --baseline. "
                                                "Add a KV dtype as scheme+kv-fp8.")] = "bf16,fp8,w4a16,w4a8",
@@ -201,19 +129,15 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
           context: Annotated[str | None, typer.Option(help="Decode contexts, like --batch.")] = None,
           gen_len: GenLen = 256,
           threshold: Annotated[float, typer.Option(help="A gain below this fraction counts as gone.")] = 0.10,
-          kv_dtype: KvDtype = None, efficiency: Efficiency = "calibrated", eta_memory: EtaMem = None,
-          eta_compute: EtaCompute = None, kernel_overhead: Overhead = None, tp: Tp = 1, ep: Ep = 1, pp: Pp = 1,
-          dp: Dp = 1, comm_algorithm: CommAlgo = "ring", hot_expert_factor: HotFactor = 1.0,
-          hot_expert_fraction: HotFraction = 0.1, mla_decode: MlaDecodeOpt = "absorbed",
-          dequant_ops: DequantOps = None, kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
           as_json: Json = False,
-          csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per scheme and point.")] = False) -> None:
+          csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per scheme and point.")] = False, *,
+          deployment: Deployment) -> None:
     """What int4 / FP8 / a quantized KV cache buys at each batch and context, and why (calibrated mode by default)."""
     cmp = compare_quant(model, hardware, schemes=[s.strip() for s in schemes.split(",") if s.strip()],
                         baseline=baseline, phase=phase, batch=parse_int_list(batch, "batch"),
                         prompt_len=parse_int_list(prompt_len, "prompt-len"),
                         context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
-                        threshold=threshold, **deployment(locals()))
+                        threshold=threshold, **deployment)
     if as_json:
         _json(cmp.to_json_dict())
     elif csv:
@@ -224,18 +148,14 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
 
 @app.command()
 @user_errors
+@with_deployment()
 def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
             context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
-            gen_len: GenLen = 256, quant: Quant = "bf16", kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal",
-            eta_memory: EtaMem = None, eta_compute: EtaCompute = None, kernel_overhead: Overhead = None,
-            tp: Tp = 1, ep: Ep = 1, pp: Pp = 1, dp: Dp = 1, comm_algorithm: CommAlgo = "ring",
-            hot_expert_factor: HotFactor = 1.0, hot_expert_fraction: HotFraction = 0.1,
-            mla_decode: MlaDecodeOpt = "absorbed", dequant_ops: DequantOps = None,
-            kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None, as_json: Json = False) -> None:
+            gen_len: GenLen = 256, as_json: Json = False, *, deployment: Deployment) -> None:
     """The step in plain words (Markdown): its regime, what binds, and the levers ranked by predicted gain."""
     e = _explain(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
-                 **deployment(locals()))
+                 **deployment)
     if as_json:
         _json(e.to_json_dict())
     else:

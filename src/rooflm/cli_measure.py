@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from rooflm.cli import Json, _json, app, err, out, user_errors
+from rooflm.cli import _json, app, err, out, user_errors
+from rooflm.cli_options import Json
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 

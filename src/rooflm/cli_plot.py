@@ -14,34 +14,9 @@ from typing import Annotated
 
 import typer
 
-from rooflm.cli import (
-    ActQuant,
-    AllTokens,
-    CommAlgo,
-    DequantOps,
-    Dp,
-    Efficiency,
-    Ep,
-    EtaCompute,
-    EtaMem,
-    GenLen,
-    HotFactor,
-    HotFraction,
-    Json,
-    KvDequantOps,
-    KvDtype,
-    MlaDecodeOpt,
-    Model,
-    Overhead,
-    Phase,
-    Pp,
-    Tp,
-    app,
-    deployment,
-    err,
-    parse_int_list,
-    user_errors,
-)
+from rooflm.cli import app, err, user_errors
+from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, parse_int_list, with_deployment
+from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
 
@@ -54,6 +29,7 @@ def _single(values: list[str], flag: str, kind: str) -> str:
 
 @app.command()
 @user_errors
+@with_deployment()
 def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory")],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
                                               "(interactive, works offline).")],
@@ -71,16 +47,11 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
          gen_len: GenLen = 256,
          quant: Annotated[str, typer.Option("--quant", "-q", help="Scheme; `batch` takes several, comma-separated "
                                             "(bf16,fp8,w4a16,w4a8).")] = "bf16",
-         kv_dtype: KvDtype = None, efficiency: Efficiency = "ideal", eta_memory: EtaMem = None,
-         eta_compute: EtaCompute = None, kernel_overhead: Overhead = None, tp: Tp = 1, ep: Ep = 1, pp: Pp = 1,
-         dp: Dp = 1, comm_algorithm: CommAlgo = "ring", hot_expert_factor: HotFactor = 1.0,
-         hot_expert_fraction: HotFraction = 0.1, mla_decode: MlaDecodeOpt = "absorbed",
-         dequant_ops: DequantOps = None, kv_dequant_ops: KvDequantOps = None, act_quant: ActQuant = None,
          lm_head_all_tokens: AllTokens = False,
          over: Annotated[str, typer.Option(help="breakdown: against batch or context.")] = "batch",
          trajectory: Annotated[str, typer.Option(help="roofline: the batches of the trajectory (empty: none).")
                                ] = "1:4096:x2",
-         as_json: Json = False) -> None:
+         as_json: Json = False, *, deployment: Deployment) -> None:
     """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
     or memory use. The file's suffix picks the format."""
     from rooflm.plot import KINDS, data_list, render
@@ -106,7 +77,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
                      batch=batches[0] if batches and (kind == "roofline" or over_context) else 1,
                      prompt_len=prompt_len, context=contexts[0] if contexts and not over_context else None,
                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens,
-                     **(deployment(locals()) | {"quant": quants[0]}))
+                     **(deployment | {"quant": quants[0]}))
     options: dict[str, object] = {
         "roofline": {"trajectory": parse_int_list(trajectory, "trajectory") if trajectory.strip() else None},
         "batch": {"batches": batches, "quants": quants, "hardwares": hardwares},

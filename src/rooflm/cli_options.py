@@ -1,0 +1,115 @@
+"""The flags shared by the analysis commands, declared once.
+
+Every command that analyses a deployment takes the same quantization, efficiency, layout and routing
+flags; ``with_deployment`` adds them to a command's signature (typer reads ``__signature__``) and hands
+them to the command as one ``deployment`` dict of API keywords.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from rooflm.errors import InvalidInputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_int_list(text: str, flag: str) -> list[int]:
+    """'1,2,8' → [1, 2, 8]; '1:4096' → 1…4096; '1:4096:8' → every 8th; '1:4096:x2' → 1, 2, 4, …"""
+    values: list[int] = []
+    try:
+        for part in (p.strip() for p in text.split(",")):
+            if ":" not in part:
+                values.append(int(part))
+                continue
+            pieces = part.split(":")
+            if len(pieces) not in (2, 3):
+                raise ValueError
+            lo, hi = int(pieces[0]), int(pieces[1])
+            step = pieces[2] if len(pieces) == 3 else "1"
+            if step.startswith("x"):
+                factor = float(step[1:])
+                if factor <= 1 or lo <= 0:
+                    raise ValueError
+                v = float(lo)
+                while v <= hi:
+                    values.append(round(v))
+                    v *= factor
+            elif int(step) > 0:
+                values.extend(range(lo, hi + 1, int(step)))
+            else:
+                raise ValueError
+    except ValueError:
+        raise InvalidInputError(f"--{flag} {text!r} is not a list of integers: use e.g. 1,2,8 or 1:4096 or 1:4096:x2"
+                                ) from None
+    if not values:
+        raise InvalidInputError(f"--{flag} {text!r} selects nothing")
+    return sorted(dict.fromkeys(values))
+
+
+Model = Annotated[str, typer.Option("--model", "-m", help="Catalog name or path to a config.json (or its folder).")]
+Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/alias or a hardware .toml file.")]
+Phase = Annotated[str, typer.Option(help="prefill | decode | e2e")]
+Quant = Annotated[str, typer.Option("--quant", "-q",
+                                    help="bf16, fp16, fp8, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4")]
+KvDtype = Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8, int4")]
+Efficiency = Annotated[str, typer.Option(help="ideal (datasheet roofs, no overhead) | calibrated (measured fractions)")]
+EtaMem = Annotated[float | None, typer.Option(help="Override the achievable fraction of memory bandwidth.")]
+EtaCompute = Annotated[float | None, typer.Option(help="Override the achievable fraction of peak FLOP/s.")]
+Overhead = Annotated[float | None, typer.Option("--kernel-overhead", help="Override the per-kernel overhead (s).")]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+GenLen = Annotated[int, typer.Option(help="Output tokens per request (e2e).")]
+AllTokens = Annotated[bool, typer.Option("--lm-head-all-tokens", help="Prefill computes logits for every token.")]
+Tp = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (heads and MLP width split).")]
+Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (= tp × dp, or 1).")]
+Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages (layers split).")]
+Dp = Annotated[int, typer.Option("--dp", help="Data-parallel replicas (the batch is split).")]
+CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree")]
+HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
+HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
+MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive")]
+DequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per weight to dequantize.")]
+KvDequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per cached KV element.")]
+ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",
+                                               help="Override: count the per-token activation quantization pass.")]
+
+# The deployment flags: (name, annotation, default). Their names are the API's keywords, but for
+# --kernel-overhead, which the API takes as kernel_overhead_s.
+DEPLOYMENT_FLAGS: list[tuple[str, Any, Any]] = [
+    ("quant", Quant, "bf16"), ("kv_dtype", KvDtype, None), ("efficiency", Efficiency, "ideal"),
+    ("eta_memory", EtaMem, None), ("eta_compute", EtaCompute, None), ("kernel_overhead", Overhead, None),
+    ("tp", Tp, 1), ("ep", Ep, 1), ("pp", Pp, 1), ("dp", Dp, 1), ("comm_algorithm", CommAlgo, "ring"),
+    ("hot_expert_factor", HotFactor, 1.0), ("hot_expert_fraction", HotFraction, 0.1),
+    ("mla_decode", MlaDecodeOpt, "absorbed"), ("dequant_ops", DequantOps, None),
+    ("kv_dequant_ops", KvDequantOps, None), ("act_quant", ActQuant, None),
+]
+
+
+def with_deployment(*, defaults: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Add the deployment flags a command does not declare itself (nor ``exclude``s); the command receives
+    their values as ``deployment`` (API keywords). ``defaults`` changes a flag's default for this command."""
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn, eval_str=True)
+        own = [p for name, p in signature.parameters.items() if name != "deployment"]
+        taken = {p.name for p in own}
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                   default=(defaults or {}).get(name, default))
+                 for name, annotation, default in DEPLOYMENT_FLAGS if name not in taken and name not in exclude]
+
+        @wraps(fn)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            chosen = {p.name: kwargs.pop(p.name) for p in added}
+            chosen["kernel_overhead_s"] = chosen.pop("kernel_overhead", None)
+            return fn(*args, deployment=chosen, **kwargs)
+
+        keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        command.__signature__ = signature.replace(parameters=[*keyword_only, *added])  # type: ignore[attr-defined]
+        return command  # type: ignore[return-value]
+
+    return decorate
