@@ -51,3 +51,20 @@ def test_ideal_is_a_lower_bound_of_calibrated(batch: int, context: int, quant: s
     calibrated = rooflm.analyze("llama-3.1-8b", "h100-sxm", efficiency="calibrated", **kw).totals
     assert ideal.time_s <= calibrated.time_s
     assert all(np.isfinite([ideal.time_s, ideal.flops, ideal.bytes, ideal.arithmetic_intensity]))
+
+
+LAYOUTS = st.sampled_from([{}, {"tp": 2}, {"tp": 4}, {"dp": 4, "ep": 4}, {"pp": 2}])
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 4096), context=st.integers(1, 32_768), layout=LAYOUTS,
+       model=st.sampled_from(["mixtral-8x7b", "qwen3-30b-a3b", "gpt-oss-20b"]))
+def test_moe_decode_time_and_weight_reads_never_decrease_with_batch(batch: int, context: int, layout: dict,
+                                                                    model: str) -> None:
+    s = sweep(model, "h100-sxm", batch=[batch, batch + 1, 2 * batch], context=[context], **layout)
+    for col in ("time_s", "weight_bytes", "experts_hit"):
+        assert np.all(np.diff(s.columns[col]) >= -1e-9 * s.columns[col][:-1])
+    # Never more experts than exist, never fewer than top-k at a batch of one.
+    spec = rooflm.load_model(model).moe
+    assert spec is not None
+    assert np.all(s.columns["experts_hit"] <= spec.num_experts + 1e-9)
