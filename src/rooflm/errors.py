@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class RooflmError(Exception):
     """Base of every error caused by what the user asked for (not by a bug). ``field`` names the input
@@ -10,6 +17,24 @@ class RooflmError(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+def blames(field: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Errors raised inside the decorated loader that name no field are about ``field`` (a model file's
+    missing key is the model's fault, a hardware file's the hardware's)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @wraps(fn)
+        def loader(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except RooflmError as exc:
+                exc.field = exc.field or field
+                raise
+
+        return loader
+
+    return decorate
 
 
 class InvalidInputError(RooflmError, ValueError):

@@ -14,7 +14,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from rooflm.errors import InvalidInputError, RooflmError, UnknownNameError
+from rooflm.errors import InvalidInputError, UnknownNameError, blames
 from rooflm.ops.cost import OpKind
 from rooflm.specs.dtypes import COMPUTE_DTYPES
 from rooflm.specs.names import closest, normalise_name
@@ -226,16 +226,9 @@ def read_hardware_file(path: Path) -> HardwareSpec:
 _CACHE: dict[str, HardwareSpec] = {}
 
 
+@blames("hardware")
 def load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
     """A catalog name or alias (any case), or a path to a TOML file of the same schema."""
-    try:
-        return _load_hardware(name_or_path)
-    except RooflmError as exc:
-        exc.field = exc.field or "hardware"
-        raise
-
-
-def _load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
     if isinstance(name_or_path, HardwareSpec):
         return name_or_path
     text = str(name_or_path)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rooflm.errors import InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
+from rooflm.errors import InvalidInputError, UnknownNameError, UnsupportedModelError, blames
 from rooflm.specs.model import AttentionSpec, LayerGroup, MlpSpec, ModelSpec, MoeSpec
 from rooflm.specs.names import closest, normalise_name
 
@@ -211,16 +211,9 @@ def read_config_file(path: Path, name: str | None = None) -> ModelSpec:
 _CACHE: dict[str, ModelSpec] = {}
 
 
+@blames("model")
 def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     """A catalog name or alias (any case, HF repo ids too), or a config.json path or its folder."""
-    try:
-        return _load_model(name_or_path)
-    except RooflmError as exc:
-        exc.field = exc.field or "model"
-        raise
-
-
-def _load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
     if isinstance(name_or_path, ModelSpec):
         return name_or_path
     text = str(name_or_path)
