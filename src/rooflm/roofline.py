@@ -106,12 +106,6 @@ class OpTiming:
     def time_s(self) -> np.ndarray:
         return np.maximum(np.maximum(self.compute_s, self.memory_s), self.comm_s) + self.overhead_s
 
-    @property
-    def bound(self) -> np.ndarray:
-        """Index into BOUNDS of what sets this operator's time."""
-        stacked = np.stack(np.broadcast_arrays(self.compute_s, self.memory_s, self.comm_s, self.overhead_s))
-        return np.argmax(stacked, axis=0)
-
 
 def link_for(hw: HardwareSpec, group: int) -> Link:
     """The link a collective over ``group`` devices is bound by: within a node (NVLink, ICI domain)
@@ -161,7 +155,3 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
     overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
     return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
-
-
-def time_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency) -> list[OpTiming]:
-    return [time_op(op, hw, eff) for op in ops]

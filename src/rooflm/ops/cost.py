@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 Num = float | np.ndarray
 
@@ -66,7 +65,3 @@ class Op:
     def gemm_rows(self) -> Num:
         """Input rows over all instances."""
         return self.gemm_m * self.instances
-
-
-def as_array(x: ArrayLike) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)

@@ -145,11 +145,6 @@ class ModelSpec(_Frozen):
     def is_moe(self) -> bool:
         return self.moe is not None and any(g.moe for g in self.layers)
 
-    @property
-    def gqa_ratio(self) -> float:
-        """Query heads per KV head: the AI of decode attention with a 16-bit cache (GQA)."""
-        return self.attention.num_q_heads / self.attention.num_kv_heads
-
     def params_by_group(self) -> dict[str, int]:
         """Parameter counts grouped the way memory, quantization and reports treat them."""
         h = self.hidden_size

@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Literal, get_args
 
 from rooflm.errors import InvalidInputError
 
+# prefill: B prompts of L tokens. decode: one step of B sequences whose caches hold C tokens (the new
+# one included). e2e: prefill, then gen_len − 1 decode steps at contexts L+1 … L+N−1.
 Phase = Literal["prefill", "decode", "e2e"]
-PHASES: tuple[str, ...] = ("prefill", "decode", "e2e")
-
-
-class Workload(BaseModel):
-    """One point. ``prefill``: B prompts of ``prompt_len``. ``decode``: one step of B sequences whose
-    cache holds ``context`` tokens (the new token included). ``e2e``: prefill, then ``gen_len`` − 1
-    decode steps at contexts L+1 … L+N−1 (the prefill emits the first output token)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    phase: Phase = "decode"
-    batch: int = 1
-    prompt_len: int = 1024
-    context: int | None = None
-    gen_len: int = 256
-    lm_head_all_tokens: bool = False
-
-    @property
-    def decode_context(self) -> int:
-        return self.context if self.context is not None else self.prompt_len
-
-    @property
-    def max_context(self) -> int:
-        """The longest sequence the workload holds in the KV cache."""
-        if self.phase == "prefill":
-            return self.prompt_len
-        if self.phase == "decode":
-            return self.decode_context
-        return self.prompt_len + self.gen_len - 1
+PHASES: tuple[str, ...] = get_args(Phase)
 
 
 def check_positive(**sizes: object) -> None:
