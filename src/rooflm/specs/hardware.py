@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from rooflm.errors import InvalidInputError, UnknownNameError, blames
 from rooflm.ops.cost import OpKind
@@ -23,10 +23,51 @@ HARDWARE_DIR = Path(__file__).resolve().parent.parent / "data" / "hardware"
 OP_KINDS: tuple[str, ...] = get_args(OpKind)
 
 
+class Bounds(NamedTuple):
+    """The physically sane range of one kind of figure; ``low_open`` excludes ``low`` itself."""
+
+    low: float
+    high: float
+    unit: str
+    low_open: bool = False
+
+    def check(self, key: str, value: float) -> None:
+        inside = (self.low < value if self.low_open else self.low <= value) and value <= self.high
+        if not inside:
+            interval = f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+            raise ValueError(f"{key} = {value:g} is outside {interval}{' ' + self.unit if self.unit else ''}: "
+                             "check the units (SI: FLOP/s, B/s, B, s; fractions in (0, 1])")
+
+
+# What a figure may be. Far wider than any real device, yet narrow enough to catch a unit slip (3.35 written
+# for 3.35 TB/s) and to keep every time the roofline computes finite: bytes / 1e-300 B/s overflows to inf,
+# which then reaches the JSON report as a non-JSON number.
+# - Memory bandwidth: 1 GB/s is below any DRAM an LLM is served from (one DDR4 channel: 25 GB/s); 1 PB/s is
+#   over 100× an 8 TB/s B200.
+# - Peak FLOP/s: 1 EFLOP/s is 100× a B200's dense fp4 (9 PFLOP/s). The low end is 1 MFLOP/s, not 1 GFLOP/s:
+#   ``rooflm measure`` writes the roofs it measures, and a dtype a CPU only emulates (fp16 or int8 matmul in
+#   eager torch) can run at a few GFLOP/s or less. 0 keeps its meaning of "no such roof" (``peak`` refuses it).
+# - Memory capacity: 1 MB to 1 PB. Caches: above 0, up to 1 PB.
+# - Overheads and latencies: 0 to 1 s; a kernel launch or a link hop of a second is longer than a whole step.
+# - Link bandwidth: 1 MB/s (slower than any network an accelerator is linked by) to 1 PB/s; 0 divides by zero.
+# - Efficiency fractions: (0, 1]. 0 divides by zero; above 1 would be faster than the datasheet roof.
+MEMORY_BANDWIDTH = Bounds(1e9, 1e15, "B/s")
+PEAK_FLOPS = Bounds(1e6, 1e18, "FLOP/s")
+MEMORY_CAPACITY = Bounds(1e6, 1e15, "B")
+CACHE_SIZE = Bounds(0, 1e15, "B", low_open=True)
+MAX_OVERHEAD_S = 1.0
+OVERHEAD = Bounds(0, MAX_OVERHEAD_S, "s")
+LINK_BANDWIDTH = Bounds(1e6, 1e15, "B/s")
+FRACTION = Bounds(0, 1, "", low_open=True)
+# A scale-up domain (NVLink, an ICI slice) of a million devices is ~100× the largest TPU pod.
+MAX_DEVICES_PER_DOMAIN = 10**6
+
+
 class Figure(BaseModel):
     """One number with the place it comes from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: NaN and inf are refused as "Input should be a finite number", at the figure's key.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     value: float = Field(ge=0)
     source: str = "user-supplied"
@@ -43,12 +84,18 @@ class Figure(BaseModel):
 class Link(BaseModel):
     """A device-to-device link; ``bandwidth`` is per device, per direction."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     bandwidth: Figure
     latency: Figure
-    devices_per_domain: int = Field(default=1, ge=1)
+    devices_per_domain: int = Field(default=1, ge=1, le=MAX_DEVICES_PER_DOMAIN)
+
+    @field_validator("bandwidth", "latency")
+    @classmethod
+    def _sane(cls, v: Figure, info: ValidationInfo) -> Figure:
+        (LINK_BANDWIDTH if info.field_name == "bandwidth" else OVERHEAD).check(str(info.field_name), v.value)
+        return v
 
 
 class Interconnect(BaseModel):
@@ -62,7 +109,7 @@ class GemmCurve(BaseModel):
     """Achievable fraction of a dtype's peak for a GEMM with ``rows`` input rows (M), at measured M values;
     interpolated in log M between them and held flat beyond the ends."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     rows: list[float]
     value: list[float]
@@ -85,7 +132,7 @@ class Efficiency(BaseModel):
     vs GEMM rows), ``kernel_overhead_by_kind`` and ``memory_by_kind`` (per operator kind) are optional refinements
     from measurements."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     memory: Figure
     compute: dict[str, Figure]
@@ -108,11 +155,10 @@ class Efficiency(BaseModel):
             raise ValueError(f"unknown operator kind(s) {unknown}; known: {list(OP_KINDS)}")
         return v
 
-    @field_validator("memory_by_kind")
+    @field_validator("memory", "kernel_overhead", "compute", "memory_by_kind", "kernel_overhead_by_kind")
     @classmethod
-    def _fractions(cls, v: dict[str, Figure]) -> dict[str, Figure]:
-        if any(not 0 < f.value <= 1 for f in v.values()):
-            raise ValueError("each memory fraction must be in (0, 1]")
+    def _sane(cls, v: Figure | dict[str, Figure], info: ValidationInfo) -> Figure | dict[str, Figure]:
+        _check_figures(f"efficiency.{info.field_name}", v, OVERHEAD if "overhead" in str(info.field_name) else FRACTION)
         return v
 
     @field_validator("compute")
@@ -127,6 +173,12 @@ class Efficiency(BaseModel):
         return (self.compute.get(dtype) or self.compute["default"]).value
 
 
+def _check_figures(key: str, v: Figure | dict[str, Figure], bounds: Bounds) -> None:
+    """One figure, or each figure of a table (named ``key.entry`` in the message), within ``bounds``."""
+    for name, fig in (v.items() if isinstance(v, dict) else [("", v)]):
+        bounds.check(f"{key}.{name}" if name else key, fig.value)
+
+
 def _check_dtypes(table: dict[str, Figure]) -> None:
     unknown = sorted(set(table) - set(COMPUTE_DTYPES) - {"default"})
     if unknown:
@@ -136,7 +188,7 @@ def _check_dtypes(table: dict[str, Figure]) -> None:
 class HardwareSpec(BaseModel):
     """One device (one GPU, one TPU chip, one CPU socket)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str
     display_name: str
@@ -159,11 +211,18 @@ class HardwareSpec(BaseModel):
             raise ValueError("peak_flops needs at least one dtype")
         return v
 
-    @field_validator("memory_bandwidth", "memory_capacity")
+    @field_validator("peak_flops")
     @classmethod
-    def _positive(cls, v: Figure) -> Figure:
-        if v.value <= 0:
-            raise ValueError("must be positive")
+    def _peaks_sane(cls, v: dict[str, Figure]) -> dict[str, Figure]:
+        _check_figures("peak_flops", {d: f for d, f in v.items() if f.value != 0}, PEAK_FLOPS)  # 0: no such roof
+        return v
+
+    @field_validator("memory_bandwidth", "memory_capacity", "caches", "kernel_launch_overhead")
+    @classmethod
+    def _sane(cls, v: Figure | dict[str, Figure], info: ValidationInfo) -> Figure | dict[str, Figure]:
+        bounds = {"memory_bandwidth": MEMORY_BANDWIDTH, "memory_capacity": MEMORY_CAPACITY, "caches": CACHE_SIZE,
+                  "kernel_launch_overhead": OVERHEAD}[str(info.field_name)]
+        _check_figures(str(info.field_name), v, bounds)
         return v
 
     def peak(self, dtype: str) -> float:
