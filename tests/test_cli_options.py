@@ -5,8 +5,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from rooflm.axes import parse_int_list
 from rooflm.cli import app
-from rooflm.cli_options import parse_int_list
 
 runner = CliRunner()
 

@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from rooflm import render
+from rooflm import documents, render
 from rooflm.analysis import analyze as _analyze
+from rooflm.axes import parse_int_list
 from rooflm.cli_options import (
     AllTokens,
     GenLen,
@@ -21,16 +22,15 @@ from rooflm.cli_options import (
     Json,
     Model,
     Phase,
-    parse_int_list,
     with_deployment,
 )
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.deploy import Deployment
 from rooflm.economics import compare_quant
-from rooflm.errors import RooflmError, UnsupportedModelError
+from rooflm.errors import RooflmError
 from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
-from rooflm.specs.hf_config import catalog, load_model, model_names
+from rooflm.specs.hf_config import load_model
 from rooflm.sweep import sweep as _sweep
 
 app = typer.Typer(help="Where LLM inference time goes: every operator on a roofline.", no_args_is_help=True,
@@ -166,17 +166,10 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 @user_errors
 def models_list(as_json: Json = False) -> None:
     """Catalog models (unsupported architectures are listed with the reason)."""
-    rows: list[tuple[str, Any]] = []
-    for name in model_names():
-        try:
-            rows.append((name, load_model(name)))
-        except UnsupportedModelError:
-            rows.append((name, f"{catalog()[name].get('architecture', 'unsupported')} (not supported yet)"))
     if as_json:
-        _json({"models": [{"name": n, "supported": not isinstance(m, str),
-                           **({"total_params": m.total_params} if not isinstance(m, str) else {})} for n, m in rows]})
+        _json(documents.models_document())
     else:
-        out.print(render.model_table(rows))
+        out.print(render.model_table(documents.catalog_models()))
 
 
 @models_app.command("show")
@@ -185,10 +178,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
                 as_json: Json = False) -> None:
     """Sizes, parameter counts and KV-cache bytes per token of one model."""
     m = load_model(name)
-    doc = {**m.model_dump(), "total_params": m.total_params, "active_params": m.active_params,
-           "active_params_without_embedding": m.active_params_without_embedding,
-           "non_embedding_params": m.non_embedding_params, "params_by_group": m.params_by_group(),
-           "kv_bytes_per_token": m.kv_bytes_per_token(2.0), "published": catalog().get(m.name, {})}
+    doc = documents.model_document(m)
     if as_json:
         _json(doc)
     else:
@@ -204,18 +194,10 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
 @user_errors
 def hardware_list(as_json: Json = False) -> None:
     """Catalog devices with their peaks, bandwidth and ridge."""
-    devices = [load_hardware(n) for n in hardware_names()]
     if as_json:
-        _json({"hardware": [_hardware_doc(h) for h in devices]})
+        _json(documents.hardware_list_document())
     else:
-        out.print(render.hardware_table(devices))
-
-
-def _hardware_doc(h: Any) -> dict[str, Any]:
-    return {**h.model_dump(), "peak_flops": {d: f.value for d, f in h.peak_flops.items()},
-            "peak_flops_sources": {d: f.source for d, f in h.peak_flops.items()},
-            "memory_bandwidth": h.memory_bandwidth.value, "memory_capacity": h.memory_capacity.value,
-            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}}
+        out.print(render.hardware_table([load_hardware(n) for n in hardware_names()]))
 
 
 @hardware_app.command("show")
@@ -225,7 +207,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
     """Every figure of one device with its source."""
     h = load_hardware(name)
     if as_json:
-        _json(_hardware_doc(h))
+        _json(documents.hardware_document(h))
     else:
         out.print(render.hardware_detail(h))
 

@@ -14,42 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rooflm.errors import InvalidInputError
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def parse_int_list(text: str, flag: str) -> list[int]:
-    """'1,2,8' → [1, 2, 8]; '1:4096' → 1…4096; '1:4096:8' → every 8th; '1:4096:x2' → 1, 2, 4, …"""
-    values: list[int] = []
-    try:
-        for part in (p.strip() for p in text.split(",")):
-            if ":" not in part:
-                values.append(int(part))
-                continue
-            pieces = part.split(":")
-            if len(pieces) not in (2, 3):
-                raise ValueError
-            lo, hi = int(pieces[0]), int(pieces[1])
-            step = pieces[2] if len(pieces) == 3 else "1"
-            if step.startswith("x"):
-                factor = float(step[1:])
-                if factor <= 1 or lo <= 0:
-                    raise ValueError
-                v = float(lo)
-                while v <= hi:
-                    values.append(round(v))
-                    v *= factor
-            elif int(step) > 0:
-                values.extend(range(lo, hi + 1, int(step)))
-            else:
-                raise ValueError
-    except ValueError:
-        raise InvalidInputError(f"--{flag} {text!r} is not a list of integers: use e.g. 1,2,8 or 1:4096 or 1:4096:x2"
-                                ) from None
-    if not values:
-        raise InvalidInputError(f"--{flag} {text!r} selects nothing")
-    return sorted(dict.fromkeys(values))
 
 
 Model = Annotated[str, typer.Option("--model", "-m", help="Catalog name or path to a config.json (or its folder).")]

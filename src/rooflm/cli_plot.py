@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
+from rooflm.axes import parse_int_list
 from rooflm.cli import app, err, user_errors
-from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, parse_int_list, with_deployment
+from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, with_deployment
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
@@ -101,11 +102,25 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+def served_hosts(host: str, allowed: list[str]) -> frozenset[str]:
+    """The Host names the server answers: loopback, the address it listens on when that is a name or a specific
+    address (not 0.0.0.0 / ::, which any name may reach), and what the operator allows."""
+    from rooflm.web.guards import LOOPBACK_HOSTS, host_name
+
+    names = set(LOOPBACK_HOSTS) | {host_name(a) if a != "*" else "*" for a in allowed}
+    if host not in ("0.0.0.0", "::", ""):
+        names.add(host.strip("[]").lower())
+    return frozenset(names)
+
+
 @app.command()
 @user_errors
 def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
                           ] = "127.0.0.1",
-          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000) -> None:
+          port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+          allow_host: Annotated[list[str] | None, typer.Option(
+              "--allow-host", help="Also answer requests naming this Host (repeatable; '*' answers any, which lets "
+                                   "any web page you visit reach the server by DNS rebinding).")] = None) -> None:
     """Start the local web page and its JSON API (needs the `web` extra)."""
     try:
         import uvicorn
@@ -114,10 +129,12 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.
     except ImportError as exc:
         raise InvalidInputError(f"`rooflm serve` needs {exc.name}: pip install 'rooflm[web]'") from None
     if not 0 < port < 65536:
-        raise InvalidInputError(f"--port must be between 1 and 65535, got {port}")
+        raise InvalidInputError(f"--port must be between 1 and 65535, got {port}", field="port")
     if not _port_free(host, port):
         raise InvalidInputError(f"cannot listen on {host}:{port} (in use, or not an address of this machine); "
-                                "pick another with --port or --host")
+                                "pick another with --port or --host", field="host")
     shown = f"[{host}]" if ":" in host else host
-    err.print(f"rooflm page at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops it)", highlight=False)
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    hosts = served_hosts(host, allow_host or [])
+    err.print(f"rooflm page at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops it); answering Host "
+              f"{', '.join(sorted(hosts))}", highlight=False, markup=False)
+    uvicorn.run(create_app(allowed_hosts=hosts), host=host, port=port, log_level="warning")

@@ -37,6 +37,12 @@ def blames(field: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
+def quoted(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages quote what the user sent, never megabytes of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 5]}…{text[-4:]}"
+
+
 class InvalidInputError(RooflmError, ValueError):
     """A size, option or file the user gave makes no sense."""
 
@@ -48,9 +54,10 @@ _NAME_FIELDS = {"model": "model", "hardware": "hardware", "quantization scheme":
 class UnknownNameError(RooflmError, KeyError):
     """A model, hardware or scheme name that is not in the catalog."""
 
-    def __init__(self, what: str, name: str, suggestions: list[str], list_command: str) -> None:
+    def __init__(self, what: str, name: str, suggestions: list[str], list_command: str, advice: str = "") -> None:
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
-        self.message = f"unknown {what} {name!r}{hint} (see `{list_command}`)"
+        advice = f"; {advice}" if advice else ""
+        self.message = f"unknown {what} {quoted(name)}{hint}{advice} (see `{list_command}`)"
         super().__init__(self.message, _NAME_FIELDS.get(what))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message

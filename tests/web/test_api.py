@@ -24,7 +24,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def client() -> TestClient:
     # Bugs surface as 500s rather than exceptions, as they would for a user of the running server.
-    return TestClient(create_app(), raise_server_exceptions=False)
+    return TestClient(create_app(), base_url="http://localhost", raise_server_exceptions=False)
 
 
 def cli_json(*args: str) -> Any:
@@ -115,7 +115,7 @@ def _error(reply: Any, status: int = 422) -> dict[str, Any]:
     ("/api/analyze", {"config": {"model_type": "llama", "hidden_size": 64}}, "config", "has no 'num_attention_heads'"),
     ("/api/analyze", {"config": "{not json"}, "config", "config is not valid JSON"),
     ("/api/analyze", {"config": [1, 2]}, "config", "Input should be"),
-    ("/api/analyze", {"config": {"model_type": "gemma2"}}, "config", "not supported"),
+    ("/api/analyze", {"config": {"model_type": "t5"}}, "config", "not supported"),
     ("/api/analyze", {"model": "llama-3.1-8b", "config": {}}, "config", "either model or config"),
     ("/api/analyze", {"hardware": "h1000"}, "hardware", "unknown hardware 'h1000'"),
     ("/api/analyze", {"quant": "int3"}, "quant", "unknown quantization scheme 'int3'"),

@@ -264,22 +264,49 @@ def hardware_names() -> list[str]:
     return list(_catalog_files())
 
 
-def read_hardware_file(path: Path) -> HardwareSpec:
+# A hardware file is a couple of kilobytes; more than this is a mistake (or an attack on a server).
+MAX_HARDWARE_BYTES = 1 << 20
+
+
+def hardware_from_text(text: str | bytes, where: str) -> HardwareSpec:
+    """A device from a hardware TOML's content. Messages name ``where`` and the key at fault, never the content."""
+    if len(text) > MAX_HARDWARE_BYTES:
+        raise InvalidInputError(f"{where} is {len(text):,} bytes; a hardware file is at most {MAX_HARDWARE_BYTES:,}")
     try:
-        with path.open("rb") as fh:
-            raw = tomllib.load(fh)
+        raw = tomllib.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{where} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInputError(f"hardware file {path} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read hardware file {path}: {exc.strerror}") from None
+        raise InvalidInputError(f"{where} is not valid TOML ({exc.args[0] if exc.args else 'parse error'})") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where} nests too deeply to be a hardware file") from None
     try:
         return HardwareSpec.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        key = ".".join(str(p) for p in first["loc"])
         raise InvalidInputError(
-            f"hardware file {path}: {where}: {first['msg']} (see data/hardware/h100-sxm.toml for the schema)"
-        ) from None
+            f"{where}: {key}: {first['msg']} (see data/hardware/h100-sxm.toml for the schema)") from None
+    except RecursionError:
+        raise InvalidInputError(f"{where} nests too deeply to be a hardware file") from None
+
+
+def read_hardware_file(path: Path, where: str | None = None) -> HardwareSpec:
+    where = where or f"hardware file {path}"
+    try:
+        if path.stat().st_size > MAX_HARDWARE_BYTES:
+            raise InvalidInputError(f"{where} is larger than {MAX_HARDWARE_BYTES:,} bytes; is it a hardware file?")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {where}: {exc.strerror}") from None
+    return hardware_from_text(raw, where)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte: not a file
+        return False
 
 
 _CACHE: dict[str, HardwareSpec] = {}
@@ -291,18 +318,22 @@ def load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
     if isinstance(name_or_path, HardwareSpec):
         return name_or_path
     text = str(name_or_path)
-    path = Path(text)
-    if text.endswith(".toml") or path.is_file():
-        if not path.is_file():
-            raise InvalidInputError(f"hardware file {path} does not exist")
-        return read_hardware_file(path)
-    if text in _CACHE:
-        return _CACHE[text]
+    if text.endswith(".toml") or _is_file(text):
+        if not _is_file(text):
+            raise InvalidInputError(f"hardware file {text} does not exist")
+        return read_hardware_file(Path(text))
+    return catalog_hardware(text)
+
+
+@blames("hardware")
+def catalog_hardware(name: str) -> HardwareSpec:
+    """A catalog device by name or alias, never a file: all a server may open on a request's behalf."""
+    if name in _CACHE:
+        return _CACHE[name]
     aliases = _alias_table()
-    name = aliases.get(normalise_name(text))
-    if name is None:
-        hint = closest(text, list(aliases), aliases)
-        raise UnknownNameError("hardware", text, hint, "rooflm hardware list")
-    spec = read_hardware_file(_catalog_files()[name])
-    _CACHE[text] = spec
+    key = aliases.get(normalise_name(name))
+    if key is None:
+        raise UnknownNameError("hardware", name, closest(name, list(aliases), aliases), "rooflm hardware list")
+    spec = read_hardware_file(_catalog_files()[key], where=f"the catalog's {key}.toml")
+    _CACHE[name] = spec
     return spec

@@ -1,23 +1,23 @@
 """The local web server: one page and a JSON API that mirrors the CLI.
 
-Every ``/api`` reply is the document the CLI prints with ``--json`` for the same inputs (the catalog
-endpoints run the CLI's own command functions, so the two cannot drift). A user mistake is a 422 naming
-the field; nothing the user sends can produce a stack trace or stop the server.
+Every ``/api`` reply is the document the CLI prints with ``--json`` for the same inputs (both call the same
+document functions, so the two cannot drift). A user mistake is a 422 naming the field; nothing the user
+sends can produce a stack trace or stop the server. The server opens no file a request names: a model is
+a catalog name or a pasted config.json, a device a catalog name or a pasted TOML. Every request is bounded:
+its body, the points it asks for, and how many evaluations run at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
-import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -26,46 +26,39 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 import rooflm
-from rooflm import cli
-from rooflm.errors import InvalidInputError, RooflmError, UnknownNameError
+from rooflm import documents
+from rooflm.axes import count_int_list, parse_int_list
+from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.specs.hardware import catalog_hardware
+from rooflm.specs.hf_config import catalog_model
 from rooflm.specs.quant import scheme_names
-from rooflm.web.schemas import AnalyzeBody, CriticalBatchBody, ExplainBody, QuantBody, SweepBody
+from rooflm.web.guards import LOOPBACK_HOSTS, MAX_BODY_BYTES, RequestGuard
+from rooflm.web.schemas import (
+    MAX_API_POINTS,
+    AnalyzeBody,
+    CriticalBatchBody,
+    ExplainBody,
+    QuantBody,
+    SweepBody,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("rooflm.web")
+T = TypeVar("T")
 
 # ---------------------------------------------------------------- errors
 
-_FIELD_WORDS: list[tuple[str, str]] = [
-    ("unknown quantization scheme", "schemes"), ("give at least one scheme", "schemes"),
-    ("unknown quantization scheme", "quant"), ("unknown kv-cache dtype", "kv_dtype"), ("unknown dtype", "kv_dtype"),
-    ("unknown model", "model"), ("unknown hardware", "hardware"), ("memory efficiency", "eta_memory"),
-    ("compute efficiency", "eta_compute"), ("kernel overhead", "kernel_overhead"),
-    ("prompt length + gen length", "gen_len"), ("prompt length", "prompt_len"), ("hardware file", "hardware"),
-]
-
 
 def field_of(exc: RooflmError, fields: list[str]) -> str | None:
-    """The request field a RooflmError is about, read from the start of its message (the API's messages
-    name the flag first: "batch must be …", "context 9000 exceeds …", "unknown model 'x' …")."""
-    if exc.field:
-        # A scheme name is a `schemes` entry in a quant comparison, and the `quant` field elsewhere.
-        for name in ("schemes", "quant") if exc.field == "quant" else (exc.field,):
-            if name in fields:
-                return name
-    text = str(exc).lower().lstrip("-")
-    if " has no " in text and " compute roof" in text:
-        return "quant"
-    for words, field in _FIELD_WORDS:
-        if text.startswith(words) and field in fields:
-            return field
-    for field in sorted(fields, key=len, reverse=True):
-        for form in {field, field.replace("_", "-"), field.replace("_", " ")}:
-            if re.match(rf"{re.escape(form)}\b", text):
-                return field
-    if isinstance(exc, UnknownNameError):
+    """The request field a RooflmError is about: the one it names, if the request has it."""
+    if exc.field is None:
         return None
-    return "model" if "config.json" in text or ("model" in fields and "architecture" in text) else None
+    # A scheme name is a `schemes` entry in a quant comparison and the `quant` field elsewhere; a flag is
+    # spelt with dashes in messages (prompt-len) and underscores in bodies.
+    for name in ("schemes" if exc.field == "quant" else "", exc.field, exc.field.replace("-", "_")):
+        if name in fields:
+            return name
+    return None
 
 
 def _unprocessable(field: str | None, message: str, kind: str, path: str) -> JSONResponse:
@@ -76,55 +69,90 @@ def _unprocessable(field: str | None, message: str, kind: str, path: str) -> JSO
         "field": field, "message": message, "detail": [{"loc": loc, "msg": message, "type": kind}]})
 
 
-# ---------------------------------------------------------------- the CLI's documents
+def _short(value: Any) -> Any:
+    """A validation error's echo of the input, cut so that a 1 MB field is not sent back whole."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value if len(str(value)) <= 100 else quoted(value, 100)
+    return quoted(value, 100)
 
 
-_STDOUT_LOCK = threading.Lock()
-
-
-def _cli_document(command: Callable[..., Any], *args: Any) -> Any:
-    """Run a CLI command with --json and return what it prints. The command's undecorated function is
-    called, so a user mistake raises its RooflmError here instead of exiting."""
-    raw = getattr(command, "__wrapped__", command)
-    buf = io.StringIO()
-    with _STDOUT_LOCK, contextlib.redirect_stdout(buf):
-        raw(*args, as_json=True)
-    return json.loads(buf.getvalue())
+# ---------------------------------------------------------------- the catalog's documents
 
 
 @lru_cache(maxsize=1)
 def models_document() -> Any:
-    return _cli_document(cli.models_list)
+    return documents.models_document()
 
 
 @lru_cache(maxsize=1)
 def hardware_document() -> Any:
-    return _cli_document(cli.hardware_list)
+    return documents.hardware_list_document()
 
 
 @lru_cache(maxsize=128)
 def model_document(name: str) -> Any:
-    return _cli_document(cli.models_show, name)
+    return documents.model_document(catalog_model(name))
 
 
 @lru_cache(maxsize=128)
 def device_document(name: str) -> Any:
-    return _cli_document(cli.hardware_show, name)
+    return documents.hardware_document(catalog_hardware(name))
 
 
-def _int_list(value: str | list[int] | None, flag: str) -> list[int] | None:
+# ---------------------------------------------------------------- bounded work
+
+
+def _axis(value: str | list[int] | None, flag: str) -> list[int] | None:
     if value is None or isinstance(value, list):
         return value
-    return cli.parse_int_list(value, flag)
+    return parse_int_list(value, flag, max_values=MAX_API_POINTS)
+
+
+def _axis_size(value: str | list[int] | None, flag: str) -> int:
+    if value is None:
+        return 1
+    return len(value) if isinstance(value, list) else count_int_list(value, flag)
+
+
+def check_points(field: str, *axes: tuple[str | list[int] | None, str], factor: int = 1) -> None:
+    """Refuse, before any work, a request whose points (an upper bound: the product of its axes) pass the API's
+    limit; the CLI streams sweeps of any size."""
+    points = factor
+    for value, flag in axes:
+        points *= _axis_size(value, flag)
+    if points > MAX_API_POINTS:
+        raise InvalidInputError(f"{field}: the request has up to {points:,} points; the API evaluates at most "
+                                f"{MAX_API_POINTS:,} per request (`rooflm sweep` streams larger ones)", field=field)
+
+
+class ComputeSlots:
+    """At most ``n`` evaluations at once: each holds its arrays and its reply in memory, so the number running
+    bounds the server's memory. Others wait their turn on their worker thread, off the event loop."""
+
+    def __init__(self, n: int) -> None:
+        self._slots = threading.BoundedSemaphore(n)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._slots:
+            yield
+
+    def run(self, work: Callable[[], T]) -> T:
+        with self.held():
+            return work()
 
 
 # ---------------------------------------------------------------- the app
 
 
-def create_app() -> FastAPI:
+def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_body: int = MAX_BODY_BYTES,
+               concurrent_evaluations: int = 4) -> FastAPI:
+    """The page and the API. ``allowed_hosts``: the Host names answered (loopback by default; ``"*"`` any)."""
     app = FastAPI(title="rooflm", version=rooflm.__version__,
                   description="Where LLM inference time goes: every operator on a roofline. The JSON API mirrors "
                               "the `rooflm` command line: same field names as its flags, same documents as `--json`.")
+    app.add_middleware(RequestGuard, allowed_hosts=frozenset(allowed_hosts), max_body=max_body)
+    slots = ComputeSlots(concurrent_evaluations)
 
     @app.exception_handler(RooflmError)
     async def _user_mistake(request: Request, exc: RooflmError) -> JSONResponse:
@@ -134,6 +162,10 @@ def create_app() -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        for error in errors:
+            error["loc"] = [_short(p) for p in error.get("loc", [])]
+            if "input" in error:
+                error["input"] = _short(error["input"])
         first = errors[0] if errors else {"loc": ["body"], "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", []) if p != "body"]
         field = loc[0] if loc and first.get("type") != "json_invalid" else None
@@ -149,9 +181,10 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        # A bug, not a user mistake: log it for the person running the server, answer without internals.
+        # A bug, not a user mistake: log it for the person running the server, answer without internals. The
+        # server drops the connection after a 500: say so, so that a keep-alive client opens a new one.
         log.exception("error serving %s %s", request.method, request.url.path)
-        return JSONResponse(status_code=500, content={
+        return JSONResponse(status_code=500, headers={"Connection": "close"}, content={
             "field": None, "message": f"internal error ({type(exc).__name__}); the server log has the details"})
 
     @app.get("/", include_in_schema=False)
@@ -175,58 +208,66 @@ def create_app() -> FastAPI:
     def models() -> Any:
         return models_document()
 
-    @app.get("/api/models/{name}", summary="rooflm models show NAME --json")
+    @app.get("/api/models/{name:path}", summary="rooflm models show NAME --json (catalog models only)")
     def model(name: str) -> Any:
-        return model_document(name)
+        return model_document(name[:200])
 
     @app.get("/api/hardware", summary="rooflm hardware list --json")
     def hardware() -> Any:
         return hardware_document()
 
-    @app.get("/api/hardware/{name}", summary="rooflm hardware show NAME --json")
+    @app.get("/api/hardware/{name:path}", summary="rooflm hardware show NAME --json (catalog devices only)")
     def device(name: str) -> Any:
-        return device_document(name)
+        return device_document(name[:200])
 
     @app.get("/api/schemes", summary="the quantization schemes --quant accepts")
     def schemes() -> Any:
         return {"schemes": scheme_names()}
 
+    # Every evaluation runs on a worker thread (plain `def`), so a slow one never holds up the event loop and
+    # the other clients; ComputeSlots bounds how many run at once.
     @app.post("/api/analyze", summary="rooflm analyze --json")
-    async def analyze(body: AnalyzeBody) -> Response:
-        # On the event loop, not a worker thread: one analysis takes 1–20 ms of pure Python, so threads only
-        # add hand-offs and fight over the GIL (the load test: about half the p99 latency this way). The
-        # endpoints that can run long (sweep, quant, explain, figures) stay plain `def`, on worker threads.
-        return _json(rooflm.analyze(**body.api_kwargs()).to_json_dict())
+    def analyze(body: AnalyzeBody) -> Response:
+        return slots.run(lambda: _json(rooflm.analyze(**body.api_kwargs()).to_json_dict()))
 
-    @app.post("/api/sweep", summary="rooflm sweep --json")
+    @app.post("/api/sweep", summary="rooflm sweep --json (at most MAX_API_POINTS points)")
     def sweep(body: SweepBody) -> Response:
-        result = rooflm.sweep(body.model_arg(), body.hardware, phase=body.phase,
-                              batch=_int_list(body.batch, "batch") or [], prompt_len=_int_list(
-                                  body.prompt_len, "prompt-len") or [], context=_int_list(body.context, "context"),
-                              gen_len=body.gen_len, lm_head_all_tokens=body.lm_head_all_tokens, **body.common())
-        return _json(result.to_json_dict())
+        check_points("batch", (body.batch, "batch"), (body.prompt_len, "prompt-len"), (body.context, "context"))
+        model, device = body.model_arg(), body.hardware_arg()
+        with slots.held():
+            result = rooflm.sweep(model, device, phase=body.phase, batch=_axis(body.batch, "batch") or [],
+                                  prompt_len=_axis(body.prompt_len, "prompt-len") or [],
+                                  context=_axis(body.context, "context"), gen_len=body.gen_len,
+                                  lm_head_all_tokens=body.lm_head_all_tokens, **body.common())
+            return _json(result.to_json_dict())
 
     @app.post("/api/critical-batch", summary="rooflm critical-batch --json")
     def critical_batch(body: CriticalBatchBody) -> Response:
-        return _json(rooflm.critical_batch(body.model_arg(), body.hardware, context=body.context,
-                                           **body.common()).to_json_dict())
+        model, device = body.model_arg(), body.hardware_arg()
+        return slots.run(lambda: _json(rooflm.critical_batch(model, device, context=body.context,
+                                                             **body.common()).to_json_dict()))
 
-    @app.post("/api/quant", summary="rooflm quant --json")
+    @app.post("/api/quant", summary="rooflm quant --json (at most MAX_API_POINTS points × schemes)")
     def quant(body: QuantBody) -> Response:
         schemes = [v.strip() for v in body.schemes.split(",")] if isinstance(body.schemes, str) else body.schemes
-        comparison = rooflm.compare_quant(
-            body.model_arg(), body.hardware, schemes=[s for s in schemes if s], baseline=body.baseline,
-            phase=body.phase, batch=_int_list(body.batch, "batch") or [],
-            prompt_len=_int_list(body.prompt_len, "prompt-len") or [], context=_int_list(body.context, "context"),
-            gen_len=body.gen_len, threshold=body.threshold, **body.common())
-        return _json(comparison.to_json_dict())
+        schemes = [s for s in schemes if s]
+        check_points("batch", (body.batch, "batch"), (body.prompt_len, "prompt-len"), (body.context, "context"),
+                     factor=max(1, len(schemes)))
+        model, device = body.model_arg(), body.hardware_arg()
+        with slots.held():
+            comparison = rooflm.compare_quant(
+                model, device, schemes=schemes, baseline=body.baseline, phase=body.phase,
+                batch=_axis(body.batch, "batch") or [], prompt_len=_axis(body.prompt_len, "prompt-len") or [],
+                context=_axis(body.context, "context"), gen_len=body.gen_len, threshold=body.threshold,
+                **body.common())
+            return _json(comparison.to_json_dict())
 
     @app.post("/api/explain", summary="rooflm explain --json")
     def explain(body: ExplainBody) -> Response:
-        explanation = rooflm.explain(body.model_arg(), body.hardware, phase=body.phase, batch=body.batch,
-                                     prompt_len=body.prompt_len, context=body.context, gen_len=body.gen_len,
-                                     **body.common())
-        return _json(explanation.to_json_dict())
+        model, device = body.model_arg(), body.hardware_arg()
+        return slots.run(lambda: _json(rooflm.explain(
+            model, device, phase=body.phase, batch=body.batch, prompt_len=body.prompt_len, context=body.context,
+            gen_len=body.gen_len, **body.common()).to_json_dict()))
 
     @app.post("/api/figure/{kind}", summary="a plotly figure (JSON) of `rooflm plot KIND`, for the page")
     def figure(kind: str, body: AnalyzeBody) -> Response:
@@ -235,10 +276,11 @@ def create_app() -> FastAPI:
         from rooflm.plot.data import Query
 
         if kind not in KINDS:
-            raise InvalidInputError(f"kind: unknown figure {kind!r}; kinds: {', '.join(KINDS)}")
-        fig = getattr(figures, kind)(figure_data(kind, Query.of(**body.api_kwargs())))
-        fig.update_layout(uirevision=kind)  # keep the user's zoom across updates
-        return Response(fig.to_json(), media_type="application/json")
+            raise InvalidInputError(f"kind: unknown figure {quoted(kind)}; kinds: {', '.join(KINDS)}", field="kind")
+        with slots.held():
+            fig = getattr(figures, kind)(figure_data(kind, Query.of(**body.api_kwargs())))
+            fig.update_layout(uirevision=kind)  # keep the user's zoom across updates
+            return Response(fig.to_json(), media_type="application/json")
 
     return app
 

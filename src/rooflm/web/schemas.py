@@ -7,17 +7,25 @@ the same message. Unknown fields are refused, so a misspelt flag is an error rat
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Len
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from rooflm.errors import InvalidInputError
-from rooflm.specs.hf_config import from_hf_config
+from rooflm.errors import InvalidInputError, RooflmError
+from rooflm.specs.hardware import HardwareSpec, catalog_hardware, hardware_from_text
+from rooflm.specs.hf_config import catalog_model, model_from_text
 from rooflm.specs.model import ModelSpec
 
-IntList = str | list[int]  # "1,2,8", "1:4096:x2" (the CLI's syntax) or a JSON list of integers
+# Bounds on what a request may carry, so that none can make the server build or echo something huge. A name is a
+# catalog name or alias (the longest is 40 characters); an axis in the CLI's syntax is a short text.
+Name = Annotated[str, StringConstraints(max_length=200)]
+AxisText = Annotated[str, StringConstraints(max_length=1000)]
+AxisList = Annotated[list[int], Len(min_length=1, max_length=10_000)]
+IntList = AxisText | AxisList  # "1,2,8", "1:4096:x2" (the CLI's syntax) or a JSON list of integers
+# Every point of a sweep or quant comparison is about 1.1 kB of JSON and a few hundred bytes of arrays per
+# operator class: 10,000 points is an 11 MB reply. Larger sweeps are for the CLI, which streams them.
+MAX_API_POINTS = 10_000
 
 
 class _Body(BaseModel):
@@ -25,34 +33,36 @@ class _Body(BaseModel):
 
 
 class ModelChoice(_Body):
-    model: str | None = Field(default=None, description="Catalog name or Hugging Face id, as --model.",
-                              examples=["llama-3.1-8b"])
+    model: Name | None = Field(default=None, description="Catalog name or Hugging Face id, as --model (a path is not "
+                                                         "accepted over HTTP: paste the file's content in `config`).",
+                               examples=["llama-3.1-8b"])
     config: dict[str, Any] | str | None = Field(
         default=None, description="A config.json's content (an object, or its text) instead of `model`.")
 
-    def model_arg(self) -> str | ModelSpec:
-        """The model the API is asked about: a catalog name, or a spec read from the pasted config."""
+    def model_arg(self) -> ModelSpec:
+        """The model the API is asked about: a catalog model, or one read from the pasted config. Never a file."""
         if self.config is None:
-            return self.model or "llama-3.1-8b"
+            return catalog_model(self.model or "llama-3.1-8b")
         if self.model is not None:
-            raise InvalidInputError("config: give either model or config, not both")
-        cfg = self.config
-        if isinstance(cfg, str):
-            try:
-                cfg = json.loads(cfg)
-            except json.JSONDecodeError as exc:
-                raise InvalidInputError(f"config is not valid JSON: {exc}") from None
-        if not isinstance(cfg, dict):
-            raise InvalidInputError("config must be a JSON object (the content of a config.json)")
-        name = str(cfg.get("_name_or_path") or "pasted-config")
-        return from_hf_config(cfg, Path(name).name or "pasted-config", "config")
+            raise InvalidInputError("config: give either model or config, not both", field="config")
+        name = self.config.get("_name_or_path") if isinstance(self.config, dict) else None
+        name = name.rsplit("/", 1)[-1][:100] if isinstance(name, str) and name.strip("/") else "pasted-config"
+        try:
+            return model_from_text(self.config, name)
+        except RooflmError as exc:  # the pasted text is at fault, whatever the reader blamed
+            exc.field = "config"
+            raise
 
 
 class Options(ModelChoice):
-    hardware: str = Field(default="h100-sxm", description="Catalog name or alias, as --hardware.")
-    quant: str = Field(default="bf16", description="Quantization scheme, as --quant.")
-    kv_dtype: str | None = None
-    efficiency: str = "ideal"
+    hardware: Name = Field(default="h100-sxm", description="Catalog name or alias, as --hardware (a path is not "
+                                                           "accepted over HTTP: paste the file in `hardware_toml`).")
+    hardware_toml: Annotated[str, StringConstraints(max_length=1 << 20)] | None = Field(
+        default=None, description="A hardware TOML's content (the schema of `rooflm hardware show`'s files) "
+                                  "instead of `hardware`.")
+    quant: Name = Field(default="bf16", description="Quantization scheme, as --quant.")
+    kv_dtype: Name | None = None
+    efficiency: Name = "ideal"
     eta_memory: float | None = None
     eta_compute: float | None = None
     kernel_overhead: float | None = Field(default=None, description="Seconds per kernel, as --kernel-overhead.")
@@ -60,13 +70,26 @@ class Options(ModelChoice):
     ep: int = 1
     pp: int = 1
     dp: int = 1
-    comm_algorithm: str = "ring"
+    comm_algorithm: Name = "ring"
     hot_expert_factor: float = 1.0
     hot_expert_fraction: float = 0.1
-    mla_decode: str = "absorbed"
+    mla_decode: Name = "absorbed"
     dequant_ops: float | None = None
     kv_dequant_ops: float | None = None
     act_quant: bool | None = None
+
+    def hardware_arg(self) -> HardwareSpec:
+        """The device: a catalog entry, or one read from the pasted TOML. Never a file."""
+        if self.hardware_toml is None:
+            return catalog_hardware(self.hardware)
+        if "hardware" in self.model_fields_set:
+            raise InvalidInputError("hardware_toml: give either hardware or hardware_toml, not both",
+                                    field="hardware_toml")
+        try:
+            return hardware_from_text(self.hardware_toml, "hardware_toml")
+        except RooflmError as exc:
+            exc.field = "hardware_toml"
+            raise
 
     def common(self) -> dict[str, Any]:
         """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
@@ -81,7 +104,7 @@ class Options(ModelChoice):
 class AnalyzeBody(Options):
     """``rooflm analyze``."""
 
-    phase: str = "decode"
+    phase: Name = "decode"
     batch: int = 1
     prompt_len: int = 1024
     context: int | None = None
@@ -90,7 +113,7 @@ class AnalyzeBody(Options):
 
     def api_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``rooflm.analyze`` (and of a figure's Query)."""
-        return {"model": self.model_arg(), "hardware": self.hardware, "phase": self.phase, "batch": self.batch,
+        return {"model": self.model_arg(), "hardware": self.hardware_arg(), "phase": self.phase, "batch": self.batch,
                 "prompt_len": self.prompt_len, "context": self.context, "gen_len": self.gen_len,
                 "lm_head_all_tokens": self.lm_head_all_tokens, **self.common()}
 
@@ -98,7 +121,7 @@ class AnalyzeBody(Options):
 class SweepBody(Options):
     """``rooflm sweep``: list-valued axes, in the CLI's syntax or as JSON lists."""
 
-    phase: str = "decode"
+    phase: Name = "decode"
     batch: IntList = "1:1024:x2"
     prompt_len: IntList = "1024"
     context: IntList | None = None
@@ -115,21 +138,21 @@ class CriticalBatchBody(Options):
 class QuantBody(Options):
     """``rooflm quant`` (calibrated mode by default, as there)."""
 
-    schemes: str | list[str] = "bf16,fp8,w4a16,w4a8"
-    baseline: str | None = None
-    phase: str = "decode"
+    schemes: AxisText | Annotated[list[Name], Len(min_length=1, max_length=20)] = "bf16,fp8,w4a16,w4a8"
+    baseline: Name | None = None
+    phase: Name = "decode"
     batch: IntList = "1:4096:x2"
     prompt_len: IntList = "1024"
     context: IntList | None = None
     gen_len: int = 256
     threshold: float = 0.10
-    efficiency: str = "calibrated"
+    efficiency: Name = "calibrated"
 
 
 class ExplainBody(Options):
     """``rooflm explain``: the inputs of analyze."""
 
-    phase: str = "decode"
+    phase: Name = "decode"
     batch: int = 1
     prompt_len: int = 1024
     context: int | None = None

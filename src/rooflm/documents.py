@@ -1,0 +1,53 @@
+"""The catalog's JSON documents, as `--json` prints them and the web API returns them.
+
+Results (Report, SweepResult, …) build their own documents with ``to_json_dict``; this module holds the
+documents of the catalog commands, so the CLI and the web server call one function each and cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rooflm.errors import UnsupportedModelError
+from rooflm.specs.hardware import HardwareSpec, hardware_names, load_hardware
+from rooflm.specs.hf_config import catalog, load_model, model_names
+from rooflm.specs.model import ModelSpec
+
+
+def catalog_models() -> list[tuple[str, ModelSpec | str]]:
+    """Every catalog model with its spec, or, for an architecture rooflm cannot model yet, the reason."""
+    rows: list[tuple[str, ModelSpec | str]] = []
+    for name in model_names():
+        try:
+            rows.append((name, load_model(name)))
+        except UnsupportedModelError:
+            rows.append((name, f"{catalog()[name].get('architecture', 'unsupported')} (not supported yet)"))
+    return rows
+
+
+def models_document() -> dict[str, Any]:
+    """`rooflm models list --json`."""
+    return {"models": [{"name": name, "supported": not isinstance(m, str),
+                        **({"total_params": m.total_params} if not isinstance(m, str) else {})}
+                       for name, m in catalog_models()]}
+
+
+def model_document(m: ModelSpec) -> dict[str, Any]:
+    """`rooflm models show NAME --json`: sizes, parameter counts and KV bytes per token (bf16 cache)."""
+    return {**m.model_dump(), "total_params": m.total_params, "active_params": m.active_params,
+            "active_params_without_embedding": m.active_params_without_embedding,
+            "non_embedding_params": m.non_embedding_params, "params_by_group": m.params_by_group(),
+            "kv_bytes_per_token": m.kv_bytes_per_token(2.0), "published": catalog().get(m.name, {})}
+
+
+def hardware_document(h: HardwareSpec) -> dict[str, Any]:
+    """`rooflm hardware show NAME --json`: every figure with its source, plus the ridge per dtype."""
+    return {**h.model_dump(), "peak_flops": {d: f.value for d, f in h.peak_flops.items()},
+            "peak_flops_sources": {d: f.source for d, f in h.peak_flops.items()},
+            "memory_bandwidth": h.memory_bandwidth.value, "memory_capacity": h.memory_capacity.value,
+            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}}
+
+
+def hardware_list_document() -> dict[str, Any]:
+    """`rooflm hardware list --json`."""
+    return {"hardware": [hardware_document(load_hardware(n)) for n in hardware_names()]}

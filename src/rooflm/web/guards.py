@@ -1,0 +1,116 @@
+"""What every request passes before the API sees it: the Host it names, and the size and shape of its body.
+
+A browser page on another site can reach a server on localhost by pointing its own DNS name at 127.0.0.1
+(DNS rebinding); the Host header then still names that site, so the server answers only the names it was
+started for. A body is read whole here, up to a limit, so no endpoint ever holds more than that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from rooflm.errors import quoted
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# The names of this machine's loopback interface: what a browser on this machine sends for a local server.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+# The largest request body: a pasted config.json or hardware TOML is a few kilobytes (DeepSeek-V3's is 1.7 kB).
+MAX_BODY_BYTES = 1 << 20
+
+
+def host_name(header: str) -> str:
+    """'example.com:8000' → 'example.com'; '[::1]:8000' → '::1' (lower case)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+async def _refuse(send: Send, status: int, message: str) -> None:
+    body = json.dumps({"field": None, "message": message, "detail": [{"loc": ["header"], "msg": message,
+                                                                     "type": "refused"}]}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    """ASGI middleware: refuse a Host outside ``allowed_hosts`` (``"*"`` allows any) with 400, and a body over
+    ``max_body`` bytes or nested too deeply to parse with 422, before any endpoint runs."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] = LOOPBACK_HOSTS,
+                 max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = host_name(headers.get("host", ""))
+        if "*" not in self.allowed_hosts and host not in self.allowed_hosts:
+            await _refuse(send, 400, f"this server does not answer for host {quoted(host)}; start it with "
+                                     "`rooflm serve --allow-host NAME` to serve that name")
+            return
+        declared = headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > self.max_body:
+            await _refuse(send, 422, f"the request body is over the limit of {self.max_body:,} bytes")
+            return
+        body = await self._read_body(receive)
+        if body is None:
+            await _refuse(send, 422, f"the request body is over the limit of {self.max_body:,} bytes")
+            return
+        if body and _too_deep(body):
+            await _refuse(send, 422, "the request body nests too deeply to be a request")
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes the limit (a client may stream more than it declared)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether parsing the body as JSON would exhaust Python's recursion limit (invalid JSON is the API's to report)."""
+    try:
+        json.loads(body)
+    except RecursionError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: the client's disconnect
+
+    return replayed
