@@ -68,8 +68,8 @@ def test_biases_follow_the_config() -> None:
 
 
 def test_unsupported_architecture_is_refused_clearly() -> None:
-    with pytest.raises(rooflm.UnsupportedModelError, match="gated shared expert"):
-        from_hf_config({**TINY, "model_type": "qwen2_moe"}, "t")
+    with pytest.raises(rooflm.UnsupportedModelError, match="lightning"):
+        from_hf_config({**TINY, "model_type": "minimax"}, "t")
     with pytest.raises(rooflm.UnsupportedModelError, match="supported: llama"):
         from_hf_config({**TINY, "model_type": "bert"}, "t")
 

@@ -89,10 +89,16 @@ class MoeSpec(_Frozen):
     shared: MlpSpec | None = None  # all shared experts fused into one MLP of their total width
     router_bias: bool = False
     score_correction_bias: bool = False  # DeepSeek-V3's aux-loss-free balancing bias (E values)
+    shared_gate: bool = False  # Qwen2-MoE: a sigmoid gate (h→1) scales the shared expert's output
 
     def router_params(self, hidden: int) -> int:
         return hidden * self.num_experts + (self.num_experts if self.router_bias else 0) + (
             self.num_experts if self.score_correction_bias else 0)
+
+    def shared_params(self, hidden: int) -> int:
+        if self.shared is None:
+            return 0
+        return self.shared.params(hidden) + (hidden if self.shared_gate else 0)
 
 
 class LayerGroup(_Frozen):
@@ -110,6 +116,9 @@ class ModelSpec(_Frozen):
     vocab_size: int = Field(gt=0)
     max_position_embeddings: int = Field(gt=0)
     tie_word_embeddings: bool = False
+    # RMSNorms of hidden width per layer: 2 (before attention and MLP); Gemma 2/3 also norm each
+    # sub-layer's output (4).
+    norms_per_layer: int = Field(default=2, ge=0)
     attention: AttentionSpec
     mlp: MlpSpec | None = None  # the dense layers' MLP
     moe: MoeSpec | None = None
@@ -157,9 +166,9 @@ class ModelSpec(_Frozen):
             "attention": self.num_layers * self.attention.params(h),
             "mlp": n_dense * self.mlp.params(h) if self.mlp and n_dense else 0,
             "router": n_moe * moe.router_params(h) if moe else 0,
-            "shared_experts": n_moe * moe.shared.params(h) if moe and moe.shared else 0,
+            "shared_experts": n_moe * moe.shared_params(h) if moe else 0,
             "experts": n_moe * moe.num_experts * moe.expert.params(h) if moe else 0,
-            "norm": self.num_layers * 2 * h + h,
+            "norm": self.num_layers * self.norms_per_layer * h + h,
             "lm_head": 0 if self.tie_word_embeddings else embedding,
         }
         return groups
