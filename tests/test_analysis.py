@@ -110,7 +110,7 @@ def test_memory_fit_and_max_batch(llama8b: rooflm.ModelSpec) -> None:
     ({"prompt_len": -5}, "prompt-len must be a positive integer"),
     ({"context": 200_000}, "exceeds the model's maximum"),
     ({"phase": "train"}, "phase must be one of"),
-    ({"efficiency": "fast"}, "efficiency must be"),
+    ({"efficiency": "fast"}, "efficiency 'fast': use ideal or calibrated"),
     ({"quant": "fp8", "hardware": "a100-sxm"}, "no fp8 compute roof"),
 ])
 def test_user_mistakes_raise_typed_errors(llama8b: rooflm.ModelSpec, kwargs: dict, match: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import TypedDict, get_args
 
 from typing_extensions import Unpack
 
@@ -22,7 +22,11 @@ from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import QuantScheme, load_scheme
 from rooflm.specs.quant_costs import costs_for
-from rooflm.specs.workload import PHASES, check_context, check_positive
+from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive, shown
+
+# Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
+# (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
+MAX_HOT_EXPERT_FACTOR = 1e6
 
 
 class Deployment(TypedDict, total=False):
@@ -30,7 +34,7 @@ class Deployment(TypedDict, total=False):
 
     quant: str | QuantScheme
     kv_dtype: str | None
-    efficiency: str
+    efficiency: str  # ideal | calibrated, any case
     eta_memory: float | None
     eta_compute: float | None
     kernel_overhead_s: float | None
@@ -38,10 +42,10 @@ class Deployment(TypedDict, total=False):
     ep: int
     pp: int
     dp: int
-    comm_algorithm: Literal["ring", "tree"]
+    comm_algorithm: str  # ring | tree, any case
     hot_expert_factor: float
     hot_expert_fraction: float
-    mla_decode: MlaDecode
+    mla_decode: str  # absorbed | naive, any case
     dequant_ops: float | None
     kv_dequant_ops: float | None
     act_quant: bool | None
@@ -69,30 +73,37 @@ class Setup:
 
 
 def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **d: Unpack[Deployment]) -> Setup:
+    """Check every deployment keyword (type, range, choice) before loading anything, then resolve them. The CLI,
+    the API and the web server all come through here, so they refuse the same values with the same message."""
+    quant, kv_dtype, act_quant = d.get("quant", "bf16"), d.get("kv_dtype"), d.get("act_quant")
+    if not isinstance(quant, (str, QuantScheme)):
+        raise InvalidInputError(f"quant must be a scheme name, got {shown(quant)}", "quant")
+    if kv_dtype is not None and not isinstance(kv_dtype, str):
+        raise InvalidInputError(f"kv-dtype must be a dtype name, got {shown(kv_dtype)}", "kv_dtype")
+    kv_dtype = kv_dtype.strip().lower() if kv_dtype else kv_dtype  # dtype names are lower case: "FP8" is fp8
+    if act_quant is not None and not isinstance(act_quant, bool):
+        raise InvalidInputError(f"act-quant must be true, false or unset, got {shown(act_quant)}", "act_quant")
+    sizes = {k: d.get(k, 1) for k in ("tp", "ep", "pp", "dp")}
+    check_positive(**sizes)
+    algorithm = check_choice(d.get("comm_algorithm", "ring"), "comm_algorithm", ("ring", "tree"))
+    mla_decode: MlaDecode = check_choice(d.get("mla_decode", "absorbed"), "mla_decode",  # type: ignore[assignment]
+                                         get_args(MlaDecode))
+    routing = Routing(
+        check_number(d.get("hot_expert_factor", 1.0), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
+        check_number(d.get("hot_expert_fraction", 0.1), "hot_expert_fraction", 0, 1, low_open=True, high_open=True),
+    )
     hw = load_hardware(hardware)
-    scheme = load_scheme(d.get("quant", "bf16"), d.get("kv_dtype"))
-    hw.peak(scheme.compute)  # refuse a scheme the device has no roof for, before any work
-    spec = load_model(model)
-    check_positive(tp=d.get("tp", 1), ep=d.get("ep", 1), pp=d.get("pp", 1), dp=d.get("dp", 1))
-    parallel = Parallelism(tp=d.get("tp", 1), ep=d.get("ep", 1), pp=d.get("pp", 1), dp=d.get("dp", 1),
-                           algorithm=d.get("comm_algorithm", "ring"))
-    parallel.check(spec)
-    factor, fraction = d.get("hot_expert_factor", 1.0), d.get("hot_expert_fraction", 0.1)
-    if factor < 1 or not 0 < fraction < 1:
-        raise InvalidInputError("hot-expert-factor must be ≥ 1 and hot-expert-fraction in (0, 1)", "hot_expert_factor")
-    mla_decode = d.get("mla_decode", "absorbed")
-    if mla_decode not in ("absorbed", "naive"):
-        raise InvalidInputError(f"mla-decode must be 'absorbed' or 'naive', got {mla_decode!r}", "mla_decode")
+    # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
     eff = efficiency_for(hw, d.get("efficiency", "ideal"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
+    scheme = load_scheme(quant, kv_dtype)
+    hw.peak(scheme.compute)  # refuse a scheme the device has no roof for, before any work
     costs = costs_for(scheme, eff.mode, dequant_ops=d.get("dequant_ops"), kv_dequant_ops=d.get("kv_dequant_ops"),
-                      act_quant=d.get("act_quant"))
-    return Setup(spec, hw, scheme, eff, Options(parallel, Routing(factor, fraction), mla_decode, costs=costs))
-
-
-def _check_phase(phase: str) -> None:
-    if phase not in PHASES:
-        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}", "phase")
+                      act_quant=act_quant)
+    spec = load_model(model)
+    parallel = Parallelism(**sizes, algorithm=algorithm)
+    parallel.check(spec)
+    return Setup(spec, hw, scheme, eff, Options(parallel, routing, mla_decode, costs=costs))
 
 
 def check_phase(phase: str) -> None:

@@ -7,13 +7,14 @@ its operators (a per-operator roofline), not one aggregate point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from rooflm.errors import InvalidInputError
 from rooflm.ops.cost import Num, Op
-from rooflm.specs.hardware import HardwareSpec, Link
+from rooflm.specs.hardware import MAX_OVERHEAD_S, HardwareSpec, Link
+from rooflm.specs.workload import check_choice, check_number
 
 EfficiencyMode = Literal["ideal", "calibrated"]
 BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
@@ -56,10 +57,19 @@ class Efficiency:
 def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | None = None,
                    compute: float | None = None, kernel_overhead_s: float | None = None) -> Efficiency:
     """``ideal``: η = 1 and no overhead (the physical bound). ``calibrated``: the hardware file's
-    measured fractions. Any factor can be overridden."""
+    measured fractions (any case). Any factor can be overridden: a fraction in (0, 1], an overhead in
+    [0, MAX_OVERHEAD_S] (NaN, inf and 1e308 would reach the report as non-JSON numbers)."""
+    mode = check_choice(mode, "efficiency", get_args(EfficiencyMode))
+    if memory is not None:
+        memory = check_number(memory, "eta_memory", 0, 1, low_open=True, label="memory efficiency")
+    if compute is not None:
+        compute = check_number(compute, "eta_compute", 0, 1, low_open=True, label="compute efficiency")
+    if kernel_overhead_s is not None:
+        kernel_overhead_s = check_number(kernel_overhead_s, "kernel_overhead", 0, MAX_OVERHEAD_S, unit="s",
+                                         label="kernel overhead")
     if mode == "ideal":
         eff = Efficiency("ideal", 1.0, {"default": 1.0}, 0.0, {"all": "ideal: datasheet roofs, no overhead"})
-    elif mode == "calibrated":
+    else:
         e = hw.efficiency
         eff = Efficiency(
             "calibrated", e.memory.value, {d: f.value for d, f in e.compute.items()}, e.kernel_overhead.value,
@@ -72,13 +82,6 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
             {k: f.value for k, f in e.kernel_overhead_by_kind.items()},
             {k: f.value for k, f in e.memory_by_kind.items()},
         )
-    else:
-        raise InvalidInputError(f"efficiency must be 'ideal' or 'calibrated', got {mode!r}", "efficiency")
-    for label, value, flag in (("memory efficiency", memory, "eta_memory"), ("compute efficiency", compute, "eta_compute")):
-        if value is not None and not 0 < value <= 1:
-            raise InvalidInputError(f"{label} must be in (0, 1], got {value}", flag)
-    if kernel_overhead_s is not None and kernel_overhead_s < 0:
-        raise InvalidInputError(f"kernel overhead must be ≥ 0 s, got {kernel_overhead_s}", "kernel_overhead")
     return Efficiency(
         eff.mode,
         eff.memory if memory is None else memory,

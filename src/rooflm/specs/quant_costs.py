@@ -12,11 +12,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rooflm.errors import InvalidInputError
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
+from rooflm.specs.workload import check_number
 
 COSTS_FILE = Path(__file__).resolve().parent.parent / "data" / "quant_costs.toml"
+# The data's conversions cost 0.5-4 vector instructions per element; a thousand would make a bf16 GEMM on an
+# H100 (fp32 vector rate 33 T/s vs 989 TFLOP/s) spend ~15x longer converting its weights than multiplying
+# them at any batch, which no kernel does. Beyond it a value is a mistake (and 1e308 overflows to inf).
+MAX_OPS_PER_ELEMENT = 1000.0
 
 
 @lru_cache(maxsize=1)
@@ -62,9 +66,10 @@ def weight_conversion(scheme: QuantScheme) -> str | None:
 def costs_for(scheme: QuantScheme, mode: str, *, dequant_ops: float | None = None, kv_dequant_ops: float | None = None,
               act_quant: bool | None = None) -> QuantCosts:
     """What the scheme costs in kernels under ``mode``; explicit arguments override the data."""
-    for label, value in (("dequant ops", dequant_ops), ("kv dequant ops", kv_dequant_ops)):
-        if value is not None and value < 0:
-            raise InvalidInputError(f"{label} per element must be ≥ 0, got {value}")
+    if dequant_ops is not None:
+        dequant_ops = check_number(dequant_ops, "dequant_ops", 0, MAX_OPS_PER_ELEMENT)
+    if kv_dequant_ops is not None:
+        kv_dequant_ops = check_number(kv_dequant_ops, "kv_dequant_ops", 0, MAX_OPS_PER_ELEMENT)
     table = _table()
     calibrated = mode == "calibrated"
     sources: list[str] = []

@@ -1,7 +1,11 @@
-"""What the deployment is asked to do in one step or one request."""
+"""What the deployment is asked to do in one step or one request, and the checks every entry point shares
+on the sizes, numbers and named choices a user gives."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from numbers import Real
 from typing import Literal, get_args
 
 from rooflm.errors import InvalidInputError
@@ -11,14 +15,40 @@ from rooflm.errors import InvalidInputError
 Phase = Literal["prefill", "decode", "e2e"]
 PHASES: tuple[str, ...] = get_args(Phase)
 
+# Generous upper bounds on the sizes. They are far beyond any real deployment, and keep every size exactly
+# representable as a float64 (< 2^53) so the vectorised arithmetic never overflows (a 400-digit batch raised
+# OverflowError in np.float64(batch)).
+# - batch: a global batch of 10^7 concurrent sequences is ~100× what the largest serving fleets run at once.
+# - lengths: 10^8 tokens is 10× the longest context window any released model supports (10M, Llama 4 Scout);
+#   the model's own max_position_embeddings is checked later, once the model is loaded.
+# - parallel degrees: 10^6 devices per dimension is more accelerators than any cluster has.
+MAX_BATCH = 10**7
+MAX_TOKENS = 10**8
+MAX_DEVICES = 10**6
+SIZE_LIMITS: dict[str, int] = {"batch": MAX_BATCH, "prompt_len": MAX_TOKENS, "context": MAX_TOKENS,
+                               "gen_len": MAX_TOKENS, "tp": MAX_DEVICES, "ep": MAX_DEVICES, "pp": MAX_DEVICES,
+                               "dp": MAX_DEVICES}
+
+
+def shown(value: object) -> str:
+    """``repr`` of a user's value, cut short: a 400-digit integer or a megabyte string stays one readable line."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a {len(str(abs(value)))}-digit integer"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
 
 def check_positive(**sizes: object) -> None:
-    """Every size a positive integer (or a list of them); the message names the flag."""
+    """Every size a positive integer (or a list of them) within its bound; the message names the flag."""
     for name, value in sizes.items():
         values = value if isinstance(value, (list, tuple)) else [value]
+        flag = name.replace("_", "-")
+        limit = SIZE_LIMITS.get(name)
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise InvalidInputError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}", name)
+                raise InvalidInputError(f"{flag} must be a positive integer, got {shown(v)}", name)
+            if limit is not None and v > limit:
+                raise InvalidInputError(f"{flag} must be at most {limit:,}, got {shown(v)}", name)
 
 
 def check_context(context: int, max_position: int, what: str = "context") -> None:
@@ -28,3 +58,31 @@ def check_context(context: int, max_position: int, what: str = "context") -> Non
             "(max_position_embeddings in its config.json); use a shorter one",
             {"context": "context", "prompt length": "prompt_len"}.get(what, "gen_len"),
         )
+
+
+def check_number(value: object, name: str, low: float, high: float, *, low_open: bool = False,
+                 high_open: bool = False, unit: str = "", label: str | None = None) -> float:
+    """A finite real number in [low, high] (an end excluded when ``*_open``), as a float. NaN, ±inf, 1e308,
+    strings and booleans are refused with a message that starts with ``label`` (default: the flag of ``name``)
+    and is blamed on ``name`` (the CLI flag's snake_case name)."""
+    flag = label or name.replace("_", "-")
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise InvalidInputError(f"{flag} must be a number, got {shown(value)}", name)
+    try:
+        x = float(value)
+    except OverflowError:  # an int too large for a float
+        x = math.inf
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}{' ' + unit if unit else ''}"
+    inside = (low < x if low_open else low <= x) and (x < high if high_open else x <= high)
+    if not inside:  # also every NaN, which compares false
+        raise InvalidInputError(f"{flag} must be in {interval}, got {shown(value)}", name)
+    return x
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """One of ``choices``, in any case and with surrounding spaces ignored ('CALIBRATED', ' Ring')."""
+    picked = value.strip().lower() if isinstance(value, str) else None
+    if picked not in choices:
+        options = " or ".join(choices) if len(choices) == 2 else ", ".join(choices)
+        raise InvalidInputError(f"{name} {shown(value)}: use {options}", name)
+    return picked
