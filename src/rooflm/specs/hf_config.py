@@ -76,7 +76,8 @@ class _Config:
     def _fail(self, key: str, what: str, value: object) -> InvalidInputError:
         return InvalidInputError(f"{self.where}: {key!r} must be {what}, got {_show(value)}", field="model")
 
-    def _check_int(self, key: str, value: object, low: int, high: int) -> int:
+    def in_range(self, key: str, value: object, low: int, high: int) -> int:
+        """``value`` as a whole number in [low, high]; the message names ``key``."""
         number = _integral(value)
         if number is None or number < low:
             raise self._fail(key, "a positive integer" if low == 1 else f"an integer of at least {low}", value)
@@ -92,7 +93,7 @@ class _Config:
         if value is None:
             raise InvalidInputError(f"{self.where} has no {key!r}; is it a decoder-only model's config.json?",
                                     field="model")
-        return self._check_int(key, value, low, _LIMITS.get(key, MAX_WIDTH))
+        return self.in_range(key, value, low, _LIMITS.get(key, MAX_WIDTH))
 
     def opt_int(self, key: str, *, low: int = 1) -> int | None:
         return self.int(key, low=low) if self.raw.get(key) is not None else None
@@ -102,9 +103,10 @@ class _Config:
         value = self.raw.get(key)
         if value is None:
             return default
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._fail(key, f"a number from {low:g} to {high:g}", value)
         try:
-            number = float(value) if ok else math.nan  # type: ignore[arg-type]
+            number = float(value)
         except OverflowError:  # an int beyond float range
             number = math.inf
         if not low <= number <= high:  # NaN fails every comparison
@@ -132,7 +134,7 @@ class _Config:
             return []
         if not isinstance(value, list):
             raise self._fail(key, "a list of layer indices", value)
-        return [self._check_int(key, v, 0, _LIMITS.get(key, MAX_WIDTH)) for v in value]
+        return [self.in_range(key, v, 0, _LIMITS.get(key, MAX_WIDTH)) for v in value]
 
     def section(self, key: str) -> dict[str, Any] | None:
         """A nested object (rope_scaling, text_config), or None when absent."""
@@ -187,7 +189,7 @@ def _max_positions(c: _Config) -> int:
     factor = rope.number("factor", 1.0, low=1.0, high=1e4)
     original = (rope.opt_int("original_max_position_embeddings") or c.opt_int("original_max_position_embeddings")
                 or limit)
-    return max(limit, rope._check_int("original_max_position_embeddings × factor", int(original * factor), 1,
+    return max(limit, rope.in_range("original_max_position_embeddings × factor", int(original * factor), 1,
                                       MAX_POSITIONS))
 
 
