@@ -18,8 +18,9 @@ from rooflm.critical import moe_report
 from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
 from rooflm.evaluate import OpTotals, StepTotals
+from rooflm.kinds import OP_CLASSES
 from rooflm.memory import MemoryUse, memory_use
-from rooflm.ops.cost import OP_CLASSES, Op
+from rooflm.ops.cost import Op
 from rooflm.report import Layout, MemoryReport, OperatorRow, Report, Totals
 from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec

@@ -12,20 +12,24 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from typing_extensions import Unpack
 
+from rooflm import jsonstream
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
-from rooflm.ops.cost import OP_CLASSES
-from rooflm.specs.hardware import HardwareSpec
+from rooflm.kinds import OP_CLASSES
+from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
-from rooflm.sweep import SweepResult, sweep
+from rooflm.sweep import MAX_POINTS_IN_MEMORY, SweepResult, count_points, sweep
 
 # Where time goes, for the breakdown: the operator classes plus launch overhead.
 BREAKDOWN: tuple[str, ...] = (*OP_CLASSES, "overhead")
+# Nesting of a point's fields in the document: {"points": [{"time_by_class_s": {...}}]}.
+_FIELD_INDENT = jsonstream.POINT_INDENT + jsonstream.INDENT
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,18 @@ class SchemeSummary:
 
 
 @dataclass(frozen=True)
+class SkippedScheme:
+    """A scheme left out of the comparison, and why (the device has no roof for its math)."""
+
+    scheme: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class QuantComparison:
+    """``speedup[scheme]`` and ``fits[scheme]`` (the workload fits in device memory) are per point, in the order
+    of ``results[scheme]``'s rows; ``skipped`` lists the schemes asked for but not compared."""
+
     model: str
     hardware: str
     phase: str
@@ -52,43 +67,93 @@ class QuantComparison:
     results: dict[str, SweepResult] = field(repr=False)
     speedup: dict[str, np.ndarray] = field(repr=False)
     summaries: list[SchemeSummary]
+    fits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    skipped: list[SkippedScheme] = field(default_factory=list)
 
     def class_time(self, scheme: str, cls: str) -> np.ndarray:
         cols = self.results[scheme].columns
         return cols["overhead_time_s"] if cls == "overhead" else cols[f"{cls}_time_s"]
 
+    def memory_bound(self, scheme: str) -> dict[str, np.ndarray]:
+        """Per operator class, the points where it spends at least half its time on bytes."""
+        c = self.results[scheme].columns
+        return {k: (c[f"{k}_time_s"] > 0) & (c[f"{k}_memory_bound_s"] >= 0.5 * c[f"{k}_time_s"]) for k in OP_CLASSES}
+
+    def memory_bound_classes(self, scheme: str) -> list[list[str]]:
+        """Per point, the classes of ``memory_bound``, in OP_CLASSES order."""
+        flags = self.memory_bound(scheme)
+        # One bit per class: a point's set of classes is one integer, its list built once per distinct set.
+        code = np.zeros(len(self.results[scheme]), dtype=np.int64)
+        for i, k in enumerate(OP_CLASSES):
+            code |= flags[k].astype(np.int64) << i
+        names = {m: [k for i, k in enumerate(OP_CLASSES) if m >> i & 1] for m in set(code.tolist())}
+        return [list(names[m]) for m in code.tolist()]
+
+    def _fields(self, scheme: str) -> dict[str, np.ndarray]:
+        """A point's flat fields, per scheme, as columns."""
+        r = self.results[scheme]
+        return {"scheme": np.full(len(r), scheme), **r.axes, "time_s": r.columns["time_s"],
+                "speedup": self.speedup[scheme], "bound": r.columns["bound"], "fits": r.columns["fits"]}
+
+    def _class_times(self, scheme: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Time per breakdown class, and the time it saves over the baseline."""
+        times = {k: self.class_time(scheme, k) for k in BREAKDOWN}
+        return times, {k: self.class_time(self.baseline, k) - times[k] for k in BREAKDOWN}
+
     def points(self) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
-        for scheme, r in self.results.items():
-            c = r.columns
-            for i in range(len(r)):
-                point: dict[str, object] = {"scheme": scheme, **{a: int(v[i]) for a, v in r.axes.items()},
-                                            "time_s": float(c["time_s"][i]), "speedup": float(self.speedup[scheme][i]),
-                                            "bound": str(c["bound"][i]), "fits": bool(c["fits"][i])}
-                point["time_by_class_s"] = {k: float(self.class_time(scheme, k)[i]) for k in BREAKDOWN}
-                point["time_saved_by_class_s"] = {
-                    k: float(self.class_time(self.baseline, k)[i] - self.class_time(scheme, k)[i]) for k in BREAKDOWN}
-                point["memory_bound_classes"] = [
-                    k for k in OP_CLASSES
-                    if c[f"{k}_time_s"][i] > 0 and c[f"{k}_memory_bound_s"][i] >= 0.5 * c[f"{k}_time_s"][i]]
+        for scheme in self.results:
+            flat = self._fields(scheme)
+            times, saved = self._class_times(scheme)
+            rows = zip(*(v.tolist() for v in flat.values()), strict=True)
+            by_class = zip(*(v.tolist() for v in times.values()), strict=True)
+            saved_by_class = zip(*(v.tolist() for v in saved.values()), strict=True)
+            for row, t, dt, mb in zip(rows, by_class, saved_by_class, self.memory_bound_classes(scheme), strict=True):
+                point: dict[str, object] = dict(zip(flat, row, strict=True))
+                point |= {"time_by_class_s": dict(zip(BREAKDOWN, t, strict=True)),
+                          "time_saved_by_class_s": dict(zip(BREAKDOWN, dt, strict=True)), "memory_bound_classes": mb}
                 out.append(point)
         return out
 
-    def to_json_dict(self) -> dict[str, object]:
+    def json_head(self) -> dict[str, object]:
+        """The document's keys before "points"."""
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "baseline": self.baseline,
                 "threshold": self.threshold, "efficiency": self.efficiency,
-                "summaries": [s.__dict__ for s in self.summaries], "points": self.points()}
+                "summaries": [s.__dict__ for s in self.summaries], "skipped": [s.__dict__ for s in self.skipped]}
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {**self.json_head(), "points": self.points()}
+
+    def json_points(self, scheme: str) -> list[str]:
+        """One scheme's points as JSON text, laid out as in ``json.dumps(self.to_json_dict(), indent=2)``."""
+        times, saved = self._class_times(scheme)
+        columns = {k: jsonstream.scalars(v) for k, v in self._fields(scheme).items()}
+        columns["time_by_class_s"] = jsonstream.objects({k: jsonstream.scalars(v) for k, v in times.items()},
+                                                        _FIELD_INDENT)
+        columns["time_saved_by_class_s"] = jsonstream.objects({k: jsonstream.scalars(v) for k, v in saved.items()},
+                                                              _FIELD_INDENT)
+        columns["memory_bound_classes"] = jsonstream.string_lists(self.memory_bound_classes(scheme), _FIELD_INDENT)
+        return jsonstream.objects(columns)
+
+    def write_json(self, out: TextIO) -> None:
+        """``json.dumps(self.to_json_dict(), indent=2)``, written a scheme at a time without building the dicts."""
+        jsonstream.write_document(out, self.json_head(), (self.json_points(s) for s in self.results))
+
+    def write_csv(self, out: TextIO) -> None:
+        """One row per scheme and point: the flat fields, the time per class, the memory-bound classes."""
+        writer = csv.writer(out)
+        header_done = False
+        for scheme in self.results:
+            columns = {**self._fields(scheme), **{f"time_{k}_s": v for k, v in self._class_times(scheme)[0].items()}}
+            if not header_done:
+                writer.writerow([*columns, "memory_bound_classes"])
+                header_done = True
+            classes = [" ".join(m) for m in self.memory_bound_classes(scheme)]
+            writer.writerows(zip(*(v.tolist() for v in columns.values()), classes, strict=True))
 
     def to_csv(self) -> str:
         buf = io.StringIO()
-        rows = self.points()
-        flat = [{k: v for k, v in p.items() if not isinstance(v, (dict, list))}
-                | {f"time_{k}_s": v for k, v in p["time_by_class_s"].items()}  # type: ignore[union-attr]
-                | {"memory_bound_classes": " ".join(p["memory_bound_classes"])}  # type: ignore[arg-type]
-                for p in rows]
-        writer = csv.DictWriter(buf, fieldnames=list(flat[0]))
-        writer.writeheader()
-        writer.writerows(flat)
+        self.write_csv(buf)
         return buf.getvalue()
 
 
@@ -101,6 +166,27 @@ def _first_below(batches: np.ndarray, speedup: np.ndarray, level: float) -> int 
     return int(batches[last_above + 1]) if last_above + 1 < len(batches) else None
 
 
+def _summaries(ref: SweepResult, speedup: dict[str, np.ndarray], schemes: list[str], threshold: float,
+               n_batch: int) -> list[SchemeSummary]:
+    """Per scheme and per value of the grid's other axis (context, or prompt length), along the batch axis.
+
+    The grid is batch-major, so the points of one batch are a row of ``speedup.reshape(n_batch, -1)`` and those of
+    one context a column: one pass over the grid, not a mask over all of it per context."""
+    other = next(a for a in ref.axes if a not in ("batch", "gen_len"))
+    width = len(ref) // n_batch
+    values, batch = ref.axes[other][:width], ref.axes["batch"][::width]  # the other axis's and the batch axis's
+    out = []
+    for name in schemes:
+        sp = speedup[name].reshape(n_batch, width)
+        for value in sorted(set(values.tolist())):
+            picked = np.flatnonzero(values == value)
+            # This context's points in grid order, as a mask over the grid picks them (an axis may repeat a value).
+            b, s = np.repeat(batch, len(picked)), sp[:, picked].reshape(-1)
+            out.append(SchemeSummary(name, value, value if other == "prompt_len" else 0, float(s[0]), float(s[-1]),
+                                     _first_below(b, s, 1 + threshold), _first_below(b, s, 1.0)))
+    return out
+
+
 def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
                   schemes: Sequence[str] = ("bf16", "fp8", "w4a16", "w4a8"), baseline: str | None = None,
                   phase: str = "decode", batch: Sequence[int] = (1,), prompt_len: Sequence[int] = (1024,),
@@ -108,35 +194,36 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   **deployment: Unpack[Deployment]) -> QuantComparison:
     """Every scheme over the same grid; speed-up = baseline time / scheme time at the same point.
 
-    ``schemes`` may carry a KV dtype as ``scheme+kv-fp8`` (e.g. ``bf16+kv-fp8``)."""
+    ``schemes`` may carry a KV dtype as ``scheme+kv-fp8`` (e.g. ``bf16+kv-fp8``). A scheme whose math the device
+    has no roof for (fp8 on an A100) is skipped, and listed in ``skipped``; the baseline is never skipped."""
     if not schemes:
-        raise InvalidInputError("give at least one scheme to compare")
+        raise InvalidInputError("give at least one scheme to compare", field="schemes")
     if not 0 < threshold < 10:
-        raise InvalidInputError(f"threshold must be a fraction such as 0.1, got {threshold}")
+        raise InvalidInputError(f"threshold must be a fraction such as 0.1, got {threshold}", field="threshold")
     base = baseline or schemes[0]
-    names = list(dict.fromkeys([base, *schemes]))
     deployment.pop("quant", None)
     kv_default = deployment.pop("kv_dtype", None)
-    results: dict[str, SweepResult] = {}
-    for name in names:
+    hw = load_hardware(hardware)
+    names, skipped = [], []
+    for name in dict.fromkeys([base, *schemes]):
         scheme, _, kv = name.partition("+kv-")
-        results[name] = sweep(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
-                              gen_len=gen_len, quant=load_scheme(scheme, kv or kv_default), **deployment)
-    speedup = {n: results[base].columns["time_s"] / r.columns["time_s"] for n, r in results.items()}
+        compute = load_scheme(scheme, kv or kv_default).compute  # an unknown scheme is refused here, by name
+        if name != base and compute not in hw.supported_dtypes:
+            skipped.append(SkippedScheme(name, f"{hw.name} has no {compute} compute roof"))
+        else:
+            names.append(name)
+    batch = list(batch)
+    points = count_points(phase=phase, batch=batch, prompt_len=prompt_len, context=context)
+    if points * len(names) > MAX_POINTS_IN_MEMORY:
+        raise InvalidInputError(
+            f"the comparison has {points:,} points × {len(names)} schemes = {points * len(names):,}; at most "
+            f"{MAX_POINTS_IN_MEMORY:,} can be compared in memory: fewer batches or contexts", field="batch")
+    results = {name: sweep(model, hw, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
+                           gen_len=gen_len, quant=load_scheme(name.partition("+kv-")[0],
+                                                              name.partition("+kv-")[2] or kv_default), **deployment)
+               for name in names}
     ref = results[base]
-    summaries = []
-    group_axes = [a for a in ref.axes if a not in ("batch", "gen_len")]
-    keys = sorted({tuple(int(ref.axes[a][i]) for a in group_axes) for i in range(len(ref))})
-    for name in names[1:]:
-        for key in keys:
-            mask = np.ones(len(ref), dtype=bool)
-            for a, v in zip(group_axes, key, strict=True):
-                mask &= ref.axes[a] == v
-            b, sp = ref.axes["batch"][mask], speedup[name][mask]
-            values = dict(zip(group_axes, key, strict=True))
-            summaries.append(SchemeSummary(
-                name, values.get("context", values.get("prompt_len", 0)), values.get("prompt_len", 0),
-                float(sp[0]), float(sp[-1]), _first_below(b, sp, 1 + threshold), _first_below(b, sp, 1.0)))
-    first = results[base]
-    return QuantComparison(first.model, first.hardware, phase, base, threshold, first.efficiency, results, speedup,
-                           summaries)
+    speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}
+    return QuantComparison(ref.model, ref.hardware, phase, base, threshold, ref.efficiency, results, speedup,
+                           _summaries(ref, speedup, names[1:], threshold, len(batch)),
+                           {n: r.columns["fits"] for n, r in results.items()}, skipped)

@@ -12,8 +12,9 @@ from typing import Literal
 
 import numpy as np
 
+from rooflm.kinds import OpClass, OpKind
 from rooflm.ops import attention, comm, elementwise, gemm, moe
-from rooflm.ops.cost import Cost, Num, Op, OpClass, OpKind
+from rooflm.ops.cost import Cost, Num, Op
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.model import MlpSpec, ModelSpec
 from rooflm.specs.parallel import Parallelism

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
 
 import numpy as np
 
-Num = float | np.ndarray
+from rooflm.kinds import OpClass, OpKind
 
-OpKind = Literal["gemm", "attention", "norm", "elementwise", "embedding", "memory", "communication"]
-# The classes a report groups time by; quantization and plotting reason per class.
-OpClass = Literal["weight_gemm", "attention", "expert", "communication", "other"]
-OP_CLASSES: tuple[str, ...] = get_args(OpClass)
+Num = float | np.ndarray
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from rooflm.errors import InvalidInputError, UnknownNameError, blames
-from rooflm.ops.cost import OpKind
+from rooflm.kinds import OP_KINDS
 from rooflm.specs.dtypes import COMPUTE_DTYPES
 from rooflm.specs.names import closest, normalise_name
 
 HARDWARE_DIR = Path(__file__).resolve().parent.parent / "data" / "hardware"
-OP_KINDS: tuple[str, ...] = get_args(OpKind)
 
 
 class Bounds(NamedTuple):

@@ -1,0 +1,13 @@
+"""The vocabulary that specs, operators and reports share: what kind of kernel an operator is, and the class a
+report groups its time by. It lives apart from both so that a hardware spec (which sets an overhead per kind) need
+not import the operators, nor the operators the specs."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+OpKind = Literal["gemm", "attention", "norm", "elementwise", "embedding", "memory", "communication"]
+OP_KINDS: tuple[str, ...] = get_args(OpKind)
+# The classes a report groups time by; quantization and plotting reason per class.
+OpClass = Literal["weight_gemm", "attention", "expert", "communication", "other"]
+OP_CLASSES: tuple[str, ...] = get_args(OpClass)
