@@ -114,3 +114,19 @@ def test_a_user_file_with_an_absurd_bandwidth_names_the_key(tmp_path: Path) -> N
 @pytest.mark.parametrize("name", hardware_names())
 def test_every_catalog_device_is_within_the_bounds(name: str) -> None:
     HardwareSpec.model_validate(tomllib.loads((HARDWARE_DIR / f"{name}.toml").read_text()))
+
+
+def test_a_non_utf8_hardware_file_is_an_input_error(tmp_path: Path) -> None:
+    # tomllib decodes the file as UTF-8: a Latin-1 byte raised a bare UnicodeDecodeError.
+    f = tmp_path / "latin1.toml"
+    f.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(rooflm.InvalidInputError, match="not UTF-8"):
+        rooflm.load_hardware(str(f))
+
+
+def test_a_deeply_nested_hardware_file_is_an_input_error(tmp_path: Path) -> None:
+    # tomllib parses arrays recursively: 100,000 brackets raised RecursionError.
+    f = tmp_path / "deep.toml"
+    f.write_text("caches = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(rooflm.InvalidInputError, match="nests too deeply"):
+        rooflm.load_hardware(str(f))
