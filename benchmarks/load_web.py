@@ -6,6 +6,11 @@ percentiles and errors. Client and server share the machine, so the figures are 
 
     python benchmarks/load_web.py                       # 2,000 requests, 20 clients
     python benchmarks/load_web.py --requests 5000 --concurrency 50 --json
+    python benchmarks/load_web.py --requests 5000 --mix  # the soak: sweeps, mistakes and oversize requests too
+
+With --mix, one request in ten is a 64-point sweep, one in ten a mistake (expects 422) and one in twenty an
+oversize request (a 16.7M-point sweep or a 2 MB body; expects 422). The server's resident memory is sampled
+every 500 requests, and the time to refuse an oversize request is measured after the soak.
 """
 
 from __future__ import annotations
@@ -68,6 +73,34 @@ def _server() -> Iterator[tuple[str, int]]:
         proc.wait(timeout=10)
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+# (path, body or raw bytes, expected status) of the requests --mix adds among the analyses.
+OVERSIZE_SWEEP = ("/api/sweep", {"batch": "1:4096", "context": "1:4096"}, 422)
+OVERSIZE_BODY = ("/api/analyze", b'{"model": "' + b"x" * (2 << 20) + b'"}', 422)
+SWEEP = ("/api/sweep", {"batch": "1:64", "context": "1024"}, 200)
+MISTAKE = ("/api/analyze", {"batch": 0}, 422)
+
+
+def request_for(i: int, bodies: list[dict[str, object]], mix: bool) -> tuple[str, object, int]:
+    if mix and i % 20 == 7:
+        return OVERSIZE_SWEEP if i % 40 == 7 else OVERSIZE_BODY
+    if mix and i % 10 == 3:
+        return SWEEP
+    if mix and i % 10 == 5:
+        return MISTAKE
+    return "/api/analyze", bodies[i % len(bodies)], 200
+
+
 def workloads(fitting_only: bool) -> list[dict[str, object]]:
     """Every batch × context; with ``fitting_only``, those that fit in the device's memory (a workload that
     does not fit costs more: the API also works out which layouts and dtypes would make it fit)."""
@@ -80,9 +113,16 @@ def workloads(fitting_only: bool) -> list[dict[str, object]]:
     return bodies
 
 
-async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str, object]]
-               ) -> tuple[list[float], int, float]:
+async def _post(client: httpx.AsyncClient, path: str, body: object) -> httpx.Response:
+    if isinstance(body, bytes):
+        return await client.post(path, content=body, headers={"content-type": "application/json"})
+    return await client.post(path, json=body)
+
+
+async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str, object]], mix: bool = False,
+               pid: int | None = None) -> tuple[list[float], int, float, list[float]]:
     latencies: list[float] = []
+    rss: list[float] = []
     errors = 0
     next_index = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -93,10 +133,13 @@ async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str,
             while next_index < requests:
                 i = next_index
                 next_index += 1
+                if pid is not None and i % 500 == 0:
+                    rss.append(_rss_mb(pid))
+                path, body, expected = request_for(i, bodies, mix)
                 t0 = time.perf_counter()
                 try:
-                    reply = await client.post("/api/analyze", json=bodies[i % len(bodies)])
-                    ok = reply.status_code == 200 and reply.json()["totals"]["time_s"] > 0
+                    reply = await _post(client, path, body)
+                    ok = reply.status_code == expected and (expected != 200 or bool(reply.json()))
                 except (httpx.HTTPError, ValueError, KeyError):
                     ok = False
                 latencies.append(time.perf_counter() - t0)
@@ -107,7 +150,24 @@ async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str,
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return latencies, errors, elapsed
+        if pid is not None:
+            rss.append(_rss_mb(pid))
+    return latencies, errors, elapsed, rss
+
+
+async def _refusal_ms(url: str, repeats: int = 20) -> dict[str, float]:
+    """Median time to refuse each kind of oversize request, one at a time on an idle server."""
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        for name, (path, body, _) in {"oversize_sweep": OVERSIZE_SWEEP, "oversize_body": OVERSIZE_BODY}.items():
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                reply = await _post(client, path, body)
+                times.append(time.perf_counter() - t0)
+                assert reply.status_code == 422, reply.text[:200]
+            out[f"{name}_refused_ms"] = round(1e3 * statistics.median(times), 2)
+    return out
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -122,17 +182,23 @@ def main() -> None:
     parser.add_argument("--url", help="an already running server (default: start one on a free port)")
     parser.add_argument("--fitting-only", action="store_true", help="only workloads that fit in memory")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--mix", action="store_true", help="add sweeps, mistakes and oversize requests (the soak)")
     args = parser.parse_args()
 
     bodies = workloads(args.fitting_only)
     server_cpu = float("nan")
+    rss: list[float] = []
+    refusals: dict[str, float] = {}
     if args.url:
-        latencies, errors, elapsed = asyncio.run(_run(args.url, args.requests, args.concurrency, bodies))
+        latencies, errors, elapsed, _ = asyncio.run(_run(args.url, args.requests, args.concurrency, bodies, args.mix))
     else:
         with _server() as (url, pid):
             cpu0 = _cpu_seconds(pid)
-            latencies, errors, elapsed = asyncio.run(_run(url, args.requests, args.concurrency, bodies))
+            latencies, errors, elapsed, rss = asyncio.run(
+                _run(url, args.requests, args.concurrency, bodies, args.mix, pid))
             server_cpu = _cpu_seconds(pid) - cpu0  # includes the 50 warm-up requests
+            if args.mix:
+                refusals = asyncio.run(_refusal_ms(url))
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
@@ -142,7 +208,8 @@ def main() -> None:
         "p50_ms": round(1e3 * _percentile(latencies, 0.50), 2), "p90_ms": round(1e3 * _percentile(latencies, 0.90), 2),
         "p99_ms": round(1e3 * _percentile(latencies, 0.99), 2), "max_ms": round(1e3 * max(latencies), 2),
         "mean_ms": round(1e3 * statistics.fmean(latencies), 2),
-        "server_cpu_ms_per_request": round(1e3 * server_cpu / (len(latencies) + 50), 2),
+        "server_cpu_ms_per_request": round(1e3 * server_cpu / (len(latencies) + 50), 2), "mix": args.mix,
+        "server_rss_mb": [round(r, 1) for r in rss], **refusals,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -151,6 +218,10 @@ def main() -> None:
               f"{result['requests_per_s']:,} requests/s; latency p50 {result['p50_ms']} ms, p90 {result['p90_ms']} ms, "
               f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms; server CPU "
               f"{result['server_cpu_ms_per_request']} ms/request ({result['machine']})")
+        if rss:
+            print(f"server RSS every 500 requests (MB): {result['server_rss_mb']}")
+        for name, ms in refusals.items():
+            print(f"{name}: {ms} ms")
     if errors:
         raise SystemExit(1)
 

@@ -23,6 +23,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # The largest request body: a pasted config.json or hardware TOML is a few kilobytes (DeepSeek-V3's is 1.7 kB).
 MAX_BODY_BYTES = 1 << 20
+# A body up to this many times the limit is read and dropped before the 422, which the client then receives; a
+# larger one is refused at once and the connection closed (the client may see a reset instead of the reply).
+DRAIN_FACTOR = 16
 
 
 def host_name(header: str) -> str:
@@ -63,7 +66,7 @@ class RequestGuard:
                                      "`rooflm serve --allow-host NAME` to serve that name")
             return
         declared = headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > self.max_body:
+        if not declared.isdigit() or int(declared) > DRAIN_FACTOR * self.max_body:
             await _refuse(send, 422, f"the request body is over the limit of {self.max_body:,} bytes")
             return
         body = await self._read_body(receive)
@@ -76,20 +79,22 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or None once it passes the limit (a client may stream more than it declared)."""
+        """The whole body, or None when it passes the limit. Past the limit the rest is read and dropped (up to
+        DRAIN_FACTOR times the limit), so that the client, still sending, gets the 422 instead of a reset."""
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                return b"".join(chunks)
+                return b"".join(chunks) if size <= self.max_body else None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+            if size <= self.max_body:
+                chunks.append(chunk)
+            else:
+                chunks.clear()
+            if not message.get("more_body", False) or size > DRAIN_FACTOR * self.max_body:
+                return b"".join(chunks) if size <= self.max_body else None
 
 
 def _too_deep(body: bytes) -> bool:
