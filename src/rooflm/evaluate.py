@@ -72,13 +72,27 @@ def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], s
             arr = np.broadcast_to(arr, shape)  # a read-only view: results are never written in place
         return arr.sum(axis=-1) if sum_last else arr
 
-    roof = np.maximum(np.maximum(t.compute_s, t.memory_s), t.comm_s)
-    idx = np.argmax(np.stack(np.broadcast_arrays(t.compute_s, t.memory_s, t.comm_s)), axis=0)
-    by_bound = np.stack([full(np.where(idx == i, roof, 0.0)) for i in range(3)] + [full(t.overhead_s)])
+    by_bound = _time_by_bound(np.asarray(t.compute_s), np.asarray(t.memory_s), np.asarray(t.comm_s),
+                              np.asarray(t.overhead_s), shape)
     return OpTotals(full(n * np.asarray(c.flops)), full(n * np.asarray(c.weight_bytes)),
                     full(n * np.asarray(c.activation_bytes)), full(n * np.asarray(c.kv_bytes)),
-                    full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s), by_bound,
-                    op=op)
+                    full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s),
+                    by_bound.sum(axis=-1) if sum_last else by_bound, op=op)
+
+
+def _time_by_bound(compute: np.ndarray, memory: np.ndarray, comm: np.ndarray, overhead: np.ndarray,
+                   shape: tuple[int, ...]) -> np.ndarray:
+    """The roof time under the bound that sets it (compute, memory or comm; the first on a tie, as argmax
+    picks), then the overhead: shape (4, *shape). Comparisons and masked copies into one array, not an argmax
+    over a stacked copy: that argmax was most of a sweep's time."""
+    roof = np.maximum(np.maximum(compute, memory), comm)
+    is_compute = (compute >= memory) & (compute >= comm)
+    is_memory = ~is_compute & (memory >= comm)
+    out = np.zeros((len(BOUNDS), *shape))
+    for i, flag in enumerate((is_compute, is_memory, ~(is_compute | is_memory))):
+        np.copyto(out[i, ...], roof, where=flag)  # [i, ...]: a view even when shape is ()
+    out[BOUNDS.index("overhead")] = overhead
+    return out
 
 
 def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
