@@ -27,11 +27,12 @@ from rooflm.cli_options import (
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.deploy import Deployment
 from rooflm.economics import compare_quant
-from rooflm.errors import RooflmError
+from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.sweep import sweep as _sweep
+from rooflm.sweep import sweep_chunks, write_csv, write_json
 
 app = typer.Typer(help="Where LLM inference time goes: every operator on a roofline.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -91,16 +92,17 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
           csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per point.")] = False, *,
           deployment: Deployment) -> None:
     """Every combination of batch × prompt length × context, vectorised (thousands of points in milliseconds)."""
-    result = _sweep(model, hardware, phase=phase, batch=parse_int_list(batch, "batch"),
-                    prompt_len=parse_int_list(prompt_len, "prompt-len"),
-                    context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
-                    lm_head_all_tokens=lm_head_all_tokens, **deployment)
-    if as_json:
-        _json(result.to_json_dict())
-    elif csv:
-        sys.stdout.write(result.to_csv())
+    if as_json and csv:
+        raise InvalidInputError("--json and --csv both given: each prints the whole sweep, so give one", field="csv")
+    request: dict[str, Any] = {
+        "phase": phase, "batch": parse_int_list(batch, "batch"), "prompt_len": parse_int_list(prompt_len, "prompt-len"),
+        "context": None if context is None else parse_int_list(context, "context"), "gen_len": gen_len,
+        "lm_head_all_tokens": lm_head_all_tokens, **deployment}
+    if as_json or csv:
+        # A chunk at a time: the memory needed does not grow with the sweep (an oversize one is refused up front).
+        (write_json if as_json else write_csv)(sweep_chunks(model, hardware, **request), sys.stdout)
     else:
-        out.print(render.sweep_table(result))
+        out.print(render.sweep_table(_sweep(model, hardware, **request)))
 
 
 @app.command("critical-batch")
@@ -133,15 +135,20 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
           csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per scheme and point.")] = False, *,
           deployment: Deployment) -> None:
     """What int4 / FP8 / a quantized KV cache buys at each batch and context, and why (calibrated mode by default)."""
+    if as_json and csv:
+        raise InvalidInputError("--json and --csv both given: each prints the whole comparison, so give one",
+                                field="csv")
     cmp = compare_quant(model, hardware, schemes=[s.strip() for s in schemes.split(",") if s.strip()],
                         baseline=baseline, phase=phase, batch=parse_int_list(batch, "batch"),
                         prompt_len=parse_int_list(prompt_len, "prompt-len"),
                         context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
                         threshold=threshold, **deployment)
     if as_json:
-        _json(cmp.to_json_dict())
+        cmp.write_json(sys.stdout)  # streamed: a million points never become a million dicts
     elif csv:
-        sys.stdout.write(cmp.to_csv())
+        for skipped in cmp.skipped:  # CSV has no place for it; the JSON lists it under "skipped"
+            err.print(f"note: {skipped.scheme} skipped: {skipped.reason}", highlight=False, soft_wrap=True)
+        cmp.write_csv(sys.stdout)
     else:
         out.print(render.quant_table(cmp))
 
