@@ -21,6 +21,8 @@ if not CHROMIUM.exists():
 playwright = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 httpx = pytest.importorskip("httpx")
 
+from rooflm.specs.hardware import HARDWARE_DIR  # noqa: E402  (after the skips: the module may not run at all)
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Moving a range input the way a user's drag ends: set its value and fire the input event.
@@ -93,6 +95,14 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
         page.wait_for_selector("#error:not([hidden])", timeout=30_000)
         assert (page.text_content("#error") or "").startswith("config: config has no 'hidden_size'")
         page.select_option("#model", "qwen3-8b")
+        page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
+
+        # A device pasted as TOML (the server opens no file): a broken one names the field, a good one is used.
+        page.select_option("#hardware", "__hardware_toml__")
+        page.fill("#hardware_toml", "name = ")
+        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert (page.text_content("#error") or "").startswith("hardware_toml: hardware_toml is not valid TOML")
+        page.fill("#hardware_toml", (HARDWARE_DIR / "h200.toml").read_text())
         page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
         browser.close()
     assert not errors, errors

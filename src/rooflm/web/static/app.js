@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const CONFIG = "__config__";
+const HARDWARE_TOML = "__hardware_toml__";
 // Okabe-Ito, as in rooflm.plot.style: safe for the common colour-vision deficiencies.
 const CLASS_COLOURS = {
   weight_gemm: "#0072B2", attention: "#D55E00", expert: "#009E73", communication: "#CC79A7", other: "#E69F00",
@@ -39,9 +40,10 @@ function lengthValue() { return Math.min(maxContext, Math.max(1, Math.round(2 **
 function requestBody() {
   const phase = $("phase").value;
   const body = {
-    hardware: $("hardware").value, quant: $("quant").value, phase, efficiency: $("efficiency").value,
-    batch: batchValue(),
+    quant: $("quant").value, phase, efficiency: $("efficiency").value, batch: batchValue(),
   };
+  if ($("hardware").value === HARDWARE_TOML) body.hardware_toml = $("hardware_toml").value;
+  else body.hardware = $("hardware").value;
   for (const id of ["tp", "ep", "pp", "dp"]) body[id] = Number($(id).value);
   if ($("kv_dtype").value) body.kv_dtype = $("kv_dtype").value;
   if ($("model").value === CONFIG) body.config = $("config").value;
@@ -74,7 +76,7 @@ function showError(error) {
   if (!error) { box.hidden = true; box.textContent = ""; return; }
   box.hidden = false;
   box.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
-  const control = error.field === "prompt_len" ? $("context") : $(error.field === "config" ? "config" : error.field);
+  const control = error.field === "prompt_len" ? $("context") : $(error.field);
   if (control) control.classList.add("invalid");
 }
 
@@ -220,6 +222,11 @@ async function modelChanged() {
   schedule();
 }
 
+function hardwareChanged() {
+  $("hardware-box").hidden = $("hardware").value !== HARDWARE_TOML;
+  schedule();
+}
+
 function phaseChanged() {
   $("context-label").textContent = $("phase").value === "decode" ? "Context" : "Prompt length";
   schedule();
@@ -239,15 +246,17 @@ async function start() {
       call("GET", "/api/models"), call("GET", "/api/hardware"), call("GET", "/api/schemes")]);
     fill($("model"), [...models.models.map((m) => [m.name, m.supported ? m.name : `${m.name} (not supported yet)`,
       !m.supported]), [CONFIG, "paste a config.json…"]], "llama-3.1-8b");
-    fill($("hardware"), hardware.hardware.map((h) => [h.name, h.display_name || h.name]), "h100-sxm");
+    fill($("hardware"), [...hardware.hardware.map((h) => [h.name, h.display_name || h.name]),
+      [HARDWARE_TOML, "paste a hardware TOML…"]], "h100-sxm");
     fill($("quant"), schemes.schemes.map((s) => [s, s]), "bf16");
   } catch (error) { showError(error); return; }
   $("model").addEventListener("change", modelChanged);
   $("phase").addEventListener("change", phaseChanged);
-  for (const id of ["hardware", "quant", "kv_dtype", "efficiency", "tp", "ep", "pp", "dp"]) {
+  $("hardware").addEventListener("change", hardwareChanged);
+  for (const id of ["quant", "kv_dtype", "efficiency", "tp", "ep", "pp", "dp"]) {
     $(id).addEventListener("change", schedule);
   }
-  for (const id of ["batch", "context", "config"]) $(id).addEventListener("input", schedule);
+  for (const id of ["batch", "context", "config", "hardware_toml"]) $(id).addEventListener("input", schedule);
   await modelChanged();
 }
 
