@@ -80,3 +80,24 @@ def test_validate_rejects_an_unknown_model() -> None:
     result = runner.invoke(app, ["validate", "--models", "nope", "--hardware", "xeon-8480"])
     assert result.exit_code == 2
     assert "dense-small" in result.stderr
+
+
+def test_validate_gemms_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`rooflm validate --quick` with its GEMM cases (the path that crashed when OpTiming lost `bound`), on the
+    catalog's xeon-8480 so nothing is measured first. The GEMM grid is shrunk to two small shapes: the quick grid
+    runs 8 GEMMs of up to 17 GFLOP each, tens of seconds on a 2-core CI machine."""
+    pytest.importorskip("transformers")
+    from rooflm.measure import runner as measure_runner
+
+    small = measure_runner.GemmGrid(m=(1, 64), kn=((2048, 2048),))
+    monkeypatch.setattr(measure_runner, "gemm_grid", lambda quick: small)
+    result = runner.invoke(app, ["validate", "--quick", "--json", "--models", "dense-tiny", "--hardware", "xeon-8480"])
+    assert result.exit_code == 0, result.output
+    gemms = {g["m"]: g for g in json.loads(result.stdout)["gemm"]["cases"]}
+    assert set(gemms) == {1, 64}
+    # M=1, K=N=2048, bf16: bytes = 2·(2048·2048 + 1·2048 + 1·2048) = 8 396 800 B; FLOPs = 2·2048·2048 = 8.39 MFLOP,
+    # so 1 FLOP/B, far below the ridge (114.7 TFLOP/s / 307.2 GB/s ≈ 373): memory-bound, and the ideal time is the
+    # bytes over the datasheet bandwidth, 8 396 800 / 307.2e9 s = 27.33 µs.
+    assert gemms[1]["ideal_s"] == pytest.approx(8_396_800 / 307.2e9, rel=1e-9)
+    assert gemms[1]["predicted_bound"] == "memory"
+    assert gemms[1]["measured_s"] > 0

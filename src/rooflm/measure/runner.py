@@ -16,6 +16,7 @@ from typing import Any
 
 from rooflm.analysis import analyze
 from rooflm.errors import UnsupportedModelError
+from rooflm.evaluate import bound_names, evaluate_ops
 from rooflm.measure.configs import Config, model_spec
 from rooflm.measure.hf import build_model, decode_step, prefill_step
 from rooflm.measure.timing import require_torch, time_fn
@@ -23,7 +24,7 @@ from rooflm.measure.validate import CaseResult, GemmResult
 from rooflm.ops import gemm
 from rooflm.ops.cost import Op
 from rooflm.report import Report
-from rooflm.roofline import BOUNDS, efficiency_for, time_op
+from rooflm.roofline import efficiency_for
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
@@ -196,8 +197,9 @@ def run_gemms(grid: GemmGrid, hw: HardwareSpec, repeats: int, pool_bytes: float,
             with torch.inference_mode():
                 t = time_fn(call, device=device, warmup=2, repeats=max(repeats, 5))
             op = gemm_op(m, k, n, element, grid.dtype)
-            pred, best = time_op(op, hw, calibrated), time_op(op, hw, ideal)
+            # The analysis's own totals, so the bound is named exactly as `rooflm analyze` names it.
+            (pred,), (best,) = evaluate_ops([op], hw, calibrated, ()), evaluate_ops([op], hw, ideal, ())
             out.append(GemmResult(dtype=grid.dtype, m=m, k=k, n=n, measured_s=t.median_s,
                                   predicted_s=float(pred.time_s), ideal_s=float(best.time_s),
-                                  predicted_bound=BOUNDS[int(pred.bound)]))
+                                  predicted_bound=str(bound_names(pred.bound))))
     return out
