@@ -129,7 +129,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
             gen_len: int = 256, lm_head_all_tokens: bool = False, **deployment: Unpack[Deployment]) -> Report:
     """Time, FLOPs, bytes, bound and memory of one step (or one whole request for ``phase='e2e'``) on
     one device of the layout; ``batch`` is global (all data-parallel replicas)."""
-    check_phase(phase)
+    phase = check_phase(phase)
     ctx = prompt_len if context is None else context
     check_positive(batch=batch, prompt_len=prompt_len, context=ctx, gen_len=gen_len)
     s = setup(model, hardware, **deployment)

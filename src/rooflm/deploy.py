@@ -12,7 +12,7 @@ from typing import TypedDict, get_args
 
 from typing_extensions import Unpack
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, quoted
 from rooflm.graph import MlaDecode, Options
 from rooflm.ops.moe import Routing
 from rooflm.roofline import Efficiency, efficiency_for
@@ -22,7 +22,7 @@ from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import QuantScheme, load_scheme
 from rooflm.specs.quant_costs import costs_for
-from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive, shown
+from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive
 
 # Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
 # (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
@@ -77,12 +77,12 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     the API and the web server all come through here, so they refuse the same values with the same message."""
     quant, kv_dtype, act_quant = d.get("quant", "bf16"), d.get("kv_dtype"), d.get("act_quant")
     if not isinstance(quant, (str, QuantScheme)):
-        raise InvalidInputError(f"quant must be a scheme name, got {shown(quant)}", "quant")
+        raise InvalidInputError(f"quant must be a scheme name, got {quoted(quant)}", "quant")
     if kv_dtype is not None and not isinstance(kv_dtype, str):
-        raise InvalidInputError(f"kv-dtype must be a dtype name, got {shown(kv_dtype)}", "kv_dtype")
+        raise InvalidInputError(f"kv-dtype must be a dtype name, got {quoted(kv_dtype)}", "kv_dtype")
     kv_dtype = kv_dtype.strip().lower() if kv_dtype else kv_dtype  # dtype names are lower case: "FP8" is fp8
     if act_quant is not None and not isinstance(act_quant, bool):
-        raise InvalidInputError(f"act-quant must be true, false or unset, got {shown(act_quant)}", "act_quant")
+        raise InvalidInputError(f"act-quant must be true, false or unset, got {quoted(act_quant)}", "act_quant")
     sizes = {k: d.get(k, 1) for k in ("tp", "ep", "pp", "dp")}
     check_positive(**sizes)
     algorithm = check_choice(d.get("comm_algorithm", "ring"), "comm_algorithm", ("ring", "tree"))
@@ -106,9 +106,12 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     return Setup(spec, hw, scheme, eff, Options(parallel, routing, mla_decode, costs=costs))
 
 
-def check_phase(phase: str) -> None:
-    if phase not in PHASES:
-        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {phase!r}", "phase")
+def check_phase(phase: object) -> str:
+    """The phase in lower case ('Decode' is decode); anything else is refused."""
+    picked = phase.strip().lower() if isinstance(phase, str) else None
+    if picked not in PHASES:
+        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {quoted(phase)}", "phase")
+    return picked
 
 
 def check_lengths(model: ModelSpec, phase: str, prompt_lens: list[int], contexts: list[int], gen_len: int) -> None:

@@ -38,7 +38,10 @@ def blames(field: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 
 def quoted(value: object, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters: messages quote what the user sent, never megabytes of it."""
+    """``repr(value)`` cut to ``limit`` characters: messages quote what the user sent, never megabytes of it
+    (a 400-digit integer is named by its length)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a {len(str(abs(value)))}-digit integer"
     text = repr(value)
     return text if len(text) <= limit else f"{text[: limit - 5]}…{text[-4:]}"
 

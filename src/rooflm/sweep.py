@@ -150,7 +150,7 @@ def count_points(*, phase: str = "decode", batch: Sequence[int] = (1,), prompt_l
     """How many points ``sweep`` would evaluate for these axes, without evaluating (or checking) any.
 
     decode spans batch × context (context defaults to prompt_len); prefill and e2e span batch × prompt_len."""
-    check_phase(phase)
+    phase = check_phase(phase)
     return math.prod(len(v) for v in _axis_lists(phase, batch, prompt_len, context).values())
 
 
@@ -213,7 +213,7 @@ def _prepare(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec,
              prompt_len: Sequence[int], context: Sequence[int] | None, gen_len: int, max_points: int,
              deployment: Deployment) -> _Grid:
     """Check every input (the grid's size first: it is the cheapest) and resolve the deployment."""
-    check_phase(phase)
+    phase = check_phase(phase)
     batch, prompt_len = list(batch), list(prompt_len)
     context = prompt_len if context is None else list(context)
     check_size(phase, count_points(phase=phase, batch=batch, prompt_len=prompt_len, context=context), gen_len,

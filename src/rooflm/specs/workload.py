@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Literal, get_args
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, quoted
 
 # prefill: B prompts of L tokens. decode: one step of B sequences whose caches hold C tokens (the new
 # one included). e2e: prefill, then gen_len − 1 decode steps at contexts L+1 … L+N−1.
@@ -30,14 +30,6 @@ SIZE_LIMITS: dict[str, int] = {"batch": MAX_BATCH, "prompt_len": MAX_TOKENS, "co
                                "dp": MAX_DEVICES}
 
 
-def shown(value: object) -> str:
-    """``repr`` of a user's value, cut short: a 400-digit integer or a megabyte string stays one readable line."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
-        return f"a {len(str(abs(value)))}-digit integer"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def check_positive(**sizes: object) -> None:
     """Every size a positive integer (or a list of them) within its bound; the message names the flag."""
     for name, value in sizes.items():
@@ -46,9 +38,9 @@ def check_positive(**sizes: object) -> None:
         limit = SIZE_LIMITS.get(name)
         for v in values:
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise InvalidInputError(f"{flag} must be a positive integer, got {shown(v)}", name)
+                raise InvalidInputError(f"{flag} must be a positive integer, got {quoted(v)}", name)
             if limit is not None and v > limit:
-                raise InvalidInputError(f"{flag} must be at most {limit:,}, got {shown(v)}", name)
+                raise InvalidInputError(f"{flag} must be at most {limit:,}, got {quoted(v)}", name)
 
 
 def check_context(context: int, max_position: int, what: str = "context") -> None:
@@ -67,7 +59,7 @@ def check_number(value: object, name: str, low: float, high: float, *, low_open:
     and is blamed on ``name`` (the CLI flag's snake_case name)."""
     flag = label or name.replace("_", "-")
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise InvalidInputError(f"{flag} must be a number, got {shown(value)}", name)
+        raise InvalidInputError(f"{flag} must be a number, got {quoted(value)}", name)
     try:
         x = float(value)
     except OverflowError:  # an int too large for a float
@@ -75,7 +67,7 @@ def check_number(value: object, name: str, low: float, high: float, *, low_open:
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}{' ' + unit if unit else ''}"
     inside = (low < x if low_open else low <= x) and (x < high if high_open else x <= high)
     if not inside:  # also every NaN, which compares false
-        raise InvalidInputError(f"{flag} must be in {interval}, got {shown(value)}", name)
+        raise InvalidInputError(f"{flag} must be in {interval}, got {quoted(value)}", name)
     return x
 
 
@@ -84,5 +76,5 @@ def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     picked = value.strip().lower() if isinstance(value, str) else None
     if picked not in choices:
         options = " or ".join(choices) if len(choices) == 2 else ", ".join(choices)
-        raise InvalidInputError(f"{name} {shown(value)}: use {options}", name)
+        raise InvalidInputError(f"{name} {quoted(value)}: use {options}", name)
     return picked
