@@ -422,7 +422,7 @@ def parse_config_text(text: str | bytes, where: str) -> dict[str, Any]:
     if len(text) > MAX_CONFIG_BYTES:
         raise InvalidInputError(f"{where} is {len(text):,} bytes; a config.json is at most {MAX_CONFIG_BYTES:,}")
     try:
-        cfg = json.loads(text)
+        cfg = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:
