@@ -1,5 +1,6 @@
 """The vectorised quant comparison against single analyses, schemes a device cannot run, and the fit flag."""
 
+import csv
 import io
 import json
 
@@ -7,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 import rooflm
+from rooflm import economics
 from rooflm.cli import app
 from rooflm.economics import BREAKDOWN, compare_quant
 from rooflm.errors import InvalidInputError
@@ -78,11 +80,15 @@ def test_summaries_per_context_equal_separate_comparisons() -> None:
     assert [(s.context, s.prompt_len) for s in prefill.summaries] == [(256, 256), (2048, 2048)]
 
 
-def test_streamed_json_is_the_document_json_dumps_writes() -> None:
+def test_streamed_json_and_csv_are_the_documents_of_the_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(economics, "_ROWS_PER_PIECE", 3)  # pieces that split each scheme's points
     cmp = compare_quant(model="qwen3-30b-a3b", schemes=["bf16", "w4a16", "fp8"], batch=[1, 256], context=[128, 8192])
     buf = io.StringIO()
     cmp.write_json(buf)
     assert buf.getvalue() == json.dumps(cmp.to_json_dict(), indent=2, allow_nan=False) + "\n"
+    rows = list(csv.DictReader(io.StringIO(cmp.to_csv())))
+    assert len(rows) == 3 * 4 and [r["scheme"] for r in rows[::4]] == ["bf16", "w4a16", "fp8"]
+    assert [float(r["time_s"]) for r in rows] == [p["time_s"] for p in cmp.points()]
 
 
 def test_an_oversize_comparison_is_refused_with_its_count() -> None:

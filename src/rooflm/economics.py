@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -30,6 +30,9 @@ from rooflm.sweep import MAX_POINTS_IN_MEMORY, SweepResult, count_points, sweep
 BREAKDOWN: tuple[str, ...] = (*OP_CLASSES, "overhead")
 # Nesting of a point's fields in the document: {"points": [{"time_by_class_s": {...}}]}.
 _FIELD_INDENT = jsonstream.POINT_INDENT + jsonstream.INDENT
+# Points turned into text at once by write_json / write_csv: bounds the Python objects alive at a time.
+_ROWS_PER_PIECE = 1 << 14
+_ALL = slice(None)
 
 
 @dataclass(frozen=True)
@@ -79,26 +82,35 @@ class QuantComparison:
         c = self.results[scheme].columns
         return {k: (c[f"{k}_time_s"] > 0) & (c[f"{k}_memory_bound_s"] >= 0.5 * c[f"{k}_time_s"]) for k in OP_CLASSES}
 
-    def memory_bound_classes(self, scheme: str) -> list[list[str]]:
-        """Per point, the classes of ``memory_bound``, in OP_CLASSES order."""
+    def memory_bound_classes(self, scheme: str, rows: slice = _ALL) -> list[list[str]]:
+        """Per point (of ``rows``), the classes of ``memory_bound``, in OP_CLASSES order."""
         flags = self.memory_bound(scheme)
         # One bit per class: a point's set of classes is one integer, its list built once per distinct set.
         code = np.zeros(len(self.results[scheme]), dtype=np.int64)
         for i, k in enumerate(OP_CLASSES):
             code |= flags[k].astype(np.int64) << i
+        code = code[rows]
         names = {m: [k for i, k in enumerate(OP_CLASSES) if m >> i & 1] for m in set(code.tolist())}
         return [list(names[m]) for m in code.tolist()]
 
-    def _fields(self, scheme: str) -> dict[str, np.ndarray]:
-        """A point's flat fields, per scheme, as columns."""
+    def _fields(self, scheme: str, rows: slice = _ALL) -> dict[str, np.ndarray]:
+        """A point's flat fields, per scheme, as columns (of ``rows``)."""
         r = self.results[scheme]
-        return {"scheme": np.full(len(r), scheme), **r.axes, "time_s": r.columns["time_s"],
-                "speedup": self.speedup[scheme], "bound": r.columns["bound"], "fits": r.columns["fits"]}
+        fields = {**r.axes, "time_s": r.columns["time_s"], "speedup": self.speedup[scheme], "bound": r.columns["bound"],
+                  "fits": r.columns["fits"]}
+        picked = {k: v[rows] for k, v in fields.items()}
+        return {"scheme": np.full(len(picked["time_s"]), scheme), **picked}
 
-    def _class_times(self, scheme: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Time per breakdown class, and the time it saves over the baseline."""
-        times = {k: self.class_time(scheme, k) for k in BREAKDOWN}
-        return times, {k: self.class_time(self.baseline, k) - times[k] for k in BREAKDOWN}
+    def _class_times(self, scheme: str, rows: slice = _ALL) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Time per breakdown class, and the time it saves over the baseline (of ``rows``)."""
+        times = {k: self.class_time(scheme, k)[rows] for k in BREAKDOWN}
+        return times, {k: self.class_time(self.baseline, k)[rows] - times[k] for k in BREAKDOWN}
+
+    def _pieces(self) -> Iterator[tuple[str, slice]]:
+        """(scheme, rows) in document order, a bounded number of rows at a time: text is built a piece at a time."""
+        for scheme, r in self.results.items():
+            for start in range(0, len(r), _ROWS_PER_PIECE):
+                yield scheme, slice(start, start + _ROWS_PER_PIECE)
 
     def points(self) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
@@ -124,31 +136,34 @@ class QuantComparison:
     def to_json_dict(self) -> dict[str, object]:
         return {**self.json_head(), "points": self.points()}
 
-    def json_points(self, scheme: str) -> list[str]:
-        """One scheme's points as JSON text, laid out as in ``json.dumps(self.to_json_dict(), indent=2)``."""
-        times, saved = self._class_times(scheme)
-        columns = {k: jsonstream.scalars(v) for k, v in self._fields(scheme).items()}
+    def json_points(self, scheme: str, rows: slice = _ALL) -> list[str]:
+        """One scheme's points (of ``rows``) as JSON text, laid out as ``json.dumps(self.to_json_dict(), indent=2)``
+        lays them out."""
+        times, saved = self._class_times(scheme, rows)
+        columns = {k: jsonstream.scalars(v) for k, v in self._fields(scheme, rows).items()}
         columns["time_by_class_s"] = jsonstream.objects({k: jsonstream.scalars(v) for k, v in times.items()},
                                                         _FIELD_INDENT)
         columns["time_saved_by_class_s"] = jsonstream.objects({k: jsonstream.scalars(v) for k, v in saved.items()},
                                                               _FIELD_INDENT)
-        columns["memory_bound_classes"] = jsonstream.string_lists(self.memory_bound_classes(scheme), _FIELD_INDENT)
+        columns["memory_bound_classes"] = jsonstream.string_lists(self.memory_bound_classes(scheme, rows),
+                                                                  _FIELD_INDENT)
         return jsonstream.objects(columns)
 
     def write_json(self, out: TextIO) -> None:
-        """``json.dumps(self.to_json_dict(), indent=2)``, written a scheme at a time without building the dicts."""
-        jsonstream.write_document(out, self.json_head(), (self.json_points(s) for s in self.results))
+        """``json.dumps(self.to_json_dict(), indent=2)``, written a piece at a time without building the dicts."""
+        jsonstream.write_document(out, self.json_head(), (self.json_points(s, rows) for s, rows in self._pieces()))
 
     def write_csv(self, out: TextIO) -> None:
         """One row per scheme and point: the flat fields, the time per class, the memory-bound classes."""
         writer = csv.writer(out)
         header_done = False
-        for scheme in self.results:
-            columns = {**self._fields(scheme), **{f"time_{k}_s": v for k, v in self._class_times(scheme)[0].items()}}
+        for scheme, rows in self._pieces():
+            times = self._class_times(scheme, rows)[0]
+            columns = {**self._fields(scheme, rows), **{f"time_{k}_s": v for k, v in times.items()}}
             if not header_done:
                 writer.writerow([*columns, "memory_bound_classes"])
                 header_done = True
-            classes = [" ".join(m) for m in self.memory_bound_classes(scheme)]
+            classes = [" ".join(m) for m in self.memory_bound_classes(scheme, rows)]
             writer.writerows(zip(*(v.tolist() for v in columns.values()), classes, strict=True))
 
     def to_csv(self) -> str:

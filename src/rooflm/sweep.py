@@ -51,7 +51,7 @@ MAX_E2E_POINT_STEPS = 10_000_000_000
 # Array elements per chunk: large enough that numpy's per-call overhead is amortised, small enough that one
 # chunk's intermediates stay in the hundreds of megabytes (~2 kB per point, ~0.2 kB per e2e point-step: an e2e
 # point's decode steps are a (points × gen_len − 1) array, reduced right after each operator is timed).
-CHUNK_ELEMENTS = 1 << 16
+CHUNK_ELEMENTS = 1 << 15
 E2E_CHUNK_ELEMENTS = 1 << 18
 
 
