@@ -47,7 +47,8 @@ def check_context(context: int, max_position: int, what: str = "context") -> Non
     if context > max_position:
         raise InvalidInputError(
             f"{what} {context} exceeds the model's maximum of {max_position} positions "
-            "(max_position_embeddings in its config.json); use a shorter one",
+            "(its config.json's max_position_embeddings, or that times a YaRN/dynamic rope_scaling factor); "
+            "use a shorter one",
             {"context": "context", "prompt length": "prompt_len"}.get(what, "gen_len"),
         )
 
