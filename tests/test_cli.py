@@ -93,3 +93,66 @@ def test_malformed_config_is_one_line(tmp_path: Path) -> None:
     cfg.write_text('{"model_type": "llama", "hidden_size": 64')
     result = runner.invoke(app, ["analyze", "--model", str(cfg)])
     assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["analyze", "--bacth", "3"], "error: No such option: --bacth (did you mean --batch?)"),
+    (["--bogus"], "error: No such option: --bogus"),
+    (["analyse"], "error: No such command 'analyse'. Did you mean 'analyze'?"),
+    (["models", "sho", "x"], "error: No such command 'sho'. Did you mean 'show'?"),
+    (["models", "show"], "error: Missing argument 'name'."),
+    (["plot", "roofline"], "error: Missing option '--output' / '-o'."),
+    (["analyze", "--batch", "x"], "error: Invalid value for '--batch' / '-b': "),
+])
+def test_usage_errors_are_one_line_exit_2(args: list[str], line: str) -> None:
+    """click's own errors (typer draws them as a usage line, a hint and a boxed panel) are one line too."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(line)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stdout == ""
+
+
+def test_help_and_a_bare_group_still_show_help() -> None:
+    result = runner.invoke(app, ["analyze", "--help"])
+    assert result.exit_code == 0 and "--batch" in result.stdout and "Usage" in result.stdout
+    bare = runner.invoke(app, ["models"])
+    assert "show" in bare.output and "list" in bare.output and "error:" not in bare.output
+
+
+def _config_named(tmp_path: Path, name: str) -> Path:
+    """A copy of a shipped config.json in a folder called ``name``: a model takes its folder's name."""
+    folder = tmp_path / name
+    folder.mkdir()
+    shipped = Path(__file__).parents[1] / "src" / "rooflm" / "data" / "models" / "llama-3.1-8b" / "config.json"
+    (folder / "config.json").write_text(shipped.read_text())
+    return folder
+
+
+MARKUP = "[red]m:x:1:100:x1[bold]"  # a folder name: no "/" for a closing tag
+
+
+def test_user_text_is_never_rich_markup_or_emoji(tmp_path: Path) -> None:
+    """rich would read "[red]" as a style and ":100:" as the 💯 emoji; names, values and messages print verbatim."""
+    error = runner.invoke(app, ["analyze", "--model", MARKUP])
+    assert error.exit_code == 2 and MARKUP in error.stderr
+    flag = runner.invoke(app, ["analyze", "--quant", "[bold]w5:x:"])
+    assert flag.exit_code == 2 and "'[bold]w5:x:'" in flag.stderr
+    folder = _config_named(tmp_path, MARKUP)
+    for command in (["models", "show", str(folder)], ["analyze", "--model", str(folder)],
+                    ["critical-batch", "--model", str(folder)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        assert MARKUP in result.stdout, command
+        assert "💯" not in result.stdout and "❌" not in result.stdout
+
+
+def test_operator_names_are_not_cut_when_piped() -> None:
+    """Piped, a table keeps its natural width; at 80 columns rich cut `embedding_allreduce` to `embeddin…`."""
+    result = runner.invoke(app, ["analyze", "--model", "deepseek-v3", "--tp", "8", "--ep", "8", "--hardware", "h200"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    names = json.loads(runner.invoke(app, ["analyze", "--model", "deepseek-v3", "--tp", "8", "--ep", "8",
+                                           "--hardware", "h200", "--json"]).stdout)["operators"]
+    for op in names:
+        assert op["name"] in result.stdout

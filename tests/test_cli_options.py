@@ -37,3 +37,27 @@ def test_layout_flags_reach_every_analysis_command() -> None:
         result = runner.invoke(app, [*command, "--tp", "2", "--json"])
         assert result.exit_code == 0, result.output
         assert "tp=2" in result.stdout
+
+
+def test_enum_like_flags_reach_the_api_in_lower_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Modes, schemes and dtypes are accepted in any case (hardware names already were) and normalised here, so
+    the API is handed the catalog's spelling whatever it accepts itself."""
+    import rooflm.cli as cli
+
+    seen: dict[str, object] = {}
+
+    def record(model: str, hardware: str, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise cli.InvalidInputError("recorded")
+
+    monkeypatch.setattr(cli, "_analyze", record)
+    runner.invoke(app, ["analyze", "--efficiency", "CALIBRATED", "--phase", "Prefill", "--quant", "W4A16",
+                        "--kv-dtype", "FP8", "--comm-algorithm", "Tree", "--mla-decode", "NAIVE"])
+    assert {k: seen[k] for k in ("efficiency", "phase", "quant", "kv_dtype", "comm_algorithm", "mla_decode")} == {
+        "efficiency": "calibrated", "phase": "prefill", "quant": "w4a16", "kv_dtype": "fp8",
+        "comm_algorithm": "tree", "mla_decode": "naive"}
+
+
+def test_enum_like_flags_in_upper_case_work_end_to_end() -> None:
+    doc = json.loads(runner.invoke(app, ["analyze", "--efficiency", "CALIBRATED", "--quant", "FP8", "--json"]).stdout)
+    assert doc["efficiency"] == "calibrated" and doc["quant"] == "fp8"

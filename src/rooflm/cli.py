@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from rooflm import documents, render
 from rooflm.analysis import analyze as _analyze
@@ -34,16 +38,62 @@ from rooflm.specs.hf_config import load_model
 from rooflm.sweep import sweep as _sweep
 from rooflm.sweep import sweep_chunks, write_csv, write_json
 
+try:  # typer ≥ 0.24 carries its own copy of click; earlier versions use click itself
+    from typer._click.exceptions import ClickException, NoSuchOption
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, NoSuchOption  # type: ignore[assignment]
+
+# Names, files and messages come from the user: never read them as rich markup ("[bold]") or emoji codes
+# (":100:" in "1:100:x1"). Styled words are built as Text instead.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def print_error(message: str) -> None:
+    """`error: message` as one line on stderr (rich would otherwise wrap it at the terminal's width)."""
+    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(message.split())), highlight=False, soft_wrap=True)
+
+
+def _usage_message(exc: ClickException) -> str:
+    if isinstance(exc, NoSuchOption) and exc.possibilities:
+        return f"{exc.message} (did you mean {' or '.join(sorted(exc.possibilities))}?)"
+    return exc.format_message()
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    """A bad flag, value or command: one line and click's exit status (2 for usage errors), instead of typer's box
+    of usage, hint and panel. A group called without a command still shows its help (click raises that as an
+    error too)."""
+    try:
+        yield
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # by name, as typer does: click < 8.2 has no such class
+            raise
+        print_error(_usage_message(exc))
+        raise typer.Exit(exc.exit_code) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The root command group. Every parse of the command line happens inside its make_context (its own flags)
+    or its invoke (the subcommand's name and flags), so both report usage errors on one line."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(help="Where LLM inference time goes: every operator on a roofline.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False, cls=OneLineErrors)
 models_app = typer.Typer(help="The model catalog.", no_args_is_help=True)
 hardware_app = typer.Typer(help="The hardware catalog.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(hardware_app, name="hardware")
-
-out = Console()
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(fn: F) -> F:
@@ -54,10 +104,29 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RooflmError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            print_error(str(exc))
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def show(renderable: RenderableType) -> None:
+    """Print a table on stdout. Piped or redirected, at its natural width: rich would squeeze it to 80 columns
+    and cut operator names short, and a file has no width to respect."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    # A console of its own: print(width=) cannot exceed the console's width. Prose and panels wrap within it.
+    Console(file=out.file, width=max(out.width, _table_width(renderable)), markup=False, emoji=False).print(renderable)
+
+
+def _table_width(renderable: RenderableType) -> int:
+    """The widest table's natural width (0 if none)."""
+    if isinstance(renderable, Table):
+        return Measurement.get(out, out.options.update_width(100_000), renderable).maximum
+    if isinstance(renderable, Group):
+        return max((_table_width(r) for r in renderable.renderables), default=0)
+    return 0
 
 
 def _json(doc: object) -> None:
@@ -69,7 +138,7 @@ def _json(doc: object) -> None:
 @with_deployment()
 def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
-            context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
+            context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache (default: --prompt-len).")] = None,
             gen_len: GenLen = 256, lm_head_all_tokens: AllTokens = False, as_json: Json = False, *,
             deployment: Deployment) -> None:
     """Time, FLOPs, bytes, bound and memory of one step, operator by operator (on one device of the layout)."""
@@ -78,7 +147,7 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
     if as_json:
         _json(report.to_json_dict())
     else:
-        out.print(render.analysis(report))
+        show(render.analysis(report))
 
 
 @app.command()
@@ -116,7 +185,7 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
     if as_json:
         _json(cb.to_json_dict())
     else:
-        out.print(render.critical_batch_table(cb))
+        show(render.critical_batch_table(cb))
 
 
 @app.command()
@@ -158,7 +227,7 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
 @with_deployment()
 def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
-            context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache [prompt-len]")] = None,
+            context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache (default: --prompt-len).")] = None,
             gen_len: GenLen = 256, as_json: Json = False, *, deployment: Deployment) -> None:
     """The step in plain words (Markdown): its regime, what binds, and the levers ranked by predicted gain."""
     e = _explain(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
@@ -176,7 +245,7 @@ def models_list(as_json: Json = False) -> None:
     if as_json:
         _json(documents.models_document())
     else:
-        out.print(render.model_table(documents.catalog_models()))
+        show(render.model_table(documents.catalog_models()))
 
 
 @models_app.command("show")
@@ -189,7 +258,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
     if as_json:
         _json(doc)
     else:
-        out.print(render.model_table([(m.name, m)]))
+        show(render.model_table([(m.name, m)]))
         for group, n in m.params_by_group().items():
             out.print(f"  {group:<10} {n:>16,}")
         published = doc["published"]
@@ -204,7 +273,7 @@ def hardware_list(as_json: Json = False) -> None:
     if as_json:
         _json(documents.hardware_list_document())
     else:
-        out.print(render.hardware_table([load_hardware(n) for n in hardware_names()]))
+        show(render.hardware_table([load_hardware(n) for n in hardware_names()]))
 
 
 @hardware_app.command("show")
@@ -216,7 +285,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
     if as_json:
         _json(documents.hardware_document(h))
     else:
-        out.print(render.hardware_detail(h))
+        show(render.hardware_detail(h))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -17,13 +17,19 @@ import typer
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def lower_case(value: str | None) -> str | None:
+    """Modes, schemes and dtypes are names in any case: `--efficiency CALIBRATED` reaches the API as `calibrated`."""
+    return None if value is None else value.lower()
+
+
 Model = Annotated[str, typer.Option("--model", "-m", help="Catalog name or path to a config.json (or its folder).")]
 Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/alias or a hardware .toml file.")]
-Phase = Annotated[str, typer.Option(help="prefill | decode | e2e")]
-Quant = Annotated[str, typer.Option("--quant", "-q",
+Phase = Annotated[str, typer.Option(help="prefill | decode | e2e", callback=lower_case)]
+Quant = Annotated[str, typer.Option("--quant", "-q", callback=lower_case,
                                     help="bf16, fp16, fp8, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4")]
-KvDtype = Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8, int4")]
-Efficiency = Annotated[str, typer.Option(help="ideal (datasheet roofs, no overhead) | calibrated (measured fractions)")]
+KvDtype = Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8, int4", callback=lower_case)]
+Efficiency = Annotated[str, typer.Option(help="ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
+                                         callback=lower_case)]
 EtaMem = Annotated[float | None, typer.Option(help="Override the achievable fraction of memory bandwidth.")]
 EtaCompute = Annotated[float | None, typer.Option(help="Override the achievable fraction of peak FLOP/s.")]
 Overhead = Annotated[float | None, typer.Option("--kernel-overhead", help="Override the per-kernel overhead (s).")]
@@ -34,10 +40,10 @@ Tp = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (heads an
 Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (= tp × dp, or 1).")]
 Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages (layers split).")]
 Dp = Annotated[int, typer.Option("--dp", help="Data-parallel replicas (the batch is split).")]
-CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree")]
+CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree", callback=lower_case)]
 HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
 HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
-MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive")]
+MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive", callback=lower_case)]
 DequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per weight to dequantize.")]
 KvDequantOps = Annotated[float | None, typer.Option(help="Override: vector instructions per cached KV element.")]
 ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",

@@ -16,7 +16,7 @@ import typer
 
 from rooflm.axes import parse_int_list
 from rooflm.cli import app, err, user_errors
-from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, with_deployment
+from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, lower_case, with_deployment
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
@@ -31,7 +31,7 @@ def _single(values: list[str], flag: str, kind: str) -> str:
 @app.command()
 @user_errors
 @with_deployment()
-def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory")],
+def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory", callback=lower_case)],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
                                               "(interactive, works offline).")],
          model: Model = "llama-3.1-8b",
@@ -46,10 +46,11 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
              help="Decode: tokens in each cache (default: the prompt length); `breakdown --over context`: the "
                   "contexts drawn.")] = None,
          gen_len: GenLen = 256,
-         quant: Annotated[str, typer.Option("--quant", "-q", help="Scheme; `batch` takes several, comma-separated "
-                                            "(bf16,fp8,w4a16,w4a8).")] = "bf16",
+         quant: Annotated[str, typer.Option("--quant", "-q", callback=lower_case, help="Scheme; `batch` takes "
+                                            "several, comma-separated (bf16,fp8,w4a16,w4a8).")] = "bf16",
          lm_head_all_tokens: AllTokens = False,
-         over: Annotated[str, typer.Option(help="breakdown: against batch or context.")] = "batch",
+         over: Annotated[str, typer.Option(help="breakdown: against batch or context.", callback=lower_case)
+                         ] = "batch",
          trajectory: Annotated[str, typer.Option(help="roofline: the batches of the trajectory (empty: none).")
                                ] = "1:4096:x2",
          as_json: Json = False, *, deployment: Deployment) -> None:
