@@ -1,6 +1,7 @@
 """The prose: every number comes from the reports, and the physics statements hold."""
 
 import re
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -55,3 +56,38 @@ def test_explain_cli_markdown_and_json() -> None:
     assert md.exit_code == 0 and md.stdout.startswith("# llama-3.1-8b on h100-sxm")
     js = runner.invoke(app, ["explain", "--batch", "8", "--json"])
     assert js.exit_code == 0 and '"levers"' in js.stdout and '"regimes"' in js.stdout
+
+
+def test_memory_lists_every_part_of_the_total_and_names_the_one_that_does_not_fit() -> None:
+    # Prefill of 48 × 8192 tokens of llama-3.1-8b on an 80 GB H100: weights 16.1 GB; KV cache 48·8192 tokens ×
+    # 131 072 B (32 layers × 8 KV heads × 128 × 2 (K, V) × 2 B) = 51.5 GB, so weights + KV = 67.6 GB fit; the
+    # activation workspace on top of them is what does not.
+    e = rooflm.explain("llama-3.1-8b", "h100-sxm", phase="prefill", batch=48, prompt_len=8192)
+    m = e.report.memory
+    assert m.kv_cache_bytes == 48 * 8192 * 131_072
+    md = e.to_markdown()
+    memory = md[md.index("## Memory"):]
+    for part in (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.total_bytes, m.capacity_bytes):
+        assert units.nbytes(part) in memory
+    assert "**does not fit**" in memory
+    assert f"the activations ({units.nbytes(m.activation_bytes)}) do not fit" in memory
+
+
+def test_memory_names_the_weights_when_they_alone_do_not_fit() -> None:
+    # llama-3.1-70b in bf16: 70.6 B parameters × 2 B = 141 GB of weights, more than the H100's 80 GB.
+    md = rooflm.explain("llama-3.1-70b", "h100-sxm").to_markdown()
+    assert "the weights alone exceed the 80 GB" in md
+
+
+def test_explain_takes_a_hardware_file(tmp_path: Path) -> None:
+    """The levers are analysed on the same device: a file's name is not a catalog name, and a Path is not a spec."""
+    shipped = Path(rooflm.__file__).parent / "data" / "hardware" / "h100-sxm.toml"
+    mine = tmp_path / "my.toml"
+    mine.write_text(shipped.read_text().replace('name = "h100-sxm"', 'name = "my-h100"', 1))
+    result = CliRunner().invoke(app, ["explain", "--hardware", str(mine), "--batch", "8"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# llama-3.1-8b on my-h100")
+    e = rooflm.explain("llama-3.1-8b", mine, batch=8)
+    assert e.levers  # the same device as the catalog's H100, so the same levers
+    by_name = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=8)
+    assert [lv.change for lv in e.levers] == [lv.change for lv in by_name.levers]

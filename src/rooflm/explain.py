@@ -16,8 +16,10 @@ from rooflm.analysis import analyze
 from rooflm.critical import CriticalBatch, critical_batch
 from rooflm.deploy import Deployment
 from rooflm.errors import RooflmError
+from rooflm.memory import overflow_text, parts_text
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec, Link, load_hardware
+from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
 
@@ -141,11 +143,12 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
         if target > now.batch:
             attempt("bigger batch", f"--batch {target}", "more tokens per step; each sequence waits as long as a step",
                     batch=target)
-    hw = load_hardware(now.hardware) if isinstance(run["hardware"], str) else run["hardware"]
+    hw = run["hardware"]
+    assert isinstance(hw, HardwareSpec)  # explain() resolves it once: a file's name is not a catalog name
     current = load_scheme(deployment.get("quant", "bf16"), deployment.get("kv_dtype"))  # type: ignore[arg-type]
     for scheme in ("fp8", "w4a8", "w4a16", "fp4"):
         candidate = load_scheme(scheme, current.kv)
-        if candidate.compute not in hw.supported_dtypes:  # type: ignore[union-attr]
+        if candidate.compute not in hw.supported_dtypes:
             continue
         if candidate.weight_bytes_per_element(4096) >= current.weight_bytes_per_element(4096):
             continue
@@ -160,7 +163,7 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
         attempt("more tensor parallelism", f"--tp {lay.tp * 2}", "twice the devices for the same batch", tp=lay.tp * 2)
     if now.totals.comm_time_s > 0:
         attempt("faster interconnect", "links 2× faster (bandwidth ×2, latency ÷2)", "a what-if, not a product",
-                hardware=_faster_links(hw, 2.0))  # type: ignore[arg-type]
+                hardware=_faster_links(hw, 2.0))
     best: dict[str, Lever] = {}
     for lv in levers:
         if lv.lever not in best or lv.throughput_gain > best[lv.lever].throughput_gain:
@@ -171,6 +174,9 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
 def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
             phase: str = "decode", batch: int = 1, prompt_len: int = 1024, context: int | None = None,
             gen_len: int = 256, **deployment: Unpack[Deployment]) -> Explanation:
+    # Resolved once, so every lever's analysis runs on the same device and model, whether they were given by
+    # name, as a file or as a spec (a file's device is not in the catalog under its own name).
+    model, hardware = load_model(model), load_hardware(hardware)
     r = analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
                 **deployment)
     cb = critical_batch(model, hardware, context=r.context, **deployment) if phase == "decode" else None
@@ -208,11 +214,10 @@ def _markdown(e: Explanation) -> list[str]:
             lines.append(f"| {lv.lever} | `{lv.change}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
                          f"{lv.throughput_gain:.2f}× | {'yes' if lv.fits else 'no'} |")
     m = r.memory
+    parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
     lines += ["", "## Memory", "",
-              f"{units.nbytes(m.total_bytes)} of {units.nbytes(m.capacity_bytes)} per device (weights "
-              f"{units.nbytes(m.weights_bytes)}, KV cache {units.nbytes(m.kv_cache_bytes)}): "
-              + ("fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short")
-              + f"; the largest batch at this context is {m.max_batch}."]
+              f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
     if m.suggestions:
         lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in m.suggestions) + ".")
     return lines

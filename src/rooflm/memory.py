@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rooflm import units
 from rooflm.graph import DEFAULT_OPTIONS, GraphBuilder, Options, Step
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.dtypes import bytes_per_element
@@ -83,3 +84,24 @@ def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Nu
     max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + act_per_seq)) * dp, 0.0)
     kv = np.asarray(batch, dtype=np.float64) / dp * kv_per_seq
     return MemoryUse(weights, kv, act, hw.memory_capacity.value, max_batch)
+
+
+def parts_text(weights: float, kv_cache: float, activations: float, capacity: float) -> str:
+    """Every part of the total, so the sum can be checked: 'weights … + KV cache … + activations … = … of …'."""
+    total = weights + kv_cache + activations
+    return (f"weights {units.nbytes(weights)} + KV cache {units.nbytes(kv_cache)} + activations "
+            f"{units.nbytes(activations)} = {units.nbytes(total)} of {units.nbytes(capacity)}")
+
+
+def overflow_text(weights: float, kv_cache: float, activations: float, capacity: float) -> str:
+    """The part that does not fit, in the order an engine allocates them (weights, then the KV cache, then the
+    activation workspace); empty when all fit."""
+    if weights > capacity:
+        return f"the weights alone exceed the {units.nbytes(capacity)}"
+    if weights + kv_cache > capacity:
+        return (f"the KV cache ({units.nbytes(kv_cache)}) does not fit in the {units.nbytes(capacity - weights)} "
+                "left after the weights")
+    if weights + kv_cache + activations > capacity:
+        return (f"the activations ({units.nbytes(activations)}) do not fit in the "
+                f"{units.nbytes(capacity - weights - kv_cache)} left after the weights and KV cache")
+    return ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -10,6 +12,7 @@ from rich.text import Text
 from rooflm import units
 from rooflm.critical import CriticalBatch
 from rooflm.economics import QuantComparison
+from rooflm.memory import overflow_text, parts_text
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -17,6 +20,10 @@ from rooflm.sweep import SweepResult
 
 BOUND_STYLE = {"compute": "bold green", "memory": "bold yellow", "communication": "bold magenta",
                "overhead": "bold red"}
+
+
+# A column of names: too narrow, a name is folded onto the next line, never cut short with "…".
+_NAME: dict[str, Any] = {"overflow": "fold", "min_width": 8}
 
 
 def _bound(b: str) -> Text:
@@ -62,20 +69,17 @@ def analysis(r: Report) -> Group:
 
     ops = Table(title="operators (all layers together)", title_justify="left", header_style="bold")
     for col in ("operator", "×", "FLOPs", "bytes", "AI", "time", "share", "bound"):
-        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right")
+        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right", **_NAME if col == "operator" else {})
     for o in r.operators:
         share = o.time_s / t.time_s if t.time_s else 0.0
         ops.add_row(o.name, str(o.count), units.flops(o.flops), units.nbytes(o.bytes), f"{o.arithmetic_intensity:.3g}",
                     units.seconds(o.time_s), f"{share:.1%}", _bound(o.bound))
 
     m = r.memory
-    fits = Text("fits", style="green") if m.fits else Text(f"does not fit: {units.nbytes(m.shortfall_bytes)} short",
-                                                           style="bold red")
-    mem = Text.assemble(
-        f"weights {units.nbytes(m.weights_bytes)} + KV cache {units.nbytes(m.kv_cache_bytes)} + activations "
-        f"{units.nbytes(m.activation_bytes)} = {units.nbytes(m.total_bytes)} of {units.nbytes(m.capacity_bytes)}: ",
-        fits, f" · largest batch at this context: {m.max_batch}",
-    )
+    parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    fits = Text("fits", style="green") if m.fits else Text(
+        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*parts)}", style="bold red")
+    mem = Text.assemble(f"{parts_text(*parts)}: ", fits, f" · largest batch at this context: {m.max_batch}")
     if m.suggestions:
         mem.append("\nwould fit with: " + "; ".join(m.suggestions))
     parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
@@ -135,7 +139,7 @@ def critical_batch_table(cb: CriticalBatch) -> Group:
     )
     table = Table(header_style="bold")
     for col in ("GEMM", "K × N", "critical batch"):
-        table.add_column(col, justify="left" if col == "GEMM" else "right")
+        table.add_column(col, justify="left" if col == "GEMM" else "right", **_NAME if col == "GEMM" else {})
     for g in cb.per_gemm:
         table.add_row(g.name, f"{g.weight_shape[0]} × {g.weight_shape[1]}", str(g.critical_batch or "never"))
     return Group(head, table)
@@ -144,7 +148,7 @@ def critical_batch_table(cb: CriticalBatch) -> Group:
 def model_table(models: list[tuple[str, ModelSpec | str]]) -> Table:
     table = Table(header_style="bold")
     for col in ("model", "type", "params", "layers", "hidden", "heads q/kv × dim", "KV/token (bf16)"):
-        table.add_column(col, justify="left" if col in ("model", "type") else "right")
+        table.add_column(col, justify="left" if col in ("model", "type") else "right", **_NAME if col == "model" else {})
     for name, m in models:
         if isinstance(m, str):
             table.add_row(name, Text(m, style="dim"), *([""] * 5))
@@ -157,7 +161,8 @@ def model_table(models: list[tuple[str, ModelSpec | str]]) -> Table:
 def hardware_table(devices: list[HardwareSpec]) -> Table:
     table = Table(header_style="bold")
     for col in ("hardware", "kind", "bf16 peak", "best low-precision peak", "memory BW", "memory", "bf16 ridge"):
-        table.add_column(col, justify="left" if col in ("hardware", "kind") else "right")
+        table.add_column(col, justify="left" if col in ("hardware", "kind") else "right",
+                         **_NAME if col == "hardware" else {})
     for h in devices:
         bf16 = h.peak_flops.get("bf16")
         low = max(((d, f.value) for d, f in h.peak_flops.items() if d in ("fp8", "int8", "fp4", "int4")),
@@ -192,29 +197,60 @@ def hardware_detail(h: HardwareSpec) -> Table:
 
 
 
+NO_FIT = " ✗"  # marks a point whose workload does not fit in device memory
+
+
+def _kv_dtype(label: str) -> str:
+    """The KV-cache dtype in a scheme's label (QuantScheme.label adds "+kv-<dtype>" unless it is bf16)."""
+    return label.partition("+kv-")[2] or "bf16"
+
+
+def _quant_title(cmp: QuantComparison) -> Text:
+    base = cmp.results[cmp.baseline]
+    kv = {s: _kv_dtype(r.quant) for s, r in cmp.results.items()}
+    others = [f"{s}: {k}" for s, k in kv.items() if k != kv[cmp.baseline]]
+    cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
+    return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
+                f"{cmp.efficiency}", style="bold")
+
+
+def _fit_mark(text: str, fits: bool, style: str = "") -> Text:
+    cell = Text(text, style=style)
+    if not fits:
+        cell.append(NO_FIT, style="bold red")
+    return cell
+
+
 def quant_table(cmp: QuantComparison) -> Group:
-    """Speed-up of each scheme over the baseline, per context and batch, then where the gains fade and why."""
+    """Speed-up of each scheme over the baseline, per context and batch (✗ where the workload does not fit in
+    memory), then where the gains fade and why."""
     base = cmp.results[cmp.baseline]
     schemes = [s for s in cmp.results if s != cmp.baseline]
-    table = Table(title=f"{cmp.model} on {cmp.hardware} · {cmp.phase} · speed-up over {cmp.baseline} · {cmp.efficiency}",
-                  title_justify="left", header_style="bold")
+    table = Table(header_style="bold")
     axes = [a for a in base.axes if a != "gen_len"]
     for a in axes:
         table.add_column(a, justify="right")
     table.add_column(f"{cmp.baseline} time", justify="right")
     for s in schemes:
         table.add_column(s, justify="right")
-    table.add_column("still memory-bound", justify="left")
-    points = cmp.points()
-    per_scheme = {s: [p for p in points if p["scheme"] == s] for s in cmp.results}
+    table.add_column("still memory-bound", justify="left", **_NAME)
+    last = schemes[-1] if schemes else cmp.baseline
+    classes = cmp.memory_bound_classes(last)
+    fits = {s: cmp.fits[s].tolist() for s in cmp.results}
     for i in range(len(base)):
-        cells = [str(base.axes[a][i]) for a in axes] + [units.seconds(float(base.columns["time_s"][i]))]
+        cells: list[str | Text] = [str(base.axes[a][i]) for a in axes]
+        cells.append(_fit_mark(units.seconds(float(base.columns["time_s"][i])), fits[cmp.baseline][i]))
         for s in schemes:
             sp = float(cmp.speedup[s][i])
-            cells.append(Text(f"{sp:.2f}×", style="green" if sp >= 1 + cmp.threshold else "red" if sp < 1 else ""))
-        last = per_scheme[schemes[-1] if schemes else cmp.baseline][i]
-        cells.append(", ".join(last["memory_bound_classes"]) or "–")  # type: ignore[arg-type]
+            style = "green" if sp >= 1 + cmp.threshold else "red" if sp < 1 else ""
+            cells.append(_fit_mark(f"{sp:.2f}×", fits[s][i], style))
+        cells.append(", ".join(classes[i]) or "–")
         table.add_row(*cells)
+    legend = Text()
+    if not all(all(f) for f in fits.values()):
+        legend.append(f"{NO_FIT.strip()} does not fit in device memory at this point (weights + KV cache + activations "
+                      "exceed the capacity per device): its time is what it would take, not what this layout can run.\n",
+                      style="bold red")
     lines = Text()
     for summary in cmp.summaries:
         where = f" at context {summary.context}" if len(cmp.summaries) > len(schemes) else ""
@@ -224,6 +260,7 @@ def quant_table(cmp: QuantComparison) -> Group:
                 if summary.batch_slower_than_baseline else "")
         lines.append(f"{summary.scheme}{where}: {summary.speedup_at_smallest_batch:.2f}× at the smallest batch, "
                      f"{summary.speedup_at_largest_batch:.2f}× at the largest; {fade}{loss}\n")
-    return Group(table, lines, Text(f'"still memory-bound" lists the operator classes of {schemes[-1] if schemes else ""} '
-                                    "that spend most of their time on bytes: only there can saved bytes buy time.",
-                                    style="dim"))
+    # The header is a line of its own: as the table's title it would wrap at the table's width.
+    return Group(_quant_title(cmp), table, legend, lines,
+                 Text(f'"still memory-bound" lists the operator classes of {last} that spend most '
+                      "of their time on bytes: only there can saved bytes buy time.", style="dim"))

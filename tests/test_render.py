@@ -1,0 +1,59 @@
+"""The CLI's tables: every part of a total is shown, names are never cut, and the quant table says what does not fit."""
+
+import io
+
+from rich.console import Console, RenderableType
+
+import rooflm
+from rooflm import render, units
+from rooflm.economics import compare_quant
+
+
+def text(renderable: RenderableType, width: int = 200) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(renderable)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_memory_panel_lists_every_part_and_the_one_that_does_not_fit() -> None:
+    # Prefill of 48 × 8192 tokens on an 80 GB H100: weights 16.1 GB + KV cache 51.5 GB fit; the activations do not
+    # (the derivation is in tests/test_explain.py).
+    r = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=48, prompt_len=8192)
+    m = r.memory
+    shown = text(render.analysis(r))
+    for part in (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.total_bytes, m.capacity_bytes):
+        assert units.nbytes(part) in shown
+    assert f"the activations ({units.nbytes(m.activation_bytes)}) do not fit" in shown
+
+
+def test_operator_names_fold_instead_of_being_cut_at_80_columns() -> None:
+    r = rooflm.analyze("deepseek-v3", "h200", tp=8, ep=8)
+    shown = text(render.analysis(r), width=80)
+    table = shown[shown.index("operators"):shown.index("experts (one MoE layer)")]
+    cells = "".join(line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│"))
+    for op in r.operators:  # a folded name continues on the next line of its cell
+        assert op.name in cells
+        cells = cells.replace(op.name, "", 1)
+
+
+def test_quant_table_marks_points_that_do_not_fit() -> None:
+    # llama-3.1-70b: 70.6 B parameters. In bf16 its weights are 141 GB, more than an H100's 80 GB; in w4a16 about
+    # 0.5 B each, ≈ 37 GB, and the KV cache of one 1024-token sequence is 1024 × 327 680 B (80 layers × 8 KV heads ×
+    # 128 × 2 × 2 B) = 0.34 GB: w4a16 fits, bf16 does not.
+    cmp = compare_quant("llama-3.1-70b", "h100-sxm", schemes=["bf16", "w4a16"], batch=[1], context=[1024])
+    assert cmp.fits["bf16"].tolist() == [False] and cmp.fits["w4a16"].tolist() == [True]
+    shown = text(render.quant_table(cmp))
+    row = next(line for line in shown.splitlines() if line.startswith("│") and "1024" in line)
+    base_time, w4a16 = (cell.strip() for cell in row.split("│")[3:5])
+    assert base_time.endswith("✗") and not w4a16.endswith("✗")
+    assert "✗ does not fit in device memory" in shown
+
+
+def test_quant_table_header_names_layout_and_kv_dtype() -> None:
+    cmp = compare_quant("llama-3.1-8b", "h100-sxm", schemes=["bf16", "fp8", "w4a16+kv-int4"], batch=[1], context=[1024],
+                        tp=2, kv_dtype="fp8")
+    header = text(render.quant_table(cmp)).splitlines()[0]
+    assert "(tp=2)" in header
+    assert "KV cache fp8 (w4a16+kv-int4: int4)" in header
+    whole = text(render.quant_table(compare_quant("llama-3.1-8b", "h100-sxm", batch=[1], context=[1024])))
+    assert "✗" not in whole  # 16 GB of weights fit: no mark, no legend
