@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 import rooflm
 from rooflm import documents
@@ -65,8 +67,23 @@ def _unprocessable(field: str | None, message: str, kind: str, path: str) -> JSO
     # A name in the URL (/api/models/{name}, /api/figure/{kind}) is a path parameter, the rest the body.
     in_path = field == "kind" or path.startswith(("/api/models/", "/api/hardware/"))
     loc = ["path" if in_path else "body", field] if field else ["body"]
-    return JSONResponse(status_code=422, content={
-        "field": field, "message": message, "detail": [{"loc": loc, "msg": message, "type": kind}]})
+    return JSONResponse(status_code=422, content=_plain({
+        "field": field, "message": message, "detail": [{"loc": loc, "msg": message, "type": kind}]}))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as strict JSON in UTF-8 can carry it. An error echoes what the client sent, and Python's JSON reader
+    takes NaN, Infinity, 1e400 and lone surrogates ("\\ud800"), which the reply could not encode: a non-finite
+    number becomes its repr, a lone surrogate its escape."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _short(value: Any) -> Any:
@@ -177,7 +194,14 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
         else:
             # loc continues past the field for unions (config: object or text); the field is what users know.
             message = f"{field}: {first.get('msg')}"
-        return JSONResponse(status_code=422, content={"field": field, "message": message, "detail": errors})
+        return JSONResponse(status_code=422, content=_plain({"field": field, "message": message, "detail": errors}))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # A path or method the API does not have (404, 405): the usual status, with the API's error shape.
+        message = f"{request.method} {quoted(request.url.path, 100)}: {exc.detail}"
+        return JSONResponse(status_code=exc.status_code, headers=exc.headers, content={
+            "field": None, "message": message, "detail": [{"loc": ["path"], "msg": message, "type": "http"}]})
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

@@ -36,8 +36,8 @@ def host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"field": None, "message": message, "detail": [{"loc": ["header"], "msg": message,
+async def _refuse(send: Send, status: int, message: str, loc: str = "header") -> None:
+    body = json.dumps({"field": None, "message": message, "detail": [{"loc": [loc], "msg": message,
                                                                      "type": "refused"}]}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -66,15 +66,17 @@ class RequestGuard:
                                      "`rooflm serve --allow-host NAME` to serve that name")
             return
         declared = headers.get("content-length", "0")
-        if not declared.isdigit() or int(declared) > DRAIN_FACTOR * self.max_body:
+        # isdigit alone takes '²', which int() refuses; the header is ASCII digits.
+        if not (declared.isascii() and declared.isdigit()) or int(declared) > DRAIN_FACTOR * self.max_body:
             await _refuse(send, 422, f"the request body is over the limit of {self.max_body:,} bytes")
             return
         body = await self._read_body(receive)
         if body is None:
             await _refuse(send, 422, f"the request body is over the limit of {self.max_body:,} bytes")
             return
-        if body and _too_deep(body):
-            await _refuse(send, 422, "the request body nests too deeply to be a request")
+        problem = _unreadable(body) if body else None
+        if problem:
+            await _refuse(send, 422, problem, loc="body")
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -97,15 +99,21 @@ class RequestGuard:
                 return b"".join(chunks) if size <= self.max_body else None
 
 
-def _too_deep(body: bytes) -> bool:
-    """Whether parsing the body as JSON would exhaust Python's recursion limit (invalid JSON is the API's to report)."""
+def _unreadable(body: bytes) -> str | None:
+    """Why the body cannot be read as JSON at all, when FastAPI would answer that with a bare 400 or a 500: nesting
+    past Python's recursion limit, text that is not UTF-8, a number past Python's 4,300-digit limit. Invalid JSON is
+    the API's to report (a 422 with the position)."""
     try:
         json.loads(body)
     except RecursionError:
-        return True
-    except ValueError:
-        return False
-    return False
+        return "the request body nests too deeply to be a request"
+    except UnicodeDecodeError:
+        return "the request body is not UTF-8 text"
+    except json.JSONDecodeError:
+        return None
+    except ValueError as exc:  # int('9' * 5000): "Exceeds the limit (4300 digits) for integer string conversion"
+        return f"the request body cannot be read: {str(exc).split(';')[0]}"
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
