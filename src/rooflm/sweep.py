@@ -43,8 +43,8 @@ E2E_COLUMNS: tuple[str, ...] = ("ttft_s", "tpot_s", "output_tokens_per_s")
 # What cannot finish is refused before any work (benchmarks/bench_bounds.py measures these costs). Streamed, a
 # point costs ~1 µs to evaluate and ~20 µs to write as text (Python's shortest float repr dominates): 10^8 points
 # is about half an hour and ~40 GB of CSV. Held in memory (``sweep``), a point costs ~300 bytes, so 10^7 points
-# is ~3 GB. An e2e point also evaluates each of its gen_len − 1 decode steps (~0.3 µs each): 10^10 point-steps is
-# about an hour.
+# is ~3 GB. An e2e point also evaluates each of its gen_len − 1 decode steps (~0.2 µs each): 10^10 point-steps is
+# about 35 minutes.
 MAX_POINTS = 100_000_000
 MAX_POINTS_IN_MEMORY = 10_000_000
 MAX_E2E_POINT_STEPS = 10_000_000_000
