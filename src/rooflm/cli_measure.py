@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-from rooflm.cli import _json, app, err, out, user_errors
+from rooflm.cli import _json, app, err, out, show, user_errors
 from rooflm.cli_options import Json
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -27,7 +28,7 @@ Quick = Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats (u
 @contextmanager
 def progress_bar(total: int, title: str) -> Iterator[Callable[[str], None]]:
     """A rich progress bar on stderr; the yielded function is called before each step with its label."""
-    columns = (SpinnerColumn(), TextColumn("{task.description:<48}"), BarColumn(), MofNCompleteColumn(),
+    columns = (SpinnerColumn(), TextColumn("{task.description:<48}", markup=False), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(title, total=total)
@@ -52,8 +53,8 @@ def _measure(device: str, quick: bool) -> tuple[Any, Any]:
     with progress_bar(plan.steps, "measuring") as step:
         measurements = measure_machine(machine, plan, step)
     if machine.busy_fraction > 0.1:
-        err.print(f"[yellow]warning:[/] other processes kept {machine.busy_fraction:.0%} of the CPUs busy just before "
-                  "measuring; timings may be noisy", highlight=False)
+        err.print(Text.assemble(("warning:", "yellow"), f" other processes kept {machine.busy_fraction:.0%} of the CPUs "
+                                "busy just before measuring; timings may be noisy"), highlight=False)
     return measurements, calibrate(measurements)
 
 
@@ -92,7 +93,7 @@ def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
     if as_json:
         _json(measure_doc(m, cal, output))
         return
-    out.print(measurement(m, cal))
+    show(measurement(m, cal))
     if output is not None:
         out.print(f"wrote {output} (use it as --hardware {output}) and its raw measurements beside it")
 
@@ -167,15 +168,15 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
                "summary": s.model_dump(), "skipped": skipped})
         return
     out.print(f"hardware: {hw.display_name}", highlight=False)
-    out.print(cases_table(results))
+    show(cases_table(results))
     per_class = classes_table(results)
     if per_class is not None:
-        out.print(per_class)
+        show(per_class)
     if gemm_results:
-        out.print(gemm_table(gemm_results))
-    out.print(summary_table(s))
+        show(gemm_table(gemm_results))
+    show(summary_table(s))
     if s.bound_agreement is not None:
         out.print(f"bound: predicted = measured in {s.bound_agreement:.0%} of {s.bound_cases} cases "
                   "(measured bound from how the time grows along each sweep)", highlight=False)
     for sk in skipped:
-        out.print(f"[yellow]skipped[/] {sk['model']}: {sk['reason']}", highlight=False)
+        out.print(Text.assemble(("skipped", "yellow"), f" {sk['model']}: {sk['reason']}"), highlight=False)
