@@ -59,9 +59,10 @@ def test_matmuls_and_overheads_are_positive(measured: Measurements) -> None:
 
 def test_gemm_curve_gains_throughput_with_m(measured: Measurements) -> None:
     # At M = 1 each weight is used once (≈ 1 FLOP/byte in bf16); at M = 256 it is reused 256 times, so even a
-    # slow machine does many times more FLOP/s.
+    # slow machine does many times more FLOP/s. The fastest runs are compared: on a CPU shared with other jobs a
+    # median of five can land on a descheduled run (80 ms against a best of 1 ms was seen).
     by_m = {p.m: p for p in measured.curve}
-    assert by_m[256].median_flops_per_s > by_m[1].median_flops_per_s
+    assert by_m[256].best_flops_per_s > by_m[1].best_flops_per_s
     assert by_m[1].arithmetic_intensity == pytest.approx(1.0, rel=0.05)
 
 
