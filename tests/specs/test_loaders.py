@@ -20,7 +20,7 @@ def test_a_hugging_face_id_outside_the_catalog_is_told_how_to_bring_its_config()
     assert "did you mean" not in message and "mixtral" not in message.lower()
     assert "download its config.json" in message and "--model path/to/config.json" in message
     # A plain misspelling still gets the closest names.
-    with pytest.raises(UnknownNameError, match="did you mean 'llama-3.1-8b'"):
+    with pytest.raises(UnknownNameError, match=r"did you mean 'llama-3\.1-8b'"):
         load_model("llama-3.1-8x")
 
 

@@ -26,6 +26,8 @@ from rooflm.specs.hardware import HARDWARE_DIR  # noqa: E402  (after the skips: 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Moving a range input the way a user's drag ends: set its value and fire the input event.
+ERROR_SAYS = "(words) => !document.getElementById('error').hidden && " \
+             "document.getElementById('error').textContent.includes(words)"
 MOVE = "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }"
 
 
@@ -92,7 +94,9 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
         # A mistake shows a message naming the field, and the page keeps working.
         page.select_option("#model", "__config__")
         page.fill("#config", '{"model_type": "llama"}')
-        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        # The empty box may be sent first (on a slow machine the fill lands after the debounce): wait for the answer
+        # to the filled one.
+        page.wait_for_function(ERROR_SAYS, arg="has no 'hidden_size'", timeout=30_000)
         assert (page.text_content("#error") or "").startswith("config: config has no 'hidden_size'")
         page.select_option("#model", "qwen3-8b")
         page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
@@ -100,7 +104,7 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
         # A device pasted as TOML (the server opens no file): a broken one names the field, a good one is used.
         page.select_option("#hardware", "__hardware_toml__")
         page.fill("#hardware_toml", "name = ")
-        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        page.wait_for_function(ERROR_SAYS, arg="not valid TOML", timeout=30_000)
         assert (page.text_content("#error") or "").startswith("hardware_toml: hardware_toml is not valid TOML")
         page.fill("#hardware_toml", (HARDWARE_DIR / "h200.toml").read_text())
         page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
