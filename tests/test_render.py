@@ -57,3 +57,10 @@ def test_quant_table_header_names_layout_and_kv_dtype() -> None:
     assert "KV cache fp8 (w4a16+kv-int4: int4)" in header
     whole = text(render.quant_table(compare_quant("llama-3.1-8b", "h100-sxm", batch=[1], context=[1024])))
     assert "✗" not in whole  # 16 GB of weights fit: no mark, no legend
+
+
+def test_quant_table_says_which_schemes_were_left_out() -> None:
+    # An A100 has no FP8 tensor cores: its fp8 column would be empty, so the table says why it is missing.
+    cmp = compare_quant("llama-3.1-8b", "a100-sxm", schemes=["bf16", "fp8", "w4a16"], batch=[1], context=[1024])
+    assert [s.scheme for s in cmp.skipped] == ["fp8"]
+    assert "fp8 not compared: a100-sxm has no fp8 compute roof" in text(render.quant_table(cmp))

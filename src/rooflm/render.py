@@ -247,6 +247,8 @@ def quant_table(cmp: QuantComparison) -> Group:
         cells.append(", ".join(classes[i]) or "–")
         table.add_row(*cells)
     legend = Text()
+    for skipped in cmp.skipped:
+        legend.append(f"{skipped.scheme} not compared: {skipped.reason}\n", style="yellow")
     if not all(all(f) for f in fits.values()):
         legend.append(f"{NO_FIT.strip()} does not fit in device memory at this point (weights + KV cache + activations "
                       "exceed the capacity per device): its time is what it would take, not what this layout can run.\n",
