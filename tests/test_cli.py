@@ -156,3 +156,17 @@ def test_operator_names_are_not_cut_when_piped() -> None:
                                            "--hardware", "h200", "--json"]).stdout)["operators"]
     for op in names:
         assert op["name"] in result.stdout
+
+
+def test_the_installed_script_prints_usage_errors_on_one_line() -> None:
+    """The `rooflm` console script (rooflm.cli:app), not only CliRunner, goes through the one-line handler."""
+    import shutil
+    import subprocess
+    import sys
+
+    script = shutil.which("rooflm", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the rooflm script is not installed next to this Python")
+    done = subprocess.run([script, "sweep", "--bacth", "4"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "error: No such option: --bacth (did you mean --batch?)\n"
