@@ -1,6 +1,9 @@
 """The command line: the JSON contract of the design, CSV, tables, and one-line errors with exit 2."""
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,10 +163,6 @@ def test_operator_names_are_not_cut_when_piped() -> None:
 
 def test_the_installed_script_prints_usage_errors_on_one_line() -> None:
     """The `rooflm` console script (rooflm.cli:app), not only CliRunner, goes through the one-line handler."""
-    import shutil
-    import subprocess
-    import sys
-
     script = shutil.which("rooflm", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the rooflm script is not installed next to this Python")
