@@ -18,6 +18,9 @@ from rooflm.specs.workload import check_choice, check_number
 
 EfficiencyMode = Literal["ideal", "calibrated"]
 BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
+# The smallest efficiency override taken: below 0.1% of a roof is a unit slip, not a kernel, and 5e-324 would make
+# every time infinite (a report that is no longer JSON).
+MIN_FRACTION = 1e-3
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,13 @@ class Efficiency:
 def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | None = None,
                    compute: float | None = None, kernel_overhead_s: float | None = None) -> Efficiency:
     """``ideal``: η = 1 and no overhead (the physical bound). ``calibrated``: the hardware file's
-    measured fractions (any case). Any factor can be overridden: a fraction in (0, 1], an overhead in
+    measured fractions (any case). Any factor can be overridden: a fraction in [MIN_FRACTION, 1], an overhead in
     [0, MAX_OVERHEAD_S] (NaN, inf and 1e308 would reach the report as non-JSON numbers)."""
     mode = check_choice(mode, "efficiency", get_args(EfficiencyMode))
     if memory is not None:
-        memory = check_number(memory, "eta_memory", 0, 1, low_open=True, label="memory efficiency")
+        memory = check_number(memory, "eta_memory", MIN_FRACTION, 1, label="memory efficiency")
     if compute is not None:
-        compute = check_number(compute, "eta_compute", 0, 1, low_open=True, label="compute efficiency")
+        compute = check_number(compute, "eta_compute", MIN_FRACTION, 1, label="compute efficiency")
     if kernel_overhead_s is not None:
         kernel_overhead_s = check_number(kernel_overhead_s, "kernel_overhead", 0, MAX_OVERHEAD_S, unit="s",
                                          label="kernel overhead")

@@ -124,7 +124,7 @@ def _error(reply: Any, status: int = 422) -> dict[str, Any]:
     ("/api/analyze", {"phase": "training"}, "phase", "phase must be one of"),
     ("/api/analyze", {"context": 10_000_000}, "context", "exceeds the model's maximum"),
     ("/api/analyze", {"tp": 3}, "tp", "does not divide"),
-    ("/api/analyze", {"eta_memory": 2}, "eta_memory", "memory efficiency must be in (0, 1]"),
+    ("/api/analyze", {"eta_memory": 2}, "eta_memory", "memory efficiency must be in [0.001, 1]"),
     ("/api/analyze", {"batch": "many"}, "batch", "valid integer"),
     ("/api/analyze", {"bacth": 8}, "bacth", "Extra inputs are not permitted"),
     ("/api/sweep", {"batch": "1:x"}, "batch", "is not a list of integers"),
