@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperGroup
 
 from rooflm import documents, render
 from rooflm.analysis import analyze as _analyze
 from rooflm.axes import parse_int_list
+from rooflm.cli_measure import measure, validate
 from rooflm.cli_options import (
     AllTokens,
     GenLen,
@@ -28,10 +23,12 @@ from rooflm.cli_options import (
     Phase,
     with_deployment,
 )
+from rooflm.cli_output import err, out, print_error, print_json, show, user_errors
+from rooflm.cli_plot import plot, serve
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.deploy import Deployment
 from rooflm.economics import compare_quant
-from rooflm.errors import InvalidInputError, RooflmError
+from rooflm.errors import InvalidInputError
 from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import load_model
@@ -42,18 +39,6 @@ try:  # typer ≥ 0.24 carries its own copy of click; earlier versions use click
     from typer._click.exceptions import ClickException, NoSuchOption
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import ClickException, NoSuchOption  # type: ignore[assignment]
-
-# Names, files and messages come from the user: never read them as rich markup ("[bold]") or emoji codes
-# (":100:" in "1:100:x1"). Styled words are built as Text instead.
-out = Console(markup=False, emoji=False)
-err = Console(stderr=True, markup=False, emoji=False)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def print_error(message: str) -> None:
-    """`error: message` as one line on stderr (rich would otherwise wrap it at the terminal's width)."""
-    err.print(Text.assemble(("error:", "bold red"), " ", " ".join(message.split())), highlight=False, soft_wrap=True)
-
 
 def _usage_message(exc: ClickException) -> str:
     if isinstance(exc, NoSuchOption) and exc.possibilities:
@@ -96,43 +81,6 @@ app.add_typer(models_app, name="models")
 app.add_typer(hardware_app, name="hardware")
 
 
-def user_errors(fn: F) -> F:
-    """Turn a user mistake into one line on stderr and exit status 2, never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RooflmError as exc:
-            print_error(str(exc))
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def show(renderable: RenderableType) -> None:
-    """Print a table on stdout. Piped or redirected, at its natural width: rich would squeeze it to 80 columns
-    and cut operator names short, and a file has no width to respect."""
-    if out.is_terminal:
-        out.print(renderable)
-        return
-    # A console of its own: print(width=) cannot exceed the console's width. Prose and panels wrap within it.
-    Console(file=out.file, width=max(out.width, _table_width(renderable)), markup=False, emoji=False).print(renderable)
-
-
-def _table_width(renderable: RenderableType) -> int:
-    """The widest table's natural width (0 if none)."""
-    if isinstance(renderable, Table):
-        return Measurement.get(out, out.options.update_width(100_000), renderable).maximum
-    if isinstance(renderable, Group):
-        return max((_table_width(r) for r in renderable.renderables), default=0)
-    return 0
-
-
-def _json(doc: object) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-
-
 @app.command()
 @user_errors
 @with_deployment()
@@ -145,7 +93,7 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
     report = _analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
                       gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens, **deployment)
     if as_json:
-        _json(report.to_json_dict())
+        print_json(report.to_json_dict())
     else:
         show(render.analysis(report))
 
@@ -183,7 +131,7 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
     """The decode batch at which the weight GEMMs (and, for MoE, the experts) cross the ridge."""
     cb = _critical_batch(model, hardware, context=context, **deployment)
     if as_json:
-        _json(cb.to_json_dict())
+        print_json(cb.to_json_dict())
     else:
         show(render.critical_batch_table(cb))
 
@@ -233,7 +181,7 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
     e = _explain(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
                  **deployment)
     if as_json:
-        _json(e.to_json_dict())
+        print_json(e.to_json_dict())
     else:
         sys.stdout.write(e.to_markdown() + "\n")
 
@@ -243,7 +191,7 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 def models_list(as_json: Json = False) -> None:
     """Catalog models (unsupported architectures are listed with the reason)."""
     if as_json:
-        _json(documents.models_document())
+        print_json(documents.models_document())
     else:
         show(render.model_table(documents.catalog_models()))
 
@@ -256,7 +204,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
     m = load_model(name)
     doc = documents.model_document(m)
     if as_json:
-        _json(doc)
+        print_json(doc)
     else:
         show(render.model_table([(m.name, m)]))
         for group, n in m.params_by_group().items():
@@ -271,7 +219,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
 def hardware_list(as_json: Json = False) -> None:
     """Catalog devices with their peaks, bandwidth and ridge."""
     if as_json:
-        _json(documents.hardware_list_document())
+        print_json(documents.hardware_list_document())
     else:
         show(render.hardware_table([load_hardware(n) for n in hardware_names()]))
 
@@ -283,7 +231,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
     """Every figure of one device with its source."""
     h = load_hardware(name)
     if as_json:
-        _json(documents.hardware_document(h))
+        print_json(documents.hardware_document(h))
     else:
         show(render.hardware_detail(h))
 
@@ -292,5 +240,9 @@ def main() -> None:  # pragma: no cover - console entry
     app()
 
 
-from rooflm import cli_measure as _cli_measure  # noqa: E402,F401  (registers `measure` and `validate`)
-from rooflm import cli_plot  # noqa: E402,F401  (registers `plot` and `serve`)
+# Commands kept in their own modules (they need optional extras), registered here so that the help lists them in
+# this order and no command module imports this one.
+app.command()(measure)
+app.command()(validate)
+app.command()(plot)
+app.command()(serve)

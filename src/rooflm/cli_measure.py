@@ -1,6 +1,6 @@
 """`rooflm measure` and `rooflm validate`: the roofline of this machine, and rooflm's predictions against a clock.
 
-Registered on ``rooflm.cli.app`` by the import at the end of cli.py. PyTorch (and, for validate, transformers)
+Registered on ``rooflm.cli.app`` by cli.py. PyTorch (and, for validate, transformers)
 is imported only when a command runs, so every other command works without the ``[measure]`` extra.
 """
 
@@ -16,8 +16,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from rooflm.cli import _json, app, err, out, show, user_errors
 from rooflm.cli_options import Json
+from rooflm.cli_output import err, out, print_json, show, user_errors
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 
@@ -74,7 +74,6 @@ def measure_doc(m: Any, cal: Any, path: Path | None) -> dict[str, Any]:
     }
 
 
-@app.command()
 @user_errors
 def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
             output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a hardware .toml here.")] = None,
@@ -91,7 +90,7 @@ def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
     if output is not None:
         write_hardware_file(output, cal, m, name)
     if as_json:
-        _json(measure_doc(m, cal, output))
+        print_json(measure_doc(m, cal, output))
         return
     show(measurement(m, cal))
     if output is not None:
@@ -118,7 +117,6 @@ def _hardware_for_validation(hardware: str | None, device: str, remeasure: bool)
     return write_hardware_file(path, cal, m), path
 
 
-@app.command()
 @user_errors
 def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu",
              hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="A measured .toml (or catalog "
@@ -159,7 +157,7 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
     results = infer_measured_bounds(results, hw.memory_bandwidth.value * hw.efficiency.memory.value)
     s = summarize(results, gemm_results)
     if as_json:
-        _json({"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
+        print_json({"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
                "cases": [c.to_json_dict() for c in results],
                "median_abs_error": s.all.median_abs_error, "median_abs_error_decode": s.decode.median_abs_error,
                "median_abs_error_prefill": s.prefill.median_abs_error, "worst_abs_error": s.all.worst_abs_error,

@@ -1,4 +1,4 @@
-"""`rooflm plot` and `rooflm serve`, registered on the main app (cli.py imports this module last).
+"""`rooflm plot` and `rooflm serve`, registered on the main app by cli.py.
 
 Kept apart from cli.py because both need optional packages (matplotlib/plotly, FastAPI/uvicorn), which
 are imported only when these commands run.
@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 
 from rooflm.axes import parse_int_list
-from rooflm.cli import app, err, user_errors
 from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, lower_case, with_deployment
+from rooflm.cli_output import err, user_errors
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
@@ -28,7 +28,6 @@ def _single(values: list[str], flag: str, kind: str) -> str:
     return values[0]
 
 
-@app.command()
 @user_errors
 @with_deployment()
 def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory", callback=lower_case)],
@@ -114,7 +113,6 @@ def served_hosts(host: str, allowed: list[str]) -> frozenset[str]:
     return frozenset(names)
 
 
-@app.command()
 @user_errors
 def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
                           ] = "127.0.0.1",

@@ -16,6 +16,7 @@ from rooflm.kinds import OpClass, OpKind
 from rooflm.ops import attention, comm, elementwise, gemm, moe
 from rooflm.ops.cost import Cost, Num, Op
 from rooflm.specs.dtypes import bytes_per_element
+from rooflm.specs.kernels import kernel_family
 from rooflm.specs.model import MlpSpec, ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
@@ -78,7 +79,8 @@ class GraphBuilder:
             # Block scales along K: every output element is rescaled once per K block.
             cost = cost.with_vector_ops(tokens * n * np.ceil(k / costs.k_block) * costs.rescale_ops_per_output)
         op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute if quantized else IO_DTYPE, (k, n))
-        return replace(op, gemm_m=tokens, instances=instances)
+        family = kernel_family(q if quantized else None, grouped=name.startswith("experts"))
+        return replace(op, gemm_m=tokens, instances=instances, family=family)
 
     def activation_quant(self, gemm: Op) -> Op:
         """Dynamic per-token quantization of a GEMM's input: read it in bf16, write it in the GEMM's
@@ -259,6 +261,8 @@ class GraphBuilder:
         for label, (n_experts, p_pick) in self.expert_classes():
             hit = float(n_experts) if self.o.all_experts else moe.distinct_experts(group_tokens, n_experts, p_pick)
             per_expert = moe.tokens_per_expert(group_tokens, n_experts, p_pick)
+            # Under EP the most-loaded device sets the layer's time: its experts see more tokens than the mean.
+            per_expert = per_expert * moe.ep_load_factor(group_tokens, spec.num_experts, spec.top_k, p.ep)
             ops += self.mlp(f"experts{label}.", spec.expert, per_expert, count, "expert", instances=hit / p.ep,
                             shards=p.expert_tp)
         if p.ep > 1:
