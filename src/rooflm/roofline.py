@@ -14,6 +14,7 @@ import numpy as np
 from rooflm.errors import InvalidInputError
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.hardware import MAX_OVERHEAD_S, HardwareSpec, Link
+from rooflm.specs.kernels import GROUPED, KernelCurve, curves_for
 from rooflm.specs.workload import check_choice, check_number
 
 EfficiencyMode = Literal["ideal", "calibrated"]
@@ -37,6 +38,15 @@ class Efficiency:
     compute_curve: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     overhead_by_kind: dict[str, float] = field(default_factory=dict)
     memory_by_kind: dict[str, float] = field(default_factory=dict)
+    # Measured kernel families of the device's class (data/kernels.toml): they replace the flat fractions
+    # for the GEMMs they cover.
+    kernels: dict[str, KernelCurve] = field(default_factory=dict)
+
+    def kernel_curve(self, family: str) -> KernelCurve | None:
+        """The family's curve, or its non-grouped variant's for grouped (MoE) GEMMs not measured separately."""
+        if not family:
+            return None
+        return self.kernels.get(family) or self.kernels.get(family.removesuffix(GROUPED))
 
     def compute_fraction(self, dtype: str) -> float:
         return self.compute.get(dtype, self.compute["default"])
@@ -80,10 +90,12 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
              **{f"compute.{d}": f.source for d, f in e.compute.items()},
              **{f"compute_curve.{d}": c.source for d, c in e.compute_curve.items()},
              **{f"kernel_overhead.{k}": f.source for k, f in e.kernel_overhead_by_kind.items()},
-             **{f"memory.{k}": f.source for k, f in e.memory_by_kind.items()}},
+             **{f"memory.{k}": f.source for k, f in e.memory_by_kind.items()},
+             **_kernel_sources(e.kernel_class, curves_for(e.kernel_class))},
             {d: (tuple(c.rows), tuple(c.value)) for d, c in e.compute_curve.items()},
             {k: f.value for k, f in e.kernel_overhead_by_kind.items()},
             {k: f.value for k, f in e.memory_by_kind.items()},
+            curves_for(e.kernel_class),
         )
     return Efficiency(
         eff.mode,
@@ -95,7 +107,20 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
         eff.compute_curve if compute is None else {},
         eff.overhead_by_kind if kernel_overhead_s is None else {},
         eff.memory_by_kind if memory is None else {},
+        # Any flat override replaces the measured families too: the user asked for one figure.
+        eff.kernels if memory is None and compute is None else {},
     )
+
+
+def _kernel_sources(kernel_class: str | None, kernels: dict[str, KernelCurve]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for family, c in kernels.items():
+        key = f"kernels.{kernel_class}.{family}"
+        out[f"{key}.memory"] = c.memory.source
+        out[f"{key}.fill"] = c.fill.source
+        if c.compute:
+            out[f"{key}.compute"] = c.compute.source
+    return out
 
 
 @dataclass(frozen=True)
@@ -141,18 +166,44 @@ def vector_rate(hw: HardwareSpec) -> float | None:
     return fp32.value / 2 if fp32 else None
 
 
+def gemm_rows_per_instance(op: Op) -> Num:
+    """M of one instance (an expert, a head): what fills the matrix units or not."""
+    if np.any(op.gemm_m) or not op.weight_shape:
+        return op.gemm_m
+    return np.asarray(op.cost.flops, dtype=np.float64) / (2.0 * op.weight_shape[0] * op.weight_shape[1])
+
+
+def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCurve) -> OpTiming:
+    """A GEMM on a measured kernel family: T_math at the family's compute fraction for its M, T_mem at its
+    sustained bandwidth fraction plus the kernel's fixed fill time (why small matrices miss the peak). No
+    vector-op dequantization cost is added: the measured kernel times include it."""
+    c, n = op.cost, op.count
+    flops = np.asarray(c.flops, dtype=np.float64)
+    if curve.compute is not None:
+        m = np.maximum(gemm_rows_per_instance(op), 1.0)
+        eta = np.interp(np.log(m), np.log(curve.compute.rows), curve.compute.value)
+    else:
+        eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
+    compute = n * flops / (hw.peak(op.compute_dtype) * eta) if np.any(flops) else np.zeros(())
+    memory = (n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
+              + n * op.kernels * curve.fill.value)
+    overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
+    return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
+
+
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     """T = max(T_math, T_mem, T_comms) + launch overhead. T_math adds the vector-unit work (dequantization)
     to the tensor-core time: it sits in the same kernel's main loop. Devices without a vector roof in their
-    file (the TPUs here) get no vector cost."""
+    file (the TPUs here) get no vector cost. GEMMs of a measured kernel family take its curves instead."""
     c = op.cost
     n = op.count
+    curve = eff.kernel_curve(op.family) if op.kind == "gemm" else None
+    if curve is not None:
+        return time_kernel_gemm(op, hw, eff, curve)
     flops = np.asarray(c.flops, dtype=np.float64)
     eta = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
-        # Each instance (an expert, a head) is a GEMM of M rows: that is what fills the matrix units or not.
-        m_rows = op.gemm_m if np.any(op.gemm_m) else flops / (2.0 * op.weight_shape[0] * op.weight_shape[1])
-        eta = eff.gemm_compute_fraction(op.compute_dtype, m_rows)
+        eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
     roof = hw.peak(op.compute_dtype) * eta if np.any(flops) else np.inf
     compute = n * flops / roof
     rate = vector_rate(hw)

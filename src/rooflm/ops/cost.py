@@ -56,6 +56,7 @@ class Op:
     comm_group: int = 1  # devices taking part in a collective (picks the link)
     gemm_m: Num = 0.0  # a GEMM's rows (M) per instance
     instances: Num = 1.0  # identical GEMMs in one kernel: heads of a batched GEMM, or the experts hit
+    family: str = ""  # the kernel family a GEMM runs on (specs.kernels.kernel_family); "" for other operators
 
     @property
     def gemm_rows(self) -> Num:

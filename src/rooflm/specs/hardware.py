@@ -129,7 +129,8 @@ class GemmCurve(BaseModel):
 class Efficiency(BaseModel):
     """Achievable fractions of the datasheet roofs, used by the ``calibrated`` mode. ``compute_curve`` (per dtype,
     vs GEMM rows), ``kernel_overhead_by_kind`` and ``memory_by_kind`` (per operator kind) are optional refinements
-    from measurements."""
+    from measurements. ``kernel_class`` names the device class whose kernel-family curves (data/kernels.toml)
+    time the GEMMs; without it the flat fractions apply."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -139,6 +140,14 @@ class Efficiency(BaseModel):
     compute_curve: dict[str, GemmCurve] = {}
     kernel_overhead_by_kind: dict[str, Figure] = {}
     memory_by_kind: dict[str, Figure] = {}
+    kernel_class: str | None = None
+
+    @field_validator("kernel_class")
+    @classmethod
+    def _known_class(cls, v: str | None) -> str | None:
+        from rooflm.specs.kernels import check_kernel_class  # kernels reads this module's figure types
+
+        return check_kernel_class(v)
 
     @field_validator("compute_curve")
     @classmethod

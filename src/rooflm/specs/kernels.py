@@ -1,0 +1,104 @@
+"""Kernel families and their measured efficiency curves per device class (data/kernels.toml).
+
+A scheme's GEMMs run on one family of kernels (cuBLAS for bf16, Marlin for W4A16, DeepGEMM for block
+fp8, ...); each family reaches its own fraction of the bandwidth and of the compute roof, as a function
+of the GEMM's rows M and of its weight bytes. The calibrated mode uses these where the hardware file
+names its device class (``efficiency.kernel_class``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from rooflm.errors import InvalidInputError
+from rooflm.specs.dtypes import bytes_per_element
+from rooflm.specs.hardware import FRACTION, OVERHEAD, Figure, GemmCurve
+from rooflm.specs.quant import QuantScheme
+
+KERNELS_FILE = Path(__file__).resolve().parent.parent / "data" / "kernels.toml"
+GROUPED = ".grouped"
+
+
+class KernelCurve(BaseModel):
+    """One family on one device class: sustained bandwidth fraction, fixed fill time per kernel, and the
+    compute fraction vs M (None: the device's flat fraction for the dtype)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    memory: Figure
+    fill: Figure
+    compute: GemmCurve | None = None
+
+    @model_validator(mode="after")
+    def _sane(self) -> KernelCurve:
+        FRACTION.check("memory", self.memory.value)
+        OVERHEAD.check("fill", self.fill.value)
+        return self
+
+    def bandwidth_fraction(self, weight_bytes: float, bandwidth: float) -> float:
+        """Achieved fraction of the bandwidth on a weight-bound matrix of ``weight_bytes``."""
+        return 1.0 / (1.0 / self.memory.value + self.fill.value * bandwidth / weight_bytes)
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, dict[str, KernelCurve]]:
+    with KERNELS_FILE.open("rb") as fh:
+        raw = tomllib.load(fh)
+    families = set(raw["families"])
+    out: dict[str, dict[str, KernelCurve]] = {}
+    for cls in raw["classes"]:
+        out[cls] = {}
+        for fam, entry in raw.get(cls, {}).items():
+            if fam.removesuffix(GROUPED) not in families:
+                raise ValueError(f"kernels.toml: [{cls}.{fam}] names no family in [families]")
+            out[cls][fam] = KernelCurve.model_validate(entry)
+    return out
+
+
+def kernel_classes() -> list[str]:
+    return list(_table())
+
+
+def curves_for(kernel_class: str | None) -> dict[str, KernelCurve]:
+    """The families measured on a device class; {} for a device without one (flat fractions apply)."""
+    if kernel_class is None:
+        return {}
+    table = _table()
+    if kernel_class not in table:
+        raise InvalidInputError(f"unknown kernel class {kernel_class!r}; known: {', '.join(table)}",
+                                "efficiency.kernel_class")
+    return table[kernel_class]
+
+
+def check_kernel_class(name: str | None) -> str | None:
+    """Refuse an unknown class when a hardware file is read (a ValueError names the key there)."""
+    if name is not None and name not in _table():
+        raise ValueError(f"unknown kernel class {name!r}; known: {', '.join(_table())}")
+    return name
+
+
+def kernel_family(scheme: QuantScheme | None, grouped: bool = False) -> str:
+    """The family a GEMM in ``scheme`` runs on (None: an unquantized bf16 GEMM); '.grouped' for the experts of
+    a MoE layer (one grouped kernel over all experts)."""
+    family = _base_family(scheme)
+    return family + GROUPED if grouped and family else family
+
+
+def _base_family(scheme: QuantScheme | None) -> str:
+    if scheme is None:
+        return "dense"
+    w, a = bytes_per_element(scheme.weight), bytes_per_element(scheme.activation)
+    if w >= 2 and a >= 2:
+        return "dense" if w == 2 else ""  # fp32 weights: no family measured
+    if a >= 2:
+        return "w8a16" if w == 1 else "w4a16"
+    if w == 1:
+        if scheme.weight == "int8":
+            return "int8"
+        return "fp8-block" if scheme.k_block else "fp8"
+    return "w4a8" if a == 1 else "fp4"
+
