@@ -1,0 +1,83 @@
+"""The design's one-way flow, checked on the source: specs → operators → roofline → report → presentation.
+
+Imports are read with ``ast`` (module-level and inside functions alike), so a cycle or an upward import fails here
+before it confuses a reader or an import order.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import rooflm
+
+PACKAGE = Path(rooflm.__file__).resolve().parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    """rooflm module → the rooflm modules it imports (a `from rooflm.x import y` names x, or x.y when y is a module)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("rooflm")}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rooflm"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    found.add(sub if sub in modules else node.module)
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]], skip: set[str]) -> list[str] | None:
+    """A cycle among the modules not in ``skip`` (a package's __init__ re-exports, so it is skipped), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node] - skip):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(set(graph) - skip):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_the_package_imports_have_no_cycle() -> None:
+    graph = _imports()
+    packages = {name for name in graph if (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists()}
+    assert _cycle(graph, packages) is None
+
+
+def test_specs_import_no_later_stage() -> None:
+    later = ("rooflm.ops", "rooflm.graph", "rooflm.roofline", "rooflm.evaluate", "rooflm.analysis", "rooflm.report",
+             "rooflm.cli", "rooflm.web", "rooflm.plot", "rooflm.render")
+    for name, imported in _imports().items():
+        if name.startswith("rooflm.specs"):
+            assert not [m for m in imported if m.startswith(later)], name
+
+
+def test_presentation_is_imported_by_presentation_only() -> None:
+    for name, imported in _imports().items():
+        if not name.startswith(("rooflm.cli", "rooflm.web")):
+            assert not [m for m in imported if m.startswith(("rooflm.cli", "rooflm.web"))], name
+    # One place registers the commands: the command modules do not import the app.
+    graph = _imports()
+    assert "rooflm.cli" not in graph["rooflm.cli_plot"] | graph["rooflm.cli_measure"]
+    assert not [m for m in graph["rooflm.web.app"] if m.startswith("rooflm.cli")]
