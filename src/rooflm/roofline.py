@@ -12,8 +12,10 @@ from typing import Literal, get_args
 import numpy as np
 
 from rooflm.errors import InvalidInputError
+from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op
-from rooflm.specs.hardware import MAX_OVERHEAD_S, HardwareSpec, Link
+from rooflm.specs.figures import MAX_OVERHEAD_S
+from rooflm.specs.hardware import HardwareSpec, Link
 from rooflm.specs.kernels import GROUPED, KernelCurve, curves_for
 from rooflm.specs.workload import check_choice, check_number
 
@@ -41,6 +43,8 @@ class Efficiency:
     # Measured kernel families of the device's class (data/kernels.toml): they replace the flat fractions
     # for the GEMMs they cover.
     kernels: dict[str, KernelCurve] = field(default_factory=dict)
+    # The fraction of communication time hidden behind compute (deploy.setup's comm_overlap; 0: none).
+    comm_overlap: float = 0.0
 
     def kernel_curve(self, family: str) -> KernelCurve | None:
         """The family's curve, or its non-grouped variant's for grouped (MoE) GEMMs not measured separately."""
@@ -150,14 +154,15 @@ def link_for(hw: HardwareSpec, group: int) -> Link:
                             "add an [interconnect] section to its hardware file")
 
 
-def comm_time(op: Op, hw: HardwareSpec) -> np.ndarray:
-    """T_comms = bytes / link bandwidth + steps × link latency (no overlap with compute assumed)."""
+def comm_time(op: Op, hw: HardwareSpec, eff: Efficiency | None = None) -> np.ndarray:
+    """T_comms of the op's collective on its link (ops.comm.collective_time: the bandwidth bound in ideal mode, the
+    engine's algorithm in calibrated mode), less the fraction ``eff.comm_overlap`` hidden behind compute."""
     c = op.cost
     if not np.any(c.comm_bytes) and not c.comm_steps:
         return np.zeros(())
     link = link_for(hw, op.comm_group)
-    return op.count * (np.asarray(c.comm_bytes, dtype=np.float64) / link.bandwidth.value
-                       + c.comm_steps * link.latency.value)
+    mode, hidden = (eff.mode, eff.comm_overlap) if eff is not None else ("calibrated", 0.0)
+    return op.count * collective_time(c, op.comm_group, link, mode) * (1.0 - hidden)
 
 
 def vector_rate(hw: HardwareSpec) -> float | None:
@@ -188,7 +193,7 @@ def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCur
     memory = (n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
               + n * op.kernels * curve.fill.value)
     overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
-    return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
+    return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)
 
 
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
@@ -211,4 +216,4 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
         compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
     memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
     overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
-    return OpTiming(op, compute, memory, comm_time(op, hw), overhead)
+    return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)

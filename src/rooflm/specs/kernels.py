@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from rooflm.errors import InvalidInputError
 from rooflm.specs.dtypes import bytes_per_element
-from rooflm.specs.hardware import FRACTION, OVERHEAD, Figure, GemmCurve
+from rooflm.specs.figures import FRACTION, OVERHEAD, Figure, GemmCurve
 from rooflm.specs.quant import QuantScheme
 
 KERNELS_FILE = Path(__file__).resolve().parent.parent / "data" / "kernels.toml"
