@@ -64,3 +64,17 @@ def test_quant_table_says_which_schemes_were_left_out() -> None:
     cmp = compare_quant("llama-3.1-8b", "a100-sxm", schemes=["bf16", "fp8", "w4a16"], batch=[1], context=[1024])
     assert [s.scheme for s in cmp.skipped] == ["fp8"]
     assert "fp8 not compared: a100-sxm has no fp8 compute roof" in text(render.quant_table(cmp))
+
+
+def test_a_long_quant_table_shows_its_first_and_last_rows() -> None:
+    # 100 batches × 2 schemes: 100 rows, past the limit of 60, so rows 0–29 and 70–99 are shown with "…" between
+    # (the batch axis is the row number + 1 here, so the batches shown are 1–30 and 71–100).
+    cmp = compare_quant("llama-3.1-8b", "h100-sxm", schemes=["bf16", "fp8"], batch=list(range(1, 101)), context=[512])
+    lines = text(render.quant_table(cmp, limit=60)).splitlines()
+    first_cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    shown = [int(c) for c in first_cells if c.isdigit()]
+    assert shown == [*range(1, 31), *range(71, 101)]
+    assert "…" in first_cells
+    full = [line.split("│")[1].strip() for line in text(render.quant_table(cmp, limit=200)).splitlines()
+            if line.startswith("│")]
+    assert [int(c) for c in full if c.isdigit()] == list(range(1, 101))

@@ -82,8 +82,8 @@ class QuantComparison:
         c = self.results[scheme].columns
         return {k: (c[f"{k}_time_s"] > 0) & (c[f"{k}_memory_bound_s"] >= 0.5 * c[f"{k}_time_s"]) for k in OP_CLASSES}
 
-    def memory_bound_classes(self, scheme: str, rows: slice = _ALL) -> list[list[str]]:
-        """Per point (of ``rows``), the classes of ``memory_bound``, in OP_CLASSES order."""
+    def memory_bound_classes(self, scheme: str, rows: slice | np.ndarray = _ALL) -> list[list[str]]:
+        """Per point (of ``rows``: a slice or an array of indices), the classes of ``memory_bound``, in OP_CLASSES order."""
         flags = self.memory_bound(scheme)
         # One bit per class: a point's set of classes is one integer, its list built once per distinct set.
         code = np.zeros(len(self.results[scheme]), dtype=np.int64)

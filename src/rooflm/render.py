@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -101,6 +102,11 @@ def _moe_text(r: Report) -> Text:
     )
 
 
+def shown_rows(n: int, limit: int) -> list[int]:
+    """The rows a table of ``n`` shows: all of them, or the first and last ``limit // 2`` (a "…" row between)."""
+    return list(range(n)) if n <= limit else [*range(limit // 2), *range(n - limit // 2, n)]
+
+
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
     table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
                   title_justify="left", header_style="bold")
@@ -111,8 +117,7 @@ def sweep_table(s: SweepResult, limit: int = 40) -> Table:
     for col in ("time", "tokens/s", "AI", "bound", *(("tokens/expert", "experts") if experts else ()), "fits"):
         table.add_column(col, justify="right")
     n = len(s)
-    rows = range(n) if n <= limit else [*range(limit // 2), *range(n - limit // 2, n)]
-    for i, row in enumerate(rows):
+    for i, row in enumerate(shown_rows(n, limit)):
         if n > limit and i == limit // 2:
             table.add_row(*(["…"] * len(table.columns)))
         c = s.columns
@@ -221,9 +226,10 @@ def _fit_mark(text: str, fits: bool, style: str = "") -> Text:
     return cell
 
 
-def quant_table(cmp: QuantComparison) -> Group:
+def quant_table(cmp: QuantComparison, limit: int = 60) -> Group:
     """Speed-up of each scheme over the baseline, per context and batch (✗ where the workload does not fit in
-    memory), then where the gains fade and why."""
+    memory), then where the gains fade and why. Past ``limit`` points the table shows the first and last rows
+    (`--csv` or `--json` give them all): a 262,144-point table is for no one to read."""
     base = cmp.results[cmp.baseline]
     schemes = [s for s in cmp.results if s != cmp.baseline]
     table = Table(header_style="bold")
@@ -235,9 +241,13 @@ def quant_table(cmp: QuantComparison) -> Group:
         table.add_column(s, justify="right")
     table.add_column("still memory-bound", justify="left", **_NAME)
     last = schemes[-1] if schemes else cmp.baseline
-    classes = cmp.memory_bound_classes(last)
+    n = len(base)
+    rows = shown_rows(n, limit)
+    classes = dict(zip(rows, cmp.memory_bound_classes(last, rows=np.asarray(rows, dtype=np.int64)), strict=True))
     fits = {s: cmp.fits[s].tolist() for s in cmp.results}
-    for i in range(len(base)):
+    for shown, i in enumerate(rows):
+        if n > limit and shown == limit // 2:
+            table.add_row(*(["…"] * len(table.columns)))
         cells: list[str | Text] = [str(base.axes[a][i]) for a in axes]
         cells.append(_fit_mark(units.seconds(float(base.columns["time_s"][i])), fits[cmp.baseline][i]))
         for s in schemes:
