@@ -26,8 +26,10 @@ def test_w4a8_over_fp8_halves_batch1_and_fades_at_2048() -> None:
 
 
 def test_w4a16_over_bf16_is_about_4x_at_batch1_and_gone_past_its_critical_batch() -> None:
-    # 16 / 4.125 bits = 3.88 on the GEMMs.
-    assert 3.5 <= _speedup("w4a16", "bf16", 1) <= 4.0
+    # Batch 1, context 128, bytes per step: bf16 15.009 GB of weights; W4A16 4.650 GB (16 / 4.125 bits on the decoder
+    # GEMMs, lm_head's 1.051 GB left in bf16); both add 16.9 MB of KV cache and 11.4 MB of activations:
+    # (15.009 + 0.028) / (4.650 + 0.028) = 3.21 (3.74 if lm_head were int4 too).
+    assert 3.1 <= _speedup("w4a16", "bf16", 1) <= 3.3
     # Past W4A16's critical batch (≈ 84) only the bf16 GEMMs' own memory-bound share is left to save.
     assert _speedup("w4a16", "bf16", 1024) < 1.1
     # With the dequantization in the main loop (calibrated mode) W4A16 is slower than bf16 there.

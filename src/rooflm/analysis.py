@@ -106,7 +106,7 @@ def _operator_row(o: OpTotals) -> OperatorRow:
         activation_bytes=_f(o.activation_bytes), kv_bytes=_f(o.kv_bytes),
         arithmetic_intensity=_f(o.flops) / max(_f(o.bytes), 1e-30), compute_time_s=_f(o.compute_s),
         memory_time_s=_f(o.memory_s), overhead_time_s=_f(o.overhead_s), time_s=_f(o.time_s),
-        bound=BOUNDS[int(_f(o.bound))],
+        bound=BOUNDS[int(_f(o.bound))], scheme=o.op.scheme or None, weight_dtype=o.op.weight_dtype or None,
     )
 
 
@@ -153,12 +153,19 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
     return Report(
         model=s.model.name, hardware=s.hardware.name, phase=phase, batch=batch, prompt_len=prompt_len, context=ctx,
         gen_len=gen_len, quant=s.quant.label, weight_dtype=s.quant.weight, activation_dtype=s.quant.activation,
-        kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, efficiency=s.eff.mode, efficiency_sources=s.eff.sources,
+        kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, quant_modules=_present_modules(s), efficiency=s.eff.mode,
+        efficiency_sources=s.eff.sources,
         layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
                       label=p.label),
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
         moe=moe_report(s, phase, batch, prompt_len, ctx) if s.model.is_moe else None,
     )
+
+
+def _present_modules(s: Setup) -> dict[str, str]:
+    """The scheme of each module class the model has (no experts in a dense model, no lm_head when tied)."""
+    groups = s.model.params_by_group()
+    return {m: name for m, name in s.quant.module_labels().items() if groups.get(m, 1 if m == "router" else 0)}
 
 
 def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: int, gen_len: int) -> list[str]:

@@ -18,9 +18,9 @@ from rooflm.ops.moe import Routing
 from rooflm.roofline import Efficiency, efficiency_for
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
-from rooflm.specs.model import ModelSpec
+from rooflm.specs.model import MODULES, ModelSpec
 from rooflm.specs.parallel import Parallelism
-from rooflm.specs.quant import QuantScheme, load_scheme
+from rooflm.specs.quant import NATIVE, QuantScheme, check_quant, load_scheme
 from rooflm.specs.quant_costs import costs_for
 from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive
 
@@ -32,7 +32,7 @@ MAX_HOT_EXPERT_FACTOR = 1e6
 class Deployment(TypedDict, total=False):
     """How the model is served: every entry point takes these as keyword arguments (CLI flag names)."""
 
-    quant: str | QuantScheme
+    quant: str | QuantScheme | None  # a scheme, a mix per module class, or None/"native": the checkpoint's own
     kv_dtype: str | None
     efficiency: str  # ideal | calibrated, any case
     eta_memory: float | None
@@ -75,7 +75,7 @@ class Setup:
 def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **d: Unpack[Deployment]) -> Setup:
     """Check every deployment keyword (type, range, choice) before loading anything, then resolve them. The CLI,
     the API and the web server all come through here, so they refuse the same values with the same message."""
-    quant, kv_dtype, act_quant = d.get("quant", "bf16"), d.get("kv_dtype"), d.get("act_quant")
+    quant, kv_dtype, act_quant = d.get("quant") or NATIVE, d.get("kv_dtype"), d.get("act_quant")
     if not isinstance(quant, (str, QuantScheme)):
         raise InvalidInputError(f"quant must be a scheme name, got {quoted(quant)}", "quant")
     if kv_dtype is not None and not isinstance(kv_dtype, str):
@@ -96,14 +96,18 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
     eff = efficiency_for(hw, d.get("efficiency", "ideal"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
-    scheme = load_scheme(quant, kv_dtype)
-    hw.peak(scheme.compute)  # refuse a scheme the device has no roof for, before any work
-    costs = costs_for(scheme, eff.mode, dequant_ops=d.get("dequant_ops"), kv_dequant_ops=d.get("kv_dequant_ops"),
-                      act_quant=act_quant)
+    if isinstance(quant, str):
+        check_quant(quant)  # a malformed --quant is refused before the model is read
     spec = load_model(model)
+    scheme = load_scheme(quant, kv_dtype, spec)
+    for module in MODULES:
+        hw.peak(scheme.for_module(module).compute)  # refuse a scheme the device has no roof for, before any work
+    overrides = {"dequant_ops": d.get("dequant_ops"), "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
+    costs = costs_for(scheme, eff.mode, **overrides)
+    module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
     parallel.check(spec)
-    return Setup(spec, hw, scheme, eff, Options(parallel, routing, mla_decode, costs=costs))
+    return Setup(spec, hw, scheme, eff, Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs))
 
 
 def check_phase(phase: object) -> str:

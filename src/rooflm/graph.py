@@ -47,6 +47,9 @@ class Options:
     mla_decode: MlaDecode = "absorbed"
     all_experts: bool = False  # read every expert (to size the stored weights)
     costs: QuantCosts = NO_COSTS  # in-kernel cost of the quantized formats (calibrated mode)
+    # The same per module class (specs.model.MODULES), where a mix runs classes in different schemes; a class
+    # not listed uses ``costs``.
+    module_costs: tuple[tuple[str, QuantCosts], ...] = ()
 
 
 DEFAULT_OPTIONS = Options()
@@ -57,6 +60,10 @@ class GraphBuilder:
         self.m, self.q, self.o = model, quant, options
         self.p = options.parallel
         self.io = bytes_per_element(IO_DTYPE)
+        self._module_costs = dict(options.module_costs)
+
+    def costs(self, module: str) -> QuantCosts:
+        return self._module_costs.get(module, self.o.costs)
 
     # -- building blocks ------------------------------------------------------------------------------
     def op(self, name: str, kind: OpKind, op_class: OpClass, count: int, cost: Cost, dtype: str = IO_DTYPE,
@@ -64,11 +71,13 @@ class GraphBuilder:
         return Op(name, kind, op_class, count, cost, dtype, weight_shape=shape, comm_group=group)
 
     def linear(self, name: str, tokens: Num, k: int, n: int, count: int, bias: bool = False,
-               op_class: OpClass = "weight_gemm", instances: Num = 1.0, quantized: bool = True) -> Op:
-        """``instances`` copies of a [tokens, k] × [k, n] GEMM (heads of a batched GEMM, or experts)."""
-        q, costs = self.q, self.o.costs
-        w = q.weight_bytes_per_element(k) if quantized else self.io
-        a = q.act_bytes if quantized else self.io
+               op_class: OpClass = "weight_gemm", instances: Num = 1.0, module: str = "attention") -> Op:
+        """``instances`` copies of a [tokens, k] × [k, n] GEMM (heads of a batched GEMM, or experts), in the scheme
+        of its module class."""
+        q, costs = self.q.for_module(module), self.costs(module)
+        quantized = not q.plain
+        w = q.weight_bytes_per_element(k)
+        a = q.act_bytes
         cost = gemm.linear(tokens, k, n, weight_bytes_per_el=w, in_bytes=a, out_bytes=self.io, bias=bias,
                            bias_bytes=self.io)
         if quantized and costs.weight_ops_per_element:
@@ -78,26 +87,26 @@ class GraphBuilder:
         if quantized and costs.rescale_ops_per_output:
             # Block scales along K: every output element is rescaled once per K block.
             cost = cost.with_vector_ops(tokens * n * np.ceil(k / costs.k_block) * costs.rescale_ops_per_output)
-        op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute if quantized else IO_DTYPE, (k, n))
+        op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute, (k, n))
         family = kernel_family(q if quantized else None, grouped=name.startswith("experts"))
-        return replace(op, gemm_m=tokens, instances=instances, family=family)
+        return replace(op, gemm_m=tokens, instances=instances, family=family, module=module, scheme=q.name,
+                       weight_dtype=q.weight)
 
     def activation_quant(self, gemm: Op) -> Op:
         """Dynamic per-token quantization of a GEMM's input: read it in bf16, write it in the GEMM's
         activation dtype with one fp32 scale per row."""
         k = gemm.weight_shape[0] if gemm.weight_shape else 0
-        rows, costs = gemm.gemm_rows, self.o.costs
-        cost = Cost(activation_bytes=rows * k * (self.io + self.q.act_bytes) + rows * 4.0,
+        rows, costs = gemm.gemm_rows, self.costs(gemm.module)
+        cost = Cost(activation_bytes=rows * k * (self.io + self.q.for_module(gemm.module).act_bytes) + rows * 4.0,
                     vector_ops=rows * k * costs.activation_ops_per_element)
         kind_class = "other" if gemm.op_class == "weight_gemm" else gemm.op_class
         return self.op(f"{gemm.name}.act_quant", "elementwise", kind_class, gemm.count, cost)
 
     def with_activation_quant(self, ops: list[Op]) -> list[Op]:
-        if not self.o.costs.activation_quant:
-            return ops
         out: list[Op] = []
         for op in ops:
-            if op.kind == "gemm" and np.any(op.gemm_rows) and op.compute_dtype == self.q.compute:
+            if op.kind == "gemm" and op.module and np.any(op.gemm_rows) and self.costs(op.module).activation_quant \
+                    and self.q.for_module(op.module).act_bytes < self.io:
                 out.append(self.activation_quant(op))
             out.append(op)
         return out
@@ -128,7 +137,7 @@ class GraphBuilder:
         ops.append(self.norm("post_attention_norm", t, h, n))
         dense = sum(g.count for g in m.layers if not g.moe)
         if dense:
-            ops += self.mlp("", m.mlp, t, dense)  # type: ignore[arg-type]
+            ops += self.mlp("", m.mlp, t, dense, module="mlp")  # type: ignore[arg-type]
             ops += self.all_reduce("mlp_all_reduce", t, dense)
         if n - dense:
             ops += self.moe_layer(step, n - dense)
@@ -147,23 +156,23 @@ class GraphBuilder:
 
     def head(self, rows: Num) -> list[Op]:
         m, p = self.m, self.p
-        # A tied head multiplies by the embedding table, which stays in the I/O dtype.
+        # A tied head multiplies by the embedding table, stored as the embedding is.
         ops = [self.linear("lm_head", rows, m.hidden_size, m.vocab_size // p.tp, 1,
-                           quantized=not m.tie_word_embeddings)]
+                           module="embedding" if m.tie_word_embeddings else "lm_head")]
         if p.tp > 1:
             gather = comm.all_gather(rows * m.vocab_size * self.io, p.tp)
             ops.append(self.op("logits_all_gather", "communication", "communication", 1, gather, group=p.tp))
         return ops
 
     def mlp(self, prefix: str, spec: MlpSpec, tokens: Num, count: int, op_class: OpClass = "weight_gemm",
-            instances: Num = 1.0, shards: int | None = None) -> list[Op]:
+            instances: Num = 1.0, shards: int | None = None, module: str = "mlp") -> list[Op]:
         h = self.m.hidden_size
         width = spec.intermediate_size // (self.p.tp if shards is None else shards)
         act = elementwise.swiglu(tokens, width, io_bytes=self.io).scaled(instances)
         return [
-            self.linear(f"{prefix}gate_up_proj", tokens, h, 2 * width, count, spec.bias, op_class, instances),
+            self.linear(f"{prefix}gate_up_proj", tokens, h, 2 * width, count, spec.bias, op_class, instances, module),
             self.op(f"{prefix}swiglu", "elementwise", "other" if op_class == "weight_gemm" else op_class, count, act),
-            self.linear(f"{prefix}down_proj", tokens, width, h, count, spec.bias, op_class, instances),
+            self.linear(f"{prefix}down_proj", tokens, width, h, count, spec.bias, op_class, instances, module),
         ]
 
     # -- attention ------------------------------------------------------------------------------------
@@ -232,9 +241,11 @@ class GraphBuilder:
             # over them: the latent cache is read once, the K and V it expands to cross memory twice.
             cached = step.batch * step.context
             width = heads * (nope + dv)
-            up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * self.q.weight_bytes_per_element(dc),
+            q = self.q.for_module("attention")
+            up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * q.weight_bytes_per_element(dc),
                       activation_bytes=cached * width * self.io, kv_bytes=cached * (dc + rope_d) * self.q.kv_bytes)
-            ops.append(self.op("kv_b_proj_cache", "gemm", "attention", n, up, self.q.compute, (dc, width)))
+            ops.append(replace(self.op("kv_b_proj_cache", "gemm", "attention", n, up, q.compute, (dc, width)),
+                               module="attention", scheme=q.name, weight_dtype=q.weight))
             mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
             ops.append(self.op("attention", "attention", "attention", n,
@@ -249,22 +260,22 @@ class GraphBuilder:
         t, h = step.tokens, m.hidden_size
         # Under EP a device's MoE layer serves the tokens of every replica of its stage.
         group_tokens = t * p.dp if p.ep > 1 else t
-        ops = [self.linear("router", t, h, spec.num_experts, count, spec.router_bias, "expert", quantized=False)]
+        ops = [self.linear("router", t, h, spec.num_experts, count, spec.router_bias, "expert", module="router")]
         topk = Cost(flops=5.0 * t * spec.num_experts, activation_bytes=t * (spec.num_experts + 2 * spec.top_k) * self.io)
         ops.append(self.op("topk_routing", "elementwise", "expert", count, topk))
         if spec.shared:
-            ops += self.mlp("shared_", spec.shared, t, count, "expert")
+            ops += self.mlp("shared_", spec.shared, t, count, "expert", module="shared_experts")
         if p.ep > 1:
             send = (group_tokens / p.ep) * spec.top_k * h
             ops.append(self.op("ep_dispatch", "communication", "communication", count,
-                               comm.all_to_all(send * self.q.act_bytes, p.ep), group=p.ep))
+                               comm.all_to_all(send * self.q.for_module("experts").act_bytes, p.ep), group=p.ep))
         for label, (n_experts, p_pick) in self.expert_classes():
             hit = float(n_experts) if self.o.all_experts else moe.distinct_experts(group_tokens, n_experts, p_pick)
             per_expert = moe.tokens_per_expert(group_tokens, n_experts, p_pick)
             # Under EP the most-loaded device sets the layer's time: its experts see more tokens than the mean.
             per_expert = per_expert * moe.ep_load_factor(group_tokens, spec.num_experts, spec.top_k, p.ep)
             ops += self.mlp(f"experts{label}.", spec.expert, per_expert, count, "expert", instances=hit / p.ep,
-                            shards=p.expert_tp)
+                            shards=p.expert_tp, module="experts")
         if p.ep > 1:
             send = (group_tokens / p.ep) * spec.top_k * h
             ops.append(self.op("ep_combine", "communication", "communication", count,

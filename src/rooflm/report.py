@@ -51,6 +51,10 @@ class OperatorRow(_Frozen):
     overhead_time_s: float
     time_s: float
     bound: str
+    # Weight GEMMs: the scheme this operator runs in (a module of a mix or of the checkpoint's native scheme can
+    # differ from the headline) and its weights' storage dtype; None for operators without weights.
+    scheme: str | None = None
+    weight_dtype: str | None = None
 
 
 class MemoryReport(_Frozen):
@@ -101,6 +105,7 @@ class Report(_Frozen):
     activation_dtype: str
     kv_dtype: str
     compute_dtype: str
+    quant_modules: dict[str, str] = {}  # module class → the scheme its GEMMs run in (attention, experts, lm_head, ...)
     efficiency: str
     efficiency_sources: dict[str, str]
     layout: Layout

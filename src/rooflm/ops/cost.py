@@ -57,6 +57,10 @@ class Op:
     gemm_m: Num = 0.0  # a GEMM's rows (M) per instance
     instances: Num = 1.0  # identical GEMMs in one kernel: heads of a batched GEMM, or the experts hit
     family: str = ""  # the kernel family a GEMM runs on (specs.kernels.kernel_family); "" for other operators
+    # Weight GEMMs: the module class (specs.model.MODULES), the scheme it runs in and its weights' storage dtype.
+    module: str = ""
+    scheme: str = ""
+    weight_dtype: str = ""
 
     @property
     def gemm_rows(self) -> Num:

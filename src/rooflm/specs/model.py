@@ -17,6 +17,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The classes of weight GEMMs a quantization scheme can treat differently (``--quant experts=w4a8,...``).
+MODULES = ("attention", "mlp", "shared_experts", "experts", "router", "lm_head", "embedding")
+
+
+class CheckpointQuant(_Frozen):
+    """A checkpoint's own quantization, read from its config.json's ``quantization_config``: the format of its
+    quantized GEMM weights and the module classes it keeps in bf16. ``weight`` None: a method rooflm does not
+    model (the model still loads; only ``--quant native`` is refused)."""
+
+    method: str  # quant_method as written (fp8, mxfp4, gptq, awq, compressed-tensors, modelopt, ...)
+    weight: str | None  # storage dtype of the quantized weights (fp8, fp4, int4, int8)
+    activation: str = "bf16"  # dtype the GEMM inputs are quantized to; bf16 = weight-only
+    scale_group: int | Literal["channel"] = 0  # weights per scale; 0 = one per tensor (no bytes to speak of)
+    scale_bits: int = Field(default=0, ge=0)
+    zero_bits: int = Field(default=0, ge=0)
+    k_block: int = Field(default=0, ge=0)  # K depth of a weight block (block-scaled fp8)
+    kv: str | None = None  # the KV-cache dtype the checkpoint calibrated, if it says
+    bf16_modules: tuple[str, ...] = ()  # module classes (MODULES) left unquantized
+    ignored: tuple[str, ...] = ()  # modules_to_not_convert / ignore / exclude_modules as written (first few)
+
+
 class AttentionSpec(_Frozen):
     """Self-attention of one layer. ``kind='mla'`` is DeepSeek's multi-head latent attention:
     the cache holds one compressed latent (kv_lora_rank) plus a shared RoPE key per token."""
@@ -124,6 +145,7 @@ class ModelSpec(_Frozen):
     moe: MoeSpec | None = None
     layers: list[LayerGroup]
     source: str = ""
+    quantization: CheckpointQuant | None = None  # the checkpoint's quantization_config, if it has one
 
     # Convenience views used throughout (and by reports).
     @property
