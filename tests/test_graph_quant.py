@@ -113,3 +113,19 @@ def test_a_device_without_a_modules_roof_is_refused() -> None:
     with pytest.raises(rooflm.RooflmError, match="fp8") as err:
         rooflm.analyze("llama-3.1-8b", "a100-sxm", quant="bf16,attention=fp8")
     assert err.value.field in ("quant", "hardware")
+
+
+def test_quant_comparison_and_explain_resolve_native() -> None:
+    from rooflm.economics import compare_quant
+    from rooflm.explain import explain
+
+    cmp = compare_quant("gpt-oss-20b", "h100-sxm", schemes=["native", "mxfp4"], batch=[1], context=[1024])
+    single = rooflm.analyze("gpt-oss-20b", "h100-sxm", batch=1, context=1024)
+    assert float(cmp.results["native"].columns["time_s"][0]) == pytest.approx(single.totals.time_s)
+    # Named mxfp4 also stores attention in fp4 (the checkpoint keeps it bf16): fewer bytes, faster at batch 1.
+    assert float(cmp.speedup["mxfp4"][0]) > 1.0
+    # explain's levers start from the checkpoint's scheme (mxfp4 experts, 0.53 B per weight), not from bf16: fp8
+    # (1 B per weight) is no weight-quantization lever there.
+    ex = explain("gpt-oss-20b", "h100-sxm", batch=1)
+    assert ex.to_json_dict()["quant"] == "native"
+    assert not any(lever.change == "--quant fp8" for lever in ex.levers)

@@ -22,6 +22,7 @@ from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec, load_hardware
+from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
 from rooflm.sweep import MAX_POINTS_IN_MEMORY, SweepResult, count_points, sweep
@@ -219,10 +220,11 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     deployment.pop("quant", None)
     kv_default = deployment.pop("kv_dtype", None)
     hw = load_hardware(hardware)
+    spec = load_model(model)  # resolves 'native' and mixes per module class
     names, skipped = [], []
     for name in dict.fromkeys([base, *schemes]):
         scheme, _, kv = name.partition("+kv-")
-        compute = load_scheme(scheme, kv or kv_default).compute  # an unknown scheme is refused here, by name
+        compute = load_scheme(scheme, kv or kv_default, spec).compute  # an unknown scheme is refused here, by name
         if name != base and compute not in hw.supported_dtypes:
             skipped.append(SkippedScheme(name, f"{hw.name} has no {compute} compute roof"))
         else:
@@ -233,9 +235,10 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         raise InvalidInputError(
             f"the comparison has {points:,} points × {len(names)} schemes = {points * len(names):,}; at most "
             f"{MAX_POINTS_IN_MEMORY:,} can be compared in memory: fewer batches or contexts", field="batch")
-    results = {name: sweep(model, hw, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
+    results = {name: sweep(spec, hw, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
                            gen_len=gen_len, quant=load_scheme(name.partition("+kv-")[0],
-                                                              name.partition("+kv-")[2] or kv_default), **deployment)
+                                                              name.partition("+kv-")[2] or kv_default, spec),
+                           **deployment)
                for name in names}
     ref = results[base]
     speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}

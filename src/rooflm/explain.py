@@ -145,9 +145,12 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
                     batch=target)
     hw = run["hardware"]
     assert isinstance(hw, HardwareSpec)  # explain() resolves it once: a file's name is not a catalog name
-    current = load_scheme(deployment.get("quant", "bf16"), deployment.get("kv_dtype"))  # type: ignore[arg-type]
+    spec = run["model"]
+    assert isinstance(spec, ModelSpec)
+    # As analyze resolves it: no --quant is the checkpoint's own scheme (bf16 for a model without one).
+    current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)  # type: ignore[arg-type]
     for scheme in ("fp8", "w4a8", "w4a16", "fp4"):
-        candidate = load_scheme(scheme, current.kv)
+        candidate = load_scheme(scheme, current.kv, spec)
         if candidate.compute not in hw.supported_dtypes:
             continue
         if candidate.weight_bytes_per_element(4096) >= current.weight_bytes_per_element(4096):
