@@ -68,7 +68,7 @@ def test_models_and_hardware_commands() -> None:
     assert show["kv_bytes_per_token"] == 131_072
     assert any(m["name"] == "llama-3.1-70b" for m in run_json("models", "list")["models"])
     hw = run_json("hardware", "show", "H100")
-    assert hw["memory_bandwidth"] == 3.35e12 and hw["memory_capacity"] == 80e9
+    assert hw["memory_bandwidth"] == 3.35e12 and hw["memory_capacity"] == 81_559 * 2**20  # nvidia-smi
     assert hw["ridge"]["bf16"] == pytest.approx(295.34, abs=0.01)
     assert hw["peak_flops"]["bf16"] == 989.4e12
     assert len(run_json("hardware", "list")["hardware"]) >= 14

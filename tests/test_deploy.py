@@ -20,7 +20,7 @@ def _refused(**kwargs: object) -> rooflm.InvalidInputError:
 def test_an_unknown_comm_algorithm_is_an_input_error() -> None:
     # Was a pydantic ValidationError from Parallelism's Literal field.
     err = _refused(comm_algorithm="mesh")
-    assert str(err) == "comm_algorithm 'mesh': use ring or tree"
+    assert str(err) == "comm_algorithm 'mesh': use auto, ring, tree"
     assert err.field == "comm_algorithm"
 
 

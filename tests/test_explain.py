@@ -59,12 +59,15 @@ def test_explain_cli_markdown_and_json() -> None:
 
 
 def test_memory_lists_every_part_of_the_total_and_names_the_one_that_does_not_fit() -> None:
-    # Prefill of 48 × 8192 tokens of llama-3.1-8b on an 80 GB H100: weights 16.1 GB; KV cache 48·8192 tokens ×
-    # 131 072 B (32 layers × 8 KV heads × 128 × 2 (K, V) × 2 B) = 51.5 GB, so weights + KV = 67.6 GB fit; the
-    # activation workspace on top of them is what does not.
-    e = rooflm.explain("llama-3.1-8b", "h100-sxm", phase="prefill", batch=48, prompt_len=8192)
+    # Prefill of 55 × 8192 tokens of llama-3.1-8b on an H100, in chunks of 32,768 tokens (4 prompts). The engine may
+    # fill 81,559 MiB × 0.9 − 1 GiB = 75,894,987,161.6 B. Weights 16.06 GB; KV cache 55·8192 tokens × 131 072 B
+    # (32 layers × 8 KV heads × 128 × 2 (K, V) × 2 B) = 59.06 GB, so weights + KV = 75.12 GB fit; the activation
+    # workspace of a 32,768-token chunk (≈ 2.8 GB: 84 kB per token) on top of them is what does not.
+    e = rooflm.explain("llama-3.1-8b", "h100-sxm", phase="prefill", batch=55, prompt_len=8192,
+                       max_num_batched_tokens=32768)
     m = e.report.memory
-    assert m.kv_cache_bytes == 48 * 8192 * 131_072
+    assert m.capacity_bytes == pytest.approx(81_559 * 2**20 * 0.9 - 2**30)
+    assert m.kv_cache_bytes == 55 * 8192 * 131_072
     md = e.to_markdown()
     memory = md[md.index("## Memory"):]
     for part in (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.total_bytes, m.capacity_bytes):
@@ -74,9 +77,10 @@ def test_memory_lists_every_part_of_the_total_and_names_the_one_that_does_not_fi
 
 
 def test_memory_names_the_weights_when_they_alone_do_not_fit() -> None:
-    # llama-3.1-70b in bf16: 70.6 B parameters × 2 B = 141 GB of weights, more than the H100's 80 GB.
+    # llama-3.1-70b in bf16: 70.6 B parameters × 2 B = 141 GB of weights, more than the 75.9 GB an engine may fill on
+    # an H100 (81,559 MiB × 0.9 − 1 GiB).
     md = rooflm.explain("llama-3.1-70b", "h100-sxm").to_markdown()
-    assert "the weights alone exceed the 80 GB" in md
+    assert "the weights alone exceed the 75.9 GB" in md
 
 
 def test_explain_takes_a_hardware_file(tmp_path: Path) -> None:

@@ -9,9 +9,11 @@ import rooflm
 
 def test_llama_70b_bf16_does_not_fit_one_h100_and_says_how_to_fix_it() -> None:
     r = rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=1, context=8192)
-    # 70,553,706,496 params * 2 B = 141.1 GB of weights against 80 GB.
+    # 70,553,706,496 params * 2 B = 141.1 GB of weights against the 75.9 GB an engine may fill: nvidia-smi's
+    # 81,559 MiB × 0.9 (vLLM's gpu_memory_utilization) − 1 GiB runtime reserve = 75,894,987,161.6 B.
     assert not r.memory.fits
-    assert r.memory.shortfall_bytes == pytest.approx(r.memory.total_bytes - 80e9)
+    assert r.memory.capacity_bytes == pytest.approx(81_559 * 2**20 * 0.9 - 2**30)
+    assert r.memory.shortfall_bytes == pytest.approx(r.memory.total_bytes - 75_894_987_161.6)
     flags = " ".join(r.memory.suggestions)
     assert "--tp 2" in flags and "--quant fp8" in flags
 
@@ -25,7 +27,7 @@ def test_llama_70b_fits_on_tp2_with_max_batch_from_free_memory() -> None:
     assert r.memory.weights_bytes == pytest.approx(weights, rel=1e-9)
     # KV per sequence per device: 8192 tokens * 80 layers * 4 KV heads * (128 + 128) * 2 B = 1.342 GB.
     kv = 8192 * 80 * 4 * 256 * 2
-    by_kv_alone = math.floor((80e9 - weights) / kv)
+    by_kv_alone = math.floor((75_894_987_161.6 - weights) / kv)  # usable: 81,559 MiB × 0.9 − 1 GiB
     # Activations per sequence are small: the limit is the KV cache (give or take one sequence).
     assert by_kv_alone - 1 <= r.memory.max_batch <= by_kv_alone
     assert rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=r.memory.max_batch, context=8192, tp=2).memory.fits

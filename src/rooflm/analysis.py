@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm import evaluate, graph
+from rooflm import engine, evaluate, graph
 from rooflm.critical import moe_report
 from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
@@ -51,7 +51,7 @@ def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray
         ctx = prompt_len
 
         def ops(n: float | np.ndarray) -> list[Op]:
-            return graph.prefill_ops(m, q, n, prompt_len, lm_head_all_tokens, o)
+            return engine.prefill_chunk_ops(s, n, prompt_len, lm_head_all_tokens)  # activations of one chunk
     elif phase == "decode":
         ctx = context
 
@@ -61,24 +61,25 @@ def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray
         ctx = prompt_len + gen_len - 1
 
         def ops(n: float | np.ndarray) -> list[Op]:
-            return graph.prefill_ops(m, q, n, prompt_len, False, o) + graph.decode_ops(m, q, n, ctx, o)
-    return memory_use(m, q, s.hardware, batch, ctx, ops(batch / s.parallel.dp), ops(1.0), o)
+            return engine.prefill_chunk_ops(s, n, prompt_len) + graph.decode_ops(m, q, n, ctx, o)
+    return memory_use(m, q, s.hardware, batch, ctx, ops(s.parallel.replica_batch(batch)), ops(1.0), o,
+                      capacity=s.memory_capacity)
 
 
 def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
               gen_len: int, lm_head_all_tokens: bool = False) -> PhaseResult:
-    """``batch`` is global; each data-parallel replica runs batch / dp sequences."""
-    m, q, hw, eff, o = s.model, s.quant, s.hardware, s.eff, s.options
-    b = batch / s.parallel.dp
+    """``batch`` is global, split over the data-parallel replicas in whole sequences: the busiest runs ⌈batch / dp⌉
+    (engine.py: prefill in chunks, decode from CUDA graphs, a CPU cost per step) and sets the step time."""
+    b = s.parallel.replica_batch(batch)
     use = phase_memory(s, phase, batch, prompt_len, context, gen_len, lm_head_all_tokens)
     if phase == "prefill":
-        ops = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
+        ops = engine.prefill(s, b, prompt_len, lm_head_all_tokens)
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, use)
     if phase == "decode":
-        ops = evaluate.decode(m, q, hw, eff, b, context, o)
+        ops = engine.decode(s, b, context)
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * np.ones_like(context), use)
-    pre = evaluate.prefill(m, q, hw, eff, b, prompt_len, lm_head_all_tokens, o)
-    dec = evaluate.decode_steps(m, q, hw, eff, b, prompt_len, gen_len, o)
+    pre = engine.prefill(s, b, prompt_len, lm_head_all_tokens)
+    dec = engine.decode_steps(s, b, prompt_len, gen_len)
     ops = [o_.renamed(f"prefill/{o_.op.name}") for o_ in pre] + [o_.renamed(f"decode/{o_.op.name}") for o_ in dec]
     ttft = evaluate.sum_ops(pre).time_s
     decode_time = evaluate.sum_ops(dec).time_s

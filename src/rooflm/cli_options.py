@@ -40,7 +40,18 @@ Tp = Annotated[int, typer.Option("--tp", help="Tensor-parallel devices (heads an
 Ep = Annotated[int, typer.Option("--ep", help="Expert-parallel devices (= tp × dp, or 1).")]
 Pp = Annotated[int, typer.Option("--pp", help="Pipeline stages (layers split).")]
 Dp = Annotated[int, typer.Option("--dp", help="Data-parallel replicas (the batch is split).")]
-CommAlgo = Annotated[str, typer.Option("--comm-algorithm", help="All-reduce algorithm: ring | tree", callback=lower_case)]
+CommAlgo = Annotated[str, typer.Option("--comm-algorithm", callback=lower_case,
+                                       help="All-reduce algorithm: auto (the engine's pick, calibrated) | ring | tree")]
+CommOverlap = Annotated[float, typer.Option("--comm-overlap",
+                                            help="Fraction of communication hidden behind compute, [0, 1).")]
+CudaGraphs = Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs",
+                                          help="Calibrated decode replays CUDA graphs (cheaper kernel launches).")]
+StepOverhead = Annotated[float | None, typer.Option("--step-overhead",
+                                                    help="Override the per-step CPU/scheduler time (s, calibrated).")]
+GpuMemUtil = Annotated[float, typer.Option("--gpu-memory-utilization",
+                                           help="Share of device memory the engine may use (vLLM's default 0.9).")]
+MaxBatchedTokens = Annotated[int, typer.Option("--max-num-batched-tokens",
+                                               help="Tokens per engine step: longer prefills run in chunks of this.")]
 HotFactor = Annotated[float, typer.Option(help="MoE routing skew: hot experts are chosen this many times as often.")]
 HotFraction = Annotated[float, typer.Option(help="MoE routing skew: the fraction of experts that are hot.")]
 MlaDecodeOpt = Annotated[str, typer.Option("--mla-decode", help="MLA decode form: absorbed | naive", callback=lower_case)]
@@ -50,11 +61,13 @@ ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",
                                                help="Override: count the per-token activation quantization pass.")]
 
 # The deployment flags: (name, annotation, default). Their names are the API's keywords, but for
-# --kernel-overhead, which the API takes as kernel_overhead_s.
+# --kernel-overhead and --step-overhead, which the API takes as kernel_overhead_s and step_overhead_s.
 DEPLOYMENT_FLAGS: list[tuple[str, Any, Any]] = [
     ("quant", Quant, "bf16"), ("kv_dtype", KvDtype, None), ("efficiency", Efficiency, "ideal"),
     ("eta_memory", EtaMem, None), ("eta_compute", EtaCompute, None), ("kernel_overhead", Overhead, None),
-    ("tp", Tp, 1), ("ep", Ep, 1), ("pp", Pp, 1), ("dp", Dp, 1), ("comm_algorithm", CommAlgo, "ring"),
+    ("tp", Tp, 1), ("ep", Ep, 1), ("pp", Pp, 1), ("dp", Dp, 1), ("comm_algorithm", CommAlgo, "auto"),
+    ("comm_overlap", CommOverlap, 0.0), ("cuda_graphs", CudaGraphs, True), ("step_overhead", StepOverhead, None),
+    ("gpu_memory_utilization", GpuMemUtil, 0.9), ("max_num_batched_tokens", MaxBatchedTokens, 8192),
     ("hot_expert_factor", HotFactor, 1.0), ("hot_expert_fraction", HotFraction, 0.1),
     ("mla_decode", MlaDecodeOpt, "absorbed"), ("dequant_ops", DequantOps, None),
     ("kv_dequant_ops", KvDequantOps, None), ("act_quant", ActQuant, None),
@@ -77,6 +90,8 @@ def with_deployment(*, defaults: dict[str, Any] | None = None, exclude: tuple[st
         def command(*args: Any, **kwargs: Any) -> Any:
             chosen = {p.name: kwargs.pop(p.name) for p in added}
             chosen["kernel_overhead_s"] = chosen.pop("kernel_overhead", None)
+            if "step_overhead" in chosen:
+                chosen["step_overhead_s"] = chosen.pop("step_overhead")
             return fn(*args, deployment=chosen, **kwargs)
 
         keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]

@@ -69,7 +69,8 @@ def _crossover(t1_math: float, t1_mem: float, t2_math: float, t2_mem: float) -> 
 
 
 def _decode(s: Setup, replica_batch: np.ndarray, context: float) -> list[OpTotals]:
-    return evaluate.decode(s.model, s.quant, s.hardware, s.eff, replica_batch, np.float64(context), s.options)
+    return evaluate.decode(s.model, s.quant, s.hardware, s.decode_efficiency, replica_batch, np.float64(context),
+                           s.options)
 
 
 def expert_critical_batch(s: Setup, context: float) -> int | None:
@@ -111,7 +112,8 @@ def critical_batch(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str
                               _global(_crossover(o.compute_s[0], o.memory_s[0], o.compute_s[1], o.memory_s[1]), dp))
                 for o in gemms]
     one = graph.decode_ops(s.model, s.quant, 1.0, context, s.options)
-    mem = memory_use(s.model, s.quant, s.hardware, np.float64(dp), np.float64(context), one, one, s.options)
+    mem = memory_use(s.model, s.quant, s.hardware, np.float64(dp), np.float64(context), one, one, s.options,
+                     capacity=s.memory_capacity)
     max_batch = int(np.asarray(mem.max_batch).reshape(-1)[0])
     overall_global = _global(overall, dp)
     within = overall_global if overall_global is not None and overall_global <= max_batch else None

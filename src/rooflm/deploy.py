@@ -6,7 +6,7 @@ the CLI flags, and resolves them here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypedDict, get_args
 
@@ -14,8 +14,10 @@ from typing_extensions import Unpack
 
 from rooflm.errors import InvalidInputError, quoted
 from rooflm.graph import MlaDecode, Options
+from rooflm.ops.comm import ALGORITHMS
 from rooflm.ops.moe import Routing
 from rooflm.roofline import Efficiency, efficiency_for
+from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import MODULES, ModelSpec
@@ -23,6 +25,18 @@ from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import NATIVE, QuantScheme, check_quant, load_scheme
 from rooflm.specs.quant_costs import costs_for
 from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive
+
+# vLLM's default share of device memory an engine may use (EngineArgs.gpu_memory_utilization = 0.9,
+# vllm/engine/arg_utils.py); the rest is left to other processes and fragmentation.
+GPU_MEMORY_UTILIZATION = 0.9
+# Tokens one engine step processes: vLLM V1's default max_num_batched_tokens for its OpenAI server on GPUs with
+# 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs._set_default_args: 8192; 2048 on smaller GPUs); SGLang's
+# chunked_prefill_size is 8192 on such GPUs too. A prefill of more tokens runs in chunks of this size.
+MAX_NUM_BATCHED_TOKENS = 8192
+# Communication hidden behind compute: none by default. vLLM and SGLang run the tensor-parallel all-reduce in
+# line (RowParallelLinear.forward calls tensor_model_parallel_all_reduce and the next norm waits for it), so a
+# decode step's all-reduces sit on its critical path; overlap is an opt-in (e.g. SGLang's two-batch overlap).
+COMM_OVERLAP = 0.0
 
 # Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
 # (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
@@ -42,7 +56,12 @@ class Deployment(TypedDict, total=False):
     ep: int
     pp: int
     dp: int
-    comm_algorithm: str  # ring | tree, any case
+    comm_algorithm: str  # auto | ring | tree, any case (auto: the engine's pick, calibrated mode)
+    comm_overlap: float  # fraction of communication time hidden behind compute, [0, 1)
+    cuda_graphs: bool  # calibrated decode replays CUDA graphs (cheaper launches); prefill stays eager
+    step_overhead_s: float | None  # per-step CPU/scheduler time (calibrated); None: the hardware file's
+    gpu_memory_utilization: float  # the share of device memory the engine may use, (0, 1]
+    max_num_batched_tokens: int  # tokens per engine step: a longer prefill runs in chunks of this size
     hot_expert_factor: float
     hot_expert_fraction: float
     mla_decode: str  # absorbed | naive, any case
@@ -60,6 +79,20 @@ class Setup:
     quant: QuantScheme
     eff: Efficiency
     options: Options
+    # Decode runs on ``decode_eff`` (CUDA-graph launches in calibrated mode); prefill on ``eff``.
+    decode_eff: Efficiency | None = None
+    # The bytes of a device the engine may fill (capacity × utilization − runtime reserve), and its chunk size.
+    usable_memory: float | None = None
+    max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS
+    step_overhead_s: float = 0.0
+
+    @property
+    def decode_efficiency(self) -> Efficiency:
+        return self.decode_eff or self.eff
+
+    @property
+    def memory_capacity(self) -> float:
+        return self.hardware.memory_capacity.value if self.usable_memory is None else self.usable_memory
 
     @property
     def parallel(self) -> Parallelism:
@@ -85,7 +118,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
         raise InvalidInputError(f"act-quant must be true, false or unset, got {quoted(act_quant)}", "act_quant")
     sizes = {k: d.get(k, 1) for k in ("tp", "ep", "pp", "dp")}
     check_positive(**sizes)
-    algorithm = check_choice(d.get("comm_algorithm", "ring"), "comm_algorithm", ("ring", "tree"))
+    algorithm = check_choice(d.get("comm_algorithm", "auto"), "comm_algorithm", ALGORITHMS)
+    runtime = check_runtime(d)
     mla_decode: MlaDecode = check_choice(d.get("mla_decode", "absorbed"), "mla_decode",  # type: ignore[assignment]
                                          get_args(MlaDecode))
     routing = Routing(
@@ -107,7 +141,52 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
     parallel.check(spec)
-    return Setup(spec, hw, scheme, eff, Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs))
+    options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
+    return with_runtime(Setup(spec, hw, scheme, eff, options), runtime, d.get("kernel_overhead_s"))
+
+
+def check_runtime(d: Deployment) -> dict[str, object]:
+    """The engine keywords, checked: overlap, CUDA graphs, step overhead, memory share and chunk size."""
+    graphs = d.get("cuda_graphs", True)
+    if not isinstance(graphs, bool):
+        raise InvalidInputError(f"cuda-graphs must be true or false, got {quoted(graphs)}", "cuda_graphs")
+    step = d.get("step_overhead_s")
+    chunk = d.get("max_num_batched_tokens", MAX_NUM_BATCHED_TOKENS)
+    check_positive(max_num_batched_tokens=chunk)
+    return {
+        "overlap": check_number(d.get("comm_overlap", COMM_OVERLAP), "comm_overlap", 0, 1, high_open=True,
+                                label="communication overlap"),
+        "graphs": graphs,
+        "step": None if step is None else check_number(step, "step_overhead", 0, MAX_OVERHEAD_S, unit="s",
+                                                       label="step overhead"),
+        "utilization": check_number(d.get("gpu_memory_utilization", GPU_MEMORY_UTILIZATION), "gpu_memory_utilization",
+                                    0, 1, low_open=True, label="GPU memory utilization"),
+        "chunk": int(chunk),  # type: ignore[call-overload]
+    }
+
+
+def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) -> Setup:
+    """The engine's costs on the device (data/hardware ``[runtime]``), calibrated mode only: decode launches from CUDA
+    graphs (unless turned off or the per-kernel overhead is overridden), a per-step CPU cost (a ``host`` operator),
+    and the memory it may fill. ``ideal`` keeps no overhead but the same memory share: memory is not a roof."""
+    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime  # type: ignore[arg-type]
+    calibrated = eff.mode == "calibrated"
+    step = r["step"] if r["step"] is not None else (rt.step_overhead.value if rt and calibrated else 0.0)
+    step = float(step) if calibrated else 0.0  # type: ignore[arg-type]
+    if step:
+        eff = replace(eff, overhead_by_kind={**eff.overhead_by_kind, "host": step})
+    decode = eff
+    if calibrated and r["graphs"] and rt is not None and kernel_overhead is None:
+        decode = replace(eff, kernel_overhead_s=rt.graph_kernel_overhead.value,
+                         overhead_by_kind={k: v for k, v in eff.overhead_by_kind.items() if k == "host"},
+                         sources={**eff.sources, "graph_kernel_overhead": rt.graph_kernel_overhead.source})
+    if step and r["step"] is None and rt is not None:
+        eff = replace(eff, sources={**eff.sources, "step_overhead": rt.step_overhead.source})
+        decode = replace(decode, sources={**decode.sources, "step_overhead": rt.step_overhead.source})
+    reserve = rt.memory_reserve.value if rt else 0.0
+    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve  # type: ignore[arg-type]
+    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),  # type: ignore[call-overload]
+                   step_overhead_s=step)
 
 
 def check_phase(phase: object) -> str:

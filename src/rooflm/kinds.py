@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-OpKind = Literal["gemm", "attention", "norm", "elementwise", "embedding", "memory", "communication"]
+# "host": CPU time of an engine step (scheduling, input preparation), no kernel.
+OpKind = Literal["gemm", "attention", "norm", "elementwise", "embedding", "memory", "communication", "host"]
 OP_KINDS: tuple[str, ...] = get_args(OpKind)
 # The classes a report groups time by; quantization and plotting reason per class.
 OpClass = Literal["weight_gemm", "attention", "expert", "communication", "other"]

@@ -1,7 +1,9 @@
 """Device memory: weights, KV cache and activation workspace per device; fit; the largest batch.
 
 Weight bytes come from the operators' own weight reads with every expert hit, so memory and time
-can never disagree on the size of a weight.
+can never disagree on the size of a weight. The capacity they must fit in is what the engine may fill, as vLLM
+computes it: the device's bytes × ``gpu_memory_utilization`` − the runtime's reserve (deploy.Setup.memory_capacity);
+the activation workspace is the largest operator of one engine step (a prefill chunk, not the whole prompt batch).
 """
 
 from __future__ import annotations
@@ -72,18 +74,21 @@ class MemoryUse:
 
 
 def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Num, max_context: Num,
-               step_ops: list[Op], step_ops_one_seq: list[Op], options: Options = DEFAULT_OPTIONS) -> MemoryUse:
-    """``batch`` is global; ``step_ops`` are one device's ops of the workload's largest step, and
-    ``step_ops_one_seq`` the same for a single sequence, from which the cost of one more is taken."""
+               step_ops: list[Op], step_ops_one_seq: list[Op], options: Options = DEFAULT_OPTIONS, *,
+               capacity: float | None = None) -> MemoryUse:
+    """``batch`` is global, in whole sequences per replica (the busiest holds ⌈batch / dp⌉); ``step_ops`` are one
+    device's ops of the workload's largest step, and ``step_ops_one_seq`` the same for a single sequence, from which
+    the cost of one more is taken. ``capacity``: the bytes the engine may fill (default: the device's)."""
     dp = options.parallel.dp
+    cap = hw.memory_capacity.value if capacity is None else capacity
     weights = weight_bytes(model, quant, options)
     kv_per_seq = kv_bytes_per_sequence(model, quant, max_context, options)
     act = activation_workspace(step_ops)
     act_per_seq = activation_workspace(step_ops_one_seq)
-    free = hw.memory_capacity.value - weights
+    free = cap - weights
     max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + act_per_seq)) * dp, 0.0)
-    kv = np.asarray(batch, dtype=np.float64) / dp * kv_per_seq
-    return MemoryUse(weights, kv, act, hw.memory_capacity.value, max_batch)
+    kv = options.parallel.replica_batch(batch) * kv_per_seq
+    return MemoryUse(weights, kv, act, cap, max_batch)
 
 
 def parts_text(weights: float, kv_cache: float, activations: float, capacity: float) -> str:

@@ -33,10 +33,12 @@ def test_h100_bf16_ridge(h100: rooflm.HardwareSpec) -> None:
     assert h100.ridge("fp8") == pytest.approx(590.7, abs=0.1)
 
 
-@pytest.mark.parametrize(("name", "ridge"), [("a100-sxm", 153), ("h200", 206), ("b200", 292), ("mi300x", 247),
+@pytest.mark.parametrize(("name", "ridge"), [("a100-sxm", 153), ("h200", 206), ("b200", 281), ("mi300x", 247),
                                              ("l4", 403)])
 def test_published_bf16_ridges(name: str, ridge: float) -> None:
-    # shared/reference/hardware.md, "Ridge points worth knowing" (peak / bandwidth).
+    # Datasheet peak / bandwidth: A100 312e12 / 2.039e12 = 153; H200 989.4e12 / 4.8e12 = 206; B200 2.25e15 / 8e12
+    # = 281 (NVIDIA's DGX B200 datasheet: 64 TB/s for 8 GPUs = 8 TB/s each; 292 was 2.25e15 / 7.7e12);
+    # MI300X 1307.4e12 / 5.3e12 = 247; L4 121e12 / 300e9 = 403.
     assert load_hardware(name).ridge("bf16") == pytest.approx(ridge, rel=0.01)
 
 

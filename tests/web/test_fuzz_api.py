@@ -147,7 +147,7 @@ def _replaced(text: str, changes: list[tuple[tuple[int, int], str]]) -> str:
 INT = _mostly(st.one_of(st.sampled_from(EDGE_INTS), st.integers(1, 70_000)))
 FLOAT = _mostly(st.one_of(st.none(), st.sampled_from(EDGE_FLOATS), st.floats(0, 1), st.floats()))
 NAME_LISTS = {"quant": [*scheme_names(), "fp8+kv-fp8"], "kv_dtype": ["bf16", "fp16", "fp8", "int8", "int4"],
-              "efficiency": ["ideal", "calibrated"], "comm_algorithm": ["ring", "tree"],
+              "efficiency": ["ideal", "calibrated"], "comm_algorithm": ["auto", "ring", "tree"],
               "mla_decode": ["absorbed", "naive"], "phase": ["prefill", "decode", "e2e"],
               "model": [name for name, _ in documents.catalog_models()], "hardware": [*hardware_names(), "h100"]}
 FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
@@ -156,10 +156,12 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "schemes": _mostly(st.one_of(st.lists(_cased(NAME_LISTS["quant"]), min_size=1, max_size=3).map(",".join),
                                  st.lists(_cased(NAME_LISTS["quant"]), max_size=4))),
     "config": _mostly(_catalog_config()), "hardware_toml": _mostly(_catalog_toml()),
-    **dict.fromkeys(["batch", "prompt_len", "context", "gen_len", "tp", "ep", "pp", "dp"], INT),
+    **dict.fromkeys(["batch", "prompt_len", "context", "gen_len", "tp", "ep", "pp", "dp",
+                     "max_num_batched_tokens"], INT),
     **dict.fromkeys(["eta_memory", "eta_compute", "kernel_overhead", "hot_expert_factor", "hot_expert_fraction",
-                     "dequant_ops", "kv_dequant_ops", "threshold"], FLOAT),
-    **dict.fromkeys(["act_quant", "lm_head_all_tokens"], _mostly(st.one_of(st.none(), st.booleans()))),
+                     "dequant_ops", "kv_dequant_ops", "threshold", "comm_overlap", "step_overhead",
+                     "gpu_memory_utilization"], FLOAT),
+    **dict.fromkeys(["act_quant", "lm_head_all_tokens", "cuda_graphs"], _mostly(st.one_of(st.none(), st.booleans()))),
 }
 AXES = {"batch", "prompt_len", "context"}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,15 +22,20 @@ class Cost:
     comm_bytes: Num = 0.0  # sent over a link by each device, not main-memory traffic
     comm_steps: int = 0  # latency-bound steps of a collective
     vector_ops: Num = 0.0  # instructions on the vector units (dequantization), not tensor-core FLOPs
+    # A collective (ops.comm): which one, its message (S bytes) and the algorithm asked for (auto, ring, tree).
+    collective: str = ""
+    message_bytes: Num = 0.0
+    algorithm: str = ""
 
     def scaled(self, factor: Num) -> Cost:
         """``factor`` instances of this cost (e.g. the experts hit, each with the same GEMM)."""
-        return Cost(self.flops * factor, self.weight_bytes * factor, self.activation_bytes * factor,
-                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps, self.vector_ops * factor)
+        return replace(self, flops=self.flops * factor, weight_bytes=self.weight_bytes * factor,
+                       activation_bytes=self.activation_bytes * factor, kv_bytes=self.kv_bytes * factor,
+                       comm_bytes=self.comm_bytes * factor, vector_ops=self.vector_ops * factor,
+                       message_bytes=self.message_bytes * factor)
 
     def with_vector_ops(self, ops: Num) -> Cost:
-        return Cost(self.flops, self.weight_bytes, self.activation_bytes, self.kv_bytes, self.comm_bytes,
-                    self.comm_steps, self.vector_ops + ops)
+        return replace(self, vector_ops=self.vector_ops + ops)
 
     @property
     def bytes(self) -> Num:

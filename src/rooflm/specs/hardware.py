@@ -10,78 +10,57 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from rooflm.errors import InvalidInputError, UnknownNameError, blames
 from rooflm.kinds import OP_KINDS
 from rooflm.specs.dtypes import COMPUTE_DTYPES
+from rooflm.specs.figures import (
+    CACHE_SIZE,
+    FRACTION,
+    LINK_BANDWIDTH,
+    MAX_DEVICES_PER_DOMAIN,
+    MEMORY_BANDWIDTH,
+    MEMORY_CAPACITY,
+    MEMORY_RESERVE,
+    OVERHEAD,
+    PEAK_FLOPS,
+    Bounds,
+    Figure,
+    GemmCurve,
+)
+from rooflm.specs.kernels import check_kernel_class
 from rooflm.specs.names import closest, normalise_name
 
 HARDWARE_DIR = Path(__file__).resolve().parent.parent / "data" / "hardware"
 
 
-class Bounds(NamedTuple):
-    """The physically sane range of one kind of figure; ``low_open`` excludes ``low`` itself."""
+class AllReduceAlgorithm(BaseModel):
+    """One all-reduce implementation an engine can pick on a link (a one-shot custom kernel, NVLS multicast, NCCL),
+    fitted to measured latencies as T = latency + 2·S·(n−1)/n / (bus_efficiency · link bandwidth) for a message of
+    S bytes over n devices: the ring's bytes per device at a fraction of the link, so that no algorithm beats the
+    ideal (bandwidth-bound) time. ``max_devices`` and ``max_bytes`` bound where the engine uses it."""
 
-    low: float
-    high: float
-    unit: str
-    low_open: bool = False
-
-    def check(self, key: str, value: float) -> None:
-        inside = (self.low < value if self.low_open else self.low <= value) and value <= self.high
-        if not inside:
-            interval = f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
-            raise ValueError(f"{key} = {value:g} is outside {interval}{' ' + self.unit if self.unit else ''}: "
-                             "check the units (SI: FLOP/s, B/s, B, s; fractions in (0, 1])")
-
-
-# What a figure may be. Far wider than any real device, yet narrow enough to catch a unit slip (3.35 written
-# for 3.35 TB/s) and to keep every time the roofline computes finite: bytes / 1e-300 B/s overflows to inf,
-# which then reaches the JSON report as a non-JSON number.
-# - Memory bandwidth: 1 GB/s is below any DRAM an LLM is served from (one DDR4 channel: 25 GB/s); 1 PB/s is
-#   over 100× an 8 TB/s B200.
-# - Peak FLOP/s: 1 EFLOP/s is 100× a B200's dense fp4 (9 PFLOP/s). The low end is 1 MFLOP/s, not 1 GFLOP/s:
-#   ``rooflm measure`` writes the roofs it measures, and a dtype a CPU only emulates (fp16 or int8 matmul in
-#   eager torch) can run at a few GFLOP/s or less. 0 keeps its meaning of "no such roof" (``peak`` refuses it).
-# - Memory capacity: 1 MB to 1 PB. Caches: above 0, up to 1 PB.
-# - Overheads and latencies: 0 to 1 s; a kernel launch or a link hop of a second is longer than a whole step.
-# - Link bandwidth: 1 MB/s (slower than any network an accelerator is linked by) to 1 PB/s; 0 divides by zero.
-# - Efficiency fractions: (0, 1]. 0 divides by zero; above 1 would be faster than the datasheet roof.
-MEMORY_BANDWIDTH = Bounds(1e9, 1e15, "B/s")
-PEAK_FLOPS = Bounds(1e6, 1e18, "FLOP/s")
-MEMORY_CAPACITY = Bounds(1e6, 1e15, "B")
-CACHE_SIZE = Bounds(0, 1e15, "B", low_open=True)
-MAX_OVERHEAD_S = 1.0
-OVERHEAD = Bounds(0, MAX_OVERHEAD_S, "s")
-LINK_BANDWIDTH = Bounds(1e6, 1e15, "B/s")
-FRACTION = Bounds(0, 1, "", low_open=True)
-# A scale-up domain (NVLink, an ICI slice) of a million devices is ~100× the largest TPU pod.
-MAX_DEVICES_PER_DOMAIN = 10**6
-
-
-class Figure(BaseModel):
-    """One number with the place it comes from."""
-
-    # allow_inf_nan=False: NaN and inf are refused as "Input should be a finite number", at the figure's key.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    value: float = Field(ge=0)
-    source: str = "user-supplied"
-    note: str = ""
+    name: str
+    latency: Figure
+    bus_efficiency: Figure
+    max_devices: int = Field(default=MAX_DEVICES_PER_DOMAIN, ge=2, le=MAX_DEVICES_PER_DOMAIN)
+    max_bytes: float = Field(default=1e15, gt=0, le=1e15)
 
-    @model_validator(mode="before")
+    @field_validator("latency", "bus_efficiency")
     @classmethod
-    def _from_plain_number(cls, data: object) -> object:
-        if isinstance(data, (int, float)) and not isinstance(data, bool):
-            return {"value": float(data)}
-        return data
+    def _sane(cls, v: Figure, info: ValidationInfo) -> Figure:
+        (OVERHEAD if info.field_name == "latency" else FRACTION).check(str(info.field_name), v.value)
+        return v
 
 
 class Link(BaseModel):
-    """A device-to-device link; ``bandwidth`` is per device, per direction."""
+    """A device-to-device link; ``bandwidth`` is per device, per direction. ``all_reduce`` lists the measured
+    algorithms engines pick from on it (calibrated mode's ``auto``); without any, NCCL's ring or tree."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -89,6 +68,7 @@ class Link(BaseModel):
     bandwidth: Figure
     latency: Figure
     devices_per_domain: int = Field(default=1, ge=1, le=MAX_DEVICES_PER_DOMAIN)
+    all_reduce: list[AllReduceAlgorithm] = []
 
     @field_validator("bandwidth", "latency")
     @classmethod
@@ -102,28 +82,6 @@ class Interconnect(BaseModel):
 
     intra_node: Link | None = None
     inter_node: Link | None = None
-
-
-class GemmCurve(BaseModel):
-    """Achievable fraction of a dtype's peak for a GEMM with ``rows`` input rows (M), at measured M values;
-    interpolated in log M between them and held flat beyond the ends."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    rows: list[float]
-    value: list[float]
-    source: str = "user-supplied"
-    note: str = ""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> GemmCurve:
-        if not self.rows or len(self.rows) != len(self.value):
-            raise ValueError("rows and value need the same, non-zero length")
-        if self.rows[0] < 1 or any(b <= a for a, b in zip(self.rows, self.rows[1:], strict=False)):
-            raise ValueError("rows must be ≥ 1 and strictly increasing")
-        if any(not 0 < v <= 1 for v in self.value):
-            raise ValueError("each value must be in (0, 1]")
-        return self
 
 
 class Efficiency(BaseModel):
@@ -145,8 +103,6 @@ class Efficiency(BaseModel):
     @field_validator("kernel_class")
     @classmethod
     def _known_class(cls, v: str | None) -> str | None:
-        from rooflm.specs.kernels import check_kernel_class  # kernels reads this module's figure types
-
         return check_kernel_class(v)
 
     @field_validator("compute_curve")
@@ -193,6 +149,24 @@ def _check_dtypes(table: dict[str, Figure]) -> None:
         raise ValueError(f"unknown dtype(s) {unknown}; known: {sorted(COMPUTE_DTYPES)}")
 
 
+class Runtime(BaseModel):
+    """What a serving engine adds on this device, for the calibrated mode: the launch cost of a kernel replayed from
+    a CUDA graph (engines capture decode steps), a per-step CPU/scheduler cost, and the memory the runtime holds
+    beside weights, KV cache and activations (CUDA context, NCCL and library workspaces, graph pools)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    graph_kernel_overhead: Figure
+    step_overhead: Figure
+    memory_reserve: Figure
+
+    @field_validator("graph_kernel_overhead", "step_overhead", "memory_reserve")
+    @classmethod
+    def _sane(cls, v: Figure, info: ValidationInfo) -> Figure:
+        (MEMORY_RESERVE if info.field_name == "memory_reserve" else OVERHEAD).check(str(info.field_name), v.value)
+        return v
+
+
 class HardwareSpec(BaseModel):
     """One device (one GPU, one TPU chip, one CPU socket)."""
 
@@ -210,6 +184,7 @@ class HardwareSpec(BaseModel):
     interconnect: Interconnect = Interconnect()
     kernel_launch_overhead: Figure
     efficiency: Efficiency
+    runtime: Runtime | None = None  # engine costs for the calibrated mode; none: no graphs, no step cost, no reserve
 
     @field_validator("peak_flops")
     @classmethod

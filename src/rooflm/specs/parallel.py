@@ -1,7 +1,9 @@
 """Parallel layouts: how a model is split over devices, and what each device then holds.
 
 N = tp × pp × dp devices. Attention and dense MLPs are split over ``tp`` (heads and the MLP width),
-layers over ``pp`` stages, and the batch over ``dp`` replicas. Experts are either split like a dense
+layers over ``pp`` stages, and the batch over ``dp`` replicas in whole sequences: a batch of B puts ⌈B/dp⌉ on the
+busiest replica, which sets the step time (batch 1 on dp 8 is one replica running one sequence, not eight
+running an eighth). Experts are either split like a dense
 MLP over ``tp`` (``ep = 1``) or spread whole over ``ep = tp × dp`` devices, as vLLM and SGLang lay
 out expert parallelism: then every device's MoE layer serves the tokens of all replicas.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from rooflm.errors import InvalidInputError
@@ -23,11 +26,19 @@ class Parallelism(BaseModel):
     ep: int = Field(default=1, ge=1)
     pp: int = Field(default=1, ge=1)
     dp: int = Field(default=1, ge=1)
-    algorithm: Literal["ring", "tree"] = "ring"
+    algorithm: Literal["auto", "ring", "tree"] = "auto"  # all-reduce: auto is the engine's pick (ops.comm)
 
     @property
     def devices(self) -> int:
         return self.tp * self.pp * self.dp
+
+    def replica_batch(self, batch: float | np.ndarray) -> np.ndarray:
+        """Sequences on the busiest data-parallel replica: whole sequences, ⌈B / dp⌉ (it sets the step time)."""
+        return np.ceil(np.asarray(batch, dtype=np.float64) / self.dp)
+
+    def busy_replicas(self, batch: float | np.ndarray) -> np.ndarray:
+        """Replicas that hold at least one sequence: min(B, dp)."""
+        return np.minimum(np.asarray(batch, dtype=np.float64), self.dp)
 
     @property
     def stage_devices(self) -> int:

@@ -70,7 +70,12 @@ class Options(ModelChoice):
     ep: int = 1
     pp: int = 1
     dp: int = 1
-    comm_algorithm: Name = "ring"
+    comm_algorithm: Name = "auto"
+    comm_overlap: float = 0.0
+    cuda_graphs: bool = True
+    step_overhead: float | None = Field(default=None, description="Seconds per engine step, as --step-overhead.")
+    gpu_memory_utilization: float = 0.9
+    max_num_batched_tokens: int = 8192
     hot_expert_factor: float = 1.0
     hot_expert_fraction: float = 0.1
     mla_decode: Name = "absorbed"
@@ -96,7 +101,10 @@ class Options(ModelChoice):
         return {"quant": self.quant, "kv_dtype": self.kv_dtype, "efficiency": self.efficiency,
                 "eta_memory": self.eta_memory, "eta_compute": self.eta_compute,
                 "kernel_overhead_s": self.kernel_overhead, "tp": self.tp, "ep": self.ep, "pp": self.pp, "dp": self.dp,
-                "comm_algorithm": self.comm_algorithm, "hot_expert_factor": self.hot_expert_factor,
+                "comm_algorithm": self.comm_algorithm, "comm_overlap": self.comm_overlap,
+                "cuda_graphs": self.cuda_graphs, "step_overhead_s": self.step_overhead,
+                "gpu_memory_utilization": self.gpu_memory_utilization,
+                "max_num_batched_tokens": self.max_num_batched_tokens, "hot_expert_factor": self.hot_expert_factor,
                 "hot_expert_fraction": self.hot_expert_fraction, "mla_decode": self.mla_decode,
                 "dequant_ops": self.dequant_ops, "kv_dequant_ops": self.kv_dequant_ops, "act_quant": self.act_quant}
 
