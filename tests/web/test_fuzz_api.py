@@ -63,7 +63,7 @@ ENDPOINTS: dict[str, type[BaseModel]] = {
 # ---------------------------------------------------------------- values
 
 EDGE_INTS = [0, -1, 1, 2, 8, 2**31, 2**63, 10**7 + 1, 10**400, -(10**400)]
-EDGE_FLOATS = [math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, 0.0, -0.0, 0.5, 1.0, 1.5, 1e-300]
+EDGE_FLOATS = [math.nan, math.inf, -math.inf, 1e308, -1e308, 5e-324, 0.0, -0.0, 0.5, 1.0, 1.5, 1e-300, 0.001, 0.000999]
 MARKUP = ["[red]", "[/]", ":x:", "[link=file:///etc/passwd]a[/link]", "<script>alert(1)</script>", "\x00", "\ud800",
           "\x1b[2J", "a\nb", "\u202e", "💥", "%s", "{}", "../../etc/passwd", "/etc/passwd", "~", ".", "x" * 300,
           "é" * 400]
@@ -275,6 +275,31 @@ def test_raw_bodies_json_cannot_describe(path: str, content: bytes) -> None:
     """Bodies a JSON encoder would not write: NaN, numbers past a float or past Python's 4,300-digit limit,
     lone surrogates, bytes that are not UTF-8."""
     post(path, content)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize("body", [{"eta_compute": 5e-324}, {"eta_memory": 5e-324}], ids=repr)
+def test_known_edges(path: str, body: dict[str, Any]) -> None:
+    """Found by the fuzzer: an efficiency so small (a subnormal float) that times overflow to inf."""
+    post(path, _encoded({**body, "batch": "1,8"} if ENDPOINTS[path] in (SweepBody, QuantBody) else body))
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("GET", "/api/nothing", 404), ("GET", "/static/nothing.js", 404), ("DELETE", "/api/analyze", 405),
+    ("TRACE", "/api/models", 405), ("GET", "/api/analyze", 405),
+])
+def test_unknown_paths_and_methods_answer_in_the_api_shape(method: str, path: str, status: int) -> None:
+    start = time.perf_counter()
+    reply = client.request(method, path)
+    check_reply(f"{method} {path}", reply.status_code, reply.text, time.perf_counter() - start, allowed=(status,))
+
+
+@pytest.mark.parametrize("path", ["/api/models/%0A0", "/api/hardware/a%0D%0Ab", "/api/hardware/x%0A"])
+def test_a_name_with_a_newline_is_an_unknown_name(path: str) -> None:
+    """Found by schemathesis: a newline in a catalog name matched no route (404) instead of naming the field."""
+    reply = client.get(path)
+    check_reply(f"GET {path}", reply.status_code, reply.text, 0.0, allowed=(422,))
+    assert reply.json()["field"] in ("model", "hardware") and "\\n" in reply.json()["message"]
 
 
 def test_a_body_that_is_not_json_typed() -> None:

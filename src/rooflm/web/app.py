@@ -25,6 +25,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 import rooflm
@@ -91,6 +92,22 @@ def _short(value: Any) -> Any:
     if isinstance(value, str | int | float | bool) or value is None:
         return value if len(str(value)) <= 100 else quoted(value, 100)
     return quoted(value, 100)
+
+
+class _AnyText(Convertor[str]):
+    """A path parameter that is any text. Starlette's ``path`` (regex ``.*``) stops at a newline, so a name with one
+    ('/api/models/a%0Ab') matched no route and got a 404 instead of the 422 that names an unknown model."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anytext", _AnyText())
 
 
 # ---------------------------------------------------------------- the catalog's documents
@@ -232,7 +249,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
     def models() -> Any:
         return models_document()
 
-    @app.get("/api/models/{name:path}", summary="rooflm models show NAME --json (catalog models only)")
+    @app.get("/api/models/{name:anytext}", summary="rooflm models show NAME --json (catalog models only)")
     def model(name: str) -> Any:
         return model_document(name[:200])
 
@@ -240,7 +257,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
     def hardware() -> Any:
         return hardware_document()
 
-    @app.get("/api/hardware/{name:path}", summary="rooflm hardware show NAME --json (catalog devices only)")
+    @app.get("/api/hardware/{name:anytext}", summary="rooflm hardware show NAME --json (catalog devices only)")
     def device(name: str) -> Any:
         return device_document(name[:200])
 
