@@ -1,0 +1,81 @@
+"""`rooflm serving`: one deployment under a traffic (continuous batching), by simulation or the steady-state model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rooflm.axes import parse_int_list
+from rooflm.cli_options import Hardware, Json, Model, lower_case, with_deployment
+from rooflm.cli_output import out, print_json, show, user_errors
+from rooflm.deploy import Deployment
+from rooflm.serving import ServingResult, serve_traffic
+from rooflm.serving.traffic import parse_rates
+
+LengthText = Annotated[str, typer.Option(help="Tokens: N, uniform:LO:HI, normal:MEAN:STD or lognormal:MEAN:STD.")]
+
+
+@user_errors
+@with_deployment()
+def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
+            gen_len: LengthText = "256",
+            concurrency: Annotated[str | None, typer.Option(help="Closed-loop users: 1,8,64 or 1:256:x2.")] = None,
+            request_rate: Annotated[str | None, typer.Option(help="Poisson arrivals, requests/s: 1,2.5,10.")] = None,
+            method: Annotated[str, typer.Option(help="simulate (requests one by one: means and percentiles) | "
+                                                     "steady (the steady-state model: means)",
+                                                callback=lower_case)] = "simulate",
+            requests: Annotated[int | None, typer.Option(help="Requests simulated per point (default: 2,000 or "
+                                                              "4 × the largest concurrency).")] = None,
+            seed: Annotated[int, typer.Option(help="Seed of the lengths and arrivals drawn.")] = 0,
+            max_running: Annotated[int | None, typer.Option(help="Requests running at once per replica "
+                                                                 "(vLLM max_num_seqs; default 256).")] = None,
+            max_num_batched_tokens: Annotated[int | None, typer.Option(
+                "--max-tokens-per-step", help="Rows per step: decode rows + prefill chunk (vLLM "
+                                              "max_num_batched_tokens; default 8192).")] = None,
+            kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
+                                                               "the memory left after weights and activations).")] = None,
+            as_json: Json = False, *, deployment: Deployment) -> None:
+    """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
+    result = serve_traffic(
+        model, hardware, prompt_len=prompt_len, gen_len=gen_len,
+        concurrency=None if concurrency is None else parse_int_list(concurrency, "concurrency", max_values=1000),
+        request_rate=None if request_rate is None else parse_rates(request_rate), method=method, requests=requests,
+        seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
+        **deployment)
+    if as_json:
+        print_json(result.to_json_dict())
+    else:
+        show(serving_table(result))
+        for note in result.notes:
+            out.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v * 1e3:,.1f}"
+
+
+def _num(v: float | None, digits: int = 0) -> str:
+    return "—" if v is None else f"{v:,.{digits}f}"
+
+
+def serving_table(r: ServingResult) -> Table:
+    t = Table(title=f"{r.model} on {r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
+                    f"output {r.gen_len} tokens ({r.method})")
+    load = r.points[0].load if r.points else "concurrency"
+    pct = r.method == "simulate"
+    columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",
+               *(["TPOT p99"] if pct else []), "e2e s", *(["e2e p99"] if pct else []), "tok/s", "tok/s/GPU",
+               "tok/s/user", "batch", "KV use", "bound"]
+    for c in columns:
+        t.add_column(c, justify="left" if c in ("bound",) else "right")
+    for p in r.points:
+        e2e, e2e99 = p.e2e_latency_s, p.percentiles.get("e2e_latency_p99_s")
+        row = [f"{p.value:g}", _ms(p.ttft_s), *([_ms(p.percentiles.get("ttft_p99_s"))] if pct else []), _ms(p.tpot_s),
+               *([_ms(p.percentiles.get("tpot_p99_s"))] if pct else []), _num(e2e, 2),
+               *([_num(e2e99, 2)] if pct else []), _num(p.output_tokens_per_s), _num(p.output_tokens_per_s_per_gpu),
+               _num(p.output_tokens_per_s_per_user, 1), _num(p.batch, 1),
+               "—" if p.kv_use is None else f"{p.kv_use:.0%}", p.bound]
+        t.add_row(*row)
+    return t

@@ -1,0 +1,175 @@
+"""``serve_traffic``: one deployment under a traffic, by the steady-state model or by simulating requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from typing_extensions import Unpack
+
+from rooflm.deploy import Deployment
+from rooflm.errors import InvalidInputError, quoted
+from rooflm.serving import simulate as sim
+from rooflm.serving import steady
+from rooflm.serving.result import PERCENTILES, ServingPoint, ServingResult
+from rooflm.serving.steps import StepModel, build, resolve_model
+from rooflm.serving.traffic import Lengths, Moments, check_loads, moments, parse_lengths
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+
+METHODS: tuple[str, ...] = ("simulate", "steady")
+# A simulated request costs ~50–100 µs (benchmarks/bench_serving.py: 10,000 in well under a second on one core):
+# 10^6 simulated requests in one call is about a minute; the web API allows a tenth of that.
+MAX_SIMULATED_REQUESTS = 1_000_000
+MAX_LOADS = 1000
+DEFAULT_REQUESTS = 2000
+
+
+def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
+                  prompt_len: str | int | Lengths = 1024, gen_len: str | int | Lengths = 256,
+                  concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
+                  method: str = "simulate", requests: int | None = None, seed: int = 0,
+                  max_running: int | None = None, max_tokens_per_step: int | None = None, kv_blocks: int | None = None,
+                  **deployment: Unpack[Deployment]) -> ServingResult:
+    """TTFT, TPOT, end-to-end latency and output tokens/s of a deployment under a traffic, one point per load.
+
+    ``concurrency``: closed loops of N users (each sends its next request when the last completes);
+    ``request_rate``: Poisson arrivals, requests/s. ``method``: "simulate" (a discrete-event simulation of
+    ``requests`` requests per point, by default 2,000 or 4 × the largest concurrency: means and percentiles) or
+    "steady" (the vectorised steady-state model: means, every point at once). Engine limits: ``max_running``
+    requests (default 256), ``max_tokens_per_step`` (decode rows + prefill chunk; default the deployment's
+    max_num_batched_tokens, 8192), ``kv_blocks`` of 16 tokens (default: what the memory left after the weights
+    and one step's activations holds). Lengths: see rooflm.serving.traffic."""
+    load, values = check_loads(None if concurrency is None else list(concurrency),
+                               None if request_rate is None else list(request_rate))
+    method = _check_method(method)
+    if len(values) > MAX_LOADS:
+        raise InvalidInputError(f"{len(values):,} loads; at most {MAX_LOADS:,} per call", field=load)
+    if requests is None:  # enough that the users' first requests (warm-up) are a small share
+        requests = int(max(DEFAULT_REQUESTS, min(4 * max(values), MAX_SIMULATED_REQUESTS // len(values))))
+    _check_requests(requests, len(values) if method == "simulate" else 0)
+    prompt = prompt_len if isinstance(prompt_len, Lengths) else parse_lengths(prompt_len, "prompt_len")
+    gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
+    spec = resolve_model(model)
+    limit = spec.max_position_embeddings
+    if prompt.upper >= limit and prompt.kind in ("fixed", "uniform"):
+        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {limit:,} positions "
+                                "less one for the output", field="prompt_len")
+    if prompt.upper + gen.upper - 1 > limit and prompt.kind in ("fixed", "uniform") and gen.kind in ("fixed", "uniform"):
+        raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "
+                                f"model's {limit:,} positions; use shorter lengths", field="gen_len")
+    m = moments(prompt, gen, seed, cap=limit - 1)
+    exact = tuple(v for v in (prompt.fixed,) if v is not None)
+    steps = build(spec, hardware, max_prompt=min(prompt.upper, limit - 1),
+                  max_context=min(prompt.upper + gen.upper, limit), exact_prompts=exact, max_running=max_running,
+                  max_tokens_per_step=max_tokens_per_step, kv_blocks=kv_blocks,
+                  mean_context=m.mean_prompt + m.mean_gen, **deployment)
+    if steps.engine.max_tokens_per_step < steps.engine.max_running:
+        raise InvalidInputError(f"--max-tokens-per-step ({steps.engine.max_tokens_per_step:,}) must be at least "
+                                f"--max-running ({steps.engine.max_running:,}): every running request needs a row per "
+                                "step (vLLM refuses the same)", field="max_tokens_per_step")
+    loads = np.asarray(values, dtype=np.float64)
+    if method == "steady":
+        points = steady.closed_loop(steps, m, loads) if load == "concurrency" else steady.poisson(steps, m, loads)
+    else:
+        points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit) for v in values]
+    lab = steps.labels
+    return ServingResult(
+        model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
+        efficiency=lab["efficiency"], layout=lab["layout"], devices=steps.devices, method=method,
+        prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
+        max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
+        points=points, notes=_notes(steps, method))
+
+
+def _check_method(method: object) -> str:
+    picked = method.strip().lower() if isinstance(method, str) else None
+    if picked not in METHODS:
+        raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, got {quoted(method)}", field="method")
+    return picked
+
+
+def _check_requests(requests: object, loads: int) -> None:
+    if isinstance(requests, bool) or not isinstance(requests, int) or not 1 <= requests <= MAX_SIMULATED_REQUESTS:
+        raise InvalidInputError(f"--requests must be an integer between 1 and {MAX_SIMULATED_REQUESTS:,}, got "
+                                f"{quoted(requests)}", field="requests")
+    if requests * loads > MAX_SIMULATED_REQUESTS:
+        raise InvalidInputError(f"{loads:,} loads × {requests:,} requests = {loads * requests:,} simulated requests; "
+                                f"at most {MAX_SIMULATED_REQUESTS:,} per call", field="requests")
+
+
+def _notes(steps: StepModel, method: str) -> list[str]:
+    notes = ["step times: rooflm.sweep on a grid of (decode batch, context) and prefill chunk sizes, linearly "
+             "interpolated; decode attention at the rows' mean context",
+             f"KV cache: {steps.engine.kv_capacity_tokens:,} tokens per replica "
+             f"({steps.kv_bytes_per_token:,.0f} bytes per token per device); a request is admitted when its prompt + "
+             "output fit (no preemption)"]
+    if method == "steady":
+        notes.append("steady-state model: means only (percentiles come from --method simulate)")
+    if steps.dp > 1:
+        notes.append(f"{steps.dp} data-parallel replicas, each an engine serving 1/{steps.dp} of the load")
+    return notes
+
+
+def sample_requests(prompt: Lengths, gen: Lengths, n: int, seed: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` requests' prompt and output lengths; prompt + output stays within the model's positions."""
+    rng = np.random.default_rng(seed)
+    p = prompt.sample(rng, n, cap=limit - 1)
+    g = gen.sample(rng, n)
+    return p, np.maximum(np.minimum(g, limit - p + 1), 1)
+
+
+def _simulated(steps: StepModel, prompt: Lengths, gen: Lengths, load: str, value: float, requests: int, seed: int,
+               limit: int) -> ServingPoint:
+    p, g = sample_requests(prompt, gen, requests, seed, limit)
+    if load == "concurrency":
+        users = max(1, round(value / steps.dp))
+        if users >= requests:
+            raise InvalidInputError(f"--requests ({requests:,}) must exceed the users per replica ({users:,}): the "
+                                    "first request of each user is warm-up, not measured", field="requests")
+        run = sim.simulate(steps, p, g, concurrency=users, seed=seed)
+    else:
+        rate = value / steps.dp
+        gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=requests)
+        run = sim.simulate(steps, p, g, arrivals=np.cumsum(gaps))
+    return point_of(steps, run, load, value)
+
+
+def point_of(steps: StepModel, run: sim.Run, load: str, value: float) -> ServingPoint:
+    """A simulated run's figures over its measured requests and window."""
+    i = run.measured
+    ttft = run.first_token[i] - run.arrival[i]
+    e2e = run.finish[i] - run.arrival[i]
+    multi = run.gen[i] > 1
+    tpot = (run.finish[i][multi] - run.first_token[i][multi]) / (run.gen[i][multi] - 1)
+    tokens = run.window_tokens / run.window_s * steps.dp if run.window_s > 0 else float("nan")
+    mean_tpot = float(tpot.mean()) if len(tpot) else None
+    pct: dict[str, float | None] = {}
+    for name, xs in (("ttft", ttft), ("tpot", tpot), ("e2e_latency", e2e)):
+        for q in PERCENTILES:
+            pct[f"{name}_p{q}_s"] = float(np.percentile(xs, q)) if len(xs) else None
+    if load == "request_rate" and run.window_s > 0 and \
+            run.window_tokens / run.window_s < 0.9 * (value / steps.dp) * float(run.gen[i].mean()):
+        bound = "overloaded"
+    elif run.blocked > 0.5:
+        bound = "kv_cache" if run.kv_blocked > 0.5 else "max_running"
+    else:
+        rows = run.decode_rows if np.isfinite(run.decode_rows) else 1.0
+        ctx = run.context if np.isfinite(run.context) else float(steps.context_grid[0])
+        bound = steps.bound(max(rows, 1.0), ctx)
+    return ServingPoint(
+        load=load, value=value, method="simulate", ttft_s=float(ttft.mean()), tpot_s=mean_tpot,
+        e2e_latency_s=float(e2e.mean()), output_tokens_per_s=_f(tokens),
+        output_tokens_per_s_per_gpu=_f(tokens / steps.devices),
+        output_tokens_per_s_per_user=None if not mean_tpot else 1.0 / mean_tpot, batch=_f(run.running),
+        decode_batch=_f(run.decode_rows), kv_use=_f(run.kv_use), bound=bound,
+        requests_per_s=_f(len(i) / max(float(run.finish[i].max() - run.finish[i].min()), 1e-300) * steps.dp)
+        if len(i) > 1 else None, percentiles=pct, requests=len(i))
+
+
+def _f(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+__all__ = ["METHODS", "Moments", "serve_traffic"]

@@ -1,0 +1,217 @@
+"""The time of one engine step of continuous batching, read from a grid that rooflm.sweep prices once.
+
+A step of a continuous-batching engine (vLLM, SGLang) holds ``b`` decode rows (one new token for each running
+request past its prefill) and ``t`` prefill tokens (chunks of prompts, ≤ the token budget). Its linear layers
+see ``b + t`` rows; its attention is per sequence, each at its own context. Nothing here re-derives the physics:
+every term is a column of ``rooflm.sweep`` (or a field of ``rooflm.analyze``), so whatever the calibrated model
+does to a GEMM, a kernel or a collective reaches the serving view unchanged.
+
+    D(b, c)      decode step of b sequences at context c            (sweep, phase decode: time_s)
+    Datt(b, c)   its attention                                      (… attention_time_s)
+    Dlin(M)      a decode step's time outside attention at M rows   (time_s − attention_time_s at context 1)
+    Plin(t)      a t-token prefill chunk outside attention          (sweep, phase prefill: time_s − attention_time_s)
+    A(L)         the causal attention of a whole L-token prompt     (sweep, phase prefill: attention_time_s)
+
+    step(b, 0, c)        = D(b, c)
+    step(b, t, c, a)     = Plin(t) + [Dlin(b + t) − Dlin(t)] + Datt(b, c) + a,   t > 0
+
+A mixed step is the prefill chunk (its weights, kernels and the engine's per-step cost, run eagerly as prefill
+is) plus what its b decode rows add to the linear layers' M, plus their attention. ``a`` is the chunk's attention:
+a piece of tokens p … p+q−1 of a prompt costs A(p + q) − A(p) (its causal block plus its attention to the p tokens
+already cached: attention is quadratic in the prompt, so the difference counts both exactly in FLOPs; a
+memory-bound piece is approximate). With b = 0 the step is exactly the prefill chunk analyze prices; with t = 0
+exactly analyze's decode step.
+
+Approximations, stated: the decode rows' attention is priced at their mean context c (exact where attention time
+is linear in context, as its FLOPs and KV bytes are; a sliding window or a context-dependent kernel efficiency
+bends it); a mixed step's linear rows follow Dlin (decode's CUDA-graph launch costs in calibrated mode) for the
+added decode rows; values between grid points are linearly interpolated (the grids hold every integer batch up to
+``DENSE_BATCH`` and every length the traffic fixes exactly, so fixed-length traffic at concurrency 1 reads grid
+points).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from typing_extensions import Unpack
+
+from rooflm.analysis import analyze
+from rooflm.deploy import Deployment
+from rooflm.errors import DoesNotFitError, InvalidInputError
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+from rooflm.sweep import sweep
+
+# Every integer batch up to this is a grid point; past it, steps of GROWTH (decode time is piecewise linear in
+# the batch, so linear interpolation between points 2% apart is within a fraction of a percent).
+DENSE_BATCH = 256
+DENSE_TOKENS = 128
+GROWTH = 1.02
+CONTEXT_POINTS = 97
+# vLLM's default KV-cache block: 16 tokens (CacheConfig.block_size).
+BLOCK_TOKENS = 16
+
+
+def int_grid(top: int, dense: int, exact: tuple[int, ...] = ()) -> np.ndarray:
+    """1 … ``dense`` every integer, then × GROWTH to ``top`` (always included), plus ``exact`` values."""
+    values = set(range(1, min(top, dense) + 1)) | {top} | {v for v in exact if 1 <= v <= top}
+    x = float(dense)
+    while x < top:
+        values.add(math.ceil(x))
+        x *= GROWTH
+    return np.asarray(sorted(values), dtype=np.float64)
+
+
+def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of ``table[b, c]`` (clamped at the grid's ends)."""
+    b = np.clip(np.asarray(b, dtype=np.float64), bg[0], bg[-1])
+    c = np.clip(np.asarray(c, dtype=np.float64), cg[0], cg[-1])
+    i = np.clip(np.searchsorted(bg, b, side="right") - 1, 0, len(bg) - 2) if len(bg) > 1 else np.zeros_like(b, int)
+    j = np.clip(np.searchsorted(cg, c, side="right") - 1, 0, len(cg) - 2) if len(cg) > 1 else np.zeros_like(c, int)
+    i1, j1 = np.minimum(i + 1, len(bg) - 1), np.minimum(j + 1, len(cg) - 1)
+    wb = np.where(bg[i1] > bg[i], (b - bg[i]) / np.where(bg[i1] > bg[i], bg[i1] - bg[i], 1.0), 0.0)
+    wc = np.where(cg[j1] > cg[j], (c - cg[j]) / np.where(cg[j1] > cg[j], cg[j1] - cg[j], 1.0), 0.0)
+    top = table[i, j] * (1 - wc) + table[i, j1] * wc
+    bottom = table[i1, j] * (1 - wc) + table[i1, j1] * wc
+    return top * (1 - wb) + bottom * wb
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The engine's limits, per data-parallel replica."""
+
+    max_running: int  # requests running at once (vLLM max_num_seqs)
+    max_tokens_per_step: int  # rows per step: decode rows + prefill chunk (vLLM max_num_batched_tokens)
+    kv_capacity_tokens: int  # tokens the KV cache holds
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Step times of one replica on grids; see the module's doc for the formulas."""
+
+    batch_grid: np.ndarray
+    context_grid: np.ndarray
+    decode: np.ndarray  # D(b, c), seconds
+    decode_attention: np.ndarray  # Datt(b, c)
+    decode_bound: np.ndarray  # the step's bound at (b, c)
+    rows_grid: np.ndarray
+    decode_linear: np.ndarray  # Dlin(M)
+    chunk_grid: np.ndarray
+    prefill_linear: np.ndarray  # Plin(t)
+    prompt_grid: np.ndarray
+    prompt_attention: np.ndarray  # A(L)
+    engine: Engine
+    devices: int
+    dp: int
+    kv_bytes_per_token: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+        return _interp2(self.batch_grid, self.context_grid, self.decode, np.asarray(b), np.asarray(c))
+
+    def decode_attention_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+        """Datt(b, c); below one row, a fraction of one row's (0 rows: none)."""
+        b = np.asarray(b, dtype=np.float64)
+        one = _interp2(self.batch_grid, self.context_grid, self.decode_attention, np.maximum(b, 1.0), np.asarray(c))
+        return np.where(b < 1.0, one * b, one)
+
+    def linear_time(self, rows: np.ndarray | float) -> np.ndarray:
+        return np.interp(rows, self.rows_grid, self.decode_linear)
+
+    def chunk_linear_time(self, t: np.ndarray | float) -> np.ndarray:
+        return np.interp(t, self.chunk_grid, self.prefill_linear)
+
+    def prompt_attention_time(self, length: np.ndarray | float) -> np.ndarray:
+        """A(L), with A(0) = 0."""
+        length = np.asarray(length, dtype=np.float64)
+        a = np.interp(length, self.prompt_grid, self.prompt_attention)
+        return np.where(length <= 0, 0.0, np.where(length < 1, a * length, a))
+
+    def step_time(self, b: np.ndarray | float, t: np.ndarray | float, c: np.ndarray | float,
+                  chunk_attention: np.ndarray | float) -> np.ndarray:
+        """One step of ``b`` decode rows at mean context ``c`` and a prefill chunk of ``t`` tokens whose attention
+        costs ``chunk_attention`` seconds (a sum of A(p + q) − A(p) over its pieces)."""
+        b, t = np.asarray(b, dtype=np.float64), np.asarray(t, dtype=np.float64)
+        mixed = (self.chunk_linear_time(np.maximum(t, 1.0)) + self.linear_time(b + np.maximum(t, 1.0))
+                 - self.linear_time(np.maximum(t, 1.0)) + self.decode_attention_time(b, c) + chunk_attention)
+        pure = self.decode_time(np.maximum(b, 1.0), c)
+        return np.where(t > 0, mixed, np.where(b > 0, pure, 0.0))
+
+    def bound(self, b: float, c: float) -> str:
+        i = int(np.abs(self.batch_grid - b).argmin())
+        j = int(np.abs(self.context_grid - c).argmin())
+        return str(self.decode_bound[i, j])
+
+
+def _replica_sweep(model: ModelSpec, hardware: HardwareSpec, dp: int, phase: str, batch: np.ndarray,
+                   deployment: Deployment, **kw: object) -> dict[str, np.ndarray]:
+    """A sweep whose batch axis is per replica (the API's batch is global: ⌈batch / dp⌉ on the busiest)."""
+    r = sweep(model, hardware, phase=phase, batch=[int(b) * dp for b in batch], **kw, **deployment)  # type: ignore[arg-type]
+    return {**r.axes, **r.columns}
+
+
+def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_context: int, exact_prompts: tuple[int, ...],
+          max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
+          mean_context: float, **deployment: Unpack[Deployment]) -> StepModel:
+    """Price every grid point with rooflm.sweep and size the KV cache from rooflm.analyze's memory figures."""
+    d: Deployment = dict(deployment)  # type: ignore[assignment]
+    budget = int(max_tokens_per_step or d.get("max_num_batched_tokens") or 8192)
+    d["max_num_batched_tokens"] = budget
+    running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
+    for name, v in {"max_running": running, "max_tokens_per_step": budget}.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**6:
+            raise InvalidInputError(f"--{name.replace('_', '-')} must be an integer between 1 and 1,000,000, got {v}",
+                                    field=name)
+    dp = int(d.get("dp", 1) or 1)
+    # Memory: what one replica's engine may fill, less the weights and one chunk's activations, holds the cache.
+    probe = max(1, min(round(mean_context), model.max_position_embeddings))
+    dec = analyze(model, hardware, phase="decode", batch=dp, context=probe, **d)
+    pre = analyze(model, hardware, phase="prefill", batch=dp, prompt_len=min(budget, model.max_position_embeddings),
+                  **d)
+    kv_per_token = dec.memory.kv_cache_bytes / probe
+    free = dec.memory.capacity_bytes - dec.memory.weights_bytes - pre.memory.activation_bytes
+    if kv_blocks is not None:
+        if isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or not 1 <= kv_blocks <= 10**9:
+            raise InvalidInputError(f"--kv-blocks must be an integer between 1 and 10^9, got {kv_blocks}",
+                                    field="kv_blocks")
+        kv_tokens = kv_blocks * BLOCK_TOKENS
+    else:
+        kv_tokens = int(free // kv_per_token) if free > 0 else 0
+        if kv_tokens < 1:
+            raise DoesNotFitError(
+                f"no room for a KV cache: weights {dec.memory.weights_bytes / 1e9:.1f} GB + one step's activations "
+                f"{pre.memory.activation_bytes / 1e9:.1f} GB leave nothing of the {dec.memory.capacity_bytes / 1e9:.1f}"
+                " GB the engine may use; use more GPUs (--tp), a smaller --quant or a smaller --max-tokens-per-step",
+                field="tp")
+
+    batch_grid = int_grid(running, DENSE_BATCH)
+    context_grid = np.unique(np.rint(np.linspace(1, max(max_context, 2), CONTEXT_POINTS)))
+    dgrid = _replica_sweep(model, hardware, dp, "decode", batch_grid, d, context=[int(c) for c in context_grid])
+    shape = (len(batch_grid), len(context_grid))
+    rows_grid = int_grid(running + budget, DENSE_BATCH)
+    lin = _replica_sweep(model, hardware, dp, "decode", rows_grid, d, context=[1])
+    chunk_grid = int_grid(budget, DENSE_TOKENS, exact_prompts)
+    chunk = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), d, prompt_len=[int(t) for t in chunk_grid])
+    prompt_grid = int_grid(max(max_prompt, 1), DENSE_TOKENS, exact_prompts)
+    whole: Deployment = {**d, "max_num_batched_tokens": int(prompt_grid[-1])}  # type: ignore[typeddict-item]
+    attn = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), whole, prompt_len=[int(t) for t in prompt_grid])
+    return StepModel(
+        batch_grid=batch_grid, context_grid=context_grid, decode=dgrid["time_s"].reshape(shape),
+        decode_attention=dgrid["attention_time_s"].reshape(shape), decode_bound=dgrid["bound"].reshape(shape),
+        rows_grid=rows_grid, decode_linear=lin["time_s"] - lin["attention_time_s"], chunk_grid=chunk_grid,
+        prefill_linear=chunk["time_s"] - chunk["attention_time_s"], prompt_grid=prompt_grid,
+        prompt_attention=attn["attention_time_s"],
+        engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
+        labels={"model": dec.model, "hardware": dec.hardware, "quant": dec.quant, "kv_dtype": dec.kv_dtype,
+                "efficiency": dec.efficiency, "layout": dec.layout.label},
+    )
+
+
+def resolve_model(model: str | Path | ModelSpec) -> ModelSpec:
+    from rooflm.specs.hf_config import load_model
+
+    return load_model(model)
