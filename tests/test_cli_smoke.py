@@ -132,6 +132,7 @@ CASES: dict[tuple[str, ...], Case] = {
     ("models", "list"): Case(lambda t: ["models", "list", "--json"], _json_has("models")),
     ("models", "show"): Case(lambda t: ["models", "show", "llama-3.1-8b", "--json"], _json_has("total_params")),
     ("hardware", "list"): Case(lambda t: ["hardware", "list", "--json"], _json_has("hardware")),
+    ("serving",): Case(lambda t: ["serving", "--concurrency", "1,4", "--requests", "40", "--json"], _json_has("points")),
     ("hardware", "show"): Case(lambda t: ["hardware", "show", "h100", "--json"], _json_has("memory_bandwidth")),
 }
 

@@ -6,6 +6,7 @@ from rooflm.economics import QuantComparison, compare_quant
 from rooflm.errors import DoesNotFitError, InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
 from rooflm.explain import Explanation, explain
 from rooflm.report import Report
+from rooflm.serving import ServingPoint, ServingResult, serve_traffic
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
@@ -23,6 +24,8 @@ __all__ = [
     "QuantScheme",
     "Report",
     "RooflmError",
+    "ServingPoint",
+    "ServingResult",
     "SweepResult",
     "UnknownNameError",
     "UnsupportedModelError",
@@ -33,6 +36,7 @@ __all__ = [
     "load_hardware",
     "load_model",
     "load_scheme",
+    "serve_traffic",
     "sweep",
 ]
 __version__ = "0.1.0"

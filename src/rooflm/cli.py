@@ -25,6 +25,7 @@ from rooflm.cli_options import (
 )
 from rooflm.cli_output import err, out, print_error, print_json, show, user_errors
 from rooflm.cli_plot import plot, serve
+from rooflm.cli_serving import serving
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.deploy import Deployment
 from rooflm.economics import compare_quant
@@ -246,3 +247,4 @@ app.command()(measure)
 app.command()(validate)
 app.command()(plot)
 app.command()(serve)
+app.command()(serving)

@@ -57,7 +57,7 @@ def _step(steps: StepModel, m: Moments, lengths: np.ndarray, x: np.ndarray, tau:
     (n − 1) / n, its own prefill came before its decode; Poisson arrivals: all)."""
     c = m.decode_context
     b = x * (m.mean_gen - 1.0) * tau
-    pieces, tau_m, prefill = _prefill(steps, lengths, b, c)
+    pieces, tau_m, prefill = _prefill(steps, lengths, b * others, c)  # a prompt's own steps carry the others' rows
     n_p = pieces.mean(axis=1)
     # Prompt pieces per step: below one, a share of the steps carry one; past one, every step carries k of them.
     k = x * n_p * tau * others
