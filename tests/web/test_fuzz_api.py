@@ -39,7 +39,7 @@ from rooflm.specs.hardware import HARDWARE_DIR, hardware_names
 from rooflm.specs.hf_config import MODELS_DIR
 from rooflm.specs.quant import scheme_names
 from rooflm.web import create_app
-from rooflm.web.schemas import AnalyzeBody, CriticalBatchBody, ExplainBody, QuantBody, SweepBody
+from rooflm.web.schemas import AnalyzeBody, CriticalBatchBody, ExplainBody, QuantBody, ServingBody, SweepBody
 
 _EXAMPLES = os.environ.get("ROOFLM_FUZZ_EXAMPLES")
 
@@ -58,6 +58,7 @@ client = TestClient(APP, base_url="http://localhost", raise_server_exceptions=Fa
 ENDPOINTS: dict[str, type[BaseModel]] = {
     "/api/analyze": AnalyzeBody, "/api/sweep": SweepBody, "/api/critical-batch": CriticalBatchBody,
     "/api/quant": QuantBody, "/api/explain": ExplainBody, "/api/figure/roofline": AnalyzeBody,
+    "/api/serving": ServingBody,
 }
 
 # ---------------------------------------------------------------- values
@@ -162,6 +163,11 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
                      "dequant_ops", "kv_dequant_ops", "threshold", "comm_overlap", "step_overhead",
                      "gpu_memory_utilization"], FLOAT),
     **dict.fromkeys(["act_quant", "lm_head_all_tokens", "cuda_graphs"], _mostly(st.one_of(st.none(), st.booleans()))),
+    # rooflm serving
+    "concurrency": _mostly(st.one_of(st.none(), _axis())), "request_rate": _mostly(st.one_of(
+        st.none(), st.lists(st.sampled_from(EDGE_FLOATS), min_size=1, max_size=4), st.sampled_from(["1,2.5", "x", ""]))),
+    "method": _mostly(_cased(["simulate", "steady", "exact"])),
+    **dict.fromkeys(["requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks"], INT),
 }
 AXES = {"batch", "prompt_len", "context"}
 

@@ -23,6 +23,8 @@ METHODS: tuple[str, ...] = ("simulate", "steady")
 # 10^6 simulated requests in one call is about a minute; the web API allows a tenth of that.
 MAX_SIMULATED_REQUESTS = 1_000_000
 MAX_LOADS = 1000
+# Each simulated output token is at least one element of a decode step's arrays (~50 ns): 10^9 is about a minute.
+MAX_SIMULATED_TOKENS = 1_000_000_000
 DEFAULT_REQUESTS = 2000
 
 
@@ -51,6 +53,10 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     _check_requests(requests, len(values) if method == "simulate" else 0)
     prompt = prompt_len if isinstance(prompt_len, Lengths) else parse_lengths(prompt_len, "prompt_len")
     gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
+    if method == "simulate":
+        check_simulated_tokens(requests * len(values), gen, MAX_SIMULATED_TOKENS)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {quoted(seed)}", field="seed")
     spec = resolve_model(model)
     limit = spec.max_position_embeddings
     if prompt.upper >= limit and prompt.kind in ("fixed", "uniform"):
@@ -97,6 +103,15 @@ def _check_requests(requests: object, loads: int) -> None:
     if requests * loads > MAX_SIMULATED_REQUESTS:
         raise InvalidInputError(f"{loads:,} loads × {requests:,} requests = {loads * requests:,} simulated requests; "
                                 f"at most {MAX_SIMULATED_REQUESTS:,} per call", field="requests")
+
+
+def check_simulated_tokens(requests: int, gen: Lengths, limit: int) -> None:
+    """Refuse, before any work, a simulation whose output tokens (its decode steps at one user) pass ``limit``."""
+    tokens = requests * gen.upper
+    if tokens > limit:
+        raise InvalidInputError(f"{requests:,} simulated requests × up to {gen.upper:,} output tokens = {tokens:,} "
+                                f"tokens; at most {limit:,} per call: fewer --requests or a shorter --gen-len",
+                                field="requests")
 
 
 def _notes(steps: StepModel, method: str) -> list[str]:

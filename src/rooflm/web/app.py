@@ -32,16 +32,22 @@ import rooflm
 from rooflm import documents
 from rooflm.axes import count_int_list, parse_int_list
 from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.serving.api import check_simulated_tokens
+from rooflm.serving.traffic import parse_lengths, parse_rates
 from rooflm.specs.hardware import catalog_hardware
 from rooflm.specs.hf_config import catalog_model
 from rooflm.specs.quant import scheme_names
 from rooflm.web.guards import LOOPBACK_HOSTS, MAX_BODY_BYTES, RequestGuard
 from rooflm.web.schemas import (
+    MAX_API_LOADS,
     MAX_API_POINTS,
+    MAX_API_SIMULATED_REQUESTS,
+    MAX_API_SIMULATED_TOKENS,
     AnalyzeBody,
     CriticalBatchBody,
     ExplainBody,
     QuantBody,
+    ServingBody,
     SweepBody,
 )
 
@@ -310,6 +316,18 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
             model, device, phase=body.phase, batch=body.batch, prompt_len=body.prompt_len, context=body.context,
             gen_len=body.gen_len, **body.common()).to_json_dict()))
 
+    @app.post("/api/serving", summary="rooflm serving --json (at most MAX_API_SIMULATED_REQUESTS simulated requests)")
+    def serving(body: ServingBody) -> Response:
+        concurrency, rates = serving_loads(body)
+        model, device = body.model_arg(), body.hardware_arg()
+        with slots.held():
+            result = rooflm.serve_traffic(
+                model, device, prompt_len=body.prompt_len, gen_len=body.gen_len, concurrency=concurrency,
+                request_rate=rates, method=body.method, requests=body.requests, seed=body.seed,
+                max_running=body.max_running, max_tokens_per_step=body.max_tokens_per_step, kv_blocks=body.kv_blocks,
+                **body.common())
+            return _json(result.to_json_dict())
+
     @app.post("/api/figure/{kind}", summary="a plotly figure (JSON) of `rooflm plot KIND`, for the page")
     def figure(kind: str, body: AnalyzeBody) -> Response:
         from rooflm.plot import KINDS, figure_data
@@ -326,6 +344,28 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
     return app
 
 
+def serving_loads(body: ServingBody) -> tuple[list[int] | None, list[float] | None]:
+    """The load lists, and the request refused before any work when it asks for more than the API simulates."""
+    concurrency = None if body.concurrency is None else _axis(body.concurrency, "concurrency")
+    rates = parse_rates(body.request_rate) if isinstance(body.request_rate, str) else body.request_rate
+    loads = len(concurrency or rates or [])
+    field = "concurrency" if concurrency is not None else "request_rate"
+    if loads > MAX_API_LOADS:
+        raise InvalidInputError(f"{field}: {loads:,} loads; the API evaluates at most {MAX_API_LOADS} per request",
+                                field=field)
+    if body.method.strip().lower() == "simulate":
+        users = max(concurrency or [0])
+        requests = body.requests if body.requests is not None else max(2000, 4 * users)
+        if isinstance(requests, int) and requests * loads > MAX_API_SIMULATED_REQUESTS:
+            raise InvalidInputError(
+                f"requests: {loads:,} loads × {requests:,} requests = {requests * loads:,} simulated requests; the "
+                f"API simulates at most {MAX_API_SIMULATED_REQUESTS:,} per request (`rooflm serving` runs more)",
+                field="requests" if body.requests is not None else field)
+        if isinstance(requests, int):
+            check_simulated_tokens(requests * loads, parse_lengths(body.gen_len, "gen_len"), MAX_API_SIMULATED_TOKENS)
+    return concurrency, rates
+
+
 def _json(doc: object) -> Response:
     """The document as the CLI prints it (json.dumps, NaN refused), without FastAPI's generic encoder."""
     return Response(json.dumps(doc, allow_nan=False), media_type="application/json")
@@ -340,5 +380,5 @@ def fields_for(path: str) -> list[str]:
     if path.startswith("/api/figure/"):
         return ["kind", *AnalyzeBody.model_fields]
     body = {"/api/analyze": AnalyzeBody, "/api/sweep": SweepBody, "/api/critical-batch": CriticalBatchBody,
-            "/api/quant": QuantBody, "/api/explain": ExplainBody}.get(path)
+            "/api/quant": QuantBody, "/api/explain": ExplainBody, "/api/serving": ServingBody}.get(path)
     return list(body.model_fields) if body else []

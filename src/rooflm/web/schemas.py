@@ -165,3 +165,25 @@ class ExplainBody(Options):
     prompt_len: int = 1024
     context: int | None = None
     gen_len: int = 256
+
+
+# A simulated request costs ~0.1–0.3 ms (benchmarks/bench_serving.py) and each output token ~50 ns of a decode
+# step's arrays: 10,000 requests or 2·10^7 output tokens per API request is ~1–3 s of a worker.
+MAX_API_SIMULATED_REQUESTS = 10_000
+MAX_API_SIMULATED_TOKENS = 20_000_000
+MAX_API_LOADS = 64
+
+
+class ServingBody(Options):
+    """``rooflm serving``: a traffic's lengths (a number or the CLI's distribution text) and one load list."""
+
+    prompt_len: int | Name = 1024
+    gen_len: int | Name = 256
+    concurrency: IntList | None = None
+    request_rate: AxisText | Annotated[list[float], Len(min_length=1, max_length=MAX_API_LOADS)] | None = None
+    method: Name = "simulate"
+    requests: int | None = None
+    seed: int = 0
+    max_running: int | None = None
+    max_tokens_per_step: int | None = None
+    kv_blocks: int | None = None

@@ -1,0 +1,48 @@
+"""POST /api/serving: the CLI's document for the same inputs, and oversize requests refused up front (422)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient
+
+from rooflm.cli import app as cli_app
+from rooflm.web import create_app
+from rooflm.web.schemas import MAX_API_SIMULATED_REQUESTS
+
+client = TestClient(create_app(), base_url="http://localhost", raise_server_exceptions=False)
+
+
+def test_reply_equals_the_cli_json() -> None:
+    body = {"concurrency": "1,4", "prompt_len": "uniform:100:400", "gen_len": 32, "requests": 60}
+    reply = client.post("/api/serving", json=body)
+    assert reply.status_code == 200, reply.text
+    cli = CliRunner().invoke(cli_app, ["serving", "--concurrency", "1,4", "--prompt-len", "uniform:100:400",
+                                       "--gen-len", "32", "--requests", "60", "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert reply.json() == json.loads(cli.stdout)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"concurrency": "1:64", "requests": 2000}, "requests"),  # 64 × 2,000 simulated requests
+    ({"concurrency": "1:64"}, "concurrency"),  # the default 2,000 per load
+    ({"request_rate": [1.0] * 65, "method": "steady"}, "request_rate"),
+    ({"concurrency": [1], "requests": 10_000, "gen_len": 100_000}, "requests"),  # 10^9 output tokens
+    ({"concurrency": [1], "prompt_len": "uniform:9:1"}, "prompt_len"),
+    ({"concurrency": [1], "seed": -1}, "seed"),
+])
+def test_oversize_or_wrong_requests_are_refused_before_any_work(body: dict[str, object], field: str) -> None:
+    start = time.perf_counter()
+    reply = client.post("/api/serving", json=body)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["field"] == field
+    assert time.perf_counter() - start < 1.0
+    if field == "requests" and "gen_len" not in body:
+        assert f"{MAX_API_SIMULATED_REQUESTS:,}" in reply.json()["message"]
