@@ -121,3 +121,13 @@ def test_unknown_engine_values_are_input_errors() -> None:
         with pytest.raises(rooflm.InvalidInputError) as info:
             rooflm.analyze("llama-3.1-8b", "h100-sxm", **kw)  # type: ignore[arg-type]
         assert info.value.field == field, kw
+
+
+def test_pipeline_parallelism_reports_latency_and_pipelined_throughput() -> None:
+    kw = {"batch": 8, "context": 1024, "quant": "bf16", "pp": 4}
+    r = rooflm.analyze("llama-3.1-70b", "h100-sxm", **kw)
+    # One batch walks the 4 stages in turn: the step time is the latency of all 80 layers. With 4 micro-batches of
+    # 8 in flight, one per stage, each stage is busy all the time: 4 × 8 tokens per step latency.
+    assert r.totals.pipelined_tokens_per_s == pytest.approx(4 * 8 / r.totals.time_s)
+    assert r.totals.tokens_per_s == pytest.approx(8 / r.totals.time_s)
+    assert rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=8).totals.pipelined_tokens_per_s is None

@@ -146,6 +146,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         time_by_bound={b: _f(step.time_by_bound[i]) for i, b in enumerate(BOUNDS)}, time_by_class=_by_class(r.ops),
         ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s),
         output_tokens_per_s=None if r.output_tokens is None else _f(r.output_tokens) / _f(step.time_s),
+        pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(step.time_s) if s.parallel.pp > 1 else None,
     )
     memory = _memory_report(r.memory)
     if not memory.fits:

@@ -29,6 +29,9 @@ class Totals(_Frozen):
     ttft_s: float | None = None
     tpot_s: float | None = None
     output_tokens_per_s: float | None = None
+    # With pipeline parallelism: throughput with pp micro-batches of this batch in flight, one per stage (vLLM's
+    # pipeline keeps one batch per stage): pp × tokens / step latency, the bubble-free steady state. None without PP.
+    pipelined_tokens_per_s: float | None = None
 
 
 class OperatorRow(_Frozen):
