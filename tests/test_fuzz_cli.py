@@ -108,13 +108,33 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "dequant_ops": FLOAT, "kv_dequant_ops": FLOAT, "threshold": FLOAT,
     "schemes": _mostly(st.lists(QUANT, min_size=1, max_size=3).map(",".join), ANY),
     "baseline": QUANT,
+    # rooflm serving: lengths are distributions, loads are lists; simulated requests kept few (each costs time).
+    "concurrency": _mostly(_axis(), ANY),
+    "request_rate": _mostly(st.lists(st.one_of(_float_text(), st.sampled_from(["1", "2.5", "10"])), min_size=1,
+                                     max_size=3).map(",".join), ANY),
+    "method": _mostly(_cased(["simulate", "steady", "exact"]), ANY),
+    "requests": _mostly(st.integers(1, 64).map(str), INT),
+    "seed": INT, "max_running": INT, "kv_blocks": INT,
+}
+# rooflm serving's --prompt-len and --gen-len: a token count or a distribution of them.
+LENGTH = _mostly(st.one_of(st.integers(1, 4096).map(str), st.tuples(
+    st.sampled_from(["uniform", "normal", "lognormal", "Uniform", "zipf", ""]), _float_text(), _float_text())
+    .map(":".join)), ANY)
+# What a command needs to do anything: serving takes one load (closed-loop users or an arrival rate), so that
+# most examples carry one, and a few simulated requests (the default simulation takes about a second).
+_LOAD = st.one_of(
+    st.lists(st.integers(1, 16), min_size=1, max_size=3).map(lambda v: ["--concurrency", ",".join(map(str, v))]),
+    st.lists(st.sampled_from(["0.5", "1", "4", "20"]), min_size=1, max_size=3).map(lambda v: ["--request-rate",
+                                                                                               ",".join(v)]))
+NEEDS: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {
+    ("serving",): st.tuples(_LOAD, st.integers(1, 48)).map(lambda n: [*n[0], "--requests", str(n[1])]),
 }
 # Commands whose --batch, --prompt-len and --context are axes (lists or ranges) rather than one integer.
 AXIS_COMMANDS = {"sweep", "quant"}
 UNKNOWN = ["--bogus", "--batchx", "--BATCH", "-Z", "--json=1", "--", "extra", "---batch", "--batch=", "-b"]
 
 COMMANDS = [("analyze",), ("sweep",), ("critical-batch",), ("quant",), ("explain",), ("models", "show"),
-            ("hardware", "show")]
+            ("hardware", "show"), ("serving",)]
 
 
 @functools.cache
@@ -129,6 +149,8 @@ def _params(path: tuple[str, ...]) -> list[Any]:
 def _value(path: tuple[str, ...], name: str) -> st.SearchStrategy[str]:
     if path[0] in AXIS_COMMANDS and name in ("batch", "prompt_len", "context"):
         return AXIS
+    if path[0] == "serving" and name in ("prompt_len", "gen_len"):
+        return LENGTH
     return FLAG_VALUES[name]
 
 
@@ -140,6 +162,8 @@ def _argv(draw: st.DrawFn, path: tuple[str, ...]) -> list[str]:
     argv = list(path)
     if any(p.param_type_name == "argument" for p in params):
         argv.append(draw(MODEL if path[0] == "models" else HARDWARE))
+    if path in NEEDS and draw(st.integers(0, 3)):
+        argv.extend(draw(NEEDS[path]))
     options = [p for p in params if p.param_type_name == "option"]
     for option in draw(st.lists(st.sampled_from(options), max_size=6)):
         argv.append(draw(st.sampled_from([*option.opts, *option.secondary_opts])))
