@@ -1,6 +1,7 @@
 """What a serving engine adds to the roofline (issue 11): collectives as engines run them, CUDA-graph decode, a
 per-step CPU cost, the memory it may fill, chunked prefill and whole sequences per data-parallel replica."""
 
+import numpy as np
 import pytest
 
 import rooflm
@@ -131,3 +132,20 @@ def test_pipeline_parallelism_reports_latency_and_pipelined_throughput() -> None
     assert r.totals.pipelined_tokens_per_s == pytest.approx(4 * 8 / r.totals.time_s)
     assert r.totals.tokens_per_s == pytest.approx(8 / r.totals.time_s)
     assert rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=8).totals.pipelined_tokens_per_s is None
+
+
+@pytest.mark.parametrize("efficiency", ["ideal", "calibrated"])
+def test_a_sweep_across_the_chunk_size_equals_its_single_analyses(efficiency: str) -> None:
+    # 8,192 tokens fit one chunk (no attention over earlier chunks); 8,193 take two. In one sweep the whole-prompt
+    # points must not pay for the other points' past-chunk attention (it once added 1.3 ms there, so prefill time
+    # fell as the prompt grew by one token), nor launch its kernel.
+    lengths = np.array([8190, 8192, 8193, 16384, 16390])
+    s = rooflm.sweep("llama-3.1-8b", "h100-sxm", phase="prefill", batch=[1, 3], prompt_len=lengths.tolist(),
+                     efficiency=efficiency)
+    single = [rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=b, prompt_len=p,
+                             efficiency=efficiency).totals.time_s for b in (1, 3) for p in lengths]
+    np.testing.assert_allclose(s.columns["time_s"], single, rtol=1e-12)
+    assert np.all(np.diff(s.columns["time_s"].reshape(2, len(lengths)), axis=1) > 0)
+    # numpy integers are sizes too (an API caller's np.arange)
+    assert rooflm.sweep("llama-3.1-8b", "h100-sxm", phase="prefill", batch=[np.int64(1)], prompt_len=lengths,
+                        efficiency=efficiency).columns["time_s"][1] == s.columns["time_s"][1]

@@ -91,6 +91,13 @@ def test_catalog_models_default_to_their_checkpoint() -> None:
     assert explicit.totals == rooflm.analyze("gpt-oss-20b", "h100-sxm", batch=1).totals
 
 
+def test_dp8_at_batch1_keeps_fp8_qkv_at_2_flop_per_byte() -> None:
+    # One sequence on 8 replicas runs whole on one of them: qkv_proj does 2 · 4096 · 6144 FLOP for 4096 · 6144
+    # fp8 weights (+ 6144 fp32 channel scales, 4096 + 6144 activations): ≈ 2 FLOP/B, not 2/8.
+    r = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=1, context=1024, quant="fp8", dp=8)
+    assert _ops(r)["qkv_proj"].arithmetic_intensity == pytest.approx(2.0, rel=0.01)
+
+
 def test_analyze_json_names_each_operators_scheme() -> None:
     out = CliRunner().invoke(app, ["analyze", "--model", "gpt-oss-20b", "--quant", "native", "--json"])
     assert out.exit_code == 0, out.output

@@ -26,7 +26,10 @@ Model = Annotated[str, typer.Option("--model", "-m", help="Catalog name or path 
 Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/alias or a hardware .toml file.")]
 Phase = Annotated[str, typer.Option(help="prefill | decode | e2e", callback=lower_case)]
 Quant = Annotated[str, typer.Option("--quant", "-q", callback=lower_case,
-                                    help="bf16, fp16, fp8, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4")]
+                                    help="bf16, fp16, fp8, fp8-block, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4; native = "
+                                         "the checkpoint's quantization_config (bf16 without one); or a mix per module "
+                                         "class, e.g. experts=w4a8,attention=fp8,lm_head=bf16 (attention, mlp, "
+                                         "shared_experts, experts, router, lm_head, embedding; kv=fp8)")]
 KvDtype = Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8, int4", callback=lower_case)]
 Efficiency = Annotated[str, typer.Option(help="ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
                                          callback=lower_case)]
@@ -63,7 +66,7 @@ ActQuant = Annotated[bool | None, typer.Option("--act-quant/--no-act-quant",
 # The deployment flags: (name, annotation, default). Their names are the API's keywords, but for
 # --kernel-overhead and --step-overhead, which the API takes as kernel_overhead_s and step_overhead_s.
 DEPLOYMENT_FLAGS: list[tuple[str, Any, Any]] = [
-    ("quant", Quant, "bf16"), ("kv_dtype", KvDtype, None), ("efficiency", Efficiency, "ideal"),
+    ("quant", Quant, "native"), ("kv_dtype", KvDtype, None), ("efficiency", Efficiency, "ideal"),
     ("eta_memory", EtaMem, None), ("eta_compute", EtaCompute, None), ("kernel_overhead", Overhead, None),
     ("tp", Tp, 1), ("ep", Ep, 1), ("pp", Pp, 1), ("dp", Dp, 1), ("comm_algorithm", CommAlgo, "auto"),
     ("comm_overlap", CommOverlap, 0.0), ("cuda_graphs", CudaGraphs, True), ("step_overhead", StepOverhead, None),

@@ -63,13 +63,16 @@ def past_attention_ops(model: ModelSpec, quant: QuantScheme, chunks: Chunks, opt
     if not np.any(chunks.past):
         return []
     q = chunks.q_len
+    # In a sweep, points whose prompts fit one chunk have no past: their share of this operator is nothing (not a
+    # decode attention over an empty cache), so that a sweep's point equals the single analysis of it.
+    has_past = (np.asarray(chunks.past) > 0).astype(np.float64)
     step = Step(q, 1.0, chunks.past, False, q)  # q "sequences" of one query each...
     out = []
     for op in GraphBuilder(model, quant, options).attention(step):
         if op.kind != "attention":
             continue
         c = op.cost  # ...that share one sequence's cache: the KV is read once, not q times
-        cost = replace(c, kv_bytes=c.kv_bytes / q, vector_ops=c.vector_ops / q)
+        cost = replace(c, kv_bytes=c.kv_bytes / q, vector_ops=c.vector_ops / q).scaled(has_past)
         out.append(replace(op, name=f"{op.name}.past_chunks", cost=cost))
     return out
 

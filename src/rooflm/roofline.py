@@ -192,8 +192,17 @@ def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCur
     compute = n * flops / (hw.peak(op.compute_dtype) * eta) if np.any(flops) else np.zeros(())
     memory = (n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
               + n * op.kernels * curve.fill.value)
-    overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
+    overhead = launch_overhead(op, eff)
     return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)
+
+
+def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
+    """Launch cost of the op's kernels, at the points where it has work: in a sweep, an operator that only some
+    points run (the attention over earlier prefill chunks) launches nothing at the others."""
+    c = op.cost
+    busy = np.asarray(c.flops) + np.asarray(c.bytes) + np.asarray(c.vector_ops) + np.asarray(c.comm_bytes)
+    launched = np.where(busy > 0, 1.0, 0.0) if np.ndim(busy) else np.asarray(1.0)
+    return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind))) * launched
 
 
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
@@ -215,5 +224,5 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     if rate and np.any(c.vector_ops):
         compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
     memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
-    overhead = np.asarray(float(n * op.kernels * eff.overhead_for(op.kind)))
+    overhead = launch_overhead(op, eff)
     return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Real
+from numbers import Integral, Real
 from typing import Literal, get_args
 
 from rooflm.errors import InvalidInputError, quoted
@@ -33,11 +33,13 @@ SIZE_LIMITS: dict[str, int] = {"batch": MAX_BATCH, "prompt_len": MAX_TOKENS, "co
 def check_positive(**sizes: object) -> None:
     """Every size a positive integer (or a list of them) within its bound; the message names the flag."""
     for name, value in sizes.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
+        # A list, tuple, range or one-dimensional array (np.arange) of sizes, or one size.
+        values = value if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0) == 1 else [value]
         flag = name.replace("_", "-")
         limit = SIZE_LIMITS.get(name)
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            # Integral: Python's int and numpy's integers (an API caller's np.arange), not bool.
+            if isinstance(v, bool) or not isinstance(v, Integral) or v <= 0:
                 raise InvalidInputError(f"{flag} must be a positive integer, got {quoted(v)}", name)
             if limit is not None and v > limit:
                 raise InvalidInputError(f"{flag} must be at most {limit:,}, got {quoted(v)}", name)

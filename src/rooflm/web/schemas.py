@@ -60,7 +60,8 @@ class Options(ModelChoice):
     hardware_toml: Annotated[str, StringConstraints(max_length=1 << 20)] | None = Field(
         default=None, description="A hardware TOML's content (the schema of `rooflm hardware show`'s files) "
                                   "instead of `hardware`.")
-    quant: Name = Field(default="bf16", description="Quantization scheme, as --quant.")
+    quant: Name = Field(default="native", description="Quantization scheme, as --quant: a name, `native` (the "
+                                                      "checkpoint's own; bf16 without one) or a mix per module class.")
     kv_dtype: Name | None = None
     efficiency: Name = "ideal"
     eta_memory: float | None = None
