@@ -79,3 +79,36 @@ def test_a_long_quant_table_shows_its_first_and_last_rows() -> None:
     full = [line.split("│")[1].strip() for line in text(render.quant_table(cmp, limit=200)).splitlines()
             if line.startswith("│")]
     assert [int(c) for c in full if c.isdigit()] == list(range(1, 101))
+
+
+def _header(shown: str) -> list[str]:
+    table = shown[shown.index("operators"):]
+    line = next(line for line in table.splitlines() if line.startswith("┃"))
+    return [cell.strip() for cell in line.split("┃")[1:-1]]
+
+
+def _scheme_of(shown: str, operator: str) -> str:
+    table = shown[shown.index("operators"):]
+    row = next(line for line in table.splitlines() if line.startswith("│") and line.split("│")[1].strip() == operator)
+    return row.split("│")[2].strip()
+
+
+def test_operator_table_names_each_operators_scheme_when_the_checkpoint_mixes_them() -> None:
+    # gpt-oss-120b's checkpoint (quantization_config: quant_method mxfp4, modules_to_not_convert = attention, router,
+    # embeddings, lm_head) stores its routed experts in MXFP4 — 4-bit fp4 values with a shared scale per 32 — and
+    # everything else in bf16: two schemes, so the table gains a column saying which one each operator ran in.
+    r = rooflm.analyze("gpt-oss-120b", "h100-sxm", batch=1, context=4096)
+    assert r.quant == "native"
+    shown = text(render.analysis(r))
+    assert _header(shown)[:2] == ["operator", "scheme"]
+    assert _scheme_of(shown, "experts.gate_up_proj") == "mxfp4 (fp4)"  # the weight dtype differs from the name
+    assert _scheme_of(shown, "experts.down_proj") == "mxfp4 (fp4)"
+    for op in ("qkv_proj", "o_proj", "router", "lm_head"):
+        assert _scheme_of(shown, op) == "bf16"
+    assert _scheme_of(shown, "rope") == ""  # no weights, no scheme
+
+
+def test_operator_table_has_no_scheme_column_when_every_gemm_runs_in_one() -> None:
+    # Llama-3.1-8B's checkpoint is bf16 throughout: nothing to tell apart.
+    shown = text(render.analysis(rooflm.analyze("llama-3.1-8b", "h100-sxm")))
+    assert "scheme" not in _header(shown)

@@ -68,12 +68,17 @@ def analysis(r: Report) -> Group:
     if t.overhead_time_s:
         summary.add_row("launch overhead", units.seconds(t.overhead_time_s))
 
+    # A mix (a checkpoint's native scheme, or --quant experts=...,attention=...) runs operators in different schemes:
+    # only then does the table say which one each operator ran in.
+    mixed = len(set(r.quant_modules.values())) > 1
     ops = Table(title="operators (all layers together)", title_justify="left", header_style="bold")
-    for col in ("operator", "×", "FLOPs", "bytes", "AI", "time", "share", "bound"):
-        ops.add_column(col, justify="left" if col in ("operator", "bound") else "right", **_NAME if col == "operator" else {})
+    for col in ("operator", *(("scheme",) if mixed else ()), "×", "FLOPs", "bytes", "AI", "time", "share", "bound"):
+        ops.add_column(col, justify="left" if col in ("operator", "scheme", "bound") else "right",
+                       **_NAME if col == "operator" else {})
     for o in r.operators:
         share = o.time_s / t.time_s if t.time_s else 0.0
-        ops.add_row(o.name, str(o.count), units.flops(o.flops), units.nbytes(o.bytes), f"{o.arithmetic_intensity:.3g}",
+        ops.add_row(o.name, *((_scheme_cell(o.scheme, o.weight_dtype),) if mixed else ()), str(o.count),
+                    units.flops(o.flops), units.nbytes(o.bytes), f"{o.arithmetic_intensity:.3g}",
                     units.seconds(o.time_s), f"{share:.1%}", _bound(o.bound))
 
     m = r.memory
@@ -88,6 +93,13 @@ def analysis(r: Report) -> Group:
         parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))
     parts.append(Panel(mem, title="memory per device", title_align="left"))
     return Group(*parts)
+
+
+def _scheme_cell(scheme: str | None, weight_dtype: str | None) -> str:
+    """An operator's scheme, with its weight dtype when the name does not say it (mxfp4 stores fp4); blank for no weights."""
+    if scheme is None:
+        return ""
+    return scheme if weight_dtype in (None, scheme) else f"{scheme} ({weight_dtype})"
 
 
 def _moe_text(r: Report) -> Text:
