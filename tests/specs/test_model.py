@@ -36,7 +36,8 @@ def test_approximate_published_sizes(name: str) -> None:
 
 
 def test_kv_bytes_per_token(llama8b: rooflm.ModelSpec) -> None:
-    # 2 (K,V) * 32 layers * 8 heads * 128 * 2 B = 131,072 B = 128 KiB (shared/reference/models.md).
+    # 2 (K,V) * 32 layers * 8 heads * 128 * 2 B = 131,072 B = 128 KiB (figures from meta-llama/Llama-3.1-8B config.json:
+    # num_hidden_layers 32, num_key_value_heads 8, head_dim 4096 / 32 heads = 128).
     assert llama8b.kv_bytes_per_token() == 128 * 1024
     # Llama-3.1-70B: 2 * 80 * 8 * 128 * 2 = 327,680 B = 320 KiB.
     assert load_model("llama-3.1-70b").kv_bytes_per_token() == 320 * 1024
