@@ -1,5 +1,8 @@
 """The microbenchmarks run on the CPU in a tiny mode: sanity only (positive, finite, physically possible), never
-speed. The result is calibrated, written as a hardware file and loaded back."""
+speed: a timing compared with a threshold breaks on a shared machine, so the only time bounds here are ones no
+machine can miss (a second for one kernel dispatch), and speed comparisons live in benchmarks/bench_measure.py. What
+each benchmark counts (bytes moved, FLOPs, arithmetic intensity) is checked against a hand derivation. The result is
+calibrated, written as a hardware file and loaded back."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ MAX_CPU_BANDWIDTH = 1e12
 def measured() -> Measurements:
     plan = Plan(device="cpu", bandwidth_bytes=(64 * MiB,), matmul_size=256, matmul_dtypes=("fp32", "bf16"),
                 curve_dtypes=("bf16",), curve_m=(1, 256), layer=(256, 512), pool_bytes=64 * MiB, repeats=3,
-                quick=True, eager_layers=(1, 2), dispatch_inner=20)
+                quick=True, eager_layers=(1, 2), dispatch_inner=20, kernel_rows=64)
     labels: list[str] = []
     m = measure_machine(describe_machine("cpu"), plan, labels.append)
     assert len(labels) == plan.steps  # one progress call per step
@@ -43,6 +46,9 @@ def test_machine_is_described(measured: Measurements) -> None:
 
 def test_bandwidth_is_positive_and_physical(measured: Measurements) -> None:
     assert {s.pattern for s in measured.bandwidth} == {"read", "copy", "triad"}
+    # STREAM's convention over three 64 MiB fp32 arrays: read touches one array, copy two, triad (a = b + s·c) three.
+    moved = {s.pattern: s.bytes_moved for s in measured.bandwidth}
+    assert moved == {"read": 64 * MiB, "copy": 2 * 64 * MiB, "triad": 3 * 64 * MiB}
     for s in measured.bandwidth:
         assert math.isfinite(s.best_bytes_per_s)
         assert 0 < s.median_bytes_per_s <= s.best_bytes_per_s < MAX_CPU_BANDWIDTH
@@ -51,19 +57,27 @@ def test_bandwidth_is_positive_and_physical(measured: Measurements) -> None:
 def test_matmuls_and_overheads_are_positive(measured: Measurements) -> None:
     assert {s.dtype for s in measured.matmul} == {"fp32", "bf16"}
     for s in measured.matmul:
+        # A 256³ matmul is 2 * 256^3 = 33,554,432 FLOPs.
+        assert s.flops == 2 * 256**3
         assert 0 < s.median_flops_per_s < math.inf
-    assert 0 < measured.dispatch.median_s < 1e-2
+    # One dispatch takes microseconds; a second is a bound no loaded machine reaches (the old 10 ms was missed).
+    assert 0 < measured.dispatch.median_s < 1.0
     assert [s.layers for s in measured.eager_steps] == [1, 2]
-    assert all(0 < s.run.median_s < 1.0 for s in measured.eager_steps)
+    assert all(0 < s.run.median_s < 60.0 for s in measured.eager_steps)
 
 
-def test_gemm_curve_gains_throughput_with_m(measured: Measurements) -> None:
-    # At M = 1 each weight is used once (≈ 1 FLOP/byte in bf16); at M = 256 it is reused 256 times, so even a
-    # slow machine does many times more FLOP/s. The fastest runs are compared: on a CPU shared with other jobs a
-    # median of five can land on a descheduled run (80 ms against a best of 1 ms was seen).
+def test_gemm_curve_counts_the_layer_work(measured: Measurements) -> None:
+    # The layer (hidden 256, intermediate 512) has q, k, v, o, gate, up, down of (K, N) = (256, 256), (256, 64) twice,
+    # (256, 256), (256, 512) twice, (512, 256): sum K·N = 557,056 weights and sum (K + N) = 3,968.
+    # M = 1, bf16: 2 * 557,056 FLOPs over 2 * (557,056 + 3,968) B = 1,114,112 / 1,122,048 = 0.99293 FLOP/B.
+    # M = 256: 2 * 256 * 557,056 = 285,212,672 FLOPs over 2 * 557,056 + 2 * 256 * 3,968 = 3,145,728 B = 272/3.
+    # (Whether M = 256 also runs faster is a speed question: benchmarks/bench_measure.py.)
     by_m = {p.m: p for p in measured.curve}
-    assert by_m[256].best_flops_per_s > by_m[1].best_flops_per_s
-    assert by_m[1].arithmetic_intensity == pytest.approx(1.0, rel=0.05)
+    assert by_m[1].flops == 1_114_112 and by_m[1].bytes == 1_122_048
+    assert by_m[1].arithmetic_intensity == pytest.approx(0.99293, rel=1e-5)
+    assert by_m[256].flops == 285_212_672 and by_m[256].bytes == 3_145_728
+    assert by_m[256].arithmetic_intensity == pytest.approx(272 / 3)
+    assert all(0 < p.best_flops_per_s < math.inf for p in measured.curve)
 
 
 def test_calibrated_file_round_trips(measured: Measurements, tmp_path: Path) -> None:
