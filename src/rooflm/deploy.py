@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypedDict, get_args
+from typing import Annotated, Any, TypedDict, get_args, get_type_hints
 
 from typing_extensions import Unpack
 
@@ -43,31 +43,95 @@ COMM_OVERLAP = 0.0
 MAX_HOT_EXPERT_FACTOR = 1e6
 
 
-class Deployment(TypedDict, total=False):
-    """How the model is served: every entry point takes these as keyword arguments (CLI flag names)."""
+@dataclass(frozen=True)
+class Flag:
+    """How a deployment keyword is offered: its default, its help text, and its CLI flag (the web field has the
+    flag's name: ``--kv-dtype`` is ``kv_dtype``)."""
 
-    quant: str | QuantScheme | None  # a scheme, a mix per module class, or None/"native": the checkpoint's own
-    kv_dtype: str | None
-    efficiency: str  # ideal | calibrated, any case
-    eta_memory: float | None
-    eta_compute: float | None
-    kernel_overhead_s: float | None
-    tp: int
-    ep: int
-    pp: int
-    dp: int
-    comm_algorithm: str  # auto | ring | tree, any case (auto: the engine's pick, calibrated mode)
-    comm_overlap: float  # fraction of communication time hidden behind compute, [0, 1)
-    cuda_graphs: bool  # calibrated decode replays CUDA graphs (cheaper launches); prefill stays eager
-    step_overhead_s: float | None  # per-step CPU/scheduler time (calibrated); None: the hardware file's
-    gpu_memory_utilization: float  # the share of device memory the engine may use, (0, 1]
-    max_num_batched_tokens: int  # tokens per engine step: a longer prefill runs in chunks of this size
-    hot_expert_factor: float
-    hot_expert_fraction: float
-    mla_decode: str  # absorbed | naive, any case
-    dequant_ops: float | None
-    kv_dequant_ops: float | None
-    act_quant: bool | None
+    default: Any
+    help: str
+    decls: tuple[str, ...] = ()  # typer's declarations, where more than ``--<name>``: a short option, --x/--no-x
+    any_case: bool = False  # a name (mode, scheme, dtype): the CLI lower-cases it
+    alias: str | None = None  # the flag's and web field's name, where the API keyword adds a unit (kernel_overhead_s)
+    value: Any = None  # the type a flag or web field carries, where the API takes more (a QuantScheme object)
+    web_help: str | None = None  # the web field's description, where the flag's help does not fit the page
+
+
+class Deployment(TypedDict, total=False):
+    """How the model is served: every entry point takes these as keyword arguments. The one declaration of the
+    deployment keywords: ``DEPLOYMENT_FIELDS`` reads it, and the CLI flags (``rooflm.cli_options``) and the web
+    bodies (``rooflm.web.schemas``) are built from that."""
+
+    quant: Annotated[str | QuantScheme | None, Flag(
+        NATIVE, "bf16, fp16, fp8, fp8-block, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4; native = the checkpoint's "
+                "quantization_config (bf16 without one); or a mix per module class, e.g. "
+                "experts=w4a8,attention=fp8,lm_head=bf16 (attention, mlp, shared_experts, experts, router, lm_head, "
+                "embedding; kv=fp8)",
+        ("--quant", "-q"), any_case=True, value=str,
+        web_help="Quantization scheme, as --quant: a name, `native` (the checkpoint's own; bf16 without one) or a mix "
+                 "per module class.")]
+    kv_dtype: Annotated[str | None, Flag(None, "KV-cache dtype: bf16, fp16, fp8, int8, int4", any_case=True)]
+    efficiency: Annotated[str, Flag("ideal", "ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
+                                    any_case=True)]
+    eta_memory: Annotated[float | None, Flag(None, "Override the achievable fraction of memory bandwidth.")]
+    eta_compute: Annotated[float | None, Flag(None, "Override the achievable fraction of peak FLOP/s.")]
+    kernel_overhead_s: Annotated[float | None, Flag(None, "Override the per-kernel overhead (s).", alias="kernel_overhead",
+                                                    web_help="Seconds per kernel, as --kernel-overhead.")]
+    tp: Annotated[int, Flag(1, "Tensor-parallel devices (heads and MLP width split).")]
+    ep: Annotated[int, Flag(1, "Expert-parallel devices (= tp × dp, or 1).")]
+    pp: Annotated[int, Flag(1, "Pipeline stages (layers split).")]
+    dp: Annotated[int, Flag(1, "Data-parallel replicas (the batch is split).")]
+    comm_algorithm: Annotated[str, Flag(
+        "auto", "All-reduce algorithm: auto (the engine's pick, calibrated) | ring | tree", any_case=True)]
+    comm_overlap: Annotated[float, Flag(COMM_OVERLAP, "Fraction of communication hidden behind compute, [0, 1).")]
+    cuda_graphs: Annotated[bool, Flag(True, "Calibrated decode replays CUDA graphs (cheaper kernel launches).",
+                                      ("--cuda-graphs/--no-cuda-graphs",))]  # prefill stays eager
+    step_overhead_s: Annotated[float | None, Flag(
+        None, "Override the per-step CPU/scheduler time (s, calibrated).", alias="step_overhead",
+        web_help="Seconds per engine step, as --step-overhead.")]  # None: the hardware file's
+    gpu_memory_utilization: Annotated[float, Flag(
+        GPU_MEMORY_UTILIZATION, "Share of device memory the engine may use (vLLM's default 0.9).")]
+    max_num_batched_tokens: Annotated[int, Flag(
+        MAX_NUM_BATCHED_TOKENS, "Tokens per engine step: longer prefills run in chunks of this.")]
+    hot_expert_factor: Annotated[float, Flag(1.0, "MoE routing skew: hot experts are chosen this many times as often.")]
+    hot_expert_fraction: Annotated[float, Flag(0.1, "MoE routing skew: the fraction of experts that are hot.")]
+    mla_decode: Annotated[str, Flag("absorbed", "MLA decode form: absorbed | naive", any_case=True)]
+    dequant_ops: Annotated[float | None, Flag(None, "Override: vector instructions per weight to dequantize.")]
+    kv_dequant_ops: Annotated[float | None, Flag(None, "Override: vector instructions per cached KV element.")]
+    act_quant: Annotated[bool | None, Flag(None, "Override: count the per-token activation quantization pass.",
+                                           ("--act-quant/--no-act-quant",))]
+
+
+@dataclass(frozen=True)
+class DeploymentField:
+    """One deployment keyword, as ``Deployment`` declares it."""
+
+    name: str  # the API keyword
+    api_type: Any
+    flag: Flag
+
+    @property
+    def cli_name(self) -> str:
+        """The CLI parameter's and the web field's name (``kernel_overhead`` for ``kernel_overhead_s``)."""
+        return self.flag.alias or self.name
+
+    @property
+    def value_type(self) -> Any:
+        """The type the CLI flag and the web field carry."""
+        return self.api_type if self.flag.value is None else self.flag.value
+
+    @property
+    def default(self) -> Any:
+        return self.flag.default
+
+
+def _fields() -> tuple[DeploymentField, ...]:
+    hints = get_type_hints(Deployment, include_extras=True)
+    return tuple(DeploymentField(name, get_args(hint)[0], get_args(hint)[1]) for name, hint in hints.items())
+
+
+DEPLOYMENT_FIELDS: tuple[DeploymentField, ...] = _fields()
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in DEPLOYMENT_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -116,19 +180,19 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     kv_dtype = kv_dtype.strip().lower() if kv_dtype else kv_dtype  # dtype names are lower case: "FP8" is fp8
     if act_quant is not None and not isinstance(act_quant, bool):
         raise InvalidInputError(f"act-quant must be true, false or unset, got {quoted(act_quant)}", "act_quant")
-    sizes = {k: d.get(k, 1) for k in ("tp", "ep", "pp", "dp")}
+    sizes = {k: _get(d, k) for k in ("tp", "ep", "pp", "dp")}
     check_positive(**sizes)
-    algorithm = check_choice(d.get("comm_algorithm", "auto"), "comm_algorithm", ALGORITHMS)
+    algorithm = check_choice(_get(d, "comm_algorithm"), "comm_algorithm", ALGORITHMS)
     runtime = check_runtime(d)
-    mla_decode: MlaDecode = check_choice(d.get("mla_decode", "absorbed"), "mla_decode",  # type: ignore[assignment]
+    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",  # type: ignore[assignment]
                                          get_args(MlaDecode))
     routing = Routing(
-        check_number(d.get("hot_expert_factor", 1.0), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
-        check_number(d.get("hot_expert_fraction", 0.1), "hot_expert_fraction", 0, 1, low_open=True, high_open=True),
+        check_number(_get(d, "hot_expert_factor"), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
+        check_number(_get(d, "hot_expert_fraction"), "hot_expert_fraction", 0, 1, low_open=True, high_open=True),
     )
     hw = load_hardware(hardware)
     # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
-    eff = efficiency_for(hw, d.get("efficiency", "ideal"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
+    eff = efficiency_for(hw, _get(d, "efficiency"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
     if isinstance(quant, str):
         check_quant(quant)  # a malformed --quant is refused before the model is read
@@ -145,21 +209,26 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     return with_runtime(Setup(spec, hw, scheme, eff, options), runtime, d.get("kernel_overhead_s"))
 
 
+def _get(d: Deployment, name: str) -> Any:
+    """A keyword's value, or its declared default."""
+    return d.get(name, DEFAULTS[name])
+
+
 def check_runtime(d: Deployment) -> dict[str, object]:
     """The engine keywords, checked: overlap, CUDA graphs, step overhead, memory share and chunk size."""
-    graphs = d.get("cuda_graphs", True)
+    graphs = _get(d, "cuda_graphs")
     if not isinstance(graphs, bool):
         raise InvalidInputError(f"cuda-graphs must be true or false, got {quoted(graphs)}", "cuda_graphs")
     step = d.get("step_overhead_s")
-    chunk = d.get("max_num_batched_tokens", MAX_NUM_BATCHED_TOKENS)
+    chunk = _get(d, "max_num_batched_tokens")
     check_positive(max_num_batched_tokens=chunk)
     return {
-        "overlap": check_number(d.get("comm_overlap", COMM_OVERLAP), "comm_overlap", 0, 1, high_open=True,
+        "overlap": check_number(_get(d, "comm_overlap"), "comm_overlap", 0, 1, high_open=True,
                                 label="communication overlap"),
         "graphs": graphs,
         "step": None if step is None else check_number(step, "step_overhead", 0, MAX_OVERHEAD_S, unit="s",
                                                        label="step overhead"),
-        "utilization": check_number(d.get("gpu_memory_utilization", GPU_MEMORY_UTILIZATION), "gpu_memory_utilization",
+        "utilization": check_number(_get(d, "gpu_memory_utilization"), "gpu_memory_utilization",
                                     0, 1, low_open=True, label="GPU memory utilization"),
         "chunk": int(chunk),  # type: ignore[call-overload]
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import rooflm
-from rooflm.deploy import Deployment
+from rooflm.deploy import DEFAULTS, Deployment
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -85,7 +85,7 @@ class Query:
 
     @property
     def quant(self) -> str:
-        return str(self.deployment.get("quant", "bf16"))
+        return str(self.deployment.get("quant") or DEFAULTS["quant"])
 
     def replace(self, **changes: Any) -> Query:
         """A copy with workload fields and/or deployment keywords changed."""

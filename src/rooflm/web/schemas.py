@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from annotated_types import Len
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
+from rooflm.deploy import DEPLOYMENT_FIELDS
 from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.specs.hardware import HardwareSpec, catalog_hardware, hardware_from_text
 from rooflm.specs.hf_config import catalog_model, model_from_text
@@ -54,36 +55,32 @@ class ModelChoice(_Body):
             raise
 
 
-class Options(ModelChoice):
+class _Device(ModelChoice):
     hardware: Name = Field(default="h100-sxm", description="Catalog name or alias, as --hardware (a path is not "
                                                            "accepted over HTTP: paste the file in `hardware_toml`).")
     hardware_toml: Annotated[str, StringConstraints(max_length=1 << 20)] | None = Field(
         default=None, description="A hardware TOML's content (the schema of `rooflm hardware show`'s files) "
                                   "instead of `hardware`.")
-    quant: Name = Field(default="native", description="Quantization scheme, as --quant: a name, `native` (the "
-                                                      "checkpoint's own; bf16 without one) or a mix per module class.")
-    kv_dtype: Name | None = None
-    efficiency: Name = "ideal"
-    eta_memory: float | None = None
-    eta_compute: float | None = None
-    kernel_overhead: float | None = Field(default=None, description="Seconds per kernel, as --kernel-overhead.")
-    tp: int = 1
-    ep: int = 1
-    pp: int = 1
-    dp: int = 1
-    comm_algorithm: Name = "auto"
-    comm_overlap: float = 0.0
-    cuda_graphs: bool = True
-    step_overhead: float | None = Field(default=None, description="Seconds per engine step, as --step-overhead.")
-    gpu_memory_utilization: float = 0.9
-    max_num_batched_tokens: int = 8192
-    hot_expert_factor: float = 1.0
-    hot_expert_fraction: float = 0.1
-    mla_decode: Name = "absorbed"
-    dequant_ops: float | None = None
-    kv_dequant_ops: float | None = None
-    act_quant: bool | None = None
 
+
+def _web_type(value_type: Any) -> Any:
+    """A flag's type as a body field's: a text is a bounded ``Name``."""
+    if value_type is str:
+        return Name
+    if value_type == str | None:
+        return Name | None
+    return value_type
+
+
+# The deployment fields, built from rooflm.deploy.Deployment: named as the CLI flags (kernel_overhead, not
+# kernel_overhead_s), with the flags' defaults.
+_Deployment: Any = create_model(  # Any: a model built at run time, which a type checker cannot follow
+    "_Deployment", __base__=_Device,
+    **{f.cli_name: (_web_type(f.value_type), Field(default=f.default, description=f.flag.web_help or f.flag.help))
+       for f in DEPLOYMENT_FIELDS})
+
+
+class Options(_Deployment):  # type: ignore[misc]
     def hardware_arg(self) -> HardwareSpec:
         """The device: a catalog entry, or one read from the pasted TOML. Never a file."""
         if self.hardware_toml is None:
@@ -99,15 +96,7 @@ class Options(ModelChoice):
 
     def common(self) -> dict[str, Any]:
         """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
-        return {"quant": self.quant, "kv_dtype": self.kv_dtype, "efficiency": self.efficiency,
-                "eta_memory": self.eta_memory, "eta_compute": self.eta_compute,
-                "kernel_overhead_s": self.kernel_overhead, "tp": self.tp, "ep": self.ep, "pp": self.pp, "dp": self.dp,
-                "comm_algorithm": self.comm_algorithm, "comm_overlap": self.comm_overlap,
-                "cuda_graphs": self.cuda_graphs, "step_overhead_s": self.step_overhead,
-                "gpu_memory_utilization": self.gpu_memory_utilization,
-                "max_num_batched_tokens": self.max_num_batched_tokens, "hot_expert_factor": self.hot_expert_factor,
-                "hot_expert_fraction": self.hot_expert_fraction, "mla_decode": self.mla_decode,
-                "dequant_ops": self.dequant_ops, "kv_dequant_ops": self.kv_dequant_ops, "act_quant": self.act_quant}
+        return {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS}
 
 
 class AnalyzeBody(Options):
