@@ -4,22 +4,26 @@ import pytest
 from rooflm.ops.moe import Routing, distinct_experts, expert_classes, tokens_per_expert
 
 
-def _simulated_distinct(tokens: int, n_experts: int, top_k: int, trials: int, seed: int = 0) -> float:
-    """Monte-Carlo uniform top-k routing: each token picks k different experts at random."""
+def _simulated_distinct(tokens: int, n_experts: int, top_k: int, trials: int, seed: int = 0) -> tuple[float, float]:
+    """Monte-Carlo uniform top-k routing: each token picks k different experts at random (the k smallest of i.i.d.
+    uniforms). Returns the mean number of experts hit and its standard error."""
     rng = np.random.default_rng(seed)
     hits = []
     for _ in range(trials):
-        picks = np.argsort(rng.random((tokens, n_experts)), axis=1)[:, :top_k]
+        picks = np.argpartition(rng.random((tokens, n_experts)), top_k - 1, axis=1)[:, :top_k]
         hits.append(len(np.unique(picks)))
-    return float(np.mean(hits))
+    return float(np.mean(hits)), float(np.std(hits, ddof=1) / np.sqrt(trials))
 
 
 @pytest.mark.parametrize(("tokens", "n_experts", "top_k"), [(1, 256, 8), (16, 256, 8), (64, 128, 8), (512, 256, 8),
                                                             (4, 8, 2), (3000, 256, 8)])
 def test_distinct_experts_match_a_simulation_of_uniform_routing(tokens: int, n_experts: int, top_k: int) -> None:
     expected = distinct_experts(tokens, n_experts, top_k / n_experts)
-    simulated = _simulated_distinct(tokens, n_experts, top_k, trials=200)
-    assert expected == pytest.approx(simulated, rel=0.02, abs=0.05)
+    simulated, standard_error = _simulated_distinct(tokens, n_experts, top_k, trials=100)
+    # The simulated mean is within 4 standard errors of the true one (a 6e-5 chance otherwise), plus 1/trials: a mean
+    # of 100 integer counts cannot resolve less, and where every trial hits the same count (512 tokens hit all 256
+    # experts but for a 2e-5 chance) the sample shows no spread at all.
+    assert expected == pytest.approx(simulated, abs=4 * standard_error + 1 / 100)
 
 
 def test_one_token_reads_exactly_k_experts_and_many_tokens_read_all() -> None:
@@ -28,11 +32,15 @@ def test_one_token_reads_exactly_k_experts_and_many_tokens_read_all() -> None:
     assert distinct_experts(10_000, 256, 8 / 256) == pytest.approx(256)
 
 
-def test_tokens_per_expert_conserves_routed_tokens() -> None:
-    # T·k token-expert pairs spread over the experts hit: M·D = T·k.
-    for t in (1, 7, 100, 5000):
-        hit = distinct_experts(t, 128, 8 / 128)
-        assert tokens_per_expert(t, 128, 8 / 128) * hit == pytest.approx(t * 8)
+def test_tokens_per_expert_by_hand() -> None:
+    # T·k token-expert pairs spread over the D experts hit, M = T·k / D, with 128 experts and top-8:
+    # T = 1: 8 experts hit, one token each: M = 1.
+    assert tokens_per_expert(1, 128, 8 / 128) == pytest.approx(1.0)
+    # T = 16: D = 128 · (1 − (120/128)^16) = 128 · (1 − e^(16 · ln 0.9375)) = 128 · (1 − 0.35607) = 82.42, so
+    # M = 128 / 82.42 = 1.5530.
+    assert tokens_per_expert(16, 128, 8 / 128) == pytest.approx(1.5530, rel=1e-4)
+    # T = 10,000: every expert hit ((120/128)^10000 ≈ e^-645): M = 80,000 / 128 = 625.
+    assert tokens_per_expert(10_000, 128, 8 / 128) == pytest.approx(625.0)
 
 
 def test_skewed_routing_keeps_k_picks_per_token_and_hits_fewer_experts() -> None:
