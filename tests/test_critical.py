@@ -15,6 +15,10 @@ def test_experts_cross_the_ridge_about_e_over_k_times_later() -> None:
 
 def test_expert_crossover_is_where_tokens_per_expert_reach_the_ridge() -> None:
     cb = rooflm.critical_batch("mixtral-8x7b", "h100-sxm", context=128)
+    # By hand: an expert of W = 3 * 4096 * 14336 = 176,160,768 weights and S = 4096 + 2 * 14336 + 14336 + 4096 =
+    # 51,200 activation elements per token crosses the H100 bf16 ridge (989.4 / 3.35 = 295.34) at
+    # M* = W / (W / 295.34 − S) = 323.08 tokens; with all 8 experts hit each sees B * 2/8, so B = ⌈4 * 323.08⌉ = 1293.
+    assert cb.expert_critical_batch == 1293
     below = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=cb.expert_critical_batch - 1, context=128)
     at = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=cb.expert_critical_batch, context=128)
 
@@ -29,7 +33,11 @@ def test_expert_parallelism_lets_the_global_batch_reach_the_expert_crossover() -
     # On one device Mixtral-8x7B in bf16 (93 GB) does not even fit; with EP=8 each device holds one
     # expert per layer and the global batch that fits at 2k context grows past the expert crossover.
     ep = rooflm.critical_batch("mixtral-8x7b", "h100-sxm", context=2048, dp=8, ep=8)
-    assert ep.expert_critical_batch is not None
+    # With EP the step waits for the busiest of the 8 ranks: a rank's load is B * 2/8 tokens on average with standard
+    # deviation s = sqrt(B * (2/8) * (8 − 2)/(8 − 1)), and the busiest of 8 sits ≈ 1.42 s above (E[max of 8 standard
+    # normals] = 1.4236; Blom's 1.4335 gives the same batch). It reaches the 323.08-token crossover above at
+    # B = 1201: 300.25 + 1.42 * 16.04 = 323.1 (B = 1200: 300 + 22.8 = 322.8, short): earlier than one device's 1293.
+    assert ep.expert_critical_batch == 1201
     assert ep.max_batch >= ep.expert_critical_batch
     r = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=ep.expert_critical_batch, context=2048, dp=8, ep=8)
     experts = [o for o in r.operators if o.name.startswith("experts") and o.kind == "gemm"]

@@ -39,8 +39,15 @@ def test_expert_parallel_divides_expert_memory() -> None:
     one = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=1, context=1024, tp=8)
     ep = rooflm.analyze("mixtral-8x7b", "h100-sxm", batch=1, context=1024, dp=8, ep=8)
     # Both hold 1/8 of the experts; EP replicates attention (DP), TP splits it.
-    m = rooflm.load_model("mixtral-8x7b")
-    experts = m.params_by_group()["experts"] * 2 / 8
+    # By hand (config.json: 32 layers, h 4096, 8 experts of I 14336, 32 q / 8 kv heads of 128, vocab 32000):
+    # experts 32 * 8 * 3 * 4096 * 14336 = 45,097,156,608 params, 1/8 of them per device in bf16: 11,274,289,152 B.
+    # The rest, replicated under EP: attention 32 * 4096 * (4096 + 1024 + 1024 + 4096) = 1,342,177,280, embedding and
+    # lm_head 2 * 32000 * 4096 = 262,144,000, routers 32 * 8 * 4096 = 1,048,576, norms 32 * 2 * 4096 + 4096 = 266,240:
+    # 1,605,636,096 params = 3,211,272,192 B.
+    experts = 32 * 8 * 3 * 4096 * 14336 * 2 / 8
+    rest = (32 * 4096 * 10240 + 2 * 32000 * 4096 + 32 * 8 * 4096 + 32 * 2 * 4096 + 4096) * 2
     assert ep.memory.weights_bytes > one.memory.weights_bytes
-    assert ep.memory.weights_bytes == pytest.approx(experts + (m.total_params - m.params_by_group()["experts"]) * 2,
-                                                    rel=1e-6)
+    assert ep.memory.weights_bytes == pytest.approx(experts + rest, rel=1e-9)
+    # TP 8 splits attention and the embeddings too; norms and routers stay whole on every device:
+    # (45,097,156,608 + 1,342,177,280 + 262,144,000) / 8 + 1,048,576 + 266,240 = 5,838,999,552 params = 11,677,999,104 B.
+    assert one.memory.weights_bytes == pytest.approx(11_677_999_104, rel=1e-9)
