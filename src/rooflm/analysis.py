@@ -89,6 +89,27 @@ def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, c
                        ttft, tpot, output)
 
 
+# A step's totals that are sums or ratios of its operators' (analyze's "totals", a sweep's columns), in that order.
+STEP_COLUMNS: tuple[str, ...] = (
+    "time_s", "compute_time_s", "memory_time_s", "comm_time_s", "overhead_time_s", "flops", "bytes", "weight_bytes",
+    "activation_bytes", "kv_bytes", "arithmetic_intensity", "ridge_intensity", "tokens_per_s",
+)
+
+
+def total_columns(s: Setup, r: PhaseResult) -> dict[str, np.ndarray | float]:
+    """The step's totals by name (``STEP_COLUMNS``, then an e2e request's output tokens/s), arrays over the grid:
+    the one place analyze's totals and a sweep's columns are read off a PhaseResult."""
+    step = r.step
+    values: list[np.ndarray | float] = [
+        step.time_s, step.compute_s, step.memory_s, step.comm_s, step.overhead_s, step.flops, step.bytes,
+        step.weight_bytes, step.activation_bytes, step.kv_bytes, step.arithmetic_intensity, s.ridge,
+        r.tokens / step.time_s]
+    out = dict(zip(STEP_COLUMNS, values, strict=True))
+    if r.output_tokens is not None:
+        out["output_tokens_per_s"] = r.output_tokens / step.time_s
+    return out
+
+
 def _f(x: np.ndarray | float) -> float:
     return float(np.asarray(x).reshape(-1)[0]) if np.size(x) else 0.0
 
@@ -136,17 +157,12 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
     s = setup(model, hardware, **deployment)
     check_lengths(s.model, phase, [prompt_len], [ctx], gen_len)
     r = run_phase(s, phase, np.float64(batch), np.float64(prompt_len), np.float64(ctx), gen_len, lm_head_all_tokens)
-    step = r.step
+    columns = {k: _f(v) for k, v in total_columns(s, r).items()}
     totals = Totals(
-        time_s=_f(step.time_s), compute_time_s=_f(step.compute_s), memory_time_s=_f(step.memory_s),
-        comm_time_s=_f(step.comm_s), overhead_time_s=_f(step.overhead_s), flops=_f(step.flops), bytes=_f(step.bytes),
-        weight_bytes=_f(step.weight_bytes), activation_bytes=_f(step.activation_bytes), kv_bytes=_f(step.kv_bytes),
-        arithmetic_intensity=_f(step.arithmetic_intensity), ridge_intensity=s.ridge, bound=BOUNDS[int(_f(step.bound))],
-        tokens_per_s=_f(r.tokens) / _f(step.time_s),
-        time_by_bound={b: _f(step.time_by_bound[i]) for i, b in enumerate(BOUNDS)}, time_by_class=_by_class(r.ops),
-        ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s),
-        output_tokens_per_s=None if r.output_tokens is None else _f(r.output_tokens) / _f(step.time_s),
-        pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(step.time_s) if s.parallel.pp > 1 else None,
+        **{k: columns[k] for k in STEP_COLUMNS}, bound=BOUNDS[int(_f(r.step.bound))],
+        time_by_bound={b: _f(r.step.time_by_bound[i]) for i, b in enumerate(BOUNDS)}, time_by_class=_by_class(r.ops),
+        ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s), output_tokens_per_s=columns.get("output_tokens_per_s"),
+        pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(r.step.time_s) if s.parallel.pp > 1 else None,
     )
     memory = _memory_report(r.memory)
     if not memory.fits:

@@ -13,7 +13,6 @@ from rooflm import evaluate, graph
 from rooflm.deploy import Deployment, Setup, setup
 from rooflm.evaluate import OpTotals
 from rooflm.memory import memory_use
-from rooflm.ops import moe
 from rooflm.report import MoeReport
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -88,7 +87,7 @@ def expert_critical_batch(s: Setup, context: float) -> int | None:
 
 
 def _first_compute_bound(s: Setup, batches: np.ndarray, context: float, dp: int) -> int | None:
-    ops = [o for o in _decode(s, batches / dp, context) if o.op.kind == "gemm" and o.op.name.startswith("experts")]
+    ops = [o for o in _decode(s, batches / dp, context) if graph.is_routed_expert_gemm(o.op)]
     math_s = sum(o.compute_s for o in ops)
     mem_s = sum(o.memory_s for o in ops)
     hits = np.nonzero(np.broadcast_to(math_s >= mem_s, batches.shape))[0]
@@ -129,13 +128,11 @@ def moe_report(s: Setup, phase: str, batch: int, prompt_len: int, context: int) 
     """Tokens per expert, experts read, and where the experts cross the ridge, for one MoE layer."""
     spec, p = s.model.moe, s.parallel
     assert spec is not None
-    tokens = batch / p.dp * (prompt_len if phase == "prefill" else 1)
-    group_tokens = tokens * p.dp if p.ep > 1 else tokens
-    classes = moe.expert_classes(spec.num_experts, spec.top_k, s.options.routing)
-    hit = sum(float(moe.distinct_experts(group_tokens, n, pick)) for n, pick in classes)
+    load = graph.expert_load(s.model, batch / p.dp * (prompt_len if phase == "prefill" else 1), s.options)
+    hit = float(load.experts_hit)
     return MoeReport(
-        routing=s.options.routing.describe(), tokens_per_step=group_tokens, top_k=spec.top_k,
+        routing=s.options.routing.describe(), tokens_per_step=load.group_tokens, top_k=spec.top_k,
         num_experts=spec.num_experts, distinct_experts=hit, experts_read_per_device=hit / p.ep,
-        tokens_per_expert=group_tokens * spec.top_k / max(hit, 1e-30),
+        tokens_per_expert=float(load.tokens_per_expert),
         expert_critical_batch=expert_critical_batch(s, context),
     )

@@ -54,6 +54,40 @@ class Options:
 
 DEFAULT_OPTIONS = Options()
 
+# Routing a token: a softmax over the router's scores (exp, sum, divide) and the top-k selection's compares and
+# the renormalisation of the picked weights, about five operations per score (one per expert).
+TOPK_FLOPS_PER_SCORE = 5.0
+
+
+def moe_group_tokens(tokens: Num, parallel: Parallelism) -> Num:
+    """The tokens one device's MoE layer routes: under EP it serves the tokens of every replica of its stage."""
+    return tokens * parallel.dp if parallel.ep > 1 else tokens
+
+
+@dataclass(frozen=True)
+class ExpertLoad:
+    """What a step's routing does to one MoE layer: the tokens routed, the distinct experts they hit (all classes,
+    all devices) and the tokens each hit expert sees on average."""
+
+    group_tokens: Num
+    experts_hit: Num
+    tokens_per_expert: Num
+
+
+def expert_load(model: ModelSpec, tokens: Num, options: Options) -> ExpertLoad:
+    """``tokens``: one replica's tokens in the step (batch / dp × tokens per sequence)."""
+    spec = model.moe
+    assert spec is not None
+    group = moe_group_tokens(tokens, options.parallel)
+    classes = moe.expert_classes(spec.num_experts, spec.top_k, options.routing)
+    hit = sum(moe.distinct_experts(group, n, pick) for n, pick in classes)
+    return ExpertLoad(group, hit, group * spec.top_k / np.maximum(hit, 1e-30))
+
+
+def is_routed_expert_gemm(op: Op) -> bool:
+    """A GEMM of the routed experts (not the shared experts, not the router)."""
+    return op.kind == "gemm" and op.module == "experts"
+
 
 class GraphBuilder:
     def __init__(self, model: ModelSpec, quant: QuantScheme, options: Options = DEFAULT_OPTIONS) -> None:
@@ -88,7 +122,7 @@ class GraphBuilder:
             # Block scales along K: every output element is rescaled once per K block.
             cost = cost.with_vector_ops(tokens * n * np.ceil(k / costs.k_block) * costs.rescale_ops_per_output)
         op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute, (k, n))
-        family = kernel_family(q if quantized else None, grouped=name.startswith("experts"))
+        family = kernel_family(q if quantized else None, grouped=module == "experts")
         return replace(op, gemm_m=tokens, instances=instances, family=family, module=module, scheme=q.name,
                        weight_dtype=q.weight)
 
@@ -258,10 +292,10 @@ class GraphBuilder:
         m, p, spec = self.m, self.p, self.m.moe
         assert spec is not None
         t, h = step.tokens, m.hidden_size
-        # Under EP a device's MoE layer serves the tokens of every replica of its stage.
-        group_tokens = t * p.dp if p.ep > 1 else t
+        group_tokens = moe_group_tokens(t, p)
         ops = [self.linear("router", t, h, spec.num_experts, count, spec.router_bias, "expert", module="router")]
-        topk = Cost(flops=5.0 * t * spec.num_experts, activation_bytes=t * (spec.num_experts + 2 * spec.top_k) * self.io)
+        topk = Cost(flops=TOPK_FLOPS_PER_SCORE * t * spec.num_experts,
+                    activation_bytes=t * (spec.num_experts + 2 * spec.top_k) * self.io)
         ops.append(self.op("topk_routing", "elementwise", "expert", count, topk))
         if spec.shared:
             ops += self.mlp("shared_", spec.shared, t, count, "expert", module="shared_experts")

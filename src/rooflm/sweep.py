@@ -20,24 +20,20 @@ from typing import TextIO
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm import jsonstream
-from rooflm.analysis import run_phase
+from rooflm import graph, jsonstream
+from rooflm.analysis import STEP_COLUMNS, run_phase, total_columns
 from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
 from rooflm.evaluate import OpTotals
 from rooflm.kinds import OP_CLASSES
-from rooflm.ops import moe
 from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.workload import check_positive
 
 # Columns of a sweep point after its axis values; names follow analyze's "totals".
-TOTAL_COLUMNS: tuple[str, ...] = (
-    "time_s", "compute_time_s", "memory_time_s", "comm_time_s", "overhead_time_s", "flops", "bytes", "weight_bytes",
-    "activation_bytes", "kv_bytes", "arithmetic_intensity", "ridge_intensity", "bound", "tokens_per_s",
-    "memory_total_bytes", "fits", "max_batch",
-)
+TOTAL_COLUMNS: tuple[str, ...] = (*STEP_COLUMNS[:-1], "bound", "tokens_per_s", "memory_total_bytes", "fits",
+                                  "max_batch")
 E2E_COLUMNS: tuple[str, ...] = ("ttft_s", "tpot_s", "output_tokens_per_s")
 
 # What cannot finish is refused before any work (benchmarks/bench_bounds.py measures these costs). Streamed, a
@@ -252,14 +248,10 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
     def full(x: object) -> np.ndarray:
         return np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)).copy()
 
+    totals = {k: full(v) for k, v in total_columns(s, r).items()}
     cols: dict[str, np.ndarray] = {
-        "time_s": full(step.time_s), "compute_time_s": full(step.compute_s), "memory_time_s": full(step.memory_s),
-        "comm_time_s": full(step.comm_s), "overhead_time_s": full(step.overhead_s), "flops": full(step.flops),
-        "bytes": full(step.bytes), "weight_bytes": full(step.weight_bytes),
-        "activation_bytes": full(step.activation_bytes), "kv_bytes": full(step.kv_bytes),
-        "arithmetic_intensity": full(step.arithmetic_intensity), "ridge_intensity": full(s.ridge),
-        "bound": np.asarray(BOUNDS)[np.broadcast_to(step.bound, (n,))],
-        "tokens_per_s": full(r.tokens / step.time_s), "memory_total_bytes": full(r.memory.total_bytes),
+        **{k: totals[k] for k in STEP_COLUMNS[:-1]}, "bound": np.asarray(BOUNDS)[np.broadcast_to(step.bound, (n,))],
+        "tokens_per_s": totals["tokens_per_s"], "memory_total_bytes": full(r.memory.total_bytes),
         "fits": np.broadcast_to(r.memory.fits, (n,)).copy(), "max_batch": full(r.memory.max_batch).astype(np.int64),
     }
     memory_index = BOUNDS.index("memory")
@@ -268,8 +260,7 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
         cols[f"{c}_time_s"] = full(sum((o.time_s - o.overhead_s for o in members), np.zeros(())))
         cols[f"{c}_memory_bound_s"] = full(sum((o.time_by_bound[memory_index] for o in members), np.zeros(())))
     if phase == "e2e":
-        cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s),
-                 "output_tokens_per_s": full(r.output_tokens / step.time_s)}
+        cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s), "output_tokens_per_s": totals["output_tokens_per_s"]}
     if s.model.is_moe and phase != "e2e":
         cols |= _expert_columns(s, r.ops, b, pl if phase == "prefill" else np.float64(1.0), full)
     axes = {name: v.astype(np.int64) for name, v in flat.items()}
@@ -281,12 +272,8 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
 def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: np.ndarray,
                     full: Callable[[object], np.ndarray]) -> dict[str, np.ndarray]:
     """Per point: tokens each routed expert sees, experts hit per layer, and what bounds the experts."""
-    spec, p = s.model.moe, s.parallel
-    assert spec is not None
-    tokens = batch / p.dp * q_len * (p.dp if p.ep > 1 else 1)
-    classes = moe.expert_classes(spec.num_experts, spec.top_k, s.options.routing)
-    hit = sum(moe.distinct_experts(tokens, n, pick) for n, pick in classes)
-    gemms = [o for o in ops if o.op.kind == "gemm" and o.op.name.startswith("experts")]
+    load = graph.expert_load(s.model, batch / s.parallel.dp * q_len, s.options)
+    gemms = [o for o in ops if graph.is_routed_expert_gemm(o.op)]
     compute_bound = sum(o.compute_s for o in gemms) >= sum(o.memory_s for o in gemms)
-    return {"experts_hit": full(hit), "tokens_per_expert": full(tokens * spec.top_k / np.maximum(hit, 1e-30)),
+    return {"experts_hit": full(load.experts_hit), "tokens_per_expert": full(load.tokens_per_expert),
             "expert_bound": np.where(np.broadcast_to(compute_bound, (len(batch),)), "compute", "memory")}
