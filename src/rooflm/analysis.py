@@ -26,7 +26,7 @@ from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
-from rooflm.specs.quant import load_scheme
+from rooflm.specs.quant import QuantScheme, load_scheme
 from rooflm.specs.workload import check_positive
 
 
@@ -186,13 +186,36 @@ def _present_modules(s: Setup) -> dict[str, str]:
     return {m: name for m, name in s.quant.module_labels().items() if groups.get(m, 1 if m == "router" else 0)}
 
 
+# What a workload that does not fit is offered: wider tensor parallelism (within the device's scale-up domain) and
+# lighter weights. ``explain`` ranks its levers over LEVER_SCHEMES.
+FIT_TP: tuple[int, ...] = (2, 4, 8, 16)
+FIT_SCHEMES: tuple[str, ...] = ("fp8", "w4a16")
+LEVER_SCHEMES: tuple[str, ...] = ("fp8", "w4a8", "w4a16", "fp4")
+# The GEMM depth at which schemes' weight bytes are compared: group-wise scales (one per group of weights along K)
+# make bytes per weight depend on K; 4096 is a common hidden size (Llama 3.1 8B, Qwen3 8B, Mixtral).
+COMPARISON_K = 4096
+
+
+def lighter_schemes(names: tuple[str, ...], current: QuantScheme, hw: HardwareSpec,
+                    spec: ModelSpec | None = None) -> list[tuple[str, QuantScheme]]:
+    """The schemes among ``names`` (keeping ``current``'s KV dtype) that store weights in fewer bytes than ``current``
+    and whose compute dtype the device has a roof for."""
+    out = []
+    for name in names:
+        q = load_scheme(name, current.kv, spec)
+        if q.weight_bytes_per_element(COMPARISON_K) < current.weight_bytes_per_element(COMPARISON_K) \
+                and q.compute in hw.supported_dtypes:
+            out.append((name, q))
+    return out
+
+
 def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: int, gen_len: int) -> list[str]:
     """Layouts and dtypes under which the same workload fits, nearest change first."""
     p, hw = s.parallel, s.hardware
     intra = hw.interconnect.intra_node
     domain = intra.devices_per_domain if intra else 1
     candidates: list[tuple[str, Setup]] = []
-    for tp in (2, 4, 8, 16):
+    for tp in FIT_TP:
         if p.tp < tp <= domain:
             layout = Parallelism(tp=tp, ep=tp * p.dp if p.ep > 1 else 1, pp=p.pp, dp=p.dp, algorithm=p.algorithm)
             try:
@@ -201,10 +224,8 @@ def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: 
                 continue
             candidates.append((f"--tp {tp}" + (f" --ep {layout.ep}" if layout.ep > 1 else ""),
                                replace(s, options=replace(s.options, parallel=layout))))
-    for scheme in ("fp8", "w4a16"):
-        q = load_scheme(scheme, s.quant.kv)
-        if q.weight_bytes_per_element(4096) < s.quant.weight_bytes_per_element(4096) and q.compute in hw.supported_dtypes:
-            candidates.append((f"--quant {scheme}", replace(s, quant=q)))
+    for scheme, q in lighter_schemes(FIT_SCHEMES, s.quant, hw):
+        candidates.append((f"--quant {scheme}", replace(s, quant=q)))
     if s.quant.kv_bytes > 1 and "fp8" in hw.supported_dtypes:
         candidates.append(("--kv-dtype fp8", replace(s, quant=s.quant.with_kv("fp8"))))
     out = []

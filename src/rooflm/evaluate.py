@@ -11,7 +11,7 @@ import numpy as np
 
 from rooflm import graph
 from rooflm.ops.cost import Op
-from rooflm.roofline import BOUNDS, Efficiency, time_op
+from rooflm.roofline import BOUNDS, Efficiency, launch_overhead, time_op
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import QuantScheme
@@ -131,3 +131,13 @@ def sum_ops(ops: list[OpTotals]) -> Amounts:
 
 def bound_names(index: np.ndarray) -> np.ndarray:
     return np.asarray(BOUNDS)[index]
+
+
+# One second per kernel launch and no roof: an operator's launch overhead under it is its kernel count.
+_ONE_SECOND_PER_KERNEL = Efficiency("ideal", 1.0, {"default": 1.0}, kernel_overhead_s=1.0)
+
+
+def kernel_count(ops: list[Op]) -> float:
+    """Kernels the operators launch (every instance, at the points where it has work), counted by the launch rule
+    of ``roofline.launch_overhead``."""
+    return float(sum(np.sum(launch_overhead(op, _ONE_SECOND_PER_KERNEL)) for op in ops))

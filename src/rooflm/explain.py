@@ -12,7 +12,7 @@ from pathlib import Path
 from typing_extensions import Unpack
 
 from rooflm import units
-from rooflm.analysis import analyze
+from rooflm.analysis import LEVER_SCHEMES, analyze, lighter_schemes
 from rooflm.critical import CriticalBatch, critical_batch
 from rooflm.deploy import Deployment
 from rooflm.errors import RooflmError
@@ -149,12 +149,7 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     assert isinstance(spec, ModelSpec)
     # As analyze resolves it: no --quant is the checkpoint's own scheme (bf16 for a model without one).
     current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)  # type: ignore[arg-type]
-    for scheme in ("fp8", "w4a8", "w4a16", "fp4"):
-        candidate = load_scheme(scheme, current.kv, spec)
-        if candidate.compute not in hw.supported_dtypes:
-            continue
-        if candidate.weight_bytes_per_element(4096) >= current.weight_bytes_per_element(4096):
-            continue
+    for scheme, _ in lighter_schemes(LEVER_SCHEMES, current, hw, spec):
         attempt("weight quantization", f"--quant {scheme}", quant=scheme)
     if current.kv_bytes > 1:
         attempt("KV-cache quantization", "--kv-dtype fp8", kv_dtype="fp8")

@@ -132,16 +132,24 @@ def compute_curve(points: list[CurvePoint], peak: float, bandwidth: float) -> Fi
     return FittedCurve([p.m for p in pts], [max(v, 1e-4) for v in values], pts[first].m)
 
 
+# The device step_inventory resolves the model on: any catalog device, since an ideal step's operators and bytes do
+# not depend on it (no roof enters a count).
+INVENTORY_DEVICE = "xeon-8480"
+
+
 @lru_cache(maxsize=16)
 def step_inventory(config_json: str) -> tuple[float, float]:
-    """(operators, bytes) rooflm counts in one decode step of this model at batch 1. The operator count is read as
-    the overhead time of that step analysed with a 1 s overhead per kernel and nothing else."""
-    from rooflm.analysis import analyze
+    """(kernels, bytes) rooflm counts in one decode step of this model at batch 1 and a 16-token context."""
+    import numpy as np
+
+    from rooflm import engine
+    from rooflm.deploy import setup
+    from rooflm.evaluate import kernel_count, sum_ops
     from rooflm.measure.configs import model_spec
 
-    spec = model_spec(json.loads(config_json), "tiny-decoder")
-    report = analyze(spec, "xeon-8480", phase="decode", batch=1, context=16, efficiency="ideal", kernel_overhead_s=1.0)
-    return report.totals.overhead_time_s, report.totals.bytes
+    s = setup(model_spec(json.loads(config_json), "tiny-decoder"), INVENTORY_DEVICE, efficiency="ideal")
+    ops = engine.decode(s, np.float64(1), np.float64(16))
+    return kernel_count([o.op for o in ops]), float(sum_ops(ops).bytes)
 
 
 def fit_overheads(steps: list[EagerStep], bandwidth: float) -> tuple[float, float]:
