@@ -84,6 +84,28 @@ def test_catalog_equals_cli(client: TestClient, path: str, args: list[str]) -> N
     assert reply.json() == cli_json(*args)
 
 
+def test_catalog_endpoints_give_the_published_figures(client: TestClient) -> None:
+    # Both surfaces call the same catalog functions, so the equality above says nothing about the values: these come
+    # from the sources. Qwen3-8B (Qwen's model card: 8.2B parameters, 6.95B non-embedding), by hand from its
+    # config.json (36 layers, h 4096, 32 q / 8 kv heads of 128 with q/k norms, FFN 12288, vocab 151936, untied):
+    # attention 36 * 4096 * (4096 + 2 * 1024 + 4096) = 1,509,949,440; MLP 36 * 3 * 4096 * 12288 = 5,435,817,984;
+    # norms 36 * (2 * 4096 + 2 * 128) + 4096 = 308,224: 6,946,075,648 non-embedding; + 2 * 151936 * 4096 =
+    # 1,244,659,712 embedding and lm_head = 8,190,735,360. KV per token: 2 * 36 * 8 * 128 * 2 B = 147,456.
+    qwen = client.get("/api/models/qwen3-8b").json()
+    assert qwen["non_embedding_params"] == 6_946_075_648
+    assert qwen["total_params"] == 8_190_735_360
+    assert qwen["kv_bytes_per_token"] == 147_456
+    # NVIDIA H100 datasheet (SXM5): 3.35 TB/s; 989.4 TFLOP/s dense bf16, 1978.9 fp8; nvidia-smi shows 81,559 MiB.
+    h100 = client.get("/api/hardware/H100").json()
+    assert h100["name"] == "h100-sxm" and h100["memory_bandwidth"] == 3.35e12
+    assert h100["memory_capacity"] == 81_559 * 2**20
+    assert h100["peak_flops"]["bf16"] == 989.4e12 and h100["peak_flops"]["fp8"] == 1978.9e12
+    listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert listed["llama-3.1-8b"]["total_params"] == 8_030_261_248  # Meta's model card
+    assert {"h100-sxm", "h200", "b200", "mi300x", "l40s", "a100-sxm"} <= \
+        {h["name"] for h in client.get("/api/hardware").json()["hardware"]}
+
+
 def test_schemes(client: TestClient) -> None:
     schemes = client.get("/api/schemes").json()["schemes"]
     assert {"bf16", "fp8", "w4a16", "w4a8"} <= set(schemes)
