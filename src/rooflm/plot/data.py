@@ -241,12 +241,6 @@ class BatchData:
     series: list[BatchSeries]
 
 
-def _as_list(value: str | Sequence[str]) -> list[str]:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return list(value)
-
-
 def batch_data(query: Query, batches: Sequence[int] = DEFAULT_BATCHES, quants: Sequence[str] | None = None,
                hardwares: Sequence[str | Path | HardwareSpec] | None = None) -> BatchData:
     """Time per step and tokens/s against batch, one series per (hardware, scheme)."""
