@@ -84,6 +84,15 @@ def _validated(stdout: str, _: Path) -> None:
     assert "dense-tiny" in stdout and "median" in stdout
 
 
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def _fitted(stdout: str, tmp: Path) -> None:
+    doc = json.loads(stdout)
+    assert doc["points"] == 16 and doc["parameters"]["eta_memory"]["fitted"]
+    assert "[devices." in (tmp / "profile.toml").read_text()
+
+
 def _plotted(stdout: str, tmp: Path) -> None:
     doc = json.loads(stdout)
     assert doc["kind"] == "roofline" and doc["format"] == "svg"
@@ -126,6 +135,8 @@ CASES: dict[tuple[str, ...], Case] = {
                        _tiny_measure_plan),
     ("validate",): Case(lambda t: ["validate", "--quick", "--models", "dense-tiny", "--hardware", "xeon-8480"],
                         _validated, _small_gemm_grid),
+    ("fit",): Case(lambda t: ["fit", str(EXAMPLES / "measurements.csv"), "-o", str(t / "profile.toml"), "--json"],
+                   _fitted),
     ("plot",): Case(lambda t: ["plot", "roofline", "-o", str(t / "roofline.svg"), "--trajectory", "1,8", "--json"],
                     _plotted),
     ("serve",): Case(lambda t: ["serve", "--port", str(PORT)], _served, _stub_uvicorn),

@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from rooflm import documents, render
 from rooflm.analysis import analyze as _analyze
 from rooflm.axes import parse_int_list
+from rooflm.cli_fit import fit_command
 from rooflm.cli_measure import measure, validate
 from rooflm.cli_options import (
     AllTokens,
@@ -245,6 +246,7 @@ def main() -> None:  # pragma: no cover - console entry
 # this order and no command module imports this one.
 app.command()(measure)
 app.command()(validate)
+app.command("fit")(fit_command)
 app.command()(plot)
 app.command()(serve)
 app.command()(serving)

@@ -1,0 +1,109 @@
+"""`rooflm fit`: calibrated mode's parameters fitted to a table of measurements, written as a profile.
+
+Registered on ``rooflm.cli.app`` by cli.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from rooflm import __version__
+from rooflm.cli_options import Json
+from rooflm.cli_output import err, print_json, show, user_errors
+from rooflm.errors import InvalidInputError
+from rooflm.fit.params import BY_NAME
+from rooflm.fit.profile import write_profile
+from rooflm.fit.solve import DeviceFit, Errors, fit
+from rooflm.fit.table import read_table
+
+
+@user_errors
+def fit_command(
+    data: Annotated[Path, typer.Argument(help="Measurement table (.csv or .json); see examples/measurements.csv.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the profile (TOML) here.")] = None,
+    params: Annotated[str | None, typer.Option(
+        help=f"Parameters to fit, comma-separated (default: those the data is sensitive to, of {', '.join(BY_NAME)})."
+    )] = None,
+    as_json: Json = False,
+) -> None:
+    """Fit calibrated mode's efficiencies and overheads to your measurements (bounded least squares on log time)."""
+    names = _names(params)
+    fits = fit(read_table(data), names)
+    if output is not None:
+        write_profile(output, fits, data, __version__)
+    for f in fits:
+        for warning in warnings(f):
+            err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(fit_document(fits))
+    else:
+        show(Group(*(_table(f) for f in fits)))
+
+
+def _names(params: str | None) -> tuple[str, ...] | None:
+    if params is None:
+        return None
+    names = tuple(n.strip().lower().replace("-", "_") for n in params.split(",") if n.strip())
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown or not names:
+        raise InvalidInputError(f"--params: unknown parameter {', '.join(unknown) or '(none given)'}; "
+                                f"known: {', '.join(BY_NAME)}", field="params")
+    return names
+
+
+def warnings(f: DeviceFit) -> list[str]:
+    """What the user must know about the fit: what was not fitted and what the data cannot tell apart."""
+    out = [f"{f.hardware}: no point is sensitive to {n}; it keeps its catalog value" for n in f.unidentified]
+    out += [f"{f.hardware}: too few points to fit {n}; it keeps its catalog value" for n in f.dropped]
+    out += [f"{f.hardware}: the data cannot tell {a} and {b} apart (correlation {r:+.2f}); measure points where "
+            "they differ (other models, batches or lengths) or fit one of them (--params)" for a, b, r in f.confounded]
+    return out
+
+
+def _errors(e: Errors | None) -> dict[str, float] | None:
+    return None if e is None else {"median_abs": e.median_abs, "max_abs": e.max_abs}
+
+
+def fit_document(fits: list[DeviceFit]) -> dict[str, Any]:
+    """The --json document. One device: parameters by name; several: by "name@device". Errors over all points
+    are the worst device's (a median of medians would mean nothing)."""
+    several = len(fits) > 1
+    parameters = {(f"{n}@{f.hardware}" if several else n): {"value": e.value, "catalog": e.catalog,
+                                                              "stderr": e.stderr, "fitted": e.fitted}
+                  for f in fits for n, e in f.parameters.items()}
+
+    def worst(pick: Any) -> dict[str, float] | None:
+        errs = [pick(f) for f in fits]
+        if any(e is None for e in errs):
+            return None
+        return {"median_abs": max(e.median_abs for e in errs), "max_abs": max(e.max_abs for e in errs)}
+
+    return {"parameters": parameters, "fit_error": worst(lambda f: f.fit_error),
+            "cv_error": worst(lambda f: f.cv_error), "catalog_error": worst(lambda f: f.catalog_error),
+            "points": sum(f.points for f in fits), "hardware": [f.hardware for f in fits],
+            "warnings": [w for f in fits for w in warnings(f)]}
+
+
+def _pct(e: Errors | None, which: str) -> str:
+    return "n/a" if e is None else f"{getattr(e, which):.1%}"
+
+
+def _table(f: DeviceFit) -> Table:
+    t = Table(title=f"{f.hardware}: {f.points} points", title_justify="left")
+    for col in ("parameter", "fitted", "catalog", "± stderr", ""):
+        t.add_column(col, justify="left" if col in ("parameter", "") else "right")
+    for name, e in f.parameters.items():
+        unit = BY_NAME[name].unit
+        t.add_row(name, f"{e.value:.4g}{unit}", f"{e.catalog:.4g}{unit}",
+                  "" if e.stderr is None else f"{e.stderr:.2g}{unit}", "fitted" if e.fitted else "catalog (not fitted)")
+    t.caption = (f"|error| median / worst: fit {_pct(f.fit_error, 'median_abs')} / {_pct(f.fit_error, 'max_abs')}; "
+                 f"leave-one-out {_pct(f.cv_error, 'median_abs')} / {_pct(f.cv_error, 'max_abs')}; "
+                 f"catalog {_pct(f.catalog_error, 'median_abs')} / {_pct(f.catalog_error, 'max_abs')}")
+    t.caption_justify = "left"
+    return t

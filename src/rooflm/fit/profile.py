@@ -1,0 +1,124 @@
+"""Profiles: the fitted parameters of one or more devices in a TOML file, with the data's provenance and errors.
+
+    [profile]
+    rooflm = "0.1.0"
+    created = "2025-01-01T00:00:00+00:00"
+    data = "measurements.csv"
+    data_sha256 = "…"
+    rows = 32
+
+    [devices."NVIDIA H100 SXM5 80GB".parameters.eta_memory]
+    value = 0.71
+    catalog = 0.81
+    stderr = 0.02
+    fitted = true
+
+    [devices."NVIDIA H100 SXM5 80GB".errors]
+    fit_median_abs = 0.014
+    …
+
+``load_profile(path).deployment_overrides(hardware)`` gives the keywords ``rooflm.analyze`` takes: calibrated mode
+and the fitted parameters (those kept at the catalog value are left out, so the hardware file's figures stay).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rooflm.errors import InvalidInputError
+from rooflm.fit.params import BY_NAME, overrides
+from rooflm.fit.solve import DeviceFit, Errors
+from rooflm.specs.hardware import load_hardware
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(float(v)) if isinstance(v, float) else str(v)
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def _table(header: str, values: dict[str, Any]) -> list[str]:
+    return [f"[{header}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None), ""]
+
+
+def _errors(prefix: str, e: Errors | None) -> dict[str, float]:
+    return {} if e is None else {f"{prefix}_median_abs": e.median_abs, f"{prefix}_max_abs": e.max_abs}
+
+
+def profile_text(fits: list[DeviceFit], data: Path, version: str) -> str:
+    """The profile's TOML text."""
+    raw = data.read_bytes()
+    lines = ["# rooflm profile, written by `rooflm fit`: calibrated-mode parameters fitted to measurements.", ""]
+    lines += _table("profile", {"rooflm": version, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                                "data": data.name, "data_sha256": hashlib.sha256(raw).hexdigest(),
+                                "rows": sum(f.points for f in fits)})
+    for f in fits:
+        device = f"devices.{json.dumps(f.hardware)}"
+        for name, e in f.parameters.items():
+            lines += _table(f"{device}.parameters.{name}",
+                            {"value": e.value, "catalog": e.catalog, "stderr": e.stderr, "fitted": e.fitted})
+        lines += _table(f"{device}.errors", {"points": f.points, **_errors("fit", f.fit_error),
+                                             **_errors("cv", f.cv_error), **_errors("catalog", f.catalog_error)})
+    return "\n".join(lines)
+
+
+def write_profile(path: str | Path, fits: list[DeviceFit], data: str | Path, version: str) -> None:
+    Path(path).write_text(profile_text(fits, Path(data), version), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    devices: dict[str, dict[str, float]]  # device name → fitted parameter values by name
+    provenance: dict[str, Any]
+
+    def deployment_overrides(self, hardware: str) -> dict[str, Any]:
+        """The keyword arguments that make an entry point predict with this profile on ``hardware`` (a catalog
+        name, alias or file, resolved as rooflm resolves it)."""
+        name = load_hardware(hardware).name
+        if name not in self.devices:
+            raise InvalidInputError(f"profile {self.path.name} has no parameters for {name} "
+                                    f"(it covers {', '.join(self.devices) or 'no device'})", field="profile")
+        return {"efficiency": "calibrated", **overrides(self.devices[name])}
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read a profile written by `rooflm fit`; a malformed one is refused naming what is wrong."""
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InvalidInputError(f"cannot read profile {p}: {exc}", field="profile") from None
+    devices = doc.get("devices")
+    if not isinstance(devices, dict):
+        raise InvalidInputError(f"profile {p.name} has no [devices] table", field="profile")
+    return Profile(p, {hw: _fitted(p.name, hw, d) for hw, d in devices.items()}, dict(doc.get("profile", {})))
+
+
+def _fitted(name: str, hw: str, device: Any) -> dict[str, float]:
+    params = device.get("parameters", {}) if isinstance(device, dict) else None
+    if not isinstance(params, dict):
+        raise InvalidInputError(f"profile {name}: devices.{hw}.parameters is not a table", field="profile")
+    values: dict[str, float] = {}
+    for param, entry in params.items():
+        if param not in BY_NAME:
+            raise InvalidInputError(f"profile {name}: unknown parameter {param!r} for {hw}", field="profile")
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidInputError(f"profile {name}: {hw} {param}.value must be a number", field="profile")
+        p = BY_NAME[param]
+        if not p.low <= value <= p.high:
+            raise InvalidInputError(f"profile {name}: {hw} {param} = {value} is outside [{p.low}, {p.high}]",
+                                    field="profile")
+        if entry.get("fitted", True):
+            values[param] = float(value)
+    return values
