@@ -106,6 +106,9 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "hot_expert_factor": FLOAT, "hot_expert_fraction": FLOAT,
     "mla_decode": _mostly(_cased(["absorbed", "naive"]), ANY),
     "dequant_ops": FLOAT, "kv_dequant_ops": FLOAT, "threshold": FLOAT,
+    "spec_tokens": _mostly(st.sampled_from(["0", "1", "3", "65"]), INT),
+    "acceptance": _mostly(st.sampled_from(["0.8", "0.8,0.6,0.4", "1", "0", "1.5", ",", "nan"]), FLOAT),
+    "draft": _mostly(_cased(["mtp", "qwen3-8b", "llama-3.1-8b"]), ANY),
     "schemes": _mostly(st.lists(QUANT, min_size=1, max_size=3).map(",".join), ANY),
     "baseline": QUANT,
     # rooflm serving: lengths are distributions, loads are lists; simulated requests kept few (each costs time).

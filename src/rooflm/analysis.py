@@ -76,8 +76,8 @@ def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, c
         ops = engine.prefill(s, b, prompt_len, lm_head_all_tokens)
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, use)
     if phase == "decode":
-        ops = engine.decode(s, b, context)
-        return PhaseResult(ops, evaluate.sum_ops(ops), batch * np.ones_like(context), use)
+        ops = engine.decode(s, b, context)  # a step emits tokens_per_step tokens per sequence (1 without speculation)
+        return PhaseResult(ops, evaluate.sum_ops(ops), batch * engine.tokens_per_step(s) * np.ones_like(context), use)
     pre = engine.prefill(s, b, prompt_len, lm_head_all_tokens)
     dec = engine.decode_steps(s, b, prompt_len, gen_len)
     ops = [o_.renamed(f"prefill/{o_.op.name}") for o_ in pre] + [o_.renamed(f"decode/{o_.op.name}") for o_ in dec]
@@ -163,6 +163,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         time_by_bound={b: _f(r.step.time_by_bound[i]) for i, b in enumerate(BOUNDS)}, time_by_class=_by_class(r.ops),
         ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s), output_tokens_per_s=columns.get("output_tokens_per_s"),
         pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(r.step.time_s) if s.parallel.pp > 1 else None,
+        **_speculation_totals(s, phase, _f(r.step.time_s), _optional(r.tpot_s)),
     )
     memory = _memory_report(r.memory)
     if not memory.fits:
@@ -178,6 +179,15 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
         moe=moe_report(s, phase, batch, prompt_len, ctx) if s.model.is_moe else None,
     )
+
+
+def _speculation_totals(s: Setup, phase: str, time_s: float, tpot_s: float | None) -> dict[str, float | None]:
+    """Decode and e2e: the tokens a decode step emits per sequence and the effective TPOT (a decode step's time over
+    them; e2e's tpot_s, which already counts (gen_len − 1) / E steps)."""
+    if phase == "prefill":
+        return {}
+    per_step = engine.tokens_per_step(s)
+    return {"tokens_per_step": per_step, "effective_tpot_s": time_s / per_step if phase == "decode" else tpot_s}
 
 
 def _present_modules(s: Setup) -> dict[str, str]:

@@ -109,6 +109,12 @@ def prefill_chunk_ops(s: Setup, batch: np.ndarray | float, prompt_len: np.ndarra
         past_attention_ops(s.model, s.quant, c, s.options)
 
 
+def tokens_per_step(s: Setup) -> float:
+    """Expected tokens a decode step emits per sequence: 1, or with speculative decoding 1 + Σ_i Π_{j≤i} p_j."""
+    spec = s.options.speculation
+    return 1.0 if spec is None else spec.tokens_per_step
+
+
 def decode(s: Setup, batch: np.ndarray, context: np.ndarray) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
     ops = evaluate.decode(s.model, s.quant, s.hardware, s.decode_efficiency, batch, context, s.options)
@@ -116,7 +122,12 @@ def decode(s: Setup, batch: np.ndarray, context: np.ndarray) -> list[OpTotals]:
 
 
 def decode_steps(s: Setup, batch: np.ndarray, prompt_len: np.ndarray, gen_len: int) -> list[OpTotals]:
+    """The gen_len − 1 tokens after the first. With speculative decoding a step emits E tokens on average, so
+    (gen_len − 1) / E steps: every step at context L + i is priced and the sum divided by E (step time is linear in
+    the context, so the mean over steps E tokens apart equals the mean over all of them)."""
     ops = evaluate.decode_steps(s.model, s.quant, s.hardware, s.decode_efficiency, batch, prompt_len, gen_len,
                                 s.options)
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
-    return ops + step_overhead(s, float(max(gen_len - 1, 0)), shape)
+    ops = ops + step_overhead(s, float(max(gen_len - 1, 0)), shape)
+    per_step = tokens_per_step(s)
+    return ops if per_step == 1.0 else [scaled(o, np.float64(1.0 / per_step)) for o in ops]

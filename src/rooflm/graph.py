@@ -50,6 +50,39 @@ class Options:
     # The same per module class (specs.model.MODULES), where a mix runs classes in different schemes; a class
     # not listed uses ``costs``.
     module_costs: tuple[tuple[str, QuantCosts], ...] = ()
+    speculation: Speculation | None = None  # speculative decoding: a decode step verifies k drafted tokens
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What proposes the drafted tokens: a draft model run once per drafted token at the same batch, or (``mtp``)
+    one extra decoder layer of the target per drafted token, as DeepSeek-V3's multi-token-prediction module
+    (arXiv:2412.19437 §2.2: a projection of [hidden; embedding] 2h → h, one transformer block, the shared head)."""
+
+    model: ModelSpec
+    quant: QuantScheme
+    options: Options
+    mtp: bool = False
+
+
+@dataclass(frozen=True)
+class Speculation:
+    """``tokens`` (k) drafted tokens per step, position i accepted with probability ``acceptance[i]`` given the
+    earlier ones were (one rate per position, k of them); no draft: drafting costs nothing (n-gram lookup)."""
+
+    tokens: int
+    acceptance: tuple[float, ...]
+    draft: Draft | None = None
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Expected tokens a step emits: 1 + Σ_i Π_{j≤i} p_j (the bonus token, then each accepted prefix); with one
+        rate p it is (1 − p^(k+1)) / (1 − p), k + 1 at p = 1 (Leviathan et al., arXiv:2211.17192, eq. 1)."""
+        expected, prefix = 1.0, 1.0
+        for p in self.acceptance:
+            prefix *= p
+            expected += prefix
+        return expected
 
 
 DEFAULT_OPTIONS = Options()
@@ -217,6 +250,16 @@ class GraphBuilder:
         return out
 
     def attention(self, step: Step) -> list[Op]:
+        if step.prefill or np.all(np.asarray(step.q_len) == 1):
+            return self._attention(step)
+        # A verify step: q_len query rows per sequence against its cache. Priced as batch·q_len one-query rows whose
+        # cache reads (and their dequantization, and a naive MLA's up-projection of the cache) happen once per
+        # sequence: every query of a sequence shares its KV, as a chunk's queries share the past (engine.py).
+        q = step.q_len
+        ops = self._attention(replace(step, batch=step.batch * q, q_len=1.0))
+        return [_per_sequence(op, q) for op in ops]
+
+    def _attention(self, step: Step) -> list[Op]:
         return self.mla(step) if self.m.attention.kind == "mla" else self.gqa(step)
 
     def gqa(self, step: Step) -> list[Op]:
@@ -327,6 +370,15 @@ class GraphBuilder:
         return [("[hot]", classes[0]), ("[cold]", classes[1])]
 
 
+def _per_sequence(op: Op, q: Num) -> Op:
+    """An attention operator of batch·q one-query rows, with its cache traffic counted once per sequence."""
+    if op.name == "kv_b_proj_cache":  # naive MLA's up-projection of the cache: once per sequence, all of it
+        return replace(op, cost=replace(op.cost.scaled(1.0 / q), weight_bytes=op.cost.weight_bytes))
+    if op.kind != "attention":
+        return op
+    return replace(op, cost=replace(op.cost, kv_bytes=op.cost.kv_bytes / q, vector_ops=op.cost.vector_ops / q))
+
+
 def _windowed(name: str, window: int | None) -> str:
     return name if window is None else f"{name}[window={window}]"
 
@@ -340,6 +392,26 @@ def prefill_ops(model: ModelSpec, quant: QuantScheme, batch: Num, prompt_len: Nu
 
 
 def decode_ops(model: ModelSpec, quant: QuantScheme, batch: Num, context: Num, options: Options = DEFAULT_OPTIONS) -> list[Op]:
-    """One new token for each of B sequences (per replica) whose caches hold ``context`` tokens."""
-    return GraphBuilder(model, quant, options).build(Step(batch, 1.0, context, False, batch))
+    """One new token for each of B sequences (per replica) whose caches hold ``context`` tokens; with speculative
+    decoding, one verify step of k + 1 rows per sequence (logits for each) and the draft's operators."""
+    spec = options.speculation
+    if spec is None or spec.tokens == 0:
+        return GraphBuilder(model, quant, options).build(Step(batch, 1.0, context, False, batch))
+    rows = float(spec.tokens + 1)
+    verify = GraphBuilder(model, quant, options).build(Step(batch, rows, context, False, batch * rows))
+    return verify + draft_ops(spec, batch, context)
+
+
+def draft_ops(spec: Speculation, batch: Num, context: Num) -> list[Op]:
+    """The draft's operators for one step, named ``draft.*``: k decode steps of the draft at the same batch and
+    context (each proposes one token per sequence)."""
+    d = spec.draft
+    if d is None or spec.tokens == 0:
+        return []
+    b = GraphBuilder(d.model, d.quant, d.options)
+    ops = b.build(Step(batch, 1.0, context, False, batch))
+    if d.mtp:  # the module's input projection: [normed hidden; normed embedding] (2h) → h
+        h = d.model.hidden_size
+        ops += b.with_activation_quant([b.linear("eh_proj", batch, 2 * h, h, 1, module="mlp")])
+    return [replace(op, name=f"draft.{op.name}", count=op.count * spec.tokens) for op in ops]
 

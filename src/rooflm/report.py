@@ -32,6 +32,10 @@ class Totals(_Frozen):
     # With pipeline parallelism: throughput with pp micro-batches of this batch in flight, one per stage (vLLM's
     # pipeline keeps one batch per stage): pp × tokens / step latency, the bubble-free steady state. None without PP.
     pipelined_tokens_per_s: float | None = None
+    # Decode and e2e: tokens a decode step emits per sequence (1 + Σ_i Π_{j≤i} p_j with speculative decoding, else 1)
+    # and the effective time per output token (a decode step's time / tokens_per_step; e2e: tpot_s). None in prefill.
+    tokens_per_step: float | None = None
+    effective_tpot_s: float | None = None
 
 
 class OperatorRow(_Frozen):

@@ -163,6 +163,10 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
                      "dequant_ops", "kv_dequant_ops", "threshold", "comm_overlap", "step_overhead",
                      "gpu_memory_utilization"], FLOAT),
     **dict.fromkeys(["act_quant", "lm_head_all_tokens", "cuda_graphs"], _mostly(st.one_of(st.none(), st.booleans()))),
+    # speculative decoding: k, its acceptance (one rate or one per position) and the draft (a catalog model or mtp)
+    "spec_tokens": _mostly(st.one_of(st.sampled_from([0, 1, 3]), st.integers(-2, 100))),
+    "acceptance": _mostly(st.one_of(st.none(), st.sampled_from(["0.8", "0.8,0.6,0.4", "1", "0", "x", ",", "nan"]))),
+    "draft": _mostly(st.one_of(st.none(), _cased(["mtp", "qwen3-8b", "llama-3.1-8b", "/etc/passwd", "x"]))),
     # rooflm serving
     "concurrency": _mostly(st.one_of(st.none(), _axis())), "request_rate": _mostly(st.one_of(
         st.none(), st.lists(st.sampled_from(EDGE_FLOATS), min_size=1, max_size=4), st.sampled_from(["1,2.5", "x", ""]))),

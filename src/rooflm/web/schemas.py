@@ -96,7 +96,15 @@ class Options(_Deployment):  # type: ignore[misc]
 
     def common(self) -> dict[str, Any]:
         """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
-        return {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS}
+        out = {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS}
+        draft = out.get("draft")
+        if draft is not None and draft.strip().lower() != "mtp":  # a catalog draft model, never a file
+            try:
+                out["draft"] = catalog_model(draft)
+            except RooflmError as exc:
+                exc.field = "draft"
+                raise
+        return out
 
 
 class AnalyzeBody(Options):
