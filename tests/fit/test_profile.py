@@ -1,0 +1,49 @@
+"""Profiles: written by fit, read back, and turned into keyword overrides that rooflm.analyze predicts with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rooflm import analyze
+from rooflm.errors import InvalidInputError
+from rooflm.fit import fit, load_profile, read_table, write_profile
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "measurements.csv"
+NAMES = ("eta_memory", "eta_compute", "step_overhead")
+
+
+def test_round_trip_predicts_with_the_fitted_values(tmp_path: Path) -> None:
+    fits = fit(read_table(EXAMPLE), NAMES)
+    path = tmp_path / "p.toml"
+    write_profile(path, fits, EXAMPLE, "test")
+    profile = load_profile(path)
+    assert profile.provenance["rows"] == 16 and len(profile.provenance["data_sha256"]) == 64
+    kw = profile.deployment_overrides("h100")  # an alias names the same device
+    fitted = fits[0].fitted_values()
+    assert kw == {"efficiency": "calibrated", "eta_memory": fitted["eta_memory"],
+                  "eta_compute": fitted["eta_compute"], "step_overhead_s": fitted["step_overhead"]}
+    # The example's first row (llama-3.1-8b decode, batch 1, context 1024): the profile predicts it better.
+    row = read_table(EXAMPLE)[0]
+    predicted = analyze(row.model, "h100-sxm", phase="decode", batch=row.batch, context=row.context, **kw)
+    default = analyze(row.model, "h100-sxm", phase="decode", batch=row.batch, context=row.context,
+                      efficiency="calibrated")
+    assert abs(predicted.totals.time_s / row.seconds - 1) < abs(default.totals.time_s / row.seconds - 1)
+
+
+def test_other_device_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    write_profile(path, fit(read_table(EXAMPLE), NAMES), EXAMPLE, "test")
+    with pytest.raises(InvalidInputError, match="no parameters for a100") as exc:
+        load_profile(path).deployment_overrides("a100-sxm-80gb")
+    assert exc.value.field == "profile"
+
+
+@pytest.mark.parametrize("text", ["not toml [", "[profile]\n", '[devices."h100-sxm".parameters.eta_memory]\nvalue = 7\n',
+                                  '[devices."h100-sxm".parameters.warp_speed]\nvalue = 1\n'])
+def test_malformed_profile_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError):
+        load_profile(path)
