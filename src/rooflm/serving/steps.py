@@ -22,6 +22,11 @@ already cached: attention is quadratic in the prompt, so the difference counts b
 memory-bound piece is approximate). With b = 0 the step is exactly the prefill chunk analyze prices; with t = 0
 exactly analyze's decode step.
 
+Speculative decoding (the deployment's spec_tokens): D, Datt and Dlin are a verify step's (k + 1 rows per request,
+plus the draft) divided by the tokens it emits on average, E = analyze's tokens_per_step, so that a request gains
+one token per modelled step and TPOT is the effective one. In a mixed step the decode rows' share Dlin(b + t) −
+Dlin(t) is then read on the speculative curve (every row there a request of k + 1 rows): an approximation.
+
 Approximations, stated: the decode rows' attention is priced at their mean context c (exact where attention time
 is linear in context, as its FLOPs and KV bytes are; a sliding window or a context-dependent kernel efficiency
 bends it); a mixed step's linear rows follow Dlin (decode's CUDA-graph launch costs in calibrated mode) for the
@@ -199,10 +204,15 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     prompt_grid = int_grid(max(max_prompt, 1), DENSE_TOKENS, exact_prompts)
     whole: Deployment = {**d, "max_num_batched_tokens": int(prompt_grid[-1])}  # type: ignore[typeddict-item]
     attn = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), whole, prompt_len=[int(t) for t in prompt_grid])
+    # Speculative decoding: a decode step emits E tokens per request on average (analyze's tokens_per_step, 1 without
+    # it); the model advances a request by one token per step, so its decode terms are a step's time per token: TPOT
+    # is the effective one, as analyze's e2e tpot_s.
+    per_token = 1.0 / (dec.totals.tokens_per_step or 1.0)
     return StepModel(
-        batch_grid=batch_grid, context_grid=context_grid, decode=dgrid["time_s"].reshape(shape),
-        decode_attention=dgrid["attention_time_s"].reshape(shape), decode_bound=dgrid["bound"].reshape(shape),
-        rows_grid=rows_grid, decode_linear=lin["time_s"] - lin["attention_time_s"], chunk_grid=chunk_grid,
+        batch_grid=batch_grid, context_grid=context_grid, decode=dgrid["time_s"].reshape(shape) * per_token,
+        decode_attention=dgrid["attention_time_s"].reshape(shape) * per_token,
+        decode_bound=dgrid["bound"].reshape(shape),
+        rows_grid=rows_grid, decode_linear=(lin["time_s"] - lin["attention_time_s"]) * per_token, chunk_grid=chunk_grid,
         prefill_linear=chunk["time_s"] - chunk["attention_time_s"], prompt_grid=prompt_grid,
         prompt_attention=attn["attention_time_s"],
         engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
