@@ -112,3 +112,15 @@ def test_operator_table_has_no_scheme_column_when_every_gemm_runs_in_one() -> No
     # Llama-3.1-8B's checkpoint is bf16 throughout: nothing to tell apart.
     shown = text(render.analysis(rooflm.analyze("llama-3.1-8b", "h100-sxm")))
     assert "scheme" not in _header(shown)
+
+
+def test_the_quant_header_names_the_overrides_its_numbers_assume() -> None:
+    # Defaults are left out (nothing given: no override); what was given away from its default is named, in the
+    # table's header and in the JSON document.
+    plain = compare_quant("llama-3.1-8b", "h100-sxm", schemes=["bf16", "fp8"], batch=[1], efficiency="calibrated")
+    assert plain.overrides == {}
+    cmp = compare_quant("llama-3.1-8b", "h100-sxm", schemes=["bf16", "fp8"], batch=[1], efficiency="calibrated",
+                        eta_memory=0.7, dequant_ops=2.0, tp=1)
+    assert cmp.overrides == {"eta_memory": 0.7, "dequant_ops": 2.0}
+    assert "eta_memory=0.7 · dequant_ops=2.0" in text(render.quant_table(cmp))
+    assert cmp.to_json_dict()["overrides"] == {"eta_memory": 0.7, "dequant_ops": 2.0}

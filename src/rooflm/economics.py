@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +18,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm import jsonstream
-from rooflm.deploy import Deployment
+from rooflm.deploy import DEFAULTS, Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -73,6 +73,9 @@ class QuantComparison:
     summaries: list[SchemeSummary]
     fits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     skipped: list[SkippedScheme] = field(default_factory=list)
+    # The deployment keywords given away from their defaults (eta_memory, dequant_ops, …), so that a table or a
+    # document says what its numbers assume; the scheme, KV dtype, efficiency and layout are shown on their own.
+    overrides: dict[str, object] = field(default_factory=dict)
 
     def class_time(self, scheme: str, cls: str) -> np.ndarray:
         cols = self.results[scheme].columns
@@ -132,7 +135,8 @@ class QuantComparison:
         """The document's keys before "points"."""
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "baseline": self.baseline,
                 "threshold": self.threshold, "efficiency": self.efficiency,
-                "summaries": [s.__dict__ for s in self.summaries], "skipped": [s.__dict__ for s in self.skipped]}
+                "overrides": self.overrides, "summaries": [s.__dict__ for s in self.summaries],
+                "skipped": [s.__dict__ for s in self.skipped]}
 
     def to_json_dict(self) -> dict[str, object]:
         return {**self.json_head(), "points": self.points()}
@@ -203,6 +207,22 @@ def _summaries(ref: SweepResult, speedup: dict[str, np.ndarray], schemes: list[s
     return out
 
 
+# Shown in a comparison's header already, or varied by it: not overrides.
+_SHOWN_ELSEWHERE = frozenset({"quant", "kv_dtype", "efficiency", "tp", "ep", "pp", "dp"})
+
+
+def overrides(deployment: Mapping[str, object]) -> dict[str, object]:
+    """The deployment keywords given a value other than their default, as JSON values (a path or a spec by its
+    name)."""
+    def plain(v: object) -> object:
+        if isinstance(v, str | int | float | bool) or (isinstance(v, list) and all(isinstance(x, float) for x in v)):
+            return v
+        return str(getattr(v, "name", v))
+
+    return {k: plain(v) for k, v in deployment.items()
+            if k not in _SHOWN_ELSEWHERE and k in DEFAULTS and v is not None and v != DEFAULTS[k]}
+
+
 def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
                   schemes: Sequence[str] = ("bf16", "fp8", "w4a16", "w4a8"), baseline: str | None = None,
                   phase: str = "decode", batch: Sequence[int] = (1,), prompt_len: Sequence[int] = (1024,),
@@ -244,4 +264,4 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}
     return QuantComparison(ref.model, ref.hardware, phase, base, threshold, ref.efficiency, results, speedup,
                            _summaries(ref, speedup, names[1:], threshold, len(batch)),
-                           {n: r.columns["fits"] for n, r in results.items()}, skipped)
+                           {n: r.columns["fits"] for n, r in results.items()}, skipped, overrides(deployment))

@@ -227,8 +227,9 @@ def _quant_title(cmp: QuantComparison) -> Text:
     kv = {s: _kv_dtype(r.quant) for s, r in cmp.results.items()}
     others = [f"{s}: {k}" for s, k in kv.items() if k != kv[cmp.baseline]]
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
+    given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
     return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
-                f"{cmp.efficiency}", style="bold")
+                f"{cmp.efficiency}{given}", style="bold")
 
 
 def _fit_mark(text: str, fits: bool, style: str = "") -> Text:
