@@ -36,3 +36,8 @@ def test_residual_add_and_swiglu_flops() -> None:
     # One add per element: 2 tokens x 8 = 16 FLOPs. SwiGLU, 5 per output element: 2 x 8 x 5 = 80.
     assert residual_add(2, 8, io_bytes=2).flops == 16
     assert swiglu(2, 8, io_bytes=2).flops == 80
+
+
+def test_embedding_writes_one_hidden_vector_per_token() -> None:
+    # 3 tokens of hidden 8 at 2 B: 48 B written, whatever the table's dtype (1 B per element here).
+    assert embedding_lookup(3, 8, 100, table_bytes=1, io_bytes=2).activation_bytes == 48
