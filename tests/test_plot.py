@@ -25,6 +25,7 @@ runner = CliRunner()
 QUERY = Query.of(model="llama-3.1-8b", hardware="h100-sxm", batch=64, context=128)
 OPTIONS: dict[str, dict[str, object]] = {
     "roofline": {}, "batch": {"quants": ["bf16", "fp8", "w4a16"]}, "breakdown": {}, "memory": {},
+    "serving": {"concurrency": [1, 16, 256], "method": "steady"},
 }
 # Text each SVG must hold: its axis labels, and the annotation that makes the figure's point.
 SVG_TEXT: dict[str, list[str]] = {
@@ -35,6 +36,8 @@ SVG_TEXT: dict[str, list[str]] = {
     # The engine may fill 81,559 MiB × 0.9 (vLLM's gpu_memory_utilization) − 1 GiB reserve = 75.89e9 B ("76 GB"):
     # ⌊(75.89e9 − 16.06e9 weights) / (16.78 MB KV at 128 tokens + ≈0.27 MB activations per sequence)⌋ = 3,511.
     "memory": ["batch (sequences)", "memory (GB)", "largest batch that fits: 3,511", "device memory 76 GB"],
+    "serving": ["output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)",
+                "concurrency (users)", "latency (ms)", "TTFT mean", "TPOT mean", "256", "memory-bound"],
 }
 
 

@@ -17,6 +17,7 @@ import typer
 from rooflm.axes import parse_int_list
 from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, lower_case, with_deployment
 from rooflm.cli_output import err, user_errors
+from rooflm.cli_serving import Concurrency, Method, RequestRate, Requests, loads
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
@@ -28,9 +29,25 @@ def _single(values: list[str], flag: str, kind: str) -> str:
     return values[0]
 
 
+def _check_serving_flags(kind: str, batch: str | None, context: str | None, concurrency: str | None,
+                         request_rate: str | None, requests: int | None) -> None:
+    """The load flags belong to `serving`, the batch and context to the other figures: refuse a mix."""
+    if kind == "serving":
+        for flag, value in (("batch", batch), ("context", context)):
+            if value is not None:
+                raise InvalidInputError(f"--{flag}: `plot serving` sets the load with --concurrency or --request-rate "
+                                        "(the engine's batch and contexts follow from it)", field=flag)
+        return
+    for flag, given in (("concurrency", concurrency), ("request-rate", request_rate), ("requests", requests)):
+        if given is not None:
+            raise InvalidInputError(f"--{flag}: only `rooflm plot serving` takes a load; `{kind}` does not",
+                                    field=flag.replace("-", "_"))
+
+
 @user_errors
 @with_deployment()
-def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory", callback=lower_case)],
+def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving",
+                                             callback=lower_case)],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
                                               "(interactive, works offline).")],
          model: Model = "llama-3.1-8b",
@@ -52,9 +69,12 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
                          ] = "batch",
          trajectory: Annotated[str, typer.Option(help="roofline: the batches of the trajectory (empty: none).")
                                ] = "1:4096:x2",
+         concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
+         requests: Requests = None,
          as_json: Json = False, *, deployment: Deployment) -> None:
     """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
-    or memory use. The file's suffix picks the format."""
+    memory use, or serving's latency–throughput curve (`rooflm serving`: --concurrency or --request-rate, a point
+    per load, default 1:512:x2 users). The file's suffix picks the format."""
     from rooflm.plot import KINDS, data_list, render
     from rooflm.plot.data import Query
 
@@ -63,6 +83,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
     if over not in ("batch", "context"):
         raise InvalidInputError(f"--over must be batch or context, got {over!r}")
     quants, hardwares = data_list(quant), data_list(hardware)
+    _check_serving_flags(kind, batch, context, concurrency, request_rate, requests)
     if kind != "batch":
         _single(quants, "quant", kind)
         _single(hardwares, "hardware", kind)
@@ -84,6 +105,8 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         "batch": {"batches": batches, "quants": quants, "hardwares": hardwares},
         "breakdown": {"over": over, "values": contexts if over_context else batches},
         "memory": {"batches": batches},
+        "serving": dict(zip(("concurrency", "request_rate"), loads(concurrency, request_rate), strict=True))
+        | {"method": method, "requests": requests},
     }[kind]
     path = render(kind, output, query, **options)  # type: ignore[arg-type]
     if as_json:

@@ -15,19 +15,27 @@ from rooflm.serving import ServingResult, serve_traffic
 from rooflm.serving.traffic import parse_rates
 
 LengthText = Annotated[str, typer.Option(help="Tokens: N, uniform:LO:HI, normal:MEAN:STD or lognormal:MEAN:STD.")]
+# The load and method options, shared with `rooflm plot serving`.
+Concurrency = Annotated[str | None, typer.Option(help="Closed-loop users: 1,8,64 or 1:256:x2.")]
+RequestRate = Annotated[str | None, typer.Option(help="Poisson arrivals, requests/s: 1,2.5,10.")]
+Method = Annotated[str, typer.Option(help="simulate (requests one by one: means and percentiles) | steady (the "
+                                          "steady-state model: means)", callback=lower_case)]
+Requests = Annotated[int | None, typer.Option(help="Requests simulated per point (default: 2,000 or 4 × the largest "
+                                                   "concurrency).")]
+
+
+def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] | None, list[float] | None]:
+    """The parsed --concurrency and --request-rate lists (None where not given)."""
+    return (None if concurrency is None else parse_int_list(concurrency, "concurrency", max_values=1000),
+            None if request_rate is None else parse_rates(request_rate))
 
 
 @user_errors
 @with_deployment()
 def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
             gen_len: LengthText = "256",
-            concurrency: Annotated[str | None, typer.Option(help="Closed-loop users: 1,8,64 or 1:256:x2.")] = None,
-            request_rate: Annotated[str | None, typer.Option(help="Poisson arrivals, requests/s: 1,2.5,10.")] = None,
-            method: Annotated[str, typer.Option(help="simulate (requests one by one: means and percentiles) | "
-                                                     "steady (the steady-state model: means)",
-                                                callback=lower_case)] = "simulate",
-            requests: Annotated[int | None, typer.Option(help="Requests simulated per point (default: 2,000 or "
-                                                              "4 × the largest concurrency).")] = None,
+            concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
+            requests: Requests = None,
             seed: Annotated[int, typer.Option(help="Seed of the lengths and arrivals drawn.")] = 0,
             max_running: Annotated[int | None, typer.Option(help="Requests running at once per replica "
                                                                  "(vLLM max_num_seqs; default 256).")] = None,
@@ -38,10 +46,10 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
                                                                "the memory left after weights and activations).")] = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
+    users, rates = loads(concurrency, request_rate)
     result = serve_traffic(
-        model, hardware, prompt_len=prompt_len, gen_len=gen_len,
-        concurrency=None if concurrency is None else parse_int_list(concurrency, "concurrency", max_values=1000),
-        request_rate=None if request_rate is None else parse_rates(request_rate), method=method, requests=requests,
+        model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
+        requests=requests,
         seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
         **deployment)
     if as_json:

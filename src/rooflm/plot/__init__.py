@@ -1,9 +1,10 @@
 """Figures of an analysis, for notebooks and scripts.
 
 ``rooflm.plot.roofline(report)`` (or ``roofline(model=..., hardware=..., batch=...)``) returns a matplotlib
-``Figure``; ``batch``, ``breakdown`` and ``memory`` likewise. ``render`` writes any kind to a PNG, SVG or
+``Figure``; ``batch``, ``breakdown``, ``memory`` and ``serving`` likewise. ``render`` writes any kind to a PNG, SVG or
 PDF (matplotlib) or a self-contained HTML file (plotly) by the file's suffix; it is what ``rooflm plot``
-runs. Every number comes from ``rooflm.analyze`` / ``sweep`` / ``critical_batch``: nothing is recomputed.
+runs. Every number comes from ``rooflm.analyze`` / ``sweep`` / ``critical_batch`` / ``serve_traffic``: nothing
+is recomputed.
 
 matplotlib and plotly are optional (``pip install 'rooflm[plot]'``) and imported on first use, so
 ``import rooflm`` stays light.
@@ -22,11 +23,12 @@ from rooflm.report import Report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory")
+KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving")
 SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf", ".html")
-Kind = Literal["roofline", "batch", "breakdown", "memory"]
+Kind = Literal["roofline", "batch", "breakdown", "memory", "serving"]
 
-__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "memory", "render", "roofline", "save"]
+__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "memory", "render", "roofline", "save",
+           "serving"]
 
 
 def _mpl() -> Any:
@@ -60,6 +62,8 @@ def figure_data(kind: str, query: Query, report: Report | None = None, **options
         return data.breakdown_data(query, options.get("over", "batch"), options.get("values"))
     if kind == "memory":
         return data.memory_data(query, options.get("batches"))
+    if kind == "serving":
+        return data.serving_data(query, **options)
     raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 
@@ -92,6 +96,17 @@ def breakdown(*, over: Literal["batch", "context"] = "batch", values: Sequence[i
 def memory(*, batch: Sequence[int] | None = None, **query: Unpack[QueryArgs]) -> Figure:
     """Weights + KV cache + activations against batch, the device's capacity and the largest batch."""
     return _mpl().memory(figure_data("memory", Query.of(**query), batches=batch))
+
+
+def serving(*, concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
+            method: str = "simulate", **query: Any) -> Figure:
+    """Output tokens/s per GPU against per user, a point per load, and TTFT/TPOT against the load: one deployment
+    under ``rooflm.serve_traffic`` (its keywords ``requests``, ``seed``, ``max_running``, … pass through;
+    ``prompt_len`` and ``gen_len`` are the query's)."""
+    traffic_keys = ("requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks")
+    traffic = {k: query.pop(k) for k in traffic_keys if k in query}
+    return _mpl().serving(figure_data("serving", Query.of(**query), concurrency=concurrency,
+                                      request_rate=request_rate, method=method, **traffic))
 
 
 def data_list(value: str | Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from rooflm.plot import style
-from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData, StepPoint
+from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData, ServingData, StepPoint
 
 TERA = 1e12
 GIGA = 1e9
@@ -174,6 +174,51 @@ def memory(d: MemoryData) -> go.Figure:
     fig = _layout(fig, d.title)
     fig.update_xaxes(title="batch (sequences)")
     fig.update_yaxes(title="memory (GB)", rangemode="tozero")
+    return fig
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else v * 1e3
+
+
+def serving(d: ServingData) -> go.Figure:
+    """Left: output tokens/s per GPU against per user, a point per load (hover: its TTFT and TPOT). Right: TTFT
+    and TPOT against the load."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)
+    unit = "" if d.load == "concurrency" else " req/s"
+    load_word = "concurrency" if d.load == "concurrency" else "request rate"
+    colour = style.SERIES_COLOURS[0]
+    keep = [i for i, (x, y) in enumerate(zip(d.tokens_per_s_per_user, d.tokens_per_s_per_gpu, strict=True))
+            if x is not None and y is not None]
+    fig.add_trace(go.Scatter(
+        x=[d.tokens_per_s_per_user[i] for i in keep], y=[d.tokens_per_s_per_gpu[i] for i in keep],
+        mode="lines+markers+text", name="one point per load", text=[f"{d.loads[i]:g}{unit}" for i in keep],
+        textposition="top right", line={"color": colour, "width": 2},
+        marker={"symbol": [style.SERVING_BOUND_MARKERS.get(d.bound[i], ("o", "circle"))[1] for i in keep],
+                "size": 11, "color": colour},
+        customdata=[[d.loads[i], _ms(d.ttft_s[i]), _ms(d.tpot_s[i]), style.SERVING_BOUND_LABELS.get(d.bound[i],
+                                                                                                  d.bound[i])]
+                    for i in keep],
+        hovertemplate=f"{load_word} %{{customdata[0]:g}}{unit}<br>%{{x:.4g}} tokens/s per user · %{{y:.4g}} tokens/s "
+                      "per GPU<br>TTFT %{customdata[1]:.4g} ms · TPOT %{customdata[2]:.4g} ms<br>%{customdata[3]}"
+                      "<extra></extra>"), row=1, col=1)
+    for values, p99, name, c in ((d.ttft_s, d.ttft_p99_s, "TTFT", style.OKABE_ITO["vermillion"]),
+                                 (d.tpot_s, d.tpot_p99_s, "TPOT", style.OKABE_ITO["bluish_green"])):
+        for series, dash, label in ((values, "solid", f"{name} mean"), (p99, "dash", f"{name} p99")):
+            if all(v is None for v in series):
+                continue
+            fig.add_trace(go.Scatter(
+                x=d.loads, y=[_ms(v) for v in series], mode="lines+markers" if dash == "solid" else "lines",
+                name=label, line={"color": c, "dash": dash, "width": 2 if dash == "solid" else 1.4},
+                hovertemplate=f"{label}: %{{y:.4g}} ms at {load_word} %{{x:g}}{unit}<extra></extra>"), row=1, col=2)
+    fig = _layout(fig, d.title)
+    fig.update_xaxes(type="log", title="output tokens/s per user (interactivity)", row=1, col=1)
+    fig.update_yaxes(type="log", title="output tokens/s per GPU (throughput)", row=1, col=1)
+    fig.update_xaxes(type="log", title="concurrency (users)" if d.load == "concurrency" else
+                     "request rate (requests/s)", row=1, col=2)
+    fig.update_yaxes(type="log", title="latency (ms)", row=1, col=2)
     return fig
 
 

@@ -1,7 +1,7 @@
 """Static figures (PNG, SVG, PDF) with matplotlib's Agg canvas: no pyplot, no global state, no display.
 
 Each function takes the data of one figure (``rooflm.plot.data``) and returns a ``matplotlib.figure.Figure``,
-which notebooks display as they would any figure. The roofline lives in ``mpl_roofline``.
+which notebooks display as they would any figure. The roofline lives in ``mpl_roofline``, the serving curve in ``mpl_serving``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from rooflm.plot import style
 from rooflm.plot.data import BatchData, BreakdownData, MemoryData
 from rooflm.plot.mpl_base import FS, WHITE_BOX, log_axis, new_figure, save, wrap_title
 from rooflm.plot.mpl_roofline import roofline
+from rooflm.plot.mpl_serving import serving
 
-__all__ = ["batch", "breakdown", "memory", "roofline", "save"]
+__all__ = ["batch", "breakdown", "memory", "roofline", "save", "serving"]
 
 
 def _head(fig: Figure, text: str) -> float:

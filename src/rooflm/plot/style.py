@@ -62,6 +62,18 @@ BOUND_MARKERS: dict[str, tuple[str, str]] = {
     "communication": ("D", "diamond"),
     "overhead": ("^", "triangle-up"),
 }
+# A serving point may also be held back by an engine limit (rooflm.serving.result.SERVING_BOUNDS).
+SERVING_BOUND_MARKERS: dict[str, tuple[str, str]] = BOUND_MARKERS | {
+    "kv_cache": ("v", "triangle-down"),
+    "max_running": ("P", "cross"),
+    "max_tokens_per_step": ("X", "x"),
+    "overloaded": ("*", "star"),
+}
+SERVING_BOUND_LABELS: dict[str, str] = {
+    "memory": "memory-bound", "compute": "compute-bound", "communication": "communication-bound",
+    "overhead": "launch-overhead-bound", "kv_cache": "KV cache full", "max_running": "max running requests",
+    "max_tokens_per_step": "max tokens per step", "overloaded": "overloaded (queue grows)",
+}
 
 # Sizes that stay readable on a slide: a 12 × 7 inch figure shown full-width.
 FIGSIZE: tuple[float, float] = (12.0, 7.0)

@@ -336,6 +336,9 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
 
         if kind not in KINDS:
             raise InvalidInputError(f"kind: unknown figure {quoted(kind)}; kinds: {', '.join(KINDS)}", field="kind")
+        if kind == "serving":  # its traffic and simulation bounds are /api/serving's body, not an analysis body
+            raise InvalidInputError("kind: the serving figure is not drawn here; POST /api/serving gives its points",
+                                    field="kind")
         with slots.held():
             fig = getattr(figures, kind)(figure_data(kind, Query.of(**body.api_kwargs())))
             fig.update_layout(uirevision=kind)  # keep the user's zoom across updates
