@@ -7,6 +7,8 @@ against the load (means; p99 dashed when simulated).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -18,7 +20,7 @@ LOAD_WORDS: dict[str, str] = {"concurrency": "concurrency (users)", "request_rat
 LOAD_SHORT: dict[str, str] = {"concurrency": "", "request_rate": "/s"}
 
 
-def _drawn(xs: list[float | None], ys: list[float | None]) -> list[int]:
+def _drawn(xs: Sequence[float | None], ys: Sequence[float | None]) -> list[int]:
     """Indices of the points with both coordinates (an overloaded point may have no TPOT, so no per-user rate)."""
     return [i for i, (x, y) in enumerate(zip(xs, ys, strict=True)) if x is not None and y is not None and x > 0 < y]
 
@@ -49,7 +51,7 @@ def serving(d: ServingData) -> Figure:
     for values, p99, name, c in ((d.ttft_s, d.ttft_p99_s, "TTFT", style.OKABE_ITO["vermillion"]),
                                  (d.tpot_s, d.tpot_p99_s, "TPOT", style.OKABE_ITO["bluish_green"])):
         for series, dash, label in ((values, "-", f"{name} mean"), (p99, "--", f"{name} p99")):
-            keep = _drawn(d.loads, series)  # type: ignore[arg-type]
+            keep = _drawn(d.loads, series)
             if keep:
                 ax_l.plot([d.loads[i] for i in keep], [float(series[i] or 0) * 1e3 for i in keep], dash, color=c,
                           linewidth=2.2 if dash == "-" else 1.4, marker="o" if dash == "-" else "", markersize=5,
