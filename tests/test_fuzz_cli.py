@@ -109,6 +109,8 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "spec_tokens": _mostly(st.sampled_from(["0", "1", "3", "65"]), INT),
     "acceptance": _mostly(st.sampled_from(["0.8", "0.8,0.6,0.4", "1", "0", "1.5", ",", "nan"]), FLOAT),
     "draft": _mostly(_cased(["mtp", "qwen3-8b", "llama-3.1-8b"]), ANY),
+    # A profile file: none that exists here (the folder is empty), a folder, an empty file, junk.
+    "profile": _mostly(st.sampled_from(["missing.toml", ".", "/dev/null", ""]), ANY),
     "schemes": _mostly(st.lists(QUANT, min_size=1, max_size=3).map(",".join), ANY),
     "baseline": QUANT,
     # rooflm serving: lengths are distributions, loads are lists; simulated requests kept few (each costs time).

@@ -21,7 +21,7 @@ from rooflm.evaluate import OpTotals, StepTotals
 from rooflm.kinds import OP_CLASSES
 from rooflm.memory import MemoryUse, memory_use
 from rooflm.ops.cost import Op
-from rooflm.report import Layout, MemoryReport, OperatorRow, Report, Totals
+from rooflm.report import Layout, MemoryReport, OperatorRow, ProfileRef, Report, Totals
 from rooflm.roofline import BOUNDS
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -173,7 +173,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         model=s.model.name, hardware=s.hardware.name, phase=phase, batch=batch, prompt_len=prompt_len, context=ctx,
         gen_len=gen_len, quant=s.quant.label, weight_dtype=s.quant.weight, activation_dtype=s.quant.activation,
         kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, quant_modules=_present_modules(s), efficiency=s.eff.mode,
-        efficiency_sources=s.eff.sources,
+        efficiency_sources=s.eff.sources, profile=None if s.profile is None else ProfileRef(**s.profile),
         layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
                       label=p.label),
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,

@@ -14,7 +14,14 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from rooflm.deploy import DEPLOYMENT_FIELDS, DeploymentField
+try:  # typer 0.2x vendors click: its context, not click's, is the one a command runs in
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - a typer on click
+    from click import get_current_context
+    from click.core import ParameterSource
+
+from rooflm.deploy import DEFAULTS, DEPLOYMENT_FIELDS, DeploymentField
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,10 +67,26 @@ def with_deployment(*, defaults: dict[str, Any] | None = None, exclude: tuple[st
         @wraps(fn)
         def command(*args: Any, **kwargs: Any) -> Any:
             chosen = {_API_NAME[p.name]: kwargs.pop(p.name) for p in added}
-            return fn(*args, deployment=chosen, **kwargs)
+            return fn(*args, deployment=_given(chosen), **kwargs)
 
         keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         command.__signature__ = signature.replace(parameters=[*keyword_only, *added])  # type: ignore[attr-defined]
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def _given(chosen: dict[str, Any]) -> dict[str, Any]:
+    """The keywords less those left at the API's own default, which the API fills in the same way: a flag not
+    typed must not read as given, so that a --profile's parameters are not overridden by defaults (and an
+    --efficiency ideal typed can be told from the default)."""
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return chosen
+
+    def typed(api: str) -> bool:
+        cli = next(f.cli_name for f in DEPLOYMENT_FIELDS if f.name == api)
+        source = ctx.get_parameter_source(cli)
+        return source is not None and source is not ParameterSource.DEFAULT
+
+    return {k: v for k, v in chosen.items() if typed(k) or v != DEFAULTS[k]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, TypedDict, get_args, get_type_hints
+from typing import Annotated, Any, Protocol, TypedDict, get_args, get_type_hints
 
 from typing_extensions import Unpack
 
@@ -59,6 +59,16 @@ class Flag:
     alias: str | None = None  # the flag's and web field's name, where the API keyword adds a unit (kernel_overhead_s)
     value: Any = None  # the type a flag or web field carries, where the API takes more (a QuantScheme object)
     web_help: str | None = None  # the web field's description, where the flag's help does not fit the page
+    web: bool = True  # offered as a web field (a keyword that names a file is not: the server opens no path)
+
+
+class ProfileSource(Protocol):
+    """A loaded profile (``rooflm.fit.Profile``; declared here because rooflm.fit imports this module)."""
+
+    path: Path
+    provenance: dict[str, Any]
+
+    def deployment_overrides(self, hardware: str | Path | HardwareSpec) -> dict[str, Any]: ...
 
 
 class Deployment(TypedDict, total=False):
@@ -115,6 +125,9 @@ class Deployment(TypedDict, total=False):
               "drafting costs nothing (n-gram lookup).", value=str,
         web_help="Speculative decoding: the draft, a catalog model or mtp (one extra target layer per drafted token); "
                  "unset: drafting costs nothing.")]
+    profile: Annotated[str | Path | ProfileSource | None, Flag(
+        None, "A profile written by `rooflm fit`: predict with its parameters for this device (calibrated mode; "
+              "flags given explicitly win).", value=str, web=False)]
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,7 @@ class Setup:
     usable_memory: float | None = None
     max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS
     step_overhead_s: float = 0.0
+    profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
 
     @property
     def decode_efficiency(self) -> Efficiency:
@@ -187,6 +201,7 @@ class Setup:
 def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **d: Unpack[Deployment]) -> Setup:
     """Check every deployment keyword (type, range, choice) before loading anything, then resolve them. The CLI,
     the API and the web server all come through here, so they refuse the same values with the same message."""
+    d, profile = with_profile(d, hardware)
     quant, kv_dtype, act_quant = d.get("quant") or NATIVE, d.get("kv_dtype"), d.get("act_quant")
     if not isinstance(quant, (str, QuantScheme)):
         raise InvalidInputError(f"quant must be a scheme name, got {quoted(quant)}", "quant")
@@ -222,7 +237,29 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     parallel.check(spec)
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(d, spec, scheme, options))
-    return with_runtime(Setup(spec, hw, scheme, eff, options), runtime, d.get("kernel_overhead_s"))
+    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile), runtime, d.get("kernel_overhead_s"))
+
+
+def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:
+    """The keywords with a profile's overrides for ``hardware`` merged under them (a keyword given, not None, wins),
+    and the profile's name and data hash (None without one). A profile means calibrated mode: an explicit ideal is
+    refused, as is a profile without this device (``Profile.deployment_overrides``)."""
+    source = d.get("profile")
+    rest: dict[str, Any] = {k: v for k, v in d.items() if k != "profile"}
+    if source is None:
+        return rest, None  # type: ignore[return-value]
+    mode = rest.get("efficiency")
+    if isinstance(mode, str) and mode.strip().lower() == "ideal":
+        raise InvalidInputError("profile: a profile predicts in calibrated mode; drop --efficiency ideal", "profile")
+    if isinstance(source, (str, Path)):
+        from rooflm.fit.reader import load_profile  # at first use: most runs read no profile
+
+        source = load_profile(source)
+    elif not callable(getattr(source, "deployment_overrides", None)):
+        raise InvalidInputError(f"profile must be a profile file or a loaded Profile, got {quoted(source)}", "profile")
+    merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
+    sha = source.provenance.get("data_sha256")
+    return merged, {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}  # type: ignore[return-value]
 
 
 def check_acceptance(value: object, k: int) -> tuple[float, ...]:

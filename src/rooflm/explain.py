@@ -60,7 +60,9 @@ class Explanation:
         r = self.report
         return {
             "model": r.model, "hardware": r.hardware, "phase": r.phase, "batch": r.batch, "context": r.context,
-            "quant": r.quant, "layout": r.layout.label, "time_s": r.totals.time_s, "bound": r.totals.bound,
+            "quant": r.quant,
+            "profile": None if r.profile is None else r.profile.model_dump(),
+            "layout": r.layout.label, "time_s": r.totals.time_s, "bound": r.totals.bound,
             "tokens_per_s": r.totals.tokens_per_s, "arithmetic_intensity": r.totals.arithmetic_intensity,
             "ridge_intensity": r.totals.ridge_intensity,
             "critical_batch": None if self.critical is None else self.critical.critical_batch_unconstrained,
@@ -194,6 +196,9 @@ def _markdown(e: Explanation) -> list[str]:
             "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
             "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
     lines = [f"# {r.model} on {where}: {step}, {r.quant} ({r.efficiency} mode)", ""]
+    if r.profile is not None:
+        lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
+                  f"`{r.profile.data_sha256 or 'unknown'}`).", ""]
     lines.append(f"**{units.seconds(t.time_s)}**, {units.rate(t.tokens_per_s, 'tokens/s')}, bound by **{t.bound}**. "
                  f"The step does {units.flops(t.flops)} on {units.nbytes(t.bytes)}: an arithmetic intensity of "
                  f"{t.arithmetic_intensity:.3g} FLOP/byte against a ridge of {t.ridge_intensity:.4g} "

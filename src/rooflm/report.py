@@ -99,6 +99,13 @@ class MoeReport(_Frozen):
     expert_critical_batch: int | None  # global decode batch where routed-expert GEMMs turn compute-bound
 
 
+class ProfileRef(_Frozen):
+    """The profile (`rooflm fit`) a prediction used: its file name and the hash of the data it was fitted on."""
+
+    name: str
+    data_sha256: str | None
+
+
 class Report(_Frozen):
     model: str
     hardware: str
@@ -115,6 +122,7 @@ class Report(_Frozen):
     quant_modules: dict[str, str] = {}  # module class → the scheme its GEMMs run in (attention, experts, lm_head, ...)
     efficiency: str
     efficiency_sources: dict[str, str]
+    profile: ProfileRef | None = None
     layout: Layout
     totals: Totals
     operators: list[OperatorRow]

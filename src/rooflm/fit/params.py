@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from rooflm.deploy import Setup
 from rooflm.roofline import MIN_FRACTION
 from rooflm.specs.figures import MAX_OVERHEAD_S
 
@@ -30,7 +30,9 @@ class Parameter:
     low: float
     high: float
     log: bool  # fitted as log(value)
-    catalog: Callable[[Setup], float]  # the value calibrated mode uses without an override
+    # The value calibrated mode uses without an override, read from a rooflm.deploy.Setup (not imported: deploy
+    # reads profiles through rooflm.fit.reader, which imports this module).
+    catalog: Callable[[Any], float]
     unit: str = ""
 
     @property

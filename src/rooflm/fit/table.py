@@ -25,8 +25,8 @@ WORKLOAD: dict[str, Any] = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "ph
                             "prompt_len": 1024, "context": None, "gen_len": 256, "lm_head_all_tokens": False}
 _WORKLOAD_TYPES: dict[str, Any] = {"model": str, "hardware": str, "phase": str, "batch": int, "prompt_len": int,
                                    "context": int, "gen_len": int, "lm_head_all_tokens": bool}
-# The fit estimates these, in calibrated mode: a table cannot also set them.
-_FITTED = {p.cli_name for p in PARAMETERS} | {"efficiency"}
+# The fit estimates these, in calibrated mode: a table cannot also set them (nor predict with a profile).
+_FITTED = {p.cli_name for p in PARAMETERS} | {"efficiency", "profile"}
 _DEPLOYMENT = {f.cli_name: f for f in DEPLOYMENT_FIELDS if f.cli_name not in _FITTED}
 COLUMNS: tuple[str, ...] = (*WORKLOAD, *_DEPLOYMENT, *MEASURED)
 # Which measurements each phase can be compared with (a prefill has no time per output token).

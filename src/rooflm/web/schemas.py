@@ -77,7 +77,7 @@ def _web_type(value_type: Any) -> Any:
 _Deployment: Any = create_model(  # Any: a model built at run time, which a type checker cannot follow
     "_Deployment", __base__=_Device,
     **{f.cli_name: (_web_type(f.value_type), Field(default=f.default, description=f.flag.web_help or f.flag.help))
-       for f in DEPLOYMENT_FIELDS})
+       for f in DEPLOYMENT_FIELDS if f.flag.web})
 
 
 class Options(_Deployment):  # type: ignore[misc]
@@ -96,7 +96,7 @@ class Options(_Deployment):  # type: ignore[misc]
 
     def common(self) -> dict[str, Any]:
         """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
-        out = {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS}
+        out = {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS if f.flag.web}
         draft = out.get("draft")
         if draft is not None and draft.strip().lower() != "mtp":  # a catalog draft model, never a file
             try:
