@@ -125,3 +125,16 @@ def test_cli_flag_end_to_end(profile_path: Path) -> None:
     refused = runner.invoke(app, [*base, "--profile", str(profile_path), "--efficiency", "ideal"])
     assert refused.exit_code != 0 and "profile" in refused.output
     assert json.loads(runner.invoke(app, base).stdout)["profile"] is None
+
+
+@pytest.mark.parametrize("command", [["sweep", "--batch", "1,2"], ["critical-batch"], ["quant", "--batch", "1,2"],
+                                     ["serving", "--concurrency", "2", "--method", "steady"], ["explain"]])
+def test_every_command_takes_the_profile_and_names_it(profile_path: Path, command: list[str]) -> None:
+    runner = CliRunner()
+    base = [*command, "-m", "llama-3.1-8b", "-H", "h100-sxm", "--json"]
+    used = runner.invoke(app, [*base, "--profile", str(profile_path)])
+    assert used.exit_code == 0, used.output
+    doc = json.loads(used.stdout)
+    assert doc["profile"]["name"] == "p.toml" and len(doc["profile"]["data_sha256"]) == 64
+    assert "profile" not in (doc.get("overrides") or {})  # quant: shown in its own key
+    assert json.loads(runner.invoke(app, base).stdout)["profile"] is None

@@ -51,13 +51,14 @@ class CriticalBatch:
     max_batch: int
     per_gemm: list[GemmCrossover]
     expert_critical_batch: int | None = None
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
 
     def to_json_dict(self) -> dict[str, object]:
         return {
             "model": self.model, "hardware": self.hardware, "quant": self.quant, "context": self.context,
             "layout": self.layout, "ridge_intensity": self.ridge_intensity, "critical_batch": self.critical_batch,
             "critical_batch_unconstrained": self.critical_batch_unconstrained, "max_batch": self.max_batch,
-            "expert_critical_batch": self.expert_critical_batch,
+            "expert_critical_batch": self.expert_critical_batch, "profile": self.profile,
             "per_gemm": [{"name": g.name, "weight_shape": list(g.weight_shape), "critical_batch": g.critical_batch}
                          for g in self.per_gemm],
         }
@@ -123,7 +124,7 @@ def critical_batch(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str
     overall_global = _global(overall, dp)
     within = overall_global if overall_global is not None and overall_global <= max_batch else None
     return CriticalBatch(s.model.name, s.hardware.name, s.quant.label, context, s.parallel.label, s.ridge, within,
-                         overall_global, max_batch, per_gemm, expert_critical_batch(s, context))
+                         overall_global, max_batch, per_gemm, expert_critical_batch(s, context), s.profile)
 
 
 def _global(replica_batch: int | None, dp: int) -> int | None:

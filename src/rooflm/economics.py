@@ -76,6 +76,7 @@ class QuantComparison:
     # The deployment keywords given away from their defaults (eta_memory, dequant_ops, …), so that a table or a
     # document says what its numbers assume; the scheme, KV dtype, efficiency and layout are shown on their own.
     overrides: dict[str, object] = field(default_factory=dict)
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
 
     def class_time(self, scheme: str, cls: str) -> np.ndarray:
         cols = self.results[scheme].columns
@@ -134,7 +135,7 @@ class QuantComparison:
     def json_head(self) -> dict[str, object]:
         """The document's keys before "points"."""
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "baseline": self.baseline,
-                "threshold": self.threshold, "efficiency": self.efficiency,
+                "threshold": self.threshold, "efficiency": self.efficiency, "profile": self.profile,
                 "overrides": self.overrides, "summaries": [s.__dict__ for s in self.summaries],
                 "skipped": [s.__dict__ for s in self.skipped]}
 
@@ -208,7 +209,7 @@ def _summaries(ref: SweepResult, speedup: dict[str, np.ndarray], schemes: list[s
 
 
 # Shown in a comparison's header already, or varied by it: not overrides.
-_SHOWN_ELSEWHERE = frozenset({"quant", "kv_dtype", "efficiency", "tp", "ep", "pp", "dp"})
+_SHOWN_ELSEWHERE = frozenset({"quant", "kv_dtype", "efficiency", "profile", "tp", "ep", "pp", "dp"})
 
 
 def overrides(deployment: Mapping[str, object]) -> dict[str, object]:
@@ -264,4 +265,5 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}
     return QuantComparison(ref.model, ref.hardware, phase, base, threshold, ref.efficiency, results, speedup,
                            _summaries(ref, speedup, names[1:], threshold, len(batch)),
-                           {n: r.columns["fits"] for n, r in results.items()}, skipped, overrides(deployment))
+                           {n: r.columns["fits"] for n, r in results.items()}, skipped, overrides(deployment),
+                           ref.profile)

@@ -86,7 +86,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         efficiency=lab["efficiency"], layout=lab["layout"], devices=steps.devices, method=method,
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
-        points=points, notes=_notes(steps, method))
+        points=points, notes=_notes(steps, method), profile=steps.profile)
 
 
 def _check_method(method: object) -> str:

@@ -77,6 +77,7 @@ class ServingResult:
     kv_capacity_tokens: int  # per replica
     points: list[ServingPoint]
     notes: list[str] = field(default_factory=list)
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
 
     def to_json_dict(self) -> dict[str, object]:
         head = {k: v for k, v in asdict(self).items() if k not in ("points", "notes")}

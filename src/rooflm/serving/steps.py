@@ -114,6 +114,7 @@ class StepModel:
     dp: int
     kv_bytes_per_token: float
     labels: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
 
     def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
         return _interp2(self.batch_grid, self.context_grid, self.decode, np.asarray(b), np.asarray(c))
@@ -218,6 +219,7 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
         engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
         labels={"model": dec.model, "hardware": dec.hardware, "quant": dec.quant, "kv_dtype": dec.kv_dtype,
                 "efficiency": dec.efficiency, "layout": dec.layout.label},
+        profile=None if dec.profile is None else dec.profile.model_dump(),
     )
 
 
