@@ -145,6 +145,21 @@ def _replaced(text: str, changes: list[tuple[tuple[int, int], str]]) -> str:
     return text
 
 
+# A profile as `rooflm fit` writes it (rooflm.fit.profile), for the device most bodies name by default.
+PROFILE = "".join(f'[devices."h100-sxm".parameters.{name}]\nvalue = {value}\ncatalog = {value}\nstderr = 0.01\n'
+                  f"fitted = true\n" for name, value in [("eta_memory", 0.7), ("eta_compute", 0.6),
+                                                         ("kernel_overhead", 3e-6), ("step_overhead", 2e-4)])
+
+
+def _profile_toml() -> st.SearchStrategy[str]:
+    """A profile with one or two of its numbers replaced by something else, or a path, or not TOML at all."""
+    spots = [m.span() for m in NUMBER.finditer(PROFILE)]
+    edits = st.lists(st.tuples(st.sampled_from(spots), st.sampled_from(TOML_JUNK)), min_size=1, max_size=2,
+                     unique_by=lambda e: e[0])
+    return st.one_of(st.just(PROFILE), edits.map(lambda changes: _replaced(PROFILE, changes)),
+                     st.sampled_from(["", "[devices", "devices = 1", "/etc/passwd", "x" * 300]))
+
+
 INT = _mostly(st.one_of(st.sampled_from(EDGE_INTS), st.integers(1, 70_000)))
 FLOAT = _mostly(st.one_of(st.none(), st.sampled_from(EDGE_FLOATS), st.floats(0, 1), st.floats()))
 NAME_LISTS = {"quant": [*scheme_names(), "fp8+kv-fp8"], "kv_dtype": ["bf16", "fp16", "fp8", "int8", "int4"],
@@ -157,6 +172,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "schemes": _mostly(st.one_of(st.lists(_cased(NAME_LISTS["quant"]), min_size=1, max_size=3).map(",".join),
                                  st.lists(_cased(NAME_LISTS["quant"]), max_size=4))),
     "config": _mostly(_catalog_config()), "hardware_toml": _mostly(_catalog_toml()),
+    "profile_toml": _mostly(st.one_of(st.none(), _profile_toml())),
     **dict.fromkeys(["batch", "prompt_len", "context", "gen_len", "tp", "ep", "pp", "dp",
                      "max_num_batched_tokens"], INT),
     **dict.fromkeys(["eta_memory", "eta_compute", "kernel_overhead", "hot_expert_factor", "hot_expert_fraction",

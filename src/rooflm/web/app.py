@@ -3,8 +3,8 @@
 Every ``/api`` reply is the document the CLI prints with ``--json`` for the same inputs (both call the same
 document functions, so the two cannot drift). A user mistake is a 422 naming the field; nothing the user
 sends can produce a stack trace or stop the server. The server opens no file a request names: a model is
-a catalog name or a pasted config.json, a device a catalog name or a pasted TOML. Every request is bounded:
-its body, the points it asks for, and how many evaluations run at once.
+a catalog name or a pasted config.json, a device a catalog name or a pasted TOML, a `rooflm fit` profile a
+pasted TOML. Every request is bounded: its body, the points it asks for, and how many evaluations run at once.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ def field_of(exc: RooflmError, fields: list[str]) -> str | None:
         return None
     # A scheme name is a `schemes` entry in a quant comparison and the `quant` field elsewhere; a flag is
     # spelt with dashes in messages (prompt-len) and underscores in bodies.
-    for name in ("schemes" if exc.field == "quant" else "", exc.field, exc.field.replace("-", "_")):
+    # A profile's own errors (a device it does not cover) are about the pasted profile_toml.
+    for name in ("schemes" if exc.field == "quant" else "", "profile_toml" if exc.field == "profile" else "",
+                 exc.field, exc.field.replace("-", "_")):
         if name in fields:
             return name
     return None

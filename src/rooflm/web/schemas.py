@@ -80,7 +80,28 @@ _Deployment: Any = create_model(  # Any: a model built at run time, which a type
        for f in DEPLOYMENT_FIELDS if f.flag.web})
 
 
+# A profile written by `rooflm fit` is ~1 kB per device (five parameters and the fit's errors): 64 kB holds dozens.
+MAX_PROFILE_TOML = 1 << 16
+
+
 class Options(_Deployment):  # type: ignore[misc]
+    profile_toml: Annotated[str, StringConstraints(max_length=MAX_PROFILE_TOML)] | None = Field(
+        default=None, description="A profile's content (the TOML `rooflm fit` writes), as --profile: predict with its "
+                                  "parameters for this device, in calibrated mode (a path is not accepted over HTTP).")
+
+    def profile_arg(self) -> Any:
+        """The profile read from the pasted TOML (None without one). Never a file: a path is just text that is not
+        TOML."""
+        if self.profile_toml is None:
+            return None
+        from rooflm.fit.reader import profile_from_text  # at first use: most requests carry no profile
+
+        try:
+            return profile_from_text(self.profile_toml, "profile_toml")
+        except RooflmError as exc:  # the pasted text is at fault, whatever the reader blamed
+            exc.field = "profile_toml"
+            raise
+
     def hardware_arg(self) -> HardwareSpec:
         """The device: a catalog entry, or one read from the pasted TOML. Never a file."""
         if self.hardware_toml is None:
@@ -97,6 +118,12 @@ class Options(_Deployment):  # type: ignore[misc]
     def common(self) -> dict[str, Any]:
         """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
         out = {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS if f.flag.web}
+        profile = self.profile_arg()
+        if profile is not None:
+            # As the CLI's --profile: a field the client did not send is not given, so the profile's parameters are
+            # not overridden by the page's defaults (and an efficiency "ideal" sent can be told from the default).
+            out = {k: v for k, v in out.items() if _cli_name(k) in self.model_fields_set}
+            out["profile"] = profile
         draft = out.get("draft")
         if draft is not None and draft.strip().lower() != "mtp":  # a catalog draft model, never a file
             try:
@@ -105,6 +132,10 @@ class Options(_Deployment):  # type: ignore[misc]
                 exc.field = "draft"
                 raise
         return out
+
+
+def _cli_name(keyword: str) -> str:
+    return next(f.cli_name for f in DEPLOYMENT_FIELDS if f.name == keyword)
 
 
 class AnalyzeBody(Options):
