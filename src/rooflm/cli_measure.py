@@ -18,11 +18,17 @@ from rich.text import Text
 
 from rooflm.cli_options import Json
 from rooflm.cli_output import err, out, print_json, show, user_errors
+from rooflm.deploy import DEPLOYMENT_FIELDS
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 
 Device = Annotated[str, typer.Option(help="cpu | cuda")]
 Quick = Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats (under a minute on a 2-core CPU).")]
+Table = Annotated[Path | None, typer.Option(help="A measurement table (`rooflm fit`'s format): compare its rows with "
+                                            "rooflm's predictions instead of timing PyTorch runs.")]
+# --profile is a deployment flag (rooflm.deploy.Deployment): validate declares it with the same help.
+ProfileFlag = Annotated[str | None, typer.Option(help=next(f.flag.help for f in DEPLOYMENT_FIELDS if f.name == "profile")
+                                                 + " With --table only.")]
 
 
 @contextmanager
@@ -123,8 +129,18 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
                                                           "name); default: measure this machine, cached")] = None,
              remeasure: Annotated[bool, typer.Option(help="Ignore the cached measurement.")] = False,
              models: Annotated[str | None, typer.Option(help="Only these test models, e.g. dense-small.")] = None,
-             gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True) -> None:
-    """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions."""
+             gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True,
+             table: Table = None, profile: ProfileFlag = None) -> None:
+    """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions; or, with
+    --table, compare a measurement table's rows with them (no PyTorch)."""
+    if table is not None:
+        if hardware is not None or models is not None:
+            raise InvalidInputError("--table: each row names its model and hardware; drop --hardware and --models",
+                                    field="table")
+        _validate_table(table, profile, as_json)
+        return
+    if profile is not None:
+        raise InvalidInputError("--profile: validate predicts with a profile against a --table only", field="profile")
     from rooflm.measure.bench import past_cache_bytes
     from rooflm.measure.render import cases_table, classes_table, gemm_table, summary_table
     from rooflm.measure.runner import gemm_grid, run_gemms, run_model, validation_models
@@ -178,3 +194,15 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
                   "(measured bound from how the time grows along each sweep)", highlight=False)
     for sk in skipped:
         out.print(Text.assemble(("skipped", "yellow"), f" {sk['model']}: {sk['reason']}"), highlight=False)
+
+
+def _validate_table(table: Path, profile: str | None, as_json: bool) -> None:
+    from rooflm.measure.render import table_points
+    from rooflm.measure.validate import validate_table
+
+    v = validate_table(table, profile)
+    if as_json:
+        print_json({"points": [p.model_dump() for p in v.points],
+                    "error": {"median_abs": v.median_abs, "max_abs": v.max_abs}, "profile": v.profile})
+        return
+    show(table_points(v))

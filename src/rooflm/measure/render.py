@@ -9,7 +9,7 @@ from rich.text import Text
 
 from rooflm.measure.calibrate import Calibration
 from rooflm.measure.results import Measurements
-from rooflm.measure.validate import CaseResult, ErrorStats, GemmResult, Summary
+from rooflm.measure.validate import CaseResult, ErrorStats, GemmResult, Summary, TableValidation
 from rooflm.units import rate, seconds
 
 
@@ -121,4 +121,19 @@ def summary_table(s: Summary) -> Table:
     for label, st in (row for row in rows if row[1].n):
         t.add_row(label, str(st.n), _abs_pct(st.median_abs_error), _abs_pct(st.worst_abs_error),
                   _abs_pct(st.ideal_median_abs_error), str(st.ideal_violations))
+    return t
+
+
+def table_points(v: TableValidation) -> Table:
+    """`rooflm validate --table`: each row's measured vs predicted seconds, then median and worst |error|."""
+    name = "the catalog's calibrated mode" if v.profile is None else f"profile {v.profile['name']}"
+    t = _table(f"measurement table vs rooflm ({name})")
+    for col in ("line", "model", "hardware", "phase", "B", "size", "measured", "predicted", "error"):
+        t.add_column(col, justify="left" if col in ("model", "hardware", "phase") else "right", no_wrap=True)
+    for p in v.points:
+        size = f"C {p.context}" if p.phase == "decode" else f"L {p.prompt_len}"
+        t.add_row(str(p.line), p.model, p.hardware, p.phase, str(p.batch), size, _t(p.measured_s), _t(p.predicted_s),
+                  _pct(p.error))
+    t.caption = (f"|error| median {_abs_pct(v.median_abs)}, worst {_abs_pct(v.max_abs)} over {len(v.points)} rows; "
+                 "measured = the row's step (or request) in seconds (tokens_per_s turned into seconds)")
     return t

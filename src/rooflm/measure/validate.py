@@ -14,9 +14,13 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from rooflm.fit.reader import Profile
 
 COMPUTE_ELASTICITY = 0.5
 OVERHEAD_BANDWIDTH_FRACTION = 0.25
@@ -178,3 +182,67 @@ def summarize(cases: list[CaseResult], gemms: list[GemmResult]) -> Summary:
 def case_label(c: CaseResult) -> str:
     size = f"context {c.context}" if c.phase == "decode" else f"prompt {c.prompt_len}"
     return f"{c.model} {c.phase} batch {c.batch}, {size}"
+
+
+class TablePoint(BaseModel):
+    """One row of a measurement table and what rooflm predicts for it (seconds of the row's step or request)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    line: int
+    model: str
+    hardware: str
+    phase: str
+    batch: int
+    prompt_len: int
+    context: int
+    gen_len: int
+    quantity: str  # the table's measurement column
+    value: float  # as given, in that column's unit
+    measured_s: float
+    predicted_s: float
+    error: float  # signed, as relative_error
+
+
+class TableValidation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    points: list[TablePoint]
+    median_abs: float
+    max_abs: float
+    profile: dict[str, str | None] | None  # {"name", "data_sha256"} of the profile predicted with
+
+
+def validate_table(path: str | Path, profile: str | Path | None = None) -> TableValidation:
+    """Each row of a `rooflm fit` table predicted in calibrated mode (with the profile's parameters for the row's
+    device, when given) and compared with what was measured. The prediction is rooflm.fit.solve.Predictor, the
+    one `rooflm fit` computes its catalog and fit errors with, so both commands mean the same by "error"."""
+    from rooflm.fit.reader import load_profile  # scipy (through solve) only when a table is validated
+    from rooflm.fit.solve import Predictor
+    from rooflm.fit.table import read_table
+
+    points = read_table(path)
+    loaded = None if profile is None else load_profile(profile)
+    predicted: dict[int, float] = {}
+    by_device: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(points):
+        by_device[p.hardware].append(i)
+    for hardware, ix in by_device.items():
+        values = {} if loaded is None else _profile_values(loaded, hardware)
+        for i, seconds in zip(ix, Predictor([points[i] for i in ix])(values), strict=True):
+            predicted[i] = float(seconds)
+    rows = [TablePoint(line=p.line, model=p.model, hardware=p.hardware, phase=p.phase, batch=p.batch,
+                       prompt_len=p.prompt_len, context=p.context, gen_len=p.gen_len, quantity=p.quantity,
+                       value=p.value, measured_s=p.seconds, predicted_s=predicted[i],
+                       error=relative_error(predicted[i], p.seconds)) for i, p in enumerate(points)]
+    errs = [abs(r.error) for r in rows]
+    sha = None if loaded is None else loaded.provenance.get("data_sha256")
+    return TableValidation(points=rows, median_abs=statistics.median(errs), max_abs=max(errs),
+                           profile=None if loaded is None else {"name": loaded.path.name,
+                                                                "data_sha256": sha if isinstance(sha, str) else None})
+
+
+def _profile_values(profile: Profile, hardware: str) -> dict[str, float]:
+    """The profile's fitted parameters for ``hardware`` by name (what the Predictor takes, as in the fit)."""
+    profile.deployment_overrides(hardware)  # refuses a device the profile does not cover, naming field profile
+    return profile.devices[hardware]
