@@ -108,6 +108,19 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
         assert (page.text_content("#error") or "").startswith("hardware_toml: hardware_toml is not valid TOML")
         page.fill("#hardware_toml", (HARDWARE_DIR / "h200.toml").read_text())
         page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
+
+        # A `rooflm fit` profile loaded from a file (read by the page, sent as profile_toml): offered in calibrated
+        # mode, and the page names it once the server predicted with it.
+        page.select_option("#hardware", "h100-sxm")
+        assert not page.is_visible("#profile_toml")
+        page.select_option("#efficiency", "calibrated")
+        (tmp_path / "bench.toml").write_text('[profile]\ndata_sha256 = "0123456789abcdef"\n'
+                                             '[devices."h100-sxm".parameters.eta_memory]\nvalue = 0.5\n')
+        page.set_input_files("#profile_toml", str(tmp_path / "bench.toml"))
+        page.wait_for_function("() => document.getElementById('profile-line').textContent.includes('predicting')",
+                               timeout=30_000)
+        assert page.text_content("#profile-line") == "predicting with profile bench.toml (data sha256 0123456789ab…)"
+        page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
         browser.close()
     assert not errors, errors
     for name in ("batch-1.png", "batch-1024.png"):

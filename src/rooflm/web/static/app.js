@@ -18,6 +18,8 @@ const PLOT_CONFIG = { displaylogo: false, responsive: true };
 let sequence = 0;        // the latest request; replies to older ones are dropped
 let timer = null;
 let maxContext = 131072;
+// A `rooflm fit` profile the user loaded: read in the browser and sent as text (the server opens no file).
+let profile = null;  // { name, text }
 
 const fmt = {
   seconds(s) {
@@ -45,6 +47,8 @@ function requestBody() {
   if ($("hardware").value === HARDWARE_TOML) body.hardware_toml = $("hardware_toml").value;
   else body.hardware = $("hardware").value;
   for (const id of ["tp", "ep", "pp", "dp"]) body[id] = Number($(id).value);
+  // A profile is calibrated mode's parameters: it is sent only while efficiency is calibrated.
+  if (profile && body.efficiency === "calibrated") body.profile_toml = profile.text;
   if ($("kv_dtype").value) body.kv_dtype = $("kv_dtype").value;
   if ($("model").value === CONFIG) body.config = $("config").value;
   else body.model = $("model").value;
@@ -195,6 +199,7 @@ async function update() {
     renderBreakdown(report);
     renderMemory(report);
     renderOperators(report);
+    renderProfile(report);
     await renderRoofline(fig, report);
     renderExplain(body, seq);
   } catch (error) {
@@ -220,6 +225,37 @@ async function modelChanged() {
   }
   $("context").max = String(Math.min(17, Math.floor(Math.log2(maxContext))));
   schedule();
+}
+
+function renderProfile(report) {
+  if (!profile) return;
+  const used = report.profile;
+  const hash = used && used.data_sha256 ? ` (data sha256 ${used.data_sha256.slice(0, 12)}…)` : "";
+  $("profile-line").textContent = used ? `predicting with profile ${profile.name}${hash}` : `loaded ${profile.name}`;
+}
+
+function efficiencyChanged() {
+  // The profile input belongs to calibrated mode; ideal mode has no parameters to fit.
+  $("profile-box").hidden = $("efficiency").value !== "calibrated";
+  schedule();
+}
+
+function profileChosen() {
+  const file = $("profile_toml").files[0];
+  if (!file) {
+    profile = null;
+    $("profile-line").textContent = "none: the catalog's calibration";
+    schedule();
+    return;
+  }
+  const reader = new FileReader();
+  reader.onload = () => {
+    profile = { name: file.name, text: String(reader.result) };
+    $("profile-line").textContent = `loaded ${file.name}`;
+    schedule();
+  };
+  reader.onerror = () => showError(new Error(`profile_toml: cannot read ${file.name}`));
+  reader.readAsText(file);
 }
 
 function hardwareChanged() {
@@ -253,7 +289,9 @@ async function start() {
   $("model").addEventListener("change", modelChanged);
   $("phase").addEventListener("change", phaseChanged);
   $("hardware").addEventListener("change", hardwareChanged);
-  for (const id of ["quant", "kv_dtype", "efficiency", "tp", "ep", "pp", "dp"]) {
+  $("efficiency").addEventListener("change", efficiencyChanged);
+  $("profile_toml").addEventListener("change", profileChosen);
+  for (const id of ["quant", "kv_dtype", "tp", "ep", "pp", "dp"]) {
     $(id).addEventListener("change", schedule);
   }
   for (const id of ["batch", "context", "config", "hardware_toml"]) $(id).addEventListener("input", schedule);
