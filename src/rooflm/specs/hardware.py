@@ -31,6 +31,7 @@ from rooflm.specs.figures import (
     Figure,
     GemmCurve,
 )
+from rooflm.specs.files import path_test, read_limited
 from rooflm.specs.kernels import check_kernel_class
 from rooflm.specs.names import closest, normalise_name
 
@@ -276,20 +277,11 @@ def hardware_from_text(text: str | bytes, where: str) -> HardwareSpec:
 
 def read_hardware_file(path: Path, where: str | None = None) -> HardwareSpec:
     where = where or f"hardware file {path}"
-    try:
-        if path.stat().st_size > MAX_HARDWARE_BYTES:
-            raise InvalidInputError(f"{where} is larger than {MAX_HARDWARE_BYTES:,} bytes; is it a hardware file?")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {where}: {exc.strerror}") from None
-    return hardware_from_text(raw, where)
+    return hardware_from_text(read_limited(path, MAX_HARDWARE_BYTES, where, "a hardware file"), where)
 
 
 def _is_file(text: str) -> bool:
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte: not a file
-        return False
+    return path_test(text, Path.is_file)
 
 
 _CACHE: dict[str, HardwareSpec] = {}

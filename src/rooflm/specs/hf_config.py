@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflm.errors import InvalidInputError, UnknownNameError, UnsupportedModelError, blames
+from rooflm.specs.files import path_test, read_limited
 from rooflm.specs.model import AttentionSpec, CheckpointQuant, LayerGroup, MlpSpec, ModelSpec, MoeSpec
 from rooflm.specs.names import closest, normalise_name
 
@@ -610,23 +611,13 @@ def read_config_file(path: Path, name: str | None = None, where: str | None = No
     where = where or str(path)
     if not path.is_file():
         raise InvalidInputError(f"no config.json at {where}")
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise InvalidInputError(f"{where} is larger than {MAX_CONFIG_BYTES:,} bytes; is it a config.json?")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {where}: {exc.strerror}") from None
+    raw = read_limited(path, MAX_CONFIG_BYTES, where, "a config.json")
     return from_hf_config(parse_config_text(raw, where), name or path.parent.name, where)
 
 
 def _is_path(text: str) -> bool:
     """Whether a --model value names a file rather than a catalog entry (a name too long for the OS is not one)."""
-    if text.endswith(".json"):
-        return True
-    try:
-        return Path(text).exists()
-    except (OSError, ValueError):  # ENAMETOOLONG, a NUL byte
-        return False
+    return text.endswith(".json") or path_test(text, Path.exists)
 
 
 def _unknown(text: str, advice_for_ids: str) -> UnknownNameError:
