@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from rooflm.errors import InvalidInputError, UnknownNameError, blames
 from rooflm.kinds import OP_KINDS
@@ -33,6 +33,7 @@ from rooflm.specs.figures import (
 )
 from rooflm.specs.files import path_test, read_limited
 from rooflm.specs.kernels import check_kernel_class
+from rooflm.specs.levels import MemoryLevel, check_levels
 from rooflm.specs.names import closest, normalise_name
 
 HARDWARE_DIR = Path(__file__).resolve().parent.parent / "data" / "hardware"
@@ -182,6 +183,7 @@ class HardwareSpec(BaseModel):
     memory_bandwidth: Figure
     memory_capacity: Figure
     caches: dict[str, Figure] = {}
+    levels: list[MemoryLevel] = []  # on-chip levels inside DRAM, innermost first (none: DRAM alone, as before)
     interconnect: Interconnect = Interconnect()
     kernel_launch_overhead: Figure
     efficiency: Efficiency
@@ -208,6 +210,11 @@ class HardwareSpec(BaseModel):
                   "kernel_launch_overhead": OVERHEAD}[str(info.field_name)]
         _check_figures(str(info.field_name), v, bounds)
         return v
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> HardwareSpec:
+        check_levels(self.levels, self.memory_bandwidth.value, self.memory_capacity.value)
+        return self
 
     def peak(self, dtype: str) -> float:
         """Dense peak FLOP/s for math in ``dtype``; raises if the device has no such roof."""
