@@ -17,7 +17,7 @@ import rooflm.plot
 from rooflm.cli import app
 from rooflm.errors import InvalidInputError
 from rooflm.plot import Query, render
-from rooflm.plot import data as plot_data
+from rooflm.plot import serving_data as plot_data
 
 runner = CliRunner()
 QUERY = Query.of(model="llama-3.1-8b", hardware="h100-sxm", prompt_len=512, gen_len=64)

@@ -63,7 +63,9 @@ def figure_data(kind: str, query: Query, report: Report | None = None, **options
     if kind == "memory":
         return data.memory_data(query, options.get("batches"))
     if kind == "serving":
-        return data.serving_data(query, **options)
+        from rooflm.plot.serving_data import serving_data
+
+        return serving_data(query, **options)
     raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 

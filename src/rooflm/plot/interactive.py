@@ -13,7 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from rooflm.plot import style
-from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData, ServingData, StepPoint
+from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData, StepPoint
+from rooflm.plot.serving_data import ServingData
 
 TERA = 1e12
 GIGA = 1e9

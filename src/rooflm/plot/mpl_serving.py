@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from rooflm.plot import style
-from rooflm.plot.data import ServingData
 from rooflm.plot.mpl_base import FS, WHITE_BOX, log_axis, new_figure, wrap_title
+from rooflm.plot.serving_data import ServingData
 
 LOAD_WORDS: dict[str, str] = {"concurrency": "concurrency (users)", "request_rate": "request rate (requests/s)"}
 LOAD_SHORT: dict[str, str] = {"concurrency": "", "request_rate": "/s"}
