@@ -9,11 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import rooflm
 from rooflm.analysis import analyze
 from rooflm.cli import app
 from rooflm.deploy import setup
 from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.serving.api import serve_traffic
+from rooflm.specs.hf_config import from_hf_config
 from rooflm.web.schemas import AnalyzeBody
 
 H100_BANDWIDTH = 3.35e12  # NVIDIA H100 SXM datasheet, bytes/s
@@ -121,12 +123,14 @@ def test_crossover_into_compute_bound_batches(draft_1b: Path) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(batch=st.integers(1, 1024), k=st.integers(1, 8), context=st.integers(1, 32768),
-       draft=st.sampled_from([None, "mtp", "qwen3-8b"]))
-def test_acceptance_zero_is_never_faster(batch: int, k: int, context: int, draft: str | None) -> None:
+       target_draft=st.sampled_from([("llama-3.1-8b", None), ("llama-3.1-8b", "qwen3-8b"), ("minimax-m2", "mtp")]))
+def test_acceptance_zero_is_never_faster(batch: int, k: int, context: int,
+                                         target_draft: tuple[str, str | None]) -> None:
     # Every draft rejected: a step emits 1 token, as a plain step, but verifies k + 1 rows and runs the draft.
-    plain = analyze("llama-3.1-8b", "h100-sxm", batch=batch, context=context)
-    spec = analyze("llama-3.1-8b", "h100-sxm", batch=batch, context=context, spec_tokens=k, acceptance=0.0,
-                   draft=draft)
+    target, draft = target_draft
+    hw = "h100-sxm" if target.startswith("llama") else "h200"
+    plain = analyze(target, hw, batch=batch, context=context)
+    spec = analyze(target, hw, batch=batch, context=context, spec_tokens=k, acceptance=0.0, draft=draft)
     assert spec.totals.effective_tpot_s >= plain.totals.time_s  # type: ignore[operator]
     assert spec.totals.tokens_per_s <= plain.totals.tokens_per_s
 
@@ -143,9 +147,9 @@ def test_e2e_decode_takes_fewer_steps() -> None:
     assert spec.totals.effective_tpot_s == spec.totals.tpot_s
 
 
-def test_serving_tpot_is_the_effective_one() -> None:
+def test_serving_tpot_is_the_effective_one(draft_1b: Path) -> None:
     # At concurrency 1 the serving view equals analyze's e2e at batch 1 (issue 12), with speculation too.
-    kw = {"spec_tokens": 3, "acceptance": "0.9,0.7,0.5", "draft": "mtp"}
+    kw = {"spec_tokens": 3, "acceptance": "0.9,0.7,0.5", "draft": draft_1b}
     point = serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=1024, gen_len=256, concurrency=[1], method="steady",
                           **kw).points[0]  # type: ignore[arg-type]
     e2e = analyze("llama-3.1-8b", "h100-sxm", phase="e2e", batch=1, prompt_len=1024, gen_len=256, **kw)  # type: ignore[arg-type]
@@ -165,6 +169,7 @@ def test_serving_tpot_is_the_effective_one() -> None:
     ({"spec_tokens": 65, "acceptance": 0.5}, "spec_tokens"),
     ({"spec_tokens": True, "acceptance": 0.5}, "spec_tokens"),
     ({"draft": "mtp"}, "spec_tokens"),  # a draft without speculation
+    ({"spec_tokens": 2, "acceptance": 0.5, "draft": "mtp"}, "draft"),  # Llama-3.1-8B ships no MTP layers
     ({"spec_tokens": 2, "acceptance": 0.5, "draft": 3}, "draft"),
 ])
 def test_refused_with_the_field(kw: dict[str, object], field: str) -> None:
@@ -182,9 +187,23 @@ def test_web_draft_is_a_catalog_model_never_a_file(draft_1b: Path) -> None:
 
 
 def test_cli_flags() -> None:
-    out = CliRunner().invoke(app, ["analyze", "--spec-tokens", "3", "--acceptance", "0.8", "--draft", "mtp",
-                                   "--json"])
+    out = CliRunner().invoke(app, ["analyze", "-m", "deepseek-v3", "-H", "h200", "--tp", "8", "--spec-tokens", "3",
+                                   "--acceptance", "0.8", "--draft", "mtp", "--json"])
     assert out.exit_code == 0, out.output
     totals = json.loads(out.output)["totals"]
     assert totals["tokens_per_step"] == pytest.approx(2.952)
     assert totals["effective_tpot_s"] == pytest.approx(totals["time_s"] / 2.952)
+
+
+def test_mtp_layers_are_read_from_the_config() -> None:
+    # DeepSeek-V3's config.json: "num_nextn_predict_layers": 1; MiniMax-M2's: "num_mtp_modules": 3 of
+    # "mtp_transformer_layers": 1 each ("use_mtp": true); Llama-3.1-8B's has neither.
+    assert [rooflm.load_model(n).mtp_layers for n in ("deepseek-v3", "minimax-m2", "llama-3.1-8b")] == [1, 3, 0]
+    spec = from_hf_config({**LLAMA_3_2_1B, "num_mtp_modules": 3, "mtp_transformer_layers": 1, "use_mtp": False}, "x")
+    assert spec.mtp_layers == 0
+
+
+def test_mtp_on_a_model_without_mtp_layers_names_the_draft() -> None:
+    out = CliRunner().invoke(app, ["analyze", "--spec-tokens", "3", "--acceptance", "0.8", "--draft", "mtp"])
+    assert out.exit_code != 0
+    assert "no multi-token-prediction layers" in out.output and "Traceback" not in out.output

@@ -315,6 +315,9 @@ def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Optio
         raise InvalidInputError(f"draft must be a model name, a config path or mtp, got {quoted(draft)}", "draft")
     plain = replace(options, speculation=None)
     if isinstance(draft, str) and draft.strip().lower() == MTP:
+        if not target.mtp_layers:  # engines run MTP only from the checkpoint's own MTP weights
+            raise InvalidInputError(f"{target.name} has no multi-token-prediction layers (its config.json sets no "
+                                    "num_nextn_predict_layers); use a draft model instead", "draft")
         last = target.layers[-1]
         layer = last.model_copy(update={"count": 1})
         one = target.model_copy(update={"name": f"{target.name} MTP", "layers": [layer]})

@@ -86,7 +86,17 @@ def _spec(c: Config, name: str, attention: AttentionSpec, per_layer: list[tuple[
                      vocab_size=c.int("vocab_size"), max_position_embeddings=_max_positions(c),
                      tie_word_embeddings=c.flag("tie_word_embeddings"), norms_per_layer=norms_per_layer,
                      attention=attention, mlp=mlp, moe=moe, layers=_groups(per_layer), source=c.where,
-                     quantization=quantization(c))
+                     quantization=quantization(c), mtp_layers=_mtp_layers(c))
+
+
+def _mtp_layers(c: Config) -> int:
+    """Multi-token-prediction layers the checkpoint ships: DeepSeek-V3, GLM-4.5, Kimi K2 and MiMo name them
+    ``num_nextn_predict_layers``; MiniMax-M2 has ``num_mtp_modules`` modules of ``mtp_transformer_layers`` each
+    (``use_mtp`` false turns them off)."""
+    nextn = c.int("num_nextn_predict_layers", 0, low=0)
+    if nextn or not c.flag("use_mtp", True):
+        return nextn
+    return c.int("num_mtp_modules", 0, low=0) * c.int("mtp_transformer_layers", 1, low=0)
 
 
 def _window(c: Config) -> int | None:

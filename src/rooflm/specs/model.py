@@ -146,6 +146,7 @@ class ModelSpec(_Frozen):
     layers: list[LayerGroup]
     source: str = ""
     quantization: CheckpointQuant | None = None  # the checkpoint's quantization_config, if it has one
+    mtp_layers: int = Field(default=0, ge=0)  # multi-token-prediction layers shipped with the checkpoint (--draft mtp)
 
     # Convenience views used throughout (and by reports).
     @property
