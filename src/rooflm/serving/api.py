@@ -10,8 +10,9 @@ from typing_extensions import Unpack
 
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError, quoted
+from rooflm.serving import disagg_api, steady
 from rooflm.serving import simulate as sim
-from rooflm.serving import steady
+from rooflm.serving.disagg import DEFAULT_LINK, Pools, Split, parse_split, pick_link
 from rooflm.serving.result import PERCENTILES, ServingPoint, ServingResult
 from rooflm.serving.steps import StepModel, build, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_loads, moments, parse_lengths
@@ -33,6 +34,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
                   method: str = "simulate", requests: int | None = None, seed: int = 0,
                   max_running: int | None = None, max_tokens_per_step: int | None = None, kv_blocks: int | None = None,
+                  disaggregate: str | Split | None = None, kv_link: str | None = None,
                   **deployment: Unpack[Deployment]) -> ServingResult:
     """TTFT, TPOT, end-to-end latency and output tokens/s of a deployment under a traffic, one point per load.
 
@@ -42,10 +44,18 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     "steady" (the vectorised steady-state model: means, every point at once). Engine limits: ``max_running``
     requests (default 256), ``max_tokens_per_step`` (decode rows + prefill chunk; default the deployment's
     max_num_batched_tokens, 8192), ``kv_blocks`` of 16 tokens (default: what the memory left after the weights
-    and one step's activations holds). Lengths: see rooflm.serving.traffic."""
+    and one step's activations holds). Lengths: see rooflm.serving.traffic.
+
+    ``disaggregate="2P:6D"``: 2 prefill and 6 decode replicas of the layout, each request's KV cache sent from one
+    to the other over ``kv_link`` ("inter_node", the default, or "intra_node"); ``requests`` then counts the whole
+    deployment's (see rooflm.serving.disagg)."""
     load, values = check_loads(None if concurrency is None else list(concurrency),
                                None if request_rate is None else list(request_rate))
     method = _check_method(method)
+    split = parse_split(disaggregate)
+    if split is None and kv_link is not None:
+        raise InvalidInputError("--kv-link is the link of --disaggregate's KV transfer; give --disaggregate too",
+                                field="kv_link")
     if len(values) > MAX_LOADS:
         raise InvalidInputError(f"{len(values):,} loads; at most {MAX_LOADS:,} per call", field=load)
     if requests is None:  # enough that the users' first requests (warm-up) are a small share
@@ -76,17 +86,25 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                                 f"--max-running ({steps.engine.max_running:,}): every running request needs a row per "
                                 "step (vLLM refuses the same)", field="max_tokens_per_step")
     loads = np.asarray(values, dtype=np.float64)
-    if method == "steady":
+    pools = None
+    if split is not None:
+        pools = Pools(steps, split, pick_link(hardware, kv_link or DEFAULT_LINK,
+                                              (split.prefill + split.decode) * steps.devices))
+        p, g = sample_requests(prompt, gen, requests, seed, limit) if method == "simulate" else (np.ones(1),) * 2
+        points = disagg_api.points(pools, m, load, values, method, p, g, seed)
+    elif method == "steady":
         points = steady.closed_loop(steps, m, loads) if load == "concurrency" else steady.poisson(steps, m, loads)
     else:
         points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit) for v in values]
     lab = steps.labels
     return ServingResult(
         model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
-        efficiency=lab["efficiency"], layout=lab["layout"], devices=steps.devices, method=method,
+        efficiency=lab["efficiency"], layout=lab["layout"], devices=pools.devices if pools else steps.devices,
+        method=method,
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
-        points=points, notes=_notes(steps, method), profile=steps.profile)
+        points=points, notes=_notes(steps, method) + (pools.notes(method) if pools else []), profile=steps.profile,
+        disaggregate=None if pools is None else pools.describe())
 
 
 def _check_method(method: object) -> str:

@@ -16,7 +16,7 @@ LATENCIES: tuple[str, ...] = ("ttft", "tpot", "e2e_latency")
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 # What a point's "bound" may say: a step's roofline bound, or the engine limit that keeps requests waiting.
 SERVING_BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead", "kv_cache", "max_running",
-                                   "max_tokens_per_step", "overloaded")
+                                   "max_tokens_per_step", "overloaded", "prefill_pool")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class ServingPoint:
     requests_per_s: float | None = None
     percentiles: dict[str, float | None] = field(default_factory=dict)  # "ttft_p50_s" → seconds
     requests: int | None = None  # simulated requests measured
+    kv_transfer_s: float | None = None  # disaggregated: mean time to send a request's KV cache to its decode replica
+    prefill_busy: float | None = None  # disaggregated: share of the time a prefill replica runs steps
 
     def to_json_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -78,6 +80,9 @@ class ServingResult:
     points: list[ServingPoint]
     notes: list[str] = field(default_factory=list)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
+    # Disaggregated serving: {"split": "2P:6D", "prefill_replicas", "decode_replicas", "devices_per_replica",
+    # "kv_link", "kv_link_name", "kv_link_bandwidth"}; None when aggregated. ``devices`` then counts both pools.
+    disaggregate: dict[str, object] | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         head = {k: v for k, v in asdict(self).items() if k not in ("points", "notes")}
