@@ -207,3 +207,15 @@ def test_mtp_on_a_model_without_mtp_layers_names_the_draft() -> None:
     out = CliRunner().invoke(app, ["analyze", "--spec-tokens", "3", "--acceptance", "0.8", "--draft", "mtp"])
     assert out.exit_code != 0
     assert "no multi-token-prediction layers" in out.output and "Traceback" not in out.output
+
+
+def test_sweep_carries_tokens_per_step() -> None:
+    # k = 3 at p = 0.8: 2.952 tokens per step (derived above); each point's effective TPOT is its step time / 2.952,
+    # and the sweep's step time equals analyze's at the same batch.
+    points = rooflm.sweep("llama-3.1-8b", "h100-sxm", batch=[1, 64], spec_tokens=3, acceptance=0.8).to_json_dict()
+    rows = points["points"]
+    assert [r["tokens_per_step"] for r in rows] == pytest.approx([2.952, 2.952])
+    for r in rows:
+        single = analyze("llama-3.1-8b", "h100-sxm", batch=r["batch"], spec_tokens=3, acceptance=0.8)
+        assert r["effective_tpot_s"] == pytest.approx(single.totals.effective_tpot_s, rel=1e-9)
+    assert "tokens_per_step" not in rooflm.sweep("llama-3.1-8b", "h100-sxm", batch=[1]).to_json_dict()["points"][0]

@@ -20,7 +20,7 @@ from typing import TextIO
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm import graph, jsonstream
+from rooflm import engine, graph, jsonstream
 from rooflm.analysis import STEP_COLUMNS, run_phase, total_columns
 from rooflm.deploy import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.errors import InvalidInputError
@@ -262,6 +262,9 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
         cols[f"{c}_memory_bound_s"] = full(sum((o.time_by_bound[memory_index] for o in members), np.zeros(())))
     if phase == "e2e":
         cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s), "output_tokens_per_s": totals["output_tokens_per_s"]}
+    if s.options.speculation is not None and phase == "decode":  # as analyze's totals: tokens per verify step
+        per_step = engine.tokens_per_step(s)
+        cols |= {"tokens_per_step": full(per_step), "effective_tpot_s": cols["time_s"] / per_step}
     if s.model.is_moe and phase != "e2e":
         cols |= _expert_columns(s, r.ops, b, pl if phase == "prefill" else np.float64(1.0), full)
     axes = {name: v.astype(np.int64) for name, v in flat.items()}
