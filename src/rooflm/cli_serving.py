@@ -44,6 +44,12 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
                                               "max_num_batched_tokens; default 8192).")] = None,
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
+            disaggregate: Annotated[str | None, typer.Option(
+                help="xP:yD: x prefill and y decode replicas of the layout, the KV cache sent between them "
+                     "(compare with --dp x+y on the same GPUs).")] = None,
+            kv_link: Annotated[str | None, typer.Option(
+                help="The KV transfer's link: inter_node (default: RDMA between nodes) | intra_node.",
+                callback=lower_case)] = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     users, rates = loads(concurrency, request_rate)
@@ -51,7 +57,7 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
         model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
         requests=requests,
         seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
-        **deployment)
+        disaggregate=disaggregate, kv_link=kv_link, **deployment)
     if as_json:
         print_json(result.to_json_dict())
     else:
@@ -69,13 +75,14 @@ def _num(v: float | None, digits: int = 0) -> str:
 
 
 def serving_table(r: ServingResult) -> Table:
-    t = Table(title=f"{r.model} on {r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
+    split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
+    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
                     f"output {r.gen_len} tokens ({r.method})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",
                *(["TPOT p99"] if pct else []), "e2e s", *(["e2e p99"] if pct else []), "tok/s", "tok/s/GPU",
-               "tok/s/user", "batch", "KV use", "bound"]
+               "tok/s/user", "batch", "KV use", *(["KV xfer ms", "P busy"] if r.disaggregate else []), "bound"]
     for c in columns:
         t.add_column(c, justify="left" if c in ("bound",) else "right")
     for p in r.points:
@@ -84,6 +91,8 @@ def serving_table(r: ServingResult) -> Table:
                *([_ms(p.percentiles.get("tpot_p99_s"))] if pct else []), _num(e2e, 2),
                *([_num(e2e99, 2)] if pct else []), _num(p.output_tokens_per_s), _num(p.output_tokens_per_s_per_gpu),
                _num(p.output_tokens_per_s_per_user, 1), _num(p.batch, 1),
-               "—" if p.kv_use is None else f"{p.kv_use:.0%}", p.bound]
+               "—" if p.kv_use is None else f"{p.kv_use:.0%}",
+               *([_ms(p.kv_transfer_s), "—" if p.prefill_busy is None else f"{p.prefill_busy:.0%}"] if r.disaggregate
+                 else []), p.bound]
         t.add_row(*row)
     return t

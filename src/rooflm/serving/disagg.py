@@ -29,7 +29,7 @@ import numpy as np
 
 from rooflm.errors import InvalidInputError, quoted
 from rooflm.serving.result import ServingPoint
-from rooflm.serving.steady import PROMPT_QUANTILES, slots
+from rooflm.serving.steady import PROMPT_QUANTILES
 from rooflm.serving.steps import StepModel
 from rooflm.serving.traffic import Moments
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -144,8 +144,9 @@ class Pools:
     def notes(self, method: str) -> list[str]:
         s, link = self.split, self.link
         notes = [f"disaggregated {s.label}: {s.prefill} prefill + {s.decode} decode replicas of {self.steps.devices} "
-                 f"device(s) each, {self.devices} in all (per-GPU throughput divides by {self.devices}); prefill "
-                 "replicas run prefill-only steps and emit the first token, decode replicas decode-only steps",
+                 f"device{'s' if self.steps.devices > 1 else ''} each, {self.devices} in all (per-GPU throughput divides "
+                 f"by {self.devices}); prefill replicas run prefill-only steps and emit the first token, decode "
+                 "replicas decode-only steps",
                  f"KV cache sent over the {link.kind.replace('_', '-')} link, {link.name}: "
                  f"{link.bandwidth / 1e9:,.0f} GB/s per device per direction + {link.latency * 1e6:g} µs (the hardware "
                  f"file), {self.steps.kv_bytes_per_token:,.0f} bytes per prompt token per device; engines (vLLM, "
@@ -187,10 +188,18 @@ class _Traffic:
     limit: str  # what sets the slots
 
 
+def _slots(pools: Pools, m: Moments) -> tuple[float, str]:
+    """Requests one decode engine holds at once (their prompt + output reserved), and the limit that sets it."""
+    e = pools.steps.engine
+    by_kv = float(e.kv_capacity_tokens) / float(m.prompt.mean() + m.gen.mean())
+    return (max(1.0, float(np.floor(by_kv))), "kv_cache") if by_kv < e.max_running else (float(e.max_running),
+                                                                                          "max_running")
+
+
 def _traffic(pools: Pools, m: Moments) -> _Traffic:
     lengths = _prompt_points(m)
     s = pools.prefill_alone(lengths)
-    cap, limit = slots(pools.steps, m)
+    cap, limit = _slots(pools, m)
     return _Traffic(float(s.mean()), float(s.var() / s.mean() ** 2), float(pools.transfer_time(lengths).mean()),
                     m.mean_prompt, m.mean_gen - 1.0, float(m.gen.var()), m.decode_context, cap, limit)
 

@@ -91,6 +91,14 @@ class _Sim:
         self.lens: list[np.ndarray] = []
         self.prefill_log: list[tuple[float, float]] = []
         self.kv_blocked = self.run_blocked = 0
+        self.rows_at: dict[int, np.ndarray] = {}
+
+    def decode_times(self, b: int, contexts: np.ndarray) -> np.ndarray:
+        """D(b, c) along c: the grid's row at b read once per batch size (bilinear = linear in b, then in c)."""
+        row = self.rows_at.get(b)
+        if row is None:
+            row = self.rows_at[b] = self.steps.decode_time(float(b), self.steps.context_grid)
+        return np.interp(contexts, self.steps.context_grid, row)
 
     def push(self, t: float, kind: int, engine: int, item: int) -> None:
         self.seq += 1
@@ -116,7 +124,7 @@ class _Sim:
             t += q
             if t == budget:
                 break
-        dt = float(self.steps.step_time(0.0, float(t), 0.0, att))
+        dt = float(self.steps.chunk_linear_time(float(t))) + att  # step_time with no decode rows
         p.busy = True
         self.prefill_log.append((now, now + dt))
         self.push(now + dt, _PREFILL, j, t)
@@ -183,7 +191,7 @@ class _Sim:
             return
         left = int((self.gen[d.ids] - d.done).min())
         ctx = float((self.prompt[d.ids] + d.done).mean())
-        dts = self.steps.decode_time(float(len(d.ids)), ctx + np.arange(left, dtype=np.float64))
+        dts = self.decode_times(len(d.ids), ctx + np.arange(left, dtype=np.float64))
         d.start, d.cum = now, np.cumsum(dts)
         d.version += 1
         self.push(now + float(d.cum[-1]), _DECODE, k, d.version)
