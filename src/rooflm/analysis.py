@@ -129,7 +129,14 @@ def _operator_row(o: OpTotals) -> OperatorRow:
         arithmetic_intensity=_f(o.flops) / max(_f(o.bytes), 1e-30), compute_time_s=_f(o.compute_s),
         memory_time_s=_f(o.memory_s), overhead_time_s=_f(o.overhead_s), time_s=_f(o.time_s),
         bound=BOUNDS[int(_f(o.bound))], scheme=o.op.scheme or None, weight_dtype=o.op.weight_dtype or None,
+        bytes_by_level={k: _f(v) for k, v in o.bytes_by_level.items()}, bound_level=_bound_level(o),
     )
+
+
+def _bound_level(o: OpTotals) -> str | None:
+    """The level whose time is the operator's memory time (the first on a tie, innermost first); None without bytes."""
+    times = {k: _f(v) for k, v in o.time_by_level.items()}
+    return max(times, key=lambda k: times[k]) if times and max(times.values()) > 0 else None
 
 
 def _optional(x: np.ndarray | None) -> float | None:

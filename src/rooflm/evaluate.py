@@ -6,11 +6,12 @@ This is the one evaluation path: a single ``analyze`` is a sweep of one point.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from rooflm import graph
+from rooflm.levels import NOT_RESIDENT, Residency, residency
 from rooflm.ops.cost import Op
 from rooflm.roofline import BOUNDS, Efficiency, launch_overhead, time_op
 from rooflm.specs.hardware import HardwareSpec
@@ -54,6 +55,9 @@ class OpTotals(Amounts):
     """One operator over all its instances (and, in e2e, all decode steps)."""
 
     op: Op
+    # The memory hierarchy (rooflm.levels): bytes and seconds at each level, innermost first, DRAM last.
+    bytes_by_level: dict[str, np.ndarray] = field(default_factory=dict)
+    time_by_level: dict[str, np.ndarray] = field(default_factory=dict)
 
     def renamed(self, name: str) -> OpTotals:
         return replace(self, op=replace(self.op, name=name))
@@ -62,8 +66,9 @@ class OpTotals(Amounts):
 StepTotals = Amounts  # a step's totals: the sums over its operators
 
 
-def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], sum_last: bool) -> OpTotals:
-    t = time_op(op, hw, eff)
+def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], sum_last: bool,
+            resident: Residency = NOT_RESIDENT) -> OpTotals:
+    t = time_op(op, hw, eff, resident)
     n = op.count
     c = op.cost
 
@@ -78,7 +83,9 @@ def _totals(op: Op, hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...], s
     return OpTotals(full(n * np.asarray(c.flops)), full(n * np.asarray(c.weight_bytes)),
                     full(n * np.asarray(c.activation_bytes)), full(n * np.asarray(c.kv_bytes)),
                     full(t.compute_s), full(t.memory_s), full(t.comm_s), full(t.overhead_s), full(t.time_s),
-                    by_bound.sum(axis=-1) if sum_last else by_bound, op=op)
+                    by_bound.sum(axis=-1) if sum_last else by_bound, op=op,
+                    bytes_by_level={k: full(v) for k, v in t.bytes_by_level.items()},
+                    time_by_level={k: full(v) for k, v in t.time_by_level.items()})
 
 
 def _time_by_bound(compute: np.ndarray, memory: np.ndarray, comm: np.ndarray, overhead: np.ndarray,
@@ -98,7 +105,8 @@ def _time_by_bound(compute: np.ndarray, memory: np.ndarray, comm: np.ndarray, ov
 
 def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
                  sum_last: bool = False) -> list[OpTotals]:
-    return [_totals(op, hw, eff, shape, sum_last) for op in ops]
+    resident = residency(ops, hw) if hw.levels else NOT_RESIDENT
+    return [_totals(op, hw, eff, shape, sum_last, resident) for op in ops]
 
 
 def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
@@ -142,7 +150,9 @@ def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Ef
 
 def _add(a: OpTotals, b: OpTotals) -> OpTotals:
     """One operator's totals over two blocks of decode steps (the first block's operator describes both)."""
-    return replace(a, **{f: getattr(a, f) + getattr(b, f) for f in _FIELDS}, time_by_bound=a.time_by_bound + b.time_by_bound)
+    return replace(a, **{f: getattr(a, f) + getattr(b, f) for f in _FIELDS}, time_by_bound=a.time_by_bound + b.time_by_bound,
+                   bytes_by_level={k: v + b.bytes_by_level[k] for k, v in a.bytes_by_level.items()},
+                   time_by_level={k: v + b.time_by_level[k] for k, v in a.time_by_level.items()})
 
 
 def sum_ops(ops: list[OpTotals]) -> Amounts:

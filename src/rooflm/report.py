@@ -62,6 +62,10 @@ class OperatorRow(_Frozen):
     # differ from the headline) and its weights' storage dtype; None for operators without weights.
     scheme: str | None = None
     weight_dtype: str | None = None
+    # The memory hierarchy (docs/DESIGN.md, "Memory levels"): bytes at each level, innermost first, "dram" last, and
+    # the level whose time is the operator's memory time (None when it moves no bytes).
+    bytes_by_level: dict[str, float] = {}
+    bound_level: str | None = None
 
 
 class MemoryReport(_Frozen):

@@ -6,17 +6,19 @@ its operators (a per-operator roofline), not one aggregate point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 import numpy as np
 
 from rooflm.errors import InvalidInputError
+from rooflm.levels import NOT_RESIDENT, Residency, cache_times, level_bytes
 from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
 from rooflm.specs.kernels import GROUPED, KernelCurve, curves_for
+from rooflm.specs.levels import DRAM
 from rooflm.specs.workload import check_choice, check_number
 
 EfficiencyMode = Literal["ideal", "calibrated"]
@@ -136,6 +138,10 @@ class OpTiming:
     memory_s: np.ndarray
     comm_s: np.ndarray
     overhead_s: np.ndarray
+    # The memory hierarchy (rooflm.levels): bytes and seconds of all instances at each level, innermost first, DRAM
+    # last; memory_s is the largest of the seconds. Only DRAM on a device without levels.
+    bytes_by_level: dict[str, np.ndarray] = field(default_factory=dict)
+    time_by_level: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def time_s(self) -> np.ndarray:
@@ -178,7 +184,8 @@ def gemm_rows_per_instance(op: Op) -> Num:
     return np.asarray(op.cost.flops, dtype=np.float64) / (2.0 * op.weight_shape[0] * op.weight_shape[1])
 
 
-def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCurve) -> OpTiming:
+def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCurve,
+                     resident: Residency = NOT_RESIDENT) -> OpTiming:
     """A GEMM on a measured kernel family: T_math at the family's compute fraction for its M, T_mem at its
     sustained bandwidth fraction plus the kernel's fixed fill time (why small matrices miss the peak). No
     vector-op dequantization cost is added: the measured kernel times include it."""
@@ -190,10 +197,11 @@ def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCur
     else:
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
     compute = n * flops / (hw.peak(op.compute_dtype) * eta) if np.any(flops) else np.zeros(())
-    memory = (n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
+    by_level = level_bytes(op, hw, resident)
+    memory = (n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
               + n * op.kernels * curve.fill.value)
     overhead = launch_overhead(op, eff)
-    return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)
+    return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
 
 
 def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
@@ -205,15 +213,17 @@ def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
     return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind))) * launched
 
 
-def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
+def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT_RESIDENT) -> OpTiming:
     """T = max(T_math, T_mem, T_comms) + launch overhead. T_math adds the vector-unit work (dequantization)
     to the tensor-core time: it sits in the same kernel's main loop. Devices without a vector roof in their
-    file (the TPUs here) get no vector cost. GEMMs of a measured kernel family take its curves instead."""
+    file (the TPUs here) get no vector cost. GEMMs of a measured kernel family take its curves instead.
+    T_mem is the largest time over the memory levels (rooflm.levels; ``resident``: data kept on chip across
+    steps), DRAM's at η_memory."""
     c = op.cost
     n = op.count
     curve = eff.kernel_curve(op.family) if op.kind == "gemm" else None
     if curve is not None:
-        return time_kernel_gemm(op, hw, eff, curve)
+        return time_kernel_gemm(op, hw, eff, curve, resident)
     flops = np.asarray(c.flops, dtype=np.float64)
     eta = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
@@ -223,6 +233,20 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency) -> OpTiming:
     rate = vector_rate(hw)
     if rate and np.any(c.vector_ops):
         compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
-    memory = n * np.asarray(c.bytes, dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
+    by_level = level_bytes(op, hw, resident)
+    memory = n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
     overhead = launch_overhead(op, eff)
-    return OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead)
+    return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
+
+
+def _with_levels(t: OpTiming, hw: HardwareSpec, by_level: dict[str, Num]) -> OpTiming:
+    """The timing with its per-level bytes and seconds; its memory time the largest over the levels (DRAM's
+    alone on a device without levels: the classic roofline, unchanged)."""
+    n = t.op.count
+    times = {**cache_times(t.op, hw, by_level), DRAM: t.memory_s}
+    memory = t.memory_s
+    for name in times:
+        if name != DRAM:
+            memory = np.maximum(memory, times[name])
+    return replace(t, memory_s=memory, bytes_by_level={k: n * np.asarray(v, dtype=np.float64) for k, v in by_level.items()},
+                   time_by_level=times)

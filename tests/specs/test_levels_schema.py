@@ -38,11 +38,10 @@ def test_a_device_without_levels_has_none() -> None:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    (L2 + L1, "innermost first"),  # outer before inner
     (L1 + L1, "unique"),
     ('[[levels]]\nname = "dram"\nbandwidth = 5e12\ncapacity = 5e7\n', "outermost"),
     ('[[levels]]\nname = "l2"\nbandwidth = 5e11\ncapacity = 5e7\n', "slower than memory_bandwidth"),
-    ('[[levels]]\nname = "l3"\nbandwidth = 5e12\ncapacity = 2e10\n', "smaller than memory_capacity"),
+    ('[[levels]]\nname = "l3"\nbandwidth = 5e12\ncapacity = 2e10\n', "not smaller than memory_capacity"),
     ('[[levels]]\nname = "L2!"\nbandwidth = 5e12\ncapacity = 5e7\n', "levels.0.name"),
     ('[[levels]]\nname = "l2"\nbandwidth = 5e12\ncapacity = 0\n', "capacity"),
 ])

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from rooflm.cli import app as cli_app
 from rooflm.web import create_app
-from rooflm.web.schemas import MAX_API_SIMULATED_REQUESTS
+from rooflm.web.schemas import MAX_API_SIMULATED_REQUESTS, MAX_API_SIMULATED_STEPS
 
 client = TestClient(create_app(), base_url="http://localhost", raise_server_exceptions=False)
 
@@ -34,7 +34,12 @@ def test_reply_equals_the_cli_json() -> None:
     ({"concurrency": "1:64", "requests": 2000}, "requests"),  # 64 × 2,000 simulated requests
     ({"concurrency": "1:64"}, "concurrency"),  # the default 2,000 per load
     ({"request_rate": [1.0] * 65, "method": "steady"}, "request_rate"),
-    ({"concurrency": [1], "requests": 10_000, "gen_len": 100_000}, "requests"),  # 10^9 output tokens
+    ({"concurrency": [1], "requests": 5_000, "gen_len": 100_000}, "requests"),  # 5·10^8 output tokens
+    # serve_traffic's default for a rate is 4 × the rate: 12,000 requests (the check once assumed 2,000 for rates)
+    ({"request_rate": [3000.0]}, "request_rate"),
+    # 1-token chunks: 200 × (2 + 1,000) = 200,400 scheduler steps (took ~30 s before the step bound)
+    ({"concurrency": [1], "requests": 200, "prompt_len": 1000, "gen_len": 2, "max_running": 1,
+      "max_tokens_per_step": 1}, "requests"),
     ({"concurrency": [1], "prompt_len": "uniform:9:1"}, "prompt_len"),
     ({"concurrency": [1], "seed": -1}, "seed"),
 ])
@@ -46,3 +51,5 @@ def test_oversize_or_wrong_requests_are_refused_before_any_work(body: dict[str, 
     assert time.perf_counter() - start < 1.0
     if field == "requests" and "gen_len" not in body:
         assert f"{MAX_API_SIMULATED_REQUESTS:,}" in reply.json()["message"]
+    if "max_tokens_per_step" in body:
+        assert f"200,400 scheduler steps; the API simulates at most {MAX_API_SIMULATED_STEPS:,}" in reply.json()["message"]

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from rooflm.specs.figures import CACHE_SIZE, MEMORY_BANDWIDTH, Figure
@@ -56,15 +54,15 @@ class MemoryLevel(BaseModel):
 
 
 def check_levels(levels: list[MemoryLevel], bandwidth: float, capacity: float) -> None:
-    """Levels run innermost first, each larger than the one inside it and smaller than DRAM, each faster than DRAM
-    (a cache slower than the memory behind it is a unit slip or a failed measurement), names unique."""
+    """Levels run innermost first, names unique, each smaller than DRAM and at least as fast (a cache slower than
+    the memory behind it is a unit slip or a failed measurement). Capacities need not grow outward: a CPU's private
+    L2s can add up to more than its shared, non-inclusive L3 (Sapphire Rapids: 112 MiB against 105 MiB)."""
     names = [lv.name for lv in levels]
     if len(set(names)) != len(names):
         raise ValueError(f"levels: names must be unique, got {names}")
-    sizes = [lv.capacity.value for lv in levels] + [capacity]
-    if any(b <= a for a, b in pairwise(sizes)):
-        raise ValueError("levels: list them innermost first, each capacity larger than the one before and "
-                         "smaller than memory_capacity")
+    big = [lv.name for lv in levels if lv.capacity.value >= capacity]
+    if big:
+        raise ValueError(f"levels: {big} not smaller than memory_capacity")
     slow = [lv.name for lv in levels if lv.bandwidth.value < bandwidth]
     if slow:
         raise ValueError(f"levels: {slow} slower than memory_bandwidth; a level inside DRAM is at least as fast")

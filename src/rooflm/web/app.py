@@ -32,17 +32,12 @@ import rooflm
 from rooflm import documents
 from rooflm.axes import count_int_list, parse_int_list
 from rooflm.errors import InvalidInputError, RooflmError, quoted
-from rooflm.serving.api import check_simulated_tokens
-from rooflm.serving.traffic import parse_lengths, parse_rates
 from rooflm.specs.hardware import catalog_hardware
 from rooflm.specs.hf_config import catalog_model
 from rooflm.specs.quant import scheme_names
 from rooflm.web.guards import LOOPBACK_HOSTS, MAX_BODY_BYTES, RequestGuard
 from rooflm.web.schemas import (
-    MAX_API_LOADS,
     MAX_API_POINTS,
-    MAX_API_SIMULATED_REQUESTS,
-    MAX_API_SIMULATED_TOKENS,
     AnalyzeBody,
     CriticalBatchBody,
     ExplainBody,
@@ -50,6 +45,7 @@ from rooflm.web.schemas import (
     ServingBody,
     SweepBody,
 )
+from rooflm.web.serving_limits import check_simulation, serving_loads
 
 STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("rooflm.web")
@@ -318,10 +314,11 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
             model, device, phase=body.phase, batch=body.batch, prompt_len=body.prompt_len, context=body.context,
             gen_len=body.gen_len, **body.common()).to_json_dict()))
 
-    @app.post("/api/serving", summary="rooflm serving --json (at most MAX_API_SIMULATED_REQUESTS simulated requests)")
+    @app.post("/api/serving", summary="rooflm serving --json (simulations bounded: web/serving_limits.py)")
     def serving(body: ServingBody) -> Response:
         concurrency, rates = serving_loads(body)
         model, device = body.model_arg(), body.hardware_arg()
+        check_simulation(body, concurrency, rates, model)
         with slots.held():
             result = rooflm.serve_traffic(
                 model, device, prompt_len=body.prompt_len, gen_len=body.gen_len, concurrency=concurrency,
@@ -347,28 +344,6 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
             return Response(fig.to_json(), media_type="application/json")
 
     return app
-
-
-def serving_loads(body: ServingBody) -> tuple[list[int] | None, list[float] | None]:
-    """The load lists, and the request refused before any work when it asks for more than the API simulates."""
-    concurrency = None if body.concurrency is None else _axis(body.concurrency, "concurrency")
-    rates = parse_rates(body.request_rate) if isinstance(body.request_rate, str) else body.request_rate
-    loads = len(concurrency or rates or [])
-    field = "concurrency" if concurrency is not None else "request_rate"
-    if loads > MAX_API_LOADS:
-        raise InvalidInputError(f"{field}: {loads:,} loads; the API evaluates at most {MAX_API_LOADS} per request",
-                                field=field)
-    if body.method.strip().lower() == "simulate":
-        users = max(concurrency or [0])
-        requests = body.requests if body.requests is not None else max(2000, 4 * users)
-        if isinstance(requests, int) and requests * loads > MAX_API_SIMULATED_REQUESTS:
-            raise InvalidInputError(
-                f"requests: {loads:,} loads × {requests:,} requests = {requests * loads:,} simulated requests; the "
-                f"API simulates at most {MAX_API_SIMULATED_REQUESTS:,} per request (`rooflm serving` runs more)",
-                field="requests" if body.requests is not None else field)
-        if isinstance(requests, int):
-            check_simulated_tokens(requests * loads, parse_lengths(body.gen_len, "gen_len"), MAX_API_SIMULATED_TOKENS)
-    return concurrency, rates
 
 
 def _json(doc: object) -> Response:

@@ -196,10 +196,12 @@ class ExplainBody(Options):
     gen_len: int = 256
 
 
-# A simulated request costs ~0.1–0.3 ms (benchmarks/bench_serving.py) and each output token ~50 ns of a decode
-# step's arrays: 10,000 requests or 2·10^7 output tokens per API request is ~1–3 s of a worker.
-MAX_API_SIMULATED_REQUESTS = 10_000
-MAX_API_SIMULATED_TOKENS = 20_000_000
+# A simulation's scheduler loop costs ~100–175 µs an iteration on the loaded 2-core machine (a request takes two to
+# three, a long prompt one more per chunk) and each output token ~0.15 µs of a decode run's arrays: 5,000 requests,
+# 20,000 iterations or 10^7 output tokens per API request is at most ~3 s of a worker (web/serving_limits.py).
+MAX_API_SIMULATED_REQUESTS = 5_000
+MAX_API_SIMULATED_STEPS = 20_000
+MAX_API_SIMULATED_TOKENS = 10_000_000
 MAX_API_LOADS = 64
 
 

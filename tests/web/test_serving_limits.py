@@ -1,0 +1,49 @@
+"""web/serving_limits.py: the scheduler-step bound really bounds rooflm.serving.simulate's loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rooflm
+from rooflm.serving.steps import StepModel
+from rooflm.serving.traffic import parse_lengths
+from rooflm.specs.hf_config import catalog_model
+from rooflm.web.serving_limits import simulated_steps
+
+
+@pytest.mark.parametrize("traffic", [
+    {"concurrency": [4], "prompt_len": 1000, "gen_len": 3, "max_running": 2, "max_tokens_per_step": 8},
+    {"concurrency": [16], "prompt_len": "uniform:1:3000", "gen_len": "uniform:1:40", "max_running": 8,
+     "max_tokens_per_step": 64},
+    {"request_rate": [50.0], "prompt_len": "lognormal:500:400", "gen_len": 20, "max_running": 4,
+     "max_tokens_per_step": 100},
+    {"request_rate": [0.5], "prompt_len": 300, "gen_len": 1, "max_running": 1, "max_tokens_per_step": 1},
+])
+def test_the_step_bound_is_never_passed(traffic: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every non-idle iteration of the loop reads the decode grid exactly once (a decode run directly, a mixed step
+    # through step_time); idle ones (Poisson only) jump to an arrival, at most one per request.
+    calls = {"n": 0}
+    original = StepModel.decode_time
+
+    def counted(self: StepModel, *args: Any) -> np.ndarray:
+        calls["n"] += 1
+        return original(self, *args)
+
+    monkeypatch.setattr(StepModel, "decode_time", counted)
+    requests = 120
+    rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", requests=requests, **traffic)
+    closed = "concurrency" in traffic
+    chunk = traffic["max_tokens_per_step"] - traffic["max_running"] + 1
+    bound = simulated_steps(requests, parse_lengths(traffic["prompt_len"], "prompt_len"),
+                            catalog_model("llama-3.1-8b"), closed, chunk)
+    idle = 0 if closed else requests
+    assert calls["n"] + idle <= bound
+    if isinstance(traffic["prompt_len"], int):
+        # … and is not vacuous: a step carries at most max_tokens_per_step prompt tokens, so the prefills alone
+        # take prefilled × prompt / max_tokens_per_step steps; a closed loop's first request per user starts past
+        # its prefill (traffic0: 116 × 1000 / 8 = 14,500 against a bound of 120 × (2 + 1000 / 7) = 17,383).
+        prefilled = requests - traffic.get("concurrency", [0])[0]
+        assert calls["n"] >= prefilled * traffic["prompt_len"] / traffic["max_tokens_per_step"]
