@@ -53,3 +53,20 @@ def test_oversize_or_wrong_requests_are_refused_before_any_work(body: dict[str, 
         assert f"{MAX_API_SIMULATED_REQUESTS:,}" in reply.json()["message"]
     if "max_tokens_per_step" in body:
         assert f"200,400 scheduler steps; the API simulates at most {MAX_API_SIMULATED_STEPS:,}" in reply.json()["message"]
+
+
+def test_disaggregated_reply_equals_the_cli_json() -> None:
+    """POST /api/serving with disaggregate and kv_link: rooflm serving --disaggregate's document; a bad split is a
+    422 naming the field."""
+    body = {"concurrency": [1, 4], "prompt_len": 1500, "gen_len": 32, "requests": 60, "disaggregate": "1P:2D",
+            "kv_link": "intra_node"}
+    reply = client.post("/api/serving", json=body)
+    assert reply.status_code == 200, reply.text
+    cli = CliRunner().invoke(cli_app, ["serving", "--concurrency", "1,4", "--prompt-len", "1500", "--gen-len", "32",
+                                       "--requests", "60", "--disaggregate", "1P:2D", "--kv-link", "intra_node",
+                                       "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert reply.json() == json.loads(cli.stdout)
+    assert reply.json()["disaggregate"]["split"] == "1P:2D" and reply.json()["devices"] == 3
+    bad = client.post("/api/serving", json={**body, "disaggregate": "0P:2D"})
+    assert bad.status_code == 422 and bad.json()["field"] == "disaggregate"

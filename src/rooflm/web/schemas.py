@@ -218,3 +218,6 @@ class ServingBody(Options):
     max_running: int | None = None
     max_tokens_per_step: int | None = None
     kv_blocks: int | None = None
+    disaggregate: Name | None = Field(None, description="xP:yD: x prefill and y decode replicas of the layout, the "
+                                      "KV cache sent between them (rooflm serving --disaggregate)")
+    kv_link: Name | None = Field(None, description="the KV transfer's link: inter_node (default) | intra_node")
