@@ -131,6 +131,7 @@ CASES: dict[tuple[str, ...], Case] = {
     ("critical-batch",): Case(lambda t: ["critical-batch", "--json"], _json_has("critical_batch")),
     ("quant",): Case(lambda t: ["quant", "--batch", "1,8", "--context", "128", "--json"], _json_has("summaries")),
     ("explain",): Case(lambda t: ["explain", "--json"], _json_has("levers", "markdown")),
+    ("regimes",): Case(lambda t: ["regimes", "--json"], _json_has("regimes")),
     ("measure",): Case(lambda t: ["measure", "--quick", "--json", "-o", str(t / "measured.toml")], _measured,
                        _tiny_measure_plan),
     ("validate",): Case(lambda t: ["validate", "--quick", "--models", "dense-tiny", "--hardware", "xeon-8480"],

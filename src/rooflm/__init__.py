@@ -5,6 +5,7 @@ from rooflm.critical import CriticalBatch, critical_batch
 from rooflm.economics import QuantComparison, compare_quant
 from rooflm.errors import DoesNotFitError, InvalidInputError, RooflmError, UnknownNameError, UnsupportedModelError
 from rooflm.explain import Explanation, explain
+from rooflm.regimes import Regime, Regimes, regimes
 from rooflm.report import Report
 from rooflm.serving import ServingPoint, ServingResult, serve_traffic
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -22,6 +23,8 @@ __all__ = [
     "ModelSpec",
     "QuantComparison",
     "QuantScheme",
+    "Regime",
+    "Regimes",
     "Report",
     "RooflmError",
     "ServingPoint",
@@ -36,6 +39,7 @@ __all__ = [
     "load_hardware",
     "load_model",
     "load_scheme",
+    "regimes",
     "serve_traffic",
     "sweep",
 ]

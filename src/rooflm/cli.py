@@ -26,6 +26,7 @@ from rooflm.cli_options import (
 )
 from rooflm.cli_output import err, out, print_error, print_json, show, user_errors
 from rooflm.cli_plot import plot, serve
+from rooflm.cli_regimes import regimes
 from rooflm.cli_serving import serving
 from rooflm.critical import critical_batch as _critical_batch
 from rooflm.deploy import Deployment
@@ -250,3 +251,4 @@ app.command("fit")(fit_command)
 app.command()(plot)
 app.command()(serve)
 app.command()(serving)
+app.command()(regimes)

@@ -39,7 +39,7 @@ from rooflm.specs.hardware import HARDWARE_DIR, hardware_names
 from rooflm.specs.hf_config import MODELS_DIR
 from rooflm.specs.quant import scheme_names
 from rooflm.web import create_app
-from rooflm.web.schemas import AnalyzeBody, CriticalBatchBody, ExplainBody, QuantBody, ServingBody, SweepBody
+from rooflm.web.schemas import AnalyzeBody, CriticalBatchBody, ExplainBody, QuantBody, RegimesBody, ServingBody, SweepBody
 
 _EXAMPLES = os.environ.get("ROOFLM_FUZZ_EXAMPLES")
 
@@ -58,7 +58,7 @@ client = TestClient(APP, base_url="http://localhost", raise_server_exceptions=Fa
 ENDPOINTS: dict[str, type[BaseModel]] = {
     "/api/analyze": AnalyzeBody, "/api/sweep": SweepBody, "/api/critical-batch": CriticalBatchBody,
     "/api/quant": QuantBody, "/api/explain": ExplainBody, "/api/figure/roofline": AnalyzeBody,
-    "/api/serving": ServingBody,
+    "/api/serving": ServingBody, "/api/regimes": RegimesBody,
 }
 
 # ---------------------------------------------------------------- values
@@ -174,7 +174,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "config": _mostly(_catalog_config()), "hardware_toml": _mostly(_catalog_toml()),
     "profile_toml": _mostly(st.one_of(st.none(), _profile_toml())),
     **dict.fromkeys(["batch", "prompt_len", "context", "gen_len", "tp", "ep", "pp", "dp",
-                     "max_num_batched_tokens"], INT),
+                     "max_num_batched_tokens", "small_prefill", "moe_batch"], INT),
     **dict.fromkeys(["eta_memory", "eta_compute", "kernel_overhead", "hot_expert_factor", "hot_expert_fraction",
                      "dequant_ops", "kv_dequant_ops", "threshold", "comm_overlap", "step_overhead",
                      "gpu_memory_utilization"], FLOAT),

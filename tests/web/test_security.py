@@ -55,7 +55,7 @@ def _refused(reply: Any, field: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("endpoint", ["/api/analyze", "/api/sweep", "/api/critical-batch", "/api/quant",
-                                      "/api/explain", "/api/figure/roofline"])
+                                      "/api/explain", "/api/regimes", "/api/figure/roofline"])
 def test_no_endpoint_opens_a_model_path(client: TestClient, secrets: dict[str, Path], endpoint: str) -> None:
     messages = set()
     for path in (secrets["secret.json"], secrets["folder"], secrets["valid"], secrets["notjson.json"],

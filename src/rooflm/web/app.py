@@ -42,6 +42,7 @@ from rooflm.web.schemas import (
     CriticalBatchBody,
     ExplainBody,
     QuantBody,
+    RegimesBody,
     ServingBody,
     SweepBody,
 )
@@ -314,6 +315,13 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
             model, device, phase=body.phase, batch=body.batch, prompt_len=body.prompt_len, context=body.context,
             gen_len=body.gen_len, **body.common()).to_json_dict()))
 
+    @app.post("/api/regimes", summary="rooflm regimes --json")
+    def regimes(body: RegimesBody) -> Response:
+        model, device = body.model_arg(), body.hardware_arg()
+        return slots.run(lambda: _json(rooflm.regimes(
+            model, device, context=body.context, small_prefill=body.small_prefill, moe_batch=body.moe_batch,
+            **body.common()).to_json_dict()))
+
     @app.post("/api/serving", summary="rooflm serving --json (simulations bounded: web/serving_limits.py)")
     def serving(body: ServingBody) -> Response:
         concurrency, rates = serving_loads(body)
@@ -360,5 +368,6 @@ def fields_for(path: str) -> list[str]:
     if path.startswith("/api/figure/"):
         return ["kind", *AnalyzeBody.model_fields]
     body = {"/api/analyze": AnalyzeBody, "/api/sweep": SweepBody, "/api/critical-batch": CriticalBatchBody,
-            "/api/quant": QuantBody, "/api/explain": ExplainBody, "/api/serving": ServingBody}.get(path)
+            "/api/quant": QuantBody, "/api/explain": ExplainBody, "/api/serving": ServingBody,
+            "/api/regimes": RegimesBody}.get(path)
     return list(body.model_fields) if body else []

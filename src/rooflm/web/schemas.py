@@ -196,6 +196,14 @@ class ExplainBody(Options):
     gen_len: int = 256
 
 
+class RegimesBody(Options):
+    """``rooflm regimes``: the regime table's workload sizes, bounded as the CLI's."""
+
+    context: int = 1024
+    small_prefill: int = 128
+    moe_batch: int = 64
+
+
 # A simulation's scheduler loop costs ~100–175 µs an iteration on the loaded 2-core machine (a request takes two to
 # three, a long prompt one more per chunk) and each output token ~0.15 µs of a decode run's arrays: 5,000 requests,
 # 20,000 iterations or 10^7 output tokens per API request is at most ~3 s of a worker (web/serving_limits.py).
