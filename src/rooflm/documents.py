@@ -11,6 +11,7 @@ from typing import Any
 from rooflm.errors import UnsupportedModelError
 from rooflm.specs.hardware import HardwareSpec, hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, load_model, model_names
+from rooflm.specs.levels import DRAM
 from rooflm.specs.model import ModelSpec
 
 
@@ -45,7 +46,18 @@ def hardware_document(h: HardwareSpec) -> dict[str, Any]:
     return {**h.model_dump(), "peak_flops": {d: f.value for d, f in h.peak_flops.items()},
             "peak_flops_sources": {d: f.source for d, f in h.peak_flops.items()},
             "memory_bandwidth": h.memory_bandwidth.value, "memory_capacity": h.memory_capacity.value,
-            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}}
+            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}, "levels": levels_document(h)}
+
+
+def levels_document(h: HardwareSpec) -> list[dict[str, Any]]:
+    """The memory levels, innermost first, DRAM last (docs/DESIGN.md, "Memory levels")."""
+    levels = [{"name": lv.name, "bandwidth": lv.bandwidth.value, "capacity": lv.capacity.value,
+               "tile": {"m": lv.tile.m, "n": lv.tile.n} if lv.tile else None,
+               "source": {"bandwidth": lv.bandwidth.source, "capacity": lv.capacity.source,
+                          **({"tile": lv.tile.source} if lv.tile else {})}} for lv in h.levels]
+    return [*levels, {"name": DRAM, "bandwidth": h.memory_bandwidth.value, "capacity": h.memory_capacity.value,
+                      "tile": None, "source": {"bandwidth": h.memory_bandwidth.source,
+                                               "capacity": h.memory_capacity.source}}]
 
 
 def hardware_list_document() -> dict[str, Any]:

@@ -21,11 +21,13 @@ from rooflm.specs.levels import DRAM, MemoryLevel, Tile
 
 def gemm_tile_bytes(a_bytes: Num, b_bytes: Num, c_bytes: Num, m: Num, n: Num, tile: Tile) -> Num:
     """Bytes a GEMM moves at a level whose kernels compute m × n output tiles: A [M,K] is read once per column of
-    tiles (N/n times), B [K,N] once per row of tiles (M/m times), C written once; at least one pass each. The passes
-    are not rounded up: a kernel library picks a smaller tile for a ragged edge, and the bound must hold for it."""
+    tiles (N/n times), B [K,N] once per row of tiles (M/m times), at least once each; and every operand crosses the
+    level at least once (A + B + C). The larger of these two lower bounds, not their sum: a short-K GEMM's kernel
+    can keep a panel in the inner level across tiles, and the bound must hold for it. Passes are not rounded up
+    either: a library picks a smaller tile for a ragged edge."""
     a_passes = np.maximum(n / tile.n, 1.0)
     b_passes = np.maximum(np.asarray(m, dtype=np.float64) / tile.m, 1.0)
-    return a_bytes * a_passes + b_bytes * b_passes + c_bytes
+    return np.maximum(a_bytes * a_passes + b_bytes * b_passes, a_bytes + b_bytes + c_bytes)
 
 
 def flash_kv_rereads(flops: Num, io_bytes: float, tile: Tile) -> Num:
