@@ -8,6 +8,8 @@ from rooflm.explain import Explanation, explain
 from rooflm.regimes import Regime, Regimes, regimes
 from rooflm.report import Report
 from rooflm.serving import ServingPoint, ServingResult, serve_traffic
+from rooflm.serving.plan import plan
+from rooflm.serving.plan_result import PlanPoint, PlanResult
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
@@ -21,6 +23,8 @@ __all__ = [
     "HardwareSpec",
     "InvalidInputError",
     "ModelSpec",
+    "PlanPoint",
+    "PlanResult",
     "QuantComparison",
     "QuantScheme",
     "Regime",
@@ -39,6 +43,7 @@ __all__ = [
     "load_hardware",
     "load_model",
     "load_scheme",
+    "plan",
     "regimes",
     "serve_traffic",
     "sweep",

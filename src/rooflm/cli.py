@@ -25,6 +25,7 @@ from rooflm.cli_options import (
     with_deployment,
 )
 from rooflm.cli_output import err, out, print_error, print_json, show, user_errors
+from rooflm.cli_plan import plan
 from rooflm.cli_plot import plot, serve
 from rooflm.cli_regimes import regimes
 from rooflm.cli_serving import serving
@@ -251,4 +252,5 @@ app.command("fit")(fit_command)
 app.command()(plot)
 app.command()(serve)
 app.command()(serving)
+app.command()(plan)
 app.command()(regimes)

@@ -75,12 +75,13 @@ def _step(steps: StepModel, m: Moments, lengths: np.ndarray, x: np.ndarray, tau:
             "prefill_var": own.var(axis=1), "n_p": n_p, "k": k_all, "room": room, "piece": piece}
 
 
-def slots(steps: StepModel, m: Moments) -> tuple[float, str]:
-    """Requests one replica can run at once, and the limit that sets it."""
-    by_kv = steps.engine.kv_capacity_tokens / float(m.prompt.mean() + m.gen.mean())
-    if by_kv < steps.engine.max_running:
-        return max(1.0, float(np.floor(by_kv))), "kv_cache"
-    return float(steps.engine.max_running), "max_running"
+def slots(steps: StepModel, m: Moments) -> tuple[np.ndarray, np.ndarray]:
+    """Requests one replica can run at once, and the limit that sets it. The engine's limits may be arrays, one
+    per point (rooflm.serving.plan evaluates many engine limits on one step table): so are the results."""
+    by_kv = np.asarray(steps.engine.kv_capacity_tokens, dtype=np.float64) / float(m.prompt.mean() + m.gen.mean())
+    kv = by_kv < steps.engine.max_running
+    cap = np.where(kv, np.maximum(1.0, np.floor(by_kv)), np.asarray(steps.engine.max_running, dtype=np.float64))
+    return cap, np.where(kv, "kv_cache", "max_running")
 
 
 def closed_loop(steps: StepModel, m: Moments, users: np.ndarray) -> list[ServingPoint]:
@@ -103,8 +104,9 @@ def closed_loop(steps: StepModel, m: Moments, users: np.ndarray) -> list[Serving
     # Past the token budget, prompts wait for room in a step: the cycle is running / X (Little), TTFT the rest.
     ttft = queue + np.maximum(s["prefill"], running / x - (m.mean_gen - 1.0) * tau)
     budget_bound = x * m.mean_prompt * tau >= 0.999 * s["room"]
-    bound = [limit if q > 0 else "max_tokens_per_step" if full else steps.bound(float(max(b, 1.0)), c)
-             for q, full, b in zip(per_replica - running, budget_bound, s["b"], strict=True)]
+    limits = np.broadcast_to(limit, running.shape)
+    bound = [str(lim) if q > 0 else "max_tokens_per_step" if full else steps.bound(float(max(b, 1.0)), c)
+             for q, full, b, lim in zip(per_replica - running, budget_bound, s["b"], limits, strict=True)]
     return _points(steps, m, "concurrency", users, x, tau, ttft, s, running, bound)
 
 

@@ -1,0 +1,44 @@
+"""Speed of `rooflm plan` on this machine (run by hand; the figures go in the README and the notes).
+
+    python benchmarks/bench_plan.py [--workers N]
+
+Target (issue 12): a plan over ≥ 10,000 configurations in under 10 s on a 2-core machine. Each step table (layout ×
+scheme × KV dtype) is priced once by rooflm.sweep; its engine limits and loads are one vectorised steady-state call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import rooflm
+
+CASES = [
+    # (label, keywords): Llama-3.1-8B on 8 H100s, the default limits and loads; then a MoE model with EP layouts.
+    ("llama-3.1-8b, 8 × h100-sxm, bf16/fp8 × bf16/fp8 KV", {"model": "llama-3.1-8b", "quant": "bf16,fp8"}),
+    ("llama-3.1-8b, 8 × h100-sxm, default schemes, lognormal lengths",
+     {"model": "llama-3.1-8b", "prompt_len": "lognormal:1024:512", "gen_len": "lognormal:256:128"}),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"{platform.processor() or platform.machine()}, {cores} CPUs, Python {platform.python_version()}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for label, kw in CASES:
+        t0 = time.perf_counter()
+        r = rooflm.plan(hardware="h100-sxm", gpus=8, ttft_slo=0.5, tpot_slo=0.03, workers=args.workers,
+                        **kw)  # type: ignore[arg-type]
+        dt = time.perf_counter() - t0
+        best = r.best.metrics["output_tokens_per_s_per_gpu"] if r.best else None
+        print(f"{label:<64} {r.searched:7,} configurations {dt:6.2f} s  ({r.searched / dt:8,.0f}/s)  frontier "
+              f"{len(r.pareto)} points, best {best or 0:,.0f} tok/s/GPU")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""`rooflm plan`: the Pareto frontier of tokens/s per GPU against per user over layouts, schemes, KV dtypes,
+speculative decoding, engine limits and loads, and the best configuration within latency targets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rooflm.axes import parse_int_list
+from rooflm.cli_options import Hardware, Json, Model, lower_case, with_deployment
+from rooflm.cli_output import out, print_json, show, user_errors
+from rooflm.cli_serving import LengthText
+from rooflm.deploy import Deployment
+from rooflm.serving.plan import plan as run_plan
+from rooflm.serving.plan_result import PlanPoint, PlanResult
+
+# The search's option types, shared with `rooflm plot pareto`.
+Gpus = Annotated[int, typer.Option(help="GPUs to lay out: every tp × pp × dp (and ep for MoE) of this count is searched.")]
+TtftSlo = Annotated[float | None, typer.Option(help="Target mean time to first token, seconds (e.g. 0.5).")]
+TpotSlo = Annotated[float | None, typer.Option(help="Target mean time per output token, seconds (e.g. 0.03).")]
+IntList = Annotated[str | None, typer.Option()]
+
+
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    return None if text is None else parse_int_list(text, flag, max_values=10_000)
+
+
+@user_errors
+@with_deployment(exclude=("tp", "ep", "pp", "dp"))
+def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: Gpus = 8,
+         prompt_len: LengthText = "1024", gen_len: LengthText = "256",
+         quant: Annotated[str | None, typer.Option("--quant", "-q", callback=lower_case, help=(
+             "Schemes searched, comma-separated (default bf16,fp8,w4a16,w4a8,fp4: those the device runs)."))] = None,
+         kv_dtype: Annotated[str | None, typer.Option(callback=lower_case, help="KV dtypes searched (default "
+                                                                                 "bf16,fp8).")] = None,
+         spec_tokens: Annotated[str, typer.Option(help="Drafted tokens per step searched: 0 = off; 0,3 searches off "
+                                                       "and k = 3 (with --acceptance).")] = "0",
+         max_running: Annotated[str, typer.Option(help="Requests running at once searched (vLLM max_num_seqs).")
+                                ] = "32,64,128,256,512",
+         max_num_batched_tokens: Annotated[str, typer.Option(
+             "--max-tokens-per-step", help="Rows per step searched (vLLM max_num_batched_tokens).")] = "2048,8192",
+         concurrency: Annotated[str, typer.Option(help="Closed-loop users searched: 1,8,64 or 1:2048:x2.")
+                                ] = "1:2048:x2",
+         ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
+         seed: Annotated[int, typer.Option(help="Seed of the length draws.")] = 0,
+         workers: Annotated[int | None, typer.Option(help="Processes (default: one per core when the search is "
+                                                          "large).")] = None,
+         as_json: Json = False, *, deployment: Deployment) -> None:
+    """Search layouts, schemes, KV dtypes, spec decoding, engine limits and loads for N GPUs under a traffic: the
+    Pareto frontier of output tokens/s per GPU against per user, and the best configuration meeting --ttft-slo and
+    --tpot-slo, each with the `rooflm serving` command that reproduces it (steady-state model)."""
+    result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
+                      kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
+                      max_running=_ints(max_running, "max-running"),
+                      max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
+                      concurrency=_ints(concurrency, "concurrency"), ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
+                      workers=workers, **deployment)
+    if as_json:
+        print_json(result.to_json_dict())
+        return
+    show(plan_table(result))
+    _best(result)
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _ms(v: float | None) -> str:
+    return "—" if v is None else f"{v * 1e3:,.1f}"
+
+
+def _num(v: float | None, digits: int = 0) -> str:
+    return "—" if v is None else f"{v:,.{digits}f}"
+
+
+def _layout(p: PlanPoint) -> str:
+    c = p.config
+    return " ".join(f"{k}{c[k]}" for k in ("tp", "ep", "pp", "dp") if k in ("tp", "dp") or int(c[k]) > 1)
+
+
+def _row(p: PlanPoint) -> list[str]:
+    c, m = p.config, p.metrics
+    return [_num(m["output_tokens_per_s_per_user"], 1), _num(m["output_tokens_per_s_per_gpu"]), _ms(m["ttft_s"]),
+            _ms(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
+            str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
+
+
+def plan_table(r: PlanResult) -> Table:
+    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
+                    f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
+                    f"({r.fits:,} fit)")
+    for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
+              "tok/step", "users", "bound"):
+        t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound") else "right")
+    for p in r.pareto:
+        t.add_row(*_row(p))
+    return t
+
+
+def _best(r: PlanResult) -> None:
+    targets = [f"{name} ≤ {v * 1e3:g} ms" for name, v in (("TTFT", r.slo[0]), ("TPOT", r.slo[1])) if v is not None]
+    within = " and ".join(targets) if targets else "no latency target"
+    if r.best is None:
+        out.print(f"best ({within}): none of the {r.fits:,} fitting configurations meets it", highlight=False,
+                  soft_wrap=True)
+        return
+    m = r.best.metrics
+    out.print(f"best ({within}): {_num(m['output_tokens_per_s_per_gpu'])} tok/s/GPU at "
+              f"{_num(m['output_tokens_per_s_per_user'], 1)} tok/s/user (TTFT {_ms(m['ttft_s'])} ms, TPOT "
+              f"{_ms(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
+              f"{r.best.config['concurrency']} users", highlight=False, soft_wrap=True)
+    out.print(f"  {r.best.command}", highlight=False, soft_wrap=True)

@@ -1,0 +1,226 @@
+"""`rooflm plan`: the Pareto frontier of output tokens/s per GPU against tokens/s per user over layouts, schemes, KV
+dtypes, speculative decoding, engine limits and loads, and the best configuration within latency targets.
+
+Each step table (a layout, scheme, KV dtype and drafted-token count: plan_space.Table) is priced once by
+rooflm.serving.steps.build at the largest engine limits searched, and every engine limit and load is read off it
+at once by the steady-state model (steady.closed_loop, one array of points): the KV capacity of each token budget
+is rooflm.analyze's, as serve_traffic sizes it. A `rooflm serving --method steady` run of a configuration prices
+its own grids, whose points differ from the shared table's only at its own limits: the two agree within 0.02% in
+the cases measured (tests/serving/test_plan.py allows 0.5%). Step tables run on a process pool when there are
+enough of them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from typing_extensions import Unpack
+
+from rooflm.analysis import analyze
+from rooflm.deploy import Deployment
+from rooflm.errors import InvalidInputError
+from rooflm.serving import pareto, steady
+from rooflm.serving import plan_space as space
+from rooflm.serving.plan_result import METRICS, PlanPoint, PlanResult, Traffic, command_line
+from rooflm.serving.steps import Engine, build, resolve_model
+from rooflm.serving.traffic import Lengths, Moments, moments, parse_lengths
+from rooflm.specs.hardware import HardwareSpec, load_hardware
+from rooflm.specs.model import ModelSpec
+
+# Step tables per worker before a process pool pays for its start (~0.1 s per worker, forked).
+TABLES_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Search:
+    """What every step table's evaluation shares (sent once to each worker)."""
+
+    model: ModelSpec
+    hardware: HardwareSpec
+    build_args: dict[str, object]  # steps.build's traffic keywords, at the largest engine limits searched
+    moments: Moments
+    running: np.ndarray  # per engine limit
+    budget: np.ndarray
+    loads: np.ndarray
+    need_tokens: int  # the KV cache must hold the longest request
+
+
+def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
+         gpus: int = 8, prompt_len: str | int | Lengths = 1024, gen_len: str | int | Lengths = 256,
+         quant: str | Sequence[str] | None = None, kv_dtype: str | Sequence[str] | None = None,
+         spec_tokens: int | Sequence[int] | None = None, max_running: int | Sequence[int] | None = None,
+         max_tokens_per_step: int | Sequence[int] | None = None, concurrency: int | Sequence[int] | None = None,
+         ttft_slo: float | None = None, tpot_slo: float | None = None, seed: int = 0, workers: int | None = None,
+         **deployment: Unpack[Deployment]) -> PlanResult:
+    """Search the deployments of ``gpus`` devices for a traffic (closed loops of ``concurrency`` users, prompt and
+    output lengths as serve_traffic takes them) and return the Pareto frontier (tokens/s per GPU against per user)
+    and the best configuration whose mean TTFT and TPOT meet ``ttft_slo`` / ``tpot_slo`` (seconds).
+
+    Searched: every tp × pp × dp = gpus the model divides into (and ep = tp × dp for MoE models); ``quant`` (default
+    bf16, fp8, w4a16, w4a8, fp4: those the device runs), ``kv_dtype`` (bf16, fp8), ``spec_tokens`` (drafted tokens
+    per step; 0 = off, e.g. [0, 3] with ``acceptance=``), ``max_running`` (32 … 512), ``max_tokens_per_step`` (2048,
+    8192; not below max_running) and ``concurrency`` (1 … 2048 users). Other deployment keywords (efficiency,
+    acceptance, draft, profile, …) apply to every configuration. ``workers``: processes (default: by the work)."""
+    gpus = space.check_gpus(gpus)
+    ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
+    space.check_not_searched(deployment)
+    ks = space.integers(spec_tokens, space.DEFAULT_SPEC_TOKENS, "spec_tokens", 0, 64)
+    if max(ks) == 0 and ("acceptance" in deployment or "draft" in deployment):
+        raise InvalidInputError("acceptance and draft need speculative decoding: add --spec-tokens values ≥ 1 (e.g. "
+                                "0,3 searches it off and on)", field="spec_tokens")
+    running = space.integers(max_running, space.DEFAULT_MAX_RUNNING, "max_running", 1, 10**6)
+    budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_tokens_per_step", 1, 10**6)
+    loads = space.integers(concurrency, space.DEFAULT_CONCURRENCY, "concurrency", 1, 10**6)
+    limits = [(r, t) for r in running for t in budgets if t >= r]  # serving refuses a budget below max_running
+    if not limits:
+        raise InvalidInputError(f"every --max-tokens-per-step ({', '.join(map(str, budgets))}) is below every "
+                                f"--max-running ({', '.join(map(str, running))}): each running request needs a row",
+                                field="max_tokens_per_step")
+    spec, hw = resolve_model(model), load_hardware(hardware)
+    traffic = _traffic(spec, prompt_len, gen_len, seed)
+    quants = space.names(quant, space.DEFAULT_QUANTS, "quant")
+    kvs = space.names(kv_dtype, space.DEFAULT_KV_DTYPES, "kv_dtype")
+    found, notes = space.tables(spec, hw, gpus, quants, kvs, ks, deployment)
+    searched = space.check_size(len(found), len(limits), len(loads))
+    r_arr = np.array([r for r, _ in limits], dtype=np.float64)
+    t_arr = np.array([t for _, t in limits], dtype=np.float64)
+    search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
+                    traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens)
+    columns = _run(search, [t.deployment(deployment) for t in found], workers)
+    return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
+                   (ttft_slo, tpot_slo), notes, deployment)
+
+
+def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | int | Lengths, seed: int) -> Traffic:
+    """The lengths checked as serve_traffic checks them, their moments and the grids' extent."""
+    prompt = prompt_len if isinstance(prompt_len, Lengths) else parse_lengths(prompt_len, "prompt_len")
+    gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {seed!r}", field="seed")
+    limit = spec.max_position_embeddings
+    if prompt.upper >= limit and prompt.kind in ("fixed", "uniform"):
+        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {limit:,} positions "
+                                "less one for the output", field="prompt_len")
+    if prompt.upper + gen.upper - 1 > limit and prompt.kind in ("fixed", "uniform") and gen.kind in ("fixed", "uniform"):
+        raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "
+                                f"model's {limit:,} positions; use shorter lengths", field="gen_len")
+    if gen.upper < 2:
+        raise InvalidInputError("--gen-len must allow 2 or more output tokens: tokens/s per user is 1 / TPOT, the "
+                                "time between output tokens", field="gen_len")
+    m = moments(prompt, gen, seed, cap=limit - 1)
+    args: dict[str, object] = {
+        "max_prompt": min(prompt.upper, limit - 1), "max_context": min(prompt.upper + gen.upper, limit),
+        "exact_prompts": tuple(v for v in (prompt.fixed,) if v is not None), "kv_blocks": 1,
+        "mean_context": m.mean_prompt + m.mean_gen}
+    return Traffic(prompt, gen, seed, m, args, min(prompt.upper + gen.upper, limit))
+
+
+def kv_tokens(search: Search, deployment: Deployment, budget: int) -> int:
+    """The KV cache of one replica at a token budget, as steps.build sizes it: the memory the engine may fill, less
+    the weights and one chunk's activations, over the KV bytes per token (0 when nothing is left)."""
+    spec, hw, dp = search.model, search.hardware, int(deployment.get("dp", 1))
+    d: Deployment = {**deployment, "max_num_batched_tokens": budget}  # type: ignore[typeddict-item]
+    probe = max(1, min(round(float(search.build_args["mean_context"])), spec.max_position_embeddings))  # type: ignore[arg-type]
+    dec = analyze(spec, hw, phase="decode", batch=dp, context=probe, **d)
+    pre = analyze(spec, hw, phase="prefill", batch=dp, prompt_len=min(budget, spec.max_position_embeddings), **d)
+    free = dec.memory.capacity_bytes - dec.memory.weights_bytes - pre.memory.activation_bytes
+    return int(free // (dec.memory.kv_cache_bytes / probe)) if free > 0 else 0
+
+
+def evaluate(search: Search, deployment: Deployment) -> dict[str, np.ndarray]:
+    """Every engine limit × load of one step table: METRICS columns of shape (limits, loads), NaN (bound "") where
+    the KV cache cannot hold the longest request."""
+    kv = {int(t): kv_tokens(search, deployment, int(t)) for t in np.unique(search.budget)}
+    kv_arr = np.array([kv[int(t)] for t in search.budget], dtype=np.float64)
+    fits = kv_arr >= search.need_tokens
+    shape = (len(search.running), len(search.loads))
+    out = {name: np.full(shape, np.nan) for name in METRICS}
+    out["bound"] = np.full(shape, "", dtype=object)
+    out["kv_capacity_tokens"] = np.repeat(kv_arr[:, None], len(search.loads), axis=1)
+    if not fits.any():
+        return out  # the step table is not priced: nothing fits
+    steps = build(search.model, search.hardware, **search.build_args, **deployment)  # type: ignore[arg-type, misc]
+    n = len(search.loads)
+    engine = Engine(np.repeat(search.running[fits], n), np.repeat(search.budget[fits], n),  # type: ignore[arg-type]
+                    np.repeat(kv_arr[fits], n))
+    points = steady.closed_loop(replace(steps, engine=engine), search.moments, np.tile(search.loads, int(fits.sum())))
+    rows = np.flatnonzero(fits)
+    for k, p in enumerate(points):
+        i, j = rows[k // n], k % n
+        for name in METRICS:
+            v = getattr(p, name)
+            out[name][i, j] = np.nan if v is None else v
+        out["bound"][i, j] = p.bound
+    return out
+
+
+def _workers(workers: int | None, jobs: int) -> int:
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
+            raise InvalidInputError(f"workers must be an integer between 1 and 256, got {workers!r}", field="workers")
+        return min(workers, jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, jobs // TABLES_PER_WORKER))
+
+
+_SHARED: list[Search] = []  # a worker's search, set once by _start
+
+
+def _start(search: Search) -> None:
+    _SHARED[:] = [search]
+
+
+def _evaluate_shared(deployment: Deployment) -> dict[str, np.ndarray]:
+    return evaluate(_SHARED[0], deployment)
+
+
+def _run(search: Search, tables: list[Deployment], workers: int | None) -> list[dict[str, np.ndarray]]:
+    n = _workers(workers, len(tables))
+    if n <= 1:
+        return [evaluate(search, d) for d in tables]
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method), initializer=_start,
+                             initargs=(search,)) as pool:
+        return list(pool.map(_evaluate_shared, tables, chunksize=max(1, len(tables) // (4 * n))))
+
+
+def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
+            found: list[space.Table], limits: list[tuple[int, int]], loads: list[int],
+            columns: list[dict[str, np.ndarray]], searched: int, slo: tuple[float | None, float | None],
+            notes: list[str], extra: Deployment) -> PlanResult:
+    flat = {name: np.concatenate([c[name].ravel() for c in columns]) for name in columns[0]}
+    x, y = flat["output_tokens_per_s_per_user"], flat["output_tokens_per_s_per_gpu"]
+    fits = np.isfinite(flat["output_tokens_per_s"])
+    front = pareto.frontier(x, y)
+    top = pareto.best(x, y, pareto.meets(flat["ttft_s"], flat["tpot_s"], *slo))
+    per_table = len(limits) * len(loads)
+
+    def point(i: int) -> PlanPoint:
+        t, rest = found[i // per_table], i % per_table
+        (r, b), users = limits[rest // len(loads)], loads[rest % len(loads)]
+        config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": t.dp, "quant": t.quant, "kv_dtype": t.kv_dtype,
+                  "spec_tokens": t.spec_tokens, "max_running": r, "max_tokens_per_step": b, "concurrency": users}
+        metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i])) for name in METRICS}
+        return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
+                         command_line(model, hardware, traffic, t.deployment(extra), r, b, users))
+
+    if not fits.any():
+        notes.append(f"no configuration fits: the KV cache left after the weights holds no {traffic.need_tokens:,}-"
+                     "token request at any layout and scheme; use more --gpus or smaller --quant")
+    elif top is None:
+        notes.append("no searched configuration meets the targets (" + _targets(*slo) + "); best is null")
+    return PlanResult(model=spec.name, hardware=hw.name, gpus=gpus, traffic=traffic, slo=slo, searched=searched,
+                      fits=int(fits.sum()), pareto=[point(int(i)) for i in front],
+                      best=None if top is None else point(top), notes=notes,
+                      fitting={name: flat[name][fits] for name in METRICS})
+
+
+def _targets(ttft: float | None, tpot: float | None) -> str:
+    parts = [f"{name} ≤ {v * 1e3:g} ms" for name, v in (("TTFT", ttft), ("TPOT", tpot)) if v is not None]
+    return " and ".join(parts) or "none"

@@ -1,0 +1,116 @@
+"""`rooflm plan`'s result: the frontier's points and the best one, each with its configuration and the
+`rooflm serving` command line that reproduces it; the JSON document (docs/DESIGN.md, ``plan --json``)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rooflm.deploy import DEPLOYMENT_FIELDS, Deployment
+from rooflm.serving.traffic import Lengths, Moments
+
+# The serving figures each searched configuration gets (rooflm.serving.ServingPoint's fields, steady-state means).
+METRICS: tuple[str, ...] = ("ttft_s", "tpot_s", "e2e_latency_s", "output_tokens_per_s", "output_tokens_per_s_per_gpu",
+                            "output_tokens_per_s_per_user", "batch", "decode_batch", "kv_use", "requests_per_s")
+# Written by the command line itself (searched, or the traffic's), not from the deployment keywords.
+_OWN_FLAGS = ("tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "max_num_batched_tokens")
+
+
+@dataclass(frozen=True)
+class Traffic:
+    prompt: Lengths
+    gen: Lengths
+    seed: int
+    moments: Moments
+    build_args: dict[str, object]  # steps.build's traffic keywords
+    need_tokens: int  # the longest request: a KV cache that cannot hold it does not fit
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    config: dict[str, int | str]  # tp, ep, pp, dp, quant, kv_dtype, spec_tokens, max_running, max_tokens_per_step,
+    # concurrency
+    metrics: dict[str, float | None]  # METRICS
+    bound: str
+    kv_capacity_tokens: int  # per replica
+    command: str
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {"config": dict(self.config), **self.metrics, "bound": self.bound,
+                "kv_capacity_tokens": self.kv_capacity_tokens, "command": self.command}
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    model: str
+    hardware: str
+    gpus: int
+    traffic: Traffic
+    slo: tuple[float | None, float | None]  # mean TTFT, mean TPOT targets (s)
+    searched: int
+    fits: int  # configurations whose KV cache holds the longest request
+    pareto: list[PlanPoint]  # by increasing tokens/s per user
+    best: PlanPoint | None
+    notes: list[str] = field(default_factory=list)
+    # Every configuration that fits, METRICS name → values (for figures and checks; not in the JSON document).
+    fitting: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {"model": self.model, "hardware": self.hardware, "gpus": self.gpus,
+                "prompt_len": self.traffic.prompt.label(), "gen_len": self.traffic.gen.label(),
+                "ttft_slo_s": self.slo[0], "tpot_slo_s": self.slo[1], "searched": self.searched, "fits": self.fits,
+                "pareto": [p.to_json_dict() for p in self.pareto],
+                "best": None if self.best is None else self.best.to_json_dict(), "notes": list(self.notes)}
+
+
+def _name(x: object) -> str:
+    """What a command line names a model, device, draft or profile by: the text given, a path, or a loaded spec's
+    name (a loaded spec outside the catalog must be named by its file instead)."""
+    if isinstance(x, (str, Path)):
+        return str(x)
+    path = getattr(x, "path", None)
+    return str(path) if path is not None else str(getattr(x, "name", x))
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (list, tuple)):
+        return ",".join(_value(i) for i in v)
+    return repr(v) if isinstance(v, float) else _name(v)
+
+
+def deployment_flags(d: Deployment) -> list[str]:
+    """The CLI flags of deployment keywords (those the plan does not write itself), as `rooflm serving` reads them."""
+    out: list[str] = []
+    for f in DEPLOYMENT_FIELDS:
+        v = d.get(f.name)
+        if f.name in _OWN_FLAGS or v is None:
+            continue
+        pair = next((s for s in f.flag.decls if "/" in s), None)
+        if pair is not None:  # --x/--no-x
+            out.append(pair.split("/")[0 if v else 1])
+        else:
+            out += [f"--{f.cli_name.replace('_', '-')}", _value(v)]
+    return out
+
+
+def command_line(model: object, hardware: object, traffic: Traffic, d: Deployment, max_running: int,
+                 max_tokens_per_step: int, concurrency: int) -> str:
+    """The `rooflm serving` run of one configuration (steady-state model: the figures the plan searched)."""
+    parts = ["rooflm", "serving", "--model", _name(model), "--hardware", _name(hardware),
+             "--prompt-len", traffic.prompt.label(), "--gen-len", traffic.gen.label(),
+             "--concurrency", str(concurrency), "--method", "steady"]
+    if traffic.seed:
+        parts += ["--seed", str(traffic.seed)]
+    for name in ("tp", "ep", "pp", "dp"):
+        if int(d.get(name, 1)) > 1:  # type: ignore[call-overload]
+            parts += [f"--{name}", str(d.get(name))]
+    parts += ["--quant", str(d.get("quant")), "--kv-dtype", str(d.get("kv_dtype"))]
+    if d.get("spec_tokens"):
+        parts += ["--spec-tokens", str(d.get("spec_tokens"))]
+    parts += ["--max-running", str(max_running), "--max-tokens-per-step", str(max_tokens_per_step),
+              *deployment_flags(d)]
+    return shlex.join(parts)

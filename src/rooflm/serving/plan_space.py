@@ -1,0 +1,171 @@
+"""What `rooflm plan` searches: layouts of N GPUs valid for the model, schemes, KV dtypes and speculative decoding
+(each combination a step table, priced once), and engine limits and loads (cheap: read off that table).
+
+The count is known before any step is priced: the layouts, schemes and dtypes are checked by rooflm.deploy.setup
+(milliseconds each), and a search past ``MAX_CONFIGS`` configurations or ``MAX_STEP_TABLES`` step tables is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rooflm.deploy import Deployment, setup
+from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.model import ModelSpec
+from rooflm.specs.parallel import Parallelism
+
+# The schemes an engine offers on a current GPU (weights 16, 8 and 4 bits; activations 16, 8 or 4); those the device
+# has no compute roof for are left out.
+DEFAULT_QUANTS: tuple[str, ...] = ("bf16", "fp8", "w4a16", "w4a8", "fp4")
+DEFAULT_KV_DTYPES: tuple[str, ...] = ("bf16", "fp8")
+# vLLM's max_num_seqs defaults to 256 (1024 in SGLang's largest setting); max_num_batched_tokens to 8192 on large
+# GPUs and 2048 on small ones (rooflm.deploy.MAX_NUM_BATCHED_TOKENS).
+DEFAULT_MAX_RUNNING: tuple[int, ...] = (32, 64, 128, 256, 512)
+DEFAULT_MAX_TOKENS: tuple[int, ...] = (2048, 8192)
+DEFAULT_CONCURRENCY: tuple[int, ...] = tuple(2**i for i in range(12))  # 1 … 2048 users
+DEFAULT_SPEC_TOKENS: tuple[int, ...] = (0,)
+# A step table costs ~0.1–0.3 s to price and evaluate (benchmarks/bench_plan.py), a configuration ~0.1 ms more: the
+# largest search is a few minutes on one core.
+MAX_STEP_TABLES = 400
+MAX_CONFIGS = 1_000_000
+MAX_GPUS = 4096
+# Deployment keywords the plan chooses itself: given by the caller they would fix what is searched.
+SEARCHED: tuple[str, ...] = ("tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "max_num_batched_tokens")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One step table: a layout, a scheme, a KV dtype and a number of drafted tokens."""
+
+    tp: int
+    ep: int
+    pp: int
+    dp: int
+    quant: str
+    kv_dtype: str
+    spec_tokens: int
+
+    def deployment(self, extra: Deployment) -> Deployment:
+        """The deployment keywords of this table: the caller's others, and acceptance/draft only with drafting."""
+        d: dict[str, Any] = {k: v for k, v in extra.items() if self.spec_tokens or k not in ("acceptance", "draft")}
+        d.update(tp=self.tp, ep=self.ep, pp=self.pp, dp=self.dp, quant=self.quant, kv_dtype=self.kv_dtype,
+                 spec_tokens=self.spec_tokens)
+        return d  # type: ignore[return-value]
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def layouts(model: ModelSpec, gpus: int) -> list[Parallelism]:
+    """Every tp × pp × dp = ``gpus`` the model divides into (heads, KV heads, widths, layers), each MoE layout also
+    with its experts spread over the stage (ep = tp × dp), as rooflm.specs.parallel lays expert parallelism out."""
+    found = []
+    for tp in divisors(gpus):
+        for pp in divisors(gpus // tp):
+            dp = gpus // (tp * pp)
+            for ep in (1, tp * dp) if model.moe is not None and tp * dp > 1 else (1,):
+                p = Parallelism(tp=tp, ep=ep, pp=pp, dp=dp)
+                try:
+                    p.check(model)
+                except InvalidInputError:
+                    continue  # a layout the model does not divide into is not searched
+                found.append(p)
+    return found
+
+
+def names(value: str | Sequence[str] | None, default: Sequence[str], field: str) -> tuple[list[str], bool]:
+    """A list of names from ``"a,b"`` or a sequence, lower case and without repeats; and whether it was given."""
+    if value is None:
+        return list(default), False
+    items = value.split(",") if isinstance(value, str) else list(value)
+    if not all(isinstance(v, str) for v in items):
+        raise InvalidInputError(f"{field.replace('_', '-')} must be names, got {quoted(value)}", field=field)
+    picked = list(dict.fromkeys(v.strip().lower() for v in items if v.strip()))
+    if not picked:
+        raise InvalidInputError(f"--{field.replace('_', '-')} lists no value", field=field)
+    return picked, True
+
+
+def integers(value: int | Sequence[int] | None, default: Sequence[int], field: str, low: int, high: int) -> list[int]:
+    """A sorted list of integers in [low, high] without repeats."""
+    items = list(default) if value is None else [value] if isinstance(value, int) else list(value)
+    flag = "--" + field.replace("_", "-")
+    if not items:
+        raise InvalidInputError(f"{flag} lists no value", field=field)
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            raise InvalidInputError(f"{flag} must be integers between {low:,} and {high:,}, got {quoted(v)}",
+                                    field=field)
+    return sorted(set(items))
+
+
+def check_gpus(gpus: object) -> int:
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPUS:
+        raise InvalidInputError(f"--gpus must be an integer between 1 and {MAX_GPUS:,}, got {quoted(gpus)}",
+                                field="gpus")
+    return gpus
+
+
+def check_slo(value: object, field: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInputError(f"--{field.replace('_', '-')} must be a positive number of seconds, got "
+                                f"{quoted(value)}", field=field)
+    return float(value)
+
+
+def check_not_searched(extra: Deployment) -> None:
+    for name in SEARCHED:
+        if name in extra:
+            flag = {"max_num_batched_tokens": "max_tokens_per_step"}.get(name, name)
+            raise InvalidInputError(f"{flag.replace('_', '-')} is searched by the plan: give the values to search "
+                                    f"(--quant, --kv-dtype, --spec-tokens, --max-tokens-per-step lists; layouts follow "
+                                    "--gpus), not a fixed deployment keyword", field=flag)
+
+
+def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[list[str], bool],
+           kv_dtypes: tuple[list[str], bool], spec_tokens: list[int], extra: Deployment) -> tuple[list[Table], list[str]]:
+    """The step tables searched, and notes on what was left out. A scheme or KV dtype the device cannot run is an
+    error when the caller listed it, and left out (with a note) from the defaults; so is a draft that cannot run
+    at a layout's tensor parallelism."""
+    found: list[Table] = []
+    dropped: dict[str, str] = {}
+    for p in layouts(model, gpus):
+        for q in quants[0]:
+            for kv in kv_dtypes[0]:
+                for k in spec_tokens:
+                    t = Table(p.tp, p.ep, p.pp, p.dp, q, kv, k)
+                    try:
+                        setup(model, hardware, **t.deployment(extra))
+                    except RooflmError as e:
+                        given = {"quant": quants[1], "kv_dtype": kv_dtypes[1]}.get(e.field or "")
+                        if given is False or e.field == "draft":
+                            dropped.setdefault(f"{e.field} {q if e.field == 'quant' else kv}", str(e))
+                            continue
+                        raise
+                    found.append(t)
+    notes = [f"left out: {msg}" for msg in dropped.values()]
+    return found, notes
+
+
+def check_size(n_tables: int, n_limits: int, n_loads: int) -> int:
+    """The configurations searched, refused past the limits before any work."""
+    configs = n_tables * n_limits * n_loads
+    what = (f"{configs:,} configurations ({n_tables:,} step tables × {n_limits:,} engine limits × {n_loads:,} loads)")
+    if n_tables > MAX_STEP_TABLES:
+        raise InvalidInputError(f"{what}: {n_tables:,} step tables (layouts × schemes × KV dtypes × spec tokens), at "
+                                f"most {MAX_STEP_TABLES:,} per plan; give fewer --quant, --kv-dtype or --spec-tokens",
+                                field="quant")
+    if configs > MAX_CONFIGS:
+        raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer --concurrency, --max-running or "
+                                "--max-tokens-per-step values", field="concurrency")
+    if configs == 0:
+        raise InvalidInputError("no layout, scheme and KV dtype to search: no tp × pp × dp of --gpus divides the "
+                                "model, or the device runs none of the schemes", field="gpus")
+    return configs
