@@ -27,8 +27,8 @@ KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving")
 SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf", ".html")
 Kind = Literal["roofline", "batch", "breakdown", "memory", "serving"]
 
-__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "memory", "render", "roofline", "save",
-           "serving"]
+__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "levels", "memory", "render", "roofline",
+           "save", "serving"]
 
 
 def _mpl() -> Any:
@@ -77,6 +77,23 @@ def roofline(report: Report | None = None, *, trajectory: Sequence[int] | None =
     config.json outside the catalog, pass ``model=`` (the ModelSpec or path) too."""
     q = Query.from_report(report, **query) if report is not None else Query.of(**query)
     return _mpl().roofline(figure_data("roofline", q, report, trajectory=trajectory))
+
+
+def levels(report: Report | None = None, *, all_levels: bool = False, **query: Unpack[QueryArgs]) -> Figure:
+    """The hierarchical roofline: a slope per memory level, each operator at its intensity for the level that binds
+    it (``all_levels``: at every level, hollow where it does not bind). Pass a Report, or the arguments of
+    ``rooflm.analyze``."""
+    from rooflm.plot.levels_data import levels_data
+    from rooflm.specs.hardware import load_hardware
+
+    q = Query.from_report(report, **query) if report is not None else Query.of(**query)
+    r = report or q.analyze()
+    try:
+        from rooflm.plot.mpl_levels import levels as draw
+    except ImportError as exc:
+        raise InvalidInputError(f"PNG, SVG and PDF figures need matplotlib ({exc.name} is missing): "
+                                "pip install 'rooflm[plot]'") from None
+    return draw(levels_data(r, load_hardware(q.hardware), all_levels))
 
 
 def batch(*, batch: Sequence[int] = DEFAULT_BATCHES, quant: str | Sequence[str] = "bf16",
