@@ -91,12 +91,14 @@ def level_bytes(op: Op, hw: HardwareSpec, resident: Residency) -> dict[str, Num]
     inner levels on its way in), so the bytes never grow outward."""
     c = op.cost
     dram_index = len(hw.levels)
-    w, kv = np.asarray(c.weight_bytes, dtype=np.float64), np.asarray(c.kv_bytes, dtype=np.float64)
+    w, kv = c.weight_bytes, c.kv_bytes
+    # Most steps keep nothing resident: then each level sees the same weights and KV, and no mask is built.
+    on_chip = bool(np.any((resident.weights >= 0) & (resident.weights < dram_index)))
     out: dict[str, Num] = {}
-    outer: Num = np.zeros(())
+    outer: Num = 0.0
     for j in range(dram_index, -1, -1):  # from DRAM inward
-        w_j = np.where(_beyond(j, resident.weights, dram_index), 0.0, w)
-        kv_j = np.where(_beyond(j, resident.kv, dram_index), 0.0, kv)
+        w_j = np.where(_beyond(j, resident.weights, dram_index), 0.0, w) if on_chip else w
+        kv_j = np.where(_beyond(j, resident.kv, dram_index), 0.0, kv) if on_chip else kv
         streamed = w_j + kv_j + c.activation_bytes
         here = streamed if j == dram_index else tiled_bytes(op, hw.levels[j], w_j, streamed)
         outer = np.maximum(here, outer)
