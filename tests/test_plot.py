@@ -26,6 +26,8 @@ QUERY = Query.of(model="llama-3.1-8b", hardware="h100-sxm", batch=64, context=12
 OPTIONS: dict[str, dict[str, object]] = {
     "roofline": {}, "batch": {"quants": ["bf16", "fp8", "w4a16"]}, "breakdown": {}, "memory": {},
     "serving": {"concurrency": [1, 16, 256], "method": "steady"},
+    "pareto": {"quants": ["fp8"], "gpus": 1, "max_running": [64], "concurrency": [1, 16, 256], "tpot_slo": 0.01,
+               "workers": 1},
 }
 # Text each SVG must hold: its axis labels, and the annotation that makes the figure's point.
 SVG_TEXT: dict[str, list[str]] = {
@@ -38,6 +40,8 @@ SVG_TEXT: dict[str, list[str]] = {
     "memory": ["batch (sequences)", "memory (GB)", "largest batch that fits: 3,511", "device memory 76 GB"],
     "serving": ["output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)",
                 "concurrency (users)", "latency (ms)", "TTFT mean", "TPOT mean", "256", "memory-bound"],
+    "pareto": ["output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)", "Pareto frontier",
+               "TPOT target 10 ms (1 / TPOT)", "best within the targets"],
 }
 
 

@@ -17,6 +17,7 @@ import typer
 from rooflm.axes import parse_int_list
 from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, lower_case, with_deployment
 from rooflm.cli_output import err, user_errors
+from rooflm.cli_plan import TpotSlo, TtftSlo
 from rooflm.cli_serving import Concurrency, Method, RequestRate, Requests, loads
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
@@ -29,14 +30,31 @@ def _single(values: list[str], flag: str, kind: str) -> str:
     return values[0]
 
 
+def _check_pareto_flags(kind: str, gpus: int | None, ttft_slo: float | None, tpot_slo: float | None,
+                        request_rate: str | None, requests: int | None) -> None:
+    """--gpus and the targets belong to `pareto` (whose --concurrency lists the users searched), the simulation's
+    flags to `serving`."""
+    if kind == "pareto":
+        for flag, given in (("request-rate", request_rate), ("requests", requests)):
+            if given is not None:
+                raise InvalidInputError(f"--{flag}: `plot pareto` searches closed loops of --concurrency users with "
+                                        "the steady-state model", field=flag.replace("-", "_"))
+        return
+    for flag, given in (("gpus", gpus), ("ttft-slo", ttft_slo), ("tpot-slo", tpot_slo)):
+        if given is not None:
+            raise InvalidInputError(f"--{flag}: only `rooflm plot pareto` searches GPUs and targets; `{kind}` does "
+                                    "not", field=flag.replace("-", "_"))
+
+
 def _check_serving_flags(kind: str, batch: str | None, context: str | None, concurrency: str | None,
                          request_rate: str | None, requests: int | None) -> None:
-    """The load flags belong to `serving`, the batch and context to the other figures: refuse a mix."""
-    if kind == "serving":
+    """The load flags belong to `serving` (and `pareto`), the batch and context to the other figures: refuse a mix."""
+    if kind in ("serving", "pareto"):
         for flag, value in (("batch", batch), ("context", context)):
             if value is not None:
-                raise InvalidInputError(f"--{flag}: `plot serving` sets the load with --concurrency or --request-rate "
-                                        "(the engine's batch and contexts follow from it)", field=flag)
+                raise InvalidInputError(f"--{flag}: `plot {kind}` sets the load with --concurrency"
+                                        f"{' or --request-rate' if kind == 'serving' else ''} (the engine's batch and "
+                                        "contexts follow from it)", field=flag)
         return
     for flag, given in (("concurrency", concurrency), ("request-rate", request_rate), ("requests", requests)):
         if given is not None:
@@ -46,7 +64,7 @@ def _check_serving_flags(kind: str, batch: str | None, context: str | None, conc
 
 @user_errors
 @with_deployment()
-def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving",
+def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving | pareto",
                                              callback=lower_case)],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
                                               "(interactive, works offline).")],
@@ -62,8 +80,9 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
              help="Decode: tokens in each cache (default: the prompt length); `breakdown --over context`: the "
                   "contexts drawn.")] = None,
          gen_len: GenLen = 256,
-         quant: Annotated[str, typer.Option("--quant", "-q", callback=lower_case, help="Scheme; `batch` takes "
-                                            "several, comma-separated (bf16,fp8,w4a16,w4a8).")] = "bf16",
+         quant: Annotated[str | None, typer.Option("--quant", "-q", callback=lower_case, help=(
+             "Scheme (default bf16); `batch` takes several, comma-separated (bf16,fp8,w4a16,w4a8); `pareto`: those "
+             "searched (default: the plan's)."))] = None,
          lm_head_all_tokens: AllTokens = False,
          over: Annotated[str, typer.Option(help="breakdown: against batch or context.", callback=lower_case)
                          ] = "batch",
@@ -71,10 +90,14 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
                                ] = "1:4096:x2",
          concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
          requests: Requests = None,
+         gpus: Annotated[int | None, typer.Option(help="pareto: GPUs laid out, every layout searched (default 8).")
+                         ] = None,
+         ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
          as_json: Json = False, *, deployment: Deployment) -> None:
     """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
-    memory use, or serving's latency–throughput curve (`rooflm serving`: --concurrency or --request-rate, a point
-    per load, default 1:512:x2 users). The file's suffix picks the format."""
+    memory use, serving's latency–throughput curve (`rooflm serving`: --concurrency or --request-rate, a point
+    per load, default 1:512:x2 users), or the Pareto frontier of `rooflm plan` (--gpus, --ttft-slo, --tpot-slo;
+    --quant and --kv-dtype lists). The file's suffix picks the format."""
     from rooflm.plot import KINDS, data_list, render
     from rooflm.plot.data import Query
 
@@ -82,9 +105,10 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
     if over not in ("batch", "context"):
         raise InvalidInputError(f"--over must be batch or context, got {over!r}")
-    quants, hardwares = data_list(quant), data_list(hardware)
+    quants, hardwares = data_list(quant or "bf16"), data_list(hardware)
     _check_serving_flags(kind, batch, context, concurrency, request_rate, requests)
-    if kind != "batch":
+    _check_pareto_flags(kind, gpus, ttft_slo, tpot_slo, request_rate, requests)
+    if kind not in ("batch", "pareto"):
         _single(quants, "quant", kind)
         _single(hardwares, "hardware", kind)
     batches = parse_int_list(batch, "batch") if batch is not None else None
@@ -107,6 +131,8 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         "memory": {"batches": batches},
         "serving": dict(zip(("concurrency", "request_rate"), loads(concurrency, request_rate), strict=True))
         | {"method": method, "requests": requests},
+        "pareto": {"quants": None if quant is None else quants, "gpus": 8 if gpus is None else gpus,
+                   "ttft_slo": ttft_slo, "tpot_slo": tpot_slo, "concurrency": loads(concurrency, None)[0]},
     }[kind]
     path = render(kind, output, query, **options)  # type: ignore[arg-type]
     if as_json:

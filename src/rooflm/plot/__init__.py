@@ -23,12 +23,14 @@ from rooflm.report import Report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving")
-SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf", ".html")
-Kind = Literal["roofline", "batch", "breakdown", "memory", "serving"]
+    from rooflm.serving.plan_result import PlanResult
 
-__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "levels", "memory", "render", "roofline",
-           "save", "serving"]
+KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving", "pareto")
+SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf", ".html")
+Kind = Literal["roofline", "batch", "breakdown", "memory", "serving", "pareto"]
+
+__all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "levels", "memory", "pareto", "render",
+           "roofline", "save", "serving"]
 
 
 def _mpl() -> Any:
@@ -66,6 +68,10 @@ def figure_data(kind: str, query: Query, report: Report | None = None, **options
         from rooflm.plot.serving_data import serving_data
 
         return serving_data(query, **options)
+    if kind == "pareto":
+        from rooflm.plot.pareto_data import pareto_data
+
+        return pareto_data(query, **options)
     raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 
@@ -126,6 +132,15 @@ def serving(*, concurrency: Sequence[int] | None = None, request_rate: Sequence[
     traffic = {k: query.pop(k) for k in traffic_keys if k in query}
     return _mpl().serving(figure_data("serving", Query.of(**query), concurrency=concurrency,
                                       request_rate=request_rate, method=method, **traffic))
+
+
+def pareto(result: PlanResult | None = None, **plan_args: Any) -> Figure:
+    """The Pareto frontier of ``rooflm.plan``: every configuration searched (faint), the frontier of tokens/s per
+    GPU against per user, the best within the targets and the TPOT target. Pass a PlanResult, or plan's arguments."""
+    from rooflm.plot.pareto_data import from_result
+    from rooflm.serving.plan import plan
+
+    return _mpl().pareto(from_result(result if result is not None else plan(**plan_args)))
 
 
 def data_list(value: str | Sequence[str]) -> list[str]:
