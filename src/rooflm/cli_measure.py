@@ -26,6 +26,8 @@ Device = Annotated[str, typer.Option(help="cpu | cuda")]
 Quick = Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats (under a minute on a 2-core CPU).")]
 Table = Annotated[Path | None, typer.Option(help="A measurement table (`rooflm fit`'s format): compare its rows with "
                                             "rooflm's predictions instead of timing PyTorch runs.")]
+QuantFlag = Annotated[bool, typer.Option("--quant", help="Time bf16 vs int8 vs int4 weight GEMMs and decode steps "
+                                         "over the batch (CPU kernels) against rooflm's predicted speed-ups.")]
 # --profile is a deployment flag (rooflm.deploy.Deployment): validate declares it with the same help.
 ProfileFlag = Annotated[str | None, typer.Option(help=next(f.flag.help for f in DEPLOYMENT_FIELDS if f.name == "profile")
                                                  + " With --table only.")]
@@ -130,9 +132,20 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
              remeasure: Annotated[bool, typer.Option(help="Ignore the cached measurement.")] = False,
              models: Annotated[str | None, typer.Option(help="Only these test models, e.g. dense-small.")] = None,
              gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True,
-             table: Table = None, profile: ProfileFlag = None) -> None:
+             table: Table = None, profile: ProfileFlag = None, quant: QuantFlag = False) -> None:
     """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions; or, with
-    --table, compare a measurement table's rows with them (no PyTorch)."""
+    --table, compare a measurement table's rows with them (no PyTorch); or, with --quant, time int8/int4 weights."""
+    if quant:
+        if table is not None or models is not None:
+            raise InvalidInputError("--quant: it times its own GEMMs and steps; drop --table and --models",
+                                    field="quant")
+        if device != "cpu":
+            raise InvalidInputError("--quant: PyTorch's int8/int4 weight kernels timed here are CPU kernels; drop "
+                                    "--device", field="device")
+        from rooflm.cli_measure_quant import validate_quant
+
+        validate_quant(*_hardware_for_validation(hardware, device, remeasure), quick, as_json, progress_bar)
+        return
     if table is not None:
         if hardware is not None or models is not None:
             raise InvalidInputError("--table: each row names its model and hardware; drop --hardware and --models",
