@@ -225,10 +225,11 @@ def test_page_and_local_plotly(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     srcs = re.findall(r"<script[^>]*\bsrc\s*=\s*['\"]?([^'\" >]+)", page.text)
-    assert srcs == ["/static/plotly.min.js", "/static/app.js"]  # served here: no CDN
+    assert srcs == ["/static/plotly.min.js", "/static/app.js", "/static/serving.js"]  # served here: no CDN
     js = client.get("/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000 and b"plotly" in js.content[:2000].lower()
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/serving.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
 
 

@@ -5,12 +5,14 @@ Skipped, with the reason, where chromium or Playwright is missing (`.ci/run` ins
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +127,88 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
     assert not errors, errors
     for name in ("batch-1.png", "batch-1024.png"):
         assert (tmp_path / name).stat().st_size > 50_000
+
+
+PANEL_BODIES = json.loads((Path(__file__).parent / "serving_panel_bodies.json").read_text())
+SERVING_ERROR_SAYS = "(words) => !document.getElementById('serving-error').hidden && " \
+                     "document.getElementById('serving-error').textContent.includes(words)"
+
+
+def _run_serving(page: Any) -> dict[str, Any]:
+    """Press the panel's button; the body the page sent to /api/serving."""
+    with page.expect_request(lambda r: r.url.endswith("/api/serving") and r.method == "POST") as sent:
+        page.click("#serving-run")
+    return dict(json.loads(sent.value.post_data or "{}"))
+
+
+def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(server: str, tmp_path: Path) -> None:
+    errors: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1100})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server)
+        page.wait_for_function("Number(document.getElementById('roofline').dataset.renders) >= 1", timeout=30_000)
+        chart = page.locator("#serving-chart")
+
+        # Three closed-loop loads, simulated: three rows, three labelled markers, the notes.
+        page.fill("#serving-prompt_len", "uniform:100:400")
+        page.fill("#serving-gen_len", "32")
+        page.fill("#serving-loads", "1,4,16")
+        page.fill("#serving-requests", "100")
+        assert _run_serving(page) == PANEL_BODIES["simulate_concurrency"]
+        page.wait_for_function("document.getElementById('serving-chart').dataset.renders === '1'", timeout=60_000)
+        assert page.locator("#serving-table tbody tr").count() == 3
+        assert [page.text_content(f"#serving-table tbody tr:nth-child({i}) td:first-child") for i in (1, 2, 3)] == \
+            ["1", "4", "16"]
+        assert chart.get_attribute("data-points") == "3"
+        assert chart.locator(".scatterlayer path.point").count() == 3
+        assert "llama-3.1-8b · h100-sxm · bf16 · prompt uniform:100:400, 32 output tokens" in (chart.text_content() or "")
+        assert page.locator("#serving-notes li").count() >= 2
+        page.screenshot(path=str(tmp_path / "serving.png"), full_page=True)
+
+        # A wrong length: the API's message in one line naming the field, the input marked, every input kept and
+        # the last good points kept (greyed out).
+        page.fill("#serving-prompt_len", "uniform:9:1")
+        _run_serving(page)
+        page.wait_for_function(SERVING_ERROR_SAYS, arg="HI must be at least LO", timeout=30_000)
+        assert (page.text_content("#serving-error") or "").startswith("prompt_len: ")
+        assert "\n" not in (page.text_content("#serving-error") or "")
+        assert "invalid" in (page.get_attribute("#serving-prompt_len", "class") or "")
+        assert [page.input_value(f"#serving-{f}") for f in ("prompt_len", "gen_len", "loads", "requests")] == \
+            ["uniform:9:1", "32", "1,4,16", "100"]
+        assert page.locator("#serving-table tbody tr").count() == 3
+        assert "stale" in (page.get_attribute("#serving-results", "class") or "")
+
+        # Request rates by the steady-state model, with engine limits: five rows, the error gone.
+        page.fill("#serving-prompt_len", "1024")
+        page.select_option("#serving-load", "request_rate")
+        assert page.input_value("#serving-loads") == "1,2,4,8,16"
+        page.select_option("#serving-method", "steady")
+        assert not page.is_visible("#serving-requests")
+        page.fill("#serving-max_running", "64")
+        page.fill("#serving-max_tokens_per_step", "2048")
+        assert _run_serving(page) == PANEL_BODIES["steady_request_rate"]
+        page.wait_for_function("document.getElementById('serving-chart').dataset.renders === '2'", timeout=60_000)
+        page.wait_for_selector("#serving-error[hidden]", state="attached", timeout=30_000)
+        assert page.locator("#serving-table tbody tr").count() == 5
+        assert page.text_content("#serving-load-head") == "requests/s"
+        assert "invalid" not in (page.get_attribute("#serving-prompt_len", "class") or "")
+
+        # Disaggregated prefill/decode: a wrong split names its field; a right one (over the intra-node link) is run.
+        assert not page.is_visible("#serving-kv_link")
+        page.fill("#serving-disaggregate", "2P")
+        _run_serving(page)
+        page.wait_for_function("!document.getElementById('serving-error').hidden", timeout=30_000)
+        assert (page.text_content("#serving-error") or "").startswith("disaggregate: ")
+        assert "invalid" in (page.get_attribute("#serving-disaggregate", "class") or "")
+        page.fill("#serving-disaggregate", "1P:1D")
+        page.select_option("#serving-kv_link", "intra_node")
+        assert _run_serving(page) == PANEL_BODIES["steady_disaggregated"]
+        page.wait_for_function("document.getElementById('serving-chart').dataset.renders === '3'", timeout=60_000)
+        page.wait_for_selector("#serving-error[hidden]", state="attached", timeout=30_000)
+        assert "disaggregated 1P:1D" in (chart.text_content() or "")
+        assert page.locator("#serving-table tbody tr").count() == 5
+        browser.close()
+    assert not errors, errors
+    assert (tmp_path / "serving.png").stat().st_size > 50_000

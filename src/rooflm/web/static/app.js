@@ -39,11 +39,10 @@ const fmt = {
 function batchValue() { return Math.max(1, Math.round(2 ** Number($("batch").value))); }
 function lengthValue() { return Math.min(maxContext, Math.max(1, Math.round(2 ** Number($("context").value)))); }
 
-function requestBody() {
-  const phase = $("phase").value;
-  const body = {
-    quant: $("quant").value, phase, efficiency: $("efficiency").value, batch: batchValue(),
-  };
+// The deployment the inputs describe (model, device, scheme, layout, efficiency, profile): what every analysis and
+// the serving panel (serving.js) send.
+function deploymentBody() {
+  const body = { quant: $("quant").value, efficiency: $("efficiency").value };
   if ($("hardware").value === HARDWARE_TOML) body.hardware_toml = $("hardware_toml").value;
   else body.hardware = $("hardware").value;
   for (const id of ["tp", "ep", "pp", "dp"]) body[id] = Number($(id).value);
@@ -52,6 +51,12 @@ function requestBody() {
   if ($("kv_dtype").value) body.kv_dtype = $("kv_dtype").value;
   if ($("model").value === CONFIG) body.config = $("config").value;
   else body.model = $("model").value;
+  return body;
+}
+
+function requestBody() {
+  const phase = $("phase").value;
+  const body = { ...deploymentBody(), phase, batch: batchValue() };
   // Decode reads a cache of `context` tokens; prefill and whole requests start from a prompt.
   if (phase === "decode") body.context = lengthValue();
   else body.prompt_len = lengthValue();
@@ -73,7 +78,8 @@ async function call(method, path, body) {
 }
 
 function showError(error) {
-  document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  // The left column's marks only: the serving panel (serving.js) keeps its own until its next run.
+  $("controls").querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
   const box = $("error");
   // While the inputs are wrong the charts still show the last good answer: grey it out.
   $("results").classList.toggle("stale", Boolean(error));
