@@ -17,6 +17,8 @@ from rooflm.critical import CriticalBatch, critical_batch
 from rooflm.deploy import Deployment
 from rooflm.errors import RooflmError
 from rooflm.memory import overflow_text, parts_text
+from rooflm.regimes import Regimes, regimes
+from rooflm.regimes_text import CpuComparison, comparison_lines, cpu_comparison, regime_lines
 from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec, Link, load_hardware
 from rooflm.specs.hf_config import load_model
@@ -55,6 +57,8 @@ class Explanation:
     regimes: list[ClassRegime]
     attention_intensity_at_double_batch: float | None
     levers: list[Lever] = field(default_factory=list)
+    regime_table: Regimes | None = None  # the seed's regimes for this model, device and scheme (rooflm regimes)
+    cpu_vs_gpu: CpuComparison | None = None  # on a CPU: what int4 buys there and on a GPU
 
     def to_json_dict(self) -> dict[str, object]:
         r = self.report
@@ -72,6 +76,8 @@ class Explanation:
             "attention_intensity_at_double_batch": self.attention_intensity_at_double_batch,
             "moe": None if r.moe is None else r.moe.model_dump(),
             "levers": [asdict(x) for x in self.levers],
+            "regime_table": None if self.regime_table is None else self.regime_table.to_json_dict()["regimes"],
+            "cpu_vs_gpu": None if self.cpu_vs_gpu is None else self.cpu_vs_gpu.to_json_dict(),
             "markdown": self.to_markdown(),
         }
 
@@ -186,7 +192,15 @@ def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
                                        context=context, gen_len=gen_len, **deployment))
     run = {"model": model, "hardware": hardware, "phase": phase, "batch": batch, "prompt_len": prompt_len,
            "context": context, "gen_len": gen_len, "deployment": deployment}
-    return Explanation(r, cb, _regimes(r), double, _levers(r, run, cb))
+    return Explanation(r, cb, _regimes(r), double, _levers(r, run, cb), _regime_table(model, hardware, deployment),
+                       cpu_comparison(model, hardware, dict(deployment)))
+
+
+def _regime_table(model: ModelSpec, hardware: HardwareSpec, deployment: Deployment) -> Regimes | None:
+    try:
+        return regimes(model, hardware, **deployment)
+    except RooflmError:  # a layout or scheme one of the regimes' workloads cannot run: the section is left out
+        return None
 
 
 def _markdown(e: Explanation) -> list[str]:
@@ -216,6 +230,11 @@ def _markdown(e: Explanation) -> list[str]:
         for lv in e.levers:
             lines.append(f"| {lv.lever} | `{lv.change}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
                          f"{lv.throughput_gain:.2f}× | {'yes' if lv.fits else 'no'} |")
+    if e.regime_table is not None:
+        lines += ["", "## The regimes of this model here (`rooflm regimes`)", "", *regime_lines(e.regime_table)]
+    if e.cpu_vs_gpu is not None:
+        lines += ["", f"## Weight quantization on this CPU, next to {e.cpu_vs_gpu.gpu.hardware}", "",
+                  *comparison_lines(e.cpu_vs_gpu)]
     m = r.memory
     parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
     verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
