@@ -85,3 +85,21 @@ def test_one_token_per_expert_is_dominated_by_the_fixed_cost() -> None:
     t = fused_moe_time(hw, "bf16", 1, 128, 768, 2048, 8, launched=4)
     fixed = 2 * 25e-6 + 4 * 1.3e-6
     assert fixed / t > 0.5
+
+
+def h20() -> HardwareSpec:
+    """The Hopper part the Marlin MoE sweep ran on: an H100 file with the H20's 4.0 TB/s (NVIDIA H20 product brief)."""
+    text = (HARDWARE_DIR / "h100-sxm.toml").read_text().replace("value = 3.35e12", "value = 4.0e12")
+    return hardware_from_text(text, "h20 (test)")
+
+
+# flagos-ai/FlagGems PR #3609, vLLM fused_marlin_moe W4A16 on H20, DeepSeek-V3 shape: E=256, K=7168, N=2048, top-8.
+MARLIN_MOE_H20_US = {1: 143.0, 16: 1395.0, 64: 2973.0}
+
+
+@pytest.mark.parametrize("batch", sorted(MARLIN_MOE_H20_US))
+def test_hopper_w4a16_grouped_curve_reproduces_marlin_moe(batch: int) -> None:
+    # e.g. 1 token: 8 experts × 3·2048·7168 · 0.515625 B = 181.6 MB at 0.43 · 4.0 TB/s = 105.6 us, + 2 × 16 us fill
+    # + 4 × 1.3 us launches = 142.8 us (published 143 us). Before: 0.55 and 4 us fill gave 96 us, 33% fast.
+    t = fused_moe_time(h20(), "w4a16", batch, 256, 2048, 7168, 8, launched=4)
+    assert t == pytest.approx(MARLIN_MOE_H20_US[batch] * 1e-6, rel=0.05)
