@@ -120,6 +120,8 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "method": _mostly(_cased(["simulate", "steady", "exact"]), ANY),
     "requests": _mostly(st.integers(1, 64).map(str), INT),
     "seed": INT, "max_running": INT, "kv_blocks": INT,
+    "disaggregate": _mostly(_cased(["1P:1D", "2p:1d", "0P:1D", "1P:999D", "1P:3", "abc"]), ANY),
+    "kv_link": _mostly(_cased(["inter_node", "intra_node", "intra-node", "fiber"]), ANY),
 }
 # rooflm serving's --prompt-len and --gen-len: a token count or a distribution of them.
 LENGTH = _mostly(st.one_of(st.integers(1, 4096).map(str), st.tuples(
