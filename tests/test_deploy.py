@@ -65,7 +65,9 @@ def test_float_keywords_refuse_non_finite_and_out_of_range_values(keyword: str, 
 
 @pytest.mark.parametrize(("keyword", "field", "ok"), FLOATS)
 def test_float_keywords_accept_sane_values(keyword: str, field: str, ok: float) -> None:
-    rooflm.analyze("mixtral-8x7b", "h100-sxm", quant="w4a16", tp=2, efficiency="calibrated", **{keyword: ok})
+    # dequant_ops prices dequantization as vector work: with the H100's measured W4A16 curves it needs a flat fraction.
+    flat = {"eta_memory": 0.8} if keyword == "dequant_ops" else {}
+    rooflm.analyze("mixtral-8x7b", "h100-sxm", quant="w4a16", tp=2, efficiency="calibrated", **{keyword: ok, **flat})
 
 
 @pytest.mark.parametrize(("keyword", "limit"), [

@@ -218,3 +218,20 @@ def test_w4a8_on_a100_streams_weights_at_marlins_rate() -> None:
     ratio_1 = graph_decode_time("w4a16", 1, "a100-sxm") / graph_decode_time("w4a8", 1, "a100-sxm")
     assert 0.9 < ratio_1 < 1.1
     assert graph_decode_time("w4a8", 1024, "a100-sxm") < graph_decode_time("w4a16", 1024, "a100-sxm")
+
+
+def test_dequant_ops_is_refused_where_a_measured_curve_times_the_gemm() -> None:
+    """Regression (issue #11): --dequant-ops was silently ignored on devices whose quantized GEMMs run on measured
+    kernel curves (their times include the conversion). It is refused there, naming the field; it still applies
+    with flat fractions (an --eta-memory override drops the curves) and in ideal mode."""
+    import rooflm
+    from rooflm.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="measured kernel curve") as err:
+        rooflm.analyze("llama-3.1-8b", "h100-sxm", quant="w4a16", efficiency="calibrated", dequant_ops=2.0)
+    assert err.value.field == "dequant_ops"
+    # With a flat fraction the vector cost is used: more ops per weight, more time at a compute-heavy batch.
+    times = [rooflm.analyze("llama-3.1-8b", "h100-sxm", quant="w4a16", efficiency="calibrated", batch=256,
+                            context=128, eta_memory=0.8, dequant_ops=ops).totals.time_s for ops in (0.5, 8.0)]
+    assert times[1] > times[0]
+    rooflm.analyze("llama-3.1-8b", "h100-sxm", quant="bf16", efficiency="calibrated", dequant_ops=2.0)  # nothing quantized

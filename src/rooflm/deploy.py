@@ -20,6 +20,7 @@ from rooflm.roofline import Efficiency, efficiency_for
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
+from rooflm.specs.kernels import check_dequant_override
 from rooflm.specs.model import MODULES, ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import NATIVE, QuantScheme, check_quant, load_scheme
@@ -230,6 +231,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     scheme = load_scheme(quant, kv_dtype, spec)
     for module in MODULES:
         hw.peak(scheme.for_module(module).compute)  # refuse a scheme the device has no roof for, before any work
+    if d.get("dequant_ops") is not None:  # measured kernel curves include the dequantization: refuse, not ignore
+        check_dequant_override(hw.name, {m: scheme.for_module(m) for m in MODULES}, eff.kernels)
     overrides = {"dequant_ops": d.get("dequant_ops"), "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
     costs = costs_for(scheme, eff.mode, **overrides)
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)

@@ -102,3 +102,17 @@ def _base_family(scheme: QuantScheme | None) -> str:
         return "fp8-block" if scheme.k_block else "fp8"
     return "w4a8" if a == 1 else "fp4"
 
+
+
+def check_dequant_override(device: str, schemes: dict[str, QuantScheme], kernels: dict[str, KernelCurve]) -> None:
+    """Refuse ``dequant_ops`` where a quantized module's GEMMs run on a measured kernel curve: the curve is the
+    kernel's measured time, conversion included, so a per-weight vector cost would be silently left unused."""
+    for module, q in schemes.items():
+        if q.plain:
+            continue
+        family = kernel_family(q, grouped=module == "experts")
+        if family and (family in kernels or family.removesuffix(GROUPED) in kernels):
+            raise InvalidInputError(
+                f"dequant-ops: on {device} calibrated mode times {family} GEMMs ({module}) with a measured kernel "
+                "curve that includes dequantization; use it with --efficiency ideal or with --eta-memory/--eta-compute",
+                "dequant_ops")
