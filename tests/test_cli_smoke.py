@@ -145,6 +145,8 @@ CASES: dict[tuple[str, ...], Case] = {
     ("models", "show"): Case(lambda t: ["models", "show", "llama-3.1-8b", "--json"], _json_has("total_params")),
     ("hardware", "list"): Case(lambda t: ["hardware", "list", "--json"], _json_has("hardware")),
     ("serving",): Case(lambda t: ["serving", "--concurrency", "1,4", "--requests", "40", "--json"], _json_has("points")),
+    ("plan",): Case(lambda t: ["plan", "--gpus", "1", "--quant", "fp8", "--kv-dtype", "fp8", "--max-running", "16",
+                               "--max-tokens-per-step", "2048", "--concurrency", "1,4", "--json"], _json_has("pareto")),
     ("hardware", "show"): Case(lambda t: ["hardware", "show", "h100", "--json"], _json_has("memory_bandwidth")),
 }
 
