@@ -78,8 +78,18 @@ def measure_doc(m: Any, cal: Any, path: Path | None) -> dict[str, Any]:
         "gemm_curve": [{"dtype": p.dtype, "m": p.m, "arithmetic_intensity": p.arithmetic_intensity,
                         "flops_per_s": p.median_flops_per_s, "bytes_per_s": p.median_bytes_per_s,
                         "spread": p.run.spread} for p in m.curve],
+        "working_set": _working_set_doc(m, cal),
         "raw": m.model_dump(mode="json"),
     }
+
+
+def _working_set_doc(m: Any, cal: Any) -> dict[str, Any]:
+    """The cache-level sweep (CPU): its plateaus and the levels the hardware file carries."""
+    from rooflm.measure.working_set import measured_levels, plateaus
+
+    return {"plateaus": [{"from_bytes": a, "to_bytes": b, "bandwidth": bw} for a, b, bw in plateaus(m.working_set)],
+            "levels": [{"name": n, "bandwidth": bw, "capacity": cap} for n, bw, cap in
+                       measured_levels(m.working_set, m.machine.caches_bytes, m.machine.threads, cal.memory_bandwidth)]}
 
 
 @user_errors
@@ -101,6 +111,9 @@ def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
         print_json(measure_doc(m, cal, output))
         return
     show(measurement(m, cal))
+    for p in _working_set_doc(m, cal)["plateaus"]:
+        out.print(f"read bandwidth {p['bandwidth'] / 1e9:,.1f} GB/s for working sets of {p['from_bytes'] / 2**10:,.0f} "
+                  f"to {p['to_bytes'] / 2**10:,.0f} KiB", highlight=False)
     if output is not None:
         out.print(f"wrote {output} (use it as --hardware {output}) and its raw measurements beside it")
 

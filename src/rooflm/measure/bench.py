@@ -24,6 +24,7 @@ from rooflm.measure.results import (
     Run,
 )
 from rooflm.measure.timing import require_torch, time_fn
+from rooflm.measure.working_set import measure_working_set, working_sets
 
 Progress = Callable[[str], None]
 MiB = 1024**2
@@ -48,6 +49,7 @@ class Plan:
     eager_layers: tuple[int, ...] = (1, 2, 4)
     dispatch_inner: int = 200
     kernel_rows: int = 512  # tokens of the prefill-sized norm / element-wise benchmarks; 0 skips them
+    working_sets: tuple[float, ...] = ()  # CPU: buffer sizes of the cache-level sweep (measure/working_set.py)
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
@@ -58,7 +60,7 @@ class Plan:
     @property
     def steps(self) -> int:
         return (3 * len(self.bandwidth_bytes) + len(self.matmul_dtypes) + len(self.curve_dtypes) * len(self.curve_m)
-                + 1 + len(self.eager_layers) + (5 if self.kernel_rows else 0))
+                + 1 + len(self.eager_layers) + (5 if self.kernel_rows else 0) + len(self.working_sets))
 
 
 def default_dtypes(machine: Machine) -> tuple[str, ...]:
@@ -90,7 +92,7 @@ def make_plan(machine: Machine, quick: bool) -> Plan:
         device=machine.device, bandwidth_bytes=sizes, matmul_size=(8192 if gpu else 2048 if quick else 4096),
         matmul_dtypes=default_dtypes(machine), curve_dtypes=("bf16", "fp32"), curve_m=m_quick if quick else m_full,
         layer=(4096, 14336) if gpu else (2048, 5632), pool_bytes=big, repeats=5 if quick else 11, quick=quick,
-        kernel_rows=512 if quick else 1024,
+        kernel_rows=512 if quick else 1024, working_sets=() if gpu else working_sets(big, 1 if quick else 2),
     )
 
 
@@ -230,6 +232,7 @@ def measure_machine(machine: Machine, plan: Plan, progress: Progress | None = No
         dispatch = measure_dispatch(plan, note)
         kernels = measure_kernels(plan.device, plan.kernel_rows, plan.layer, plan.pool_bytes, plan.repeats, note) \
             if plan.kernel_rows else []
+        levels = measure_working_set(plan.working_sets, plan.repeats, note)
     eager = measure_eager_steps(plan, note)
     return Measurements(machine=machine, quick=plan.quick, bandwidth=bandwidth, matmul=matmul, curve=curve,
-                        dispatch=dispatch, eager_steps=eager, kernels=kernels, skipped=skipped)
+                        dispatch=dispatch, eager_steps=eager, kernels=kernels, working_set=levels, skipped=skipped)

@@ -13,6 +13,7 @@ from rooflm.errors import InvalidInputError
 from rooflm.measure.calibrate import Calibration
 from rooflm.measure.machine import Machine
 from rooflm.measure.results import Measurements
+from rooflm.measure.working_set import PRIVATE, measured_levels
 from rooflm.specs.hardware import HardwareSpec, read_hardware_file
 
 
@@ -32,7 +33,22 @@ def default_name(machine: Machine) -> str:
     return f"measured-{machine.slug}"
 
 
-def hardware_toml(cal: Calibration, machine: Machine, name: str | None = None) -> str:
+def levels_toml(m: Measurements, dram_bandwidth: float) -> list[str]:
+    """[[levels]] from the working-set sweep (CPU), innermost first; none without one."""
+    src = (f"measured by rooflm measure on {m.machine.describe()}: fastest read over working sets inside the level "
+           "(rooflm.measure.working_set)")
+    out: list[str] = []
+    for name, bandwidth, capacity in measured_levels(m.working_set, m.machine.caches_bytes, m.machine.threads,
+                                                     dram_bandwidth):
+        if capacity >= m.machine.memory_capacity_bytes:
+            continue
+        shared = "private per core, summed over the threads" if name in PRIVATE else "shared"
+        out += ["", "[[levels]]", f"name = {_q(name)}", f"bandwidth = {_figure(bandwidth, src)}",
+                f"capacity = {_figure(capacity, src, f'the OS figure ({shared})')}"]
+    return out
+
+
+def hardware_toml(cal: Calibration, machine: Machine, name: str | None = None, levels: list[str] | None = None) -> str:
     src = f"measured by rooflm measure on {machine.describe()}"
     fig = _figure
     lines = [
@@ -72,7 +88,7 @@ def hardware_toml(cal: Calibration, machine: Machine, name: str | None = None) -
               "embedding = " + fig(cal.op_overhead_s + cal.step_overhead_s, src,
                                    "the per-operator cost plus the fixed cost of each forward call (masks, rotary "
                                    "tables, output objects), charged once per step to its first operator")]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + (levels or [])) + "\n"
 
 
 def write_hardware_file(path: Path, cal: Calibration, m: Measurements, name: str | None = None) -> HardwareSpec:
@@ -81,7 +97,7 @@ def write_hardware_file(path: Path, cal: Calibration, m: Measurements, name: str
         raise InvalidInputError(f"-o {path}: a hardware file must end in .toml")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(hardware_toml(cal, m.machine, name))
+        path.write_text(hardware_toml(cal, m.machine, name, levels_toml(m, cal.memory_bandwidth)))
         raw_path(path).write_text(m.model_dump_json(indent=1) + "\n")
     except OSError as exc:
         raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None

@@ -47,6 +47,19 @@ class BandwidthSample(_Frozen):
         return self.bytes_moved / self.run.min_s
 
 
+class WorkingSetPoint(_Frozen):
+    """A read over a buffer of ``working_set_bytes``, ``bytes_read`` in all per call (the buffer read many times):
+    the bandwidth of the memory level the buffer fits in (rooflm.measure.working_set)."""
+
+    working_set_bytes: float
+    bytes_read: float
+    run: Run
+
+    @property
+    def best_bytes_per_s(self) -> float:
+        return self.bytes_read / self.run.min_s
+
+
 class MatmulSample(_Frozen):
     """One [m, k] × [k, n] matmul in ``dtype`` with hot operands (the compute roof)."""
 
@@ -139,4 +152,5 @@ class Measurements(_Frozen):
     dispatch: Run  # one tiny tensor op: the per-kernel dispatch (CPU) or launch (GPU) cost
     eager_steps: list[EagerStep]
     kernels: list[KernelSample] = []
+    working_set: list[WorkingSetPoint] = []  # CPU: read bandwidth over working-set sizes (the cache levels)
     skipped: dict[str, str] = {}  # what was not measured, and why
