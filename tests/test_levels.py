@@ -191,3 +191,16 @@ def test_a_device_without_levels_reports_dram_alone() -> None:
     r = rooflm.analyze("llama-3.1-8b", "tpu-v5e", batch=1, context=1024)
     assert all(list(o.bytes_by_level) == [DRAM] for o in r.operators)
     assert np.isclose(sum(o.bytes_by_level[DRAM] for o in r.operators), r.totals.bytes)
+
+
+def test_only_a_whole_step_keeps_data_on_chip() -> None:
+    # One 8 MiB GEMM timed alone (validate's GEMM cases; the attention over earlier prefill chunks) is not a step
+    # that repeats: its weights stream from DRAM even though H100's L2 could hold them. Before, any list of
+    # operators was taken for a step, and a lone GEMM came out L2-bound at a fraction of its DRAM time.
+    from rooflm.evaluate import evaluate_ops
+
+    op, eff = _gemm_op(1, 2048, 2048), efficiency_for(H100, "ideal")
+    (alone,) = evaluate_ops([op], H100, eff, ())
+    assert float(alone.bytes_by_level[DRAM]) == pytest.approx(op.cost.bytes)
+    (step,) = evaluate_ops([op], H100, eff, (), whole_step=True)
+    assert float(step.bytes_by_level[DRAM]) == pytest.approx(op.cost.activation_bytes)

@@ -104,8 +104,11 @@ def _time_by_bound(compute: np.ndarray, memory: np.ndarray, comm: np.ndarray, ov
 
 
 def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
-                 sum_last: bool = False) -> list[OpTotals]:
-    resident = residency(ops, hw) if hw.levels else NOT_RESIDENT
+                 sum_last: bool = False, whole_step: bool = False) -> list[OpTotals]:
+    """``whole_step``: the ops are a whole step that repeats, so weights and KV that fit on chip stay there
+    (rooflm.levels.residency); a part of a step (one GEMM timed alone, the attention over earlier chunks) keeps
+    everything in DRAM."""
+    resident = residency(ops, hw) if hw.levels and whole_step else NOT_RESIDENT
     return [_totals(op, hw, eff, shape, sum_last, resident) for op in ops]
 
 
@@ -115,13 +118,13 @@ def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficie
     """``batch`` is per data-parallel replica, as in the graph."""
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
     ops = graph.prefill_ops(model, quant, batch, prompt_len, lm_head_all_tokens, options)
-    return evaluate_ops(ops, hw, eff, shape)
+    return evaluate_ops(ops, hw, eff, shape, whole_step=True)
 
 
 def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
            context: np.ndarray, options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
-    return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape)
+    return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape, whole_step=True)
 
 
 # The decode steps of a request are evaluated a block at a time and summed as they go: at most this many
@@ -142,7 +145,8 @@ def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Ef
         steps = np.arange(first, min(first + block, gen_len), dtype=np.float64)
         ctx = length + steps
         shape = np.broadcast_shapes(b.shape, ctx.shape)
-        part = evaluate_ops(graph.decode_ops(model, quant, b, ctx, options), hw, eff, shape, sum_last=True)
+        part = evaluate_ops(graph.decode_ops(model, quant, b, ctx, options), hw, eff, shape, sum_last=True,
+                            whole_step=True)
         total = part if total is None else [_add(t, p) for t, p in zip(total, part, strict=True)]
     assert total is not None
     return total
