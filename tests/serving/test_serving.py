@@ -3,8 +3,10 @@ methods against each other (tolerances stated and derived in each test)."""
 
 from __future__ import annotations
 
+import json
 import math
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ import rooflm
 from rooflm.errors import DoesNotFitError, InvalidInputError
 from rooflm.serving import simulate as sim
 from rooflm.serving.api import sample_requests
-from rooflm.serving.steps import build
+from rooflm.serving.steps import build, extend_linearly
 from rooflm.serving.traffic import parse_lengths
 from rooflm.specs.hf_config import load_model
 
@@ -162,3 +164,26 @@ def test_mistakes_are_named() -> None:
     assert e.value.field == "prompt_len"
     with pytest.raises(DoesNotFitError):
         rooflm.serve_traffic(MODEL, HW, concurrency=[1], prompt_len=4000, gen_len=1000, kv_blocks=100, requests=5)
+
+
+def test_a_step_longer_than_the_models_positions_holds_several_prompts(tmp_path: Path) -> None:
+    # A 4,096-position model under the default 8,192-token step (vLLM allows max_num_batched_tokens past
+    # max_model_len): serving used to refuse it ("prompt length 8192 exceeds ..."). An 8,192-token chunk holds two
+    # 4,096-token prompts, so its GEMM part must equal analyze's prefill of batch 2 × 4,096 less its attention.
+    cfg = {"model_type": "qwen2", "hidden_size": 896, "intermediate_size": 4864, "num_attention_heads": 14,
+           "num_key_value_heads": 2, "num_hidden_layers": 24, "vocab_size": 151936, "max_position_embeddings": 4096,
+           "tie_word_embeddings": True}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    point = rooflm.serve_traffic(path, "l4", prompt_len=512, gen_len=64, concurrency=[4], method="steady").points[0]
+    assert point.output_tokens_per_s > 0
+    steps = build(load_model(path), "l4", max_prompt=512, max_context=576, exact_prompts=(512,), max_running=256,
+                  max_tokens_per_step=None, kv_blocks=None, mean_context=544)
+    two = rooflm.analyze(path, "l4", phase="prefill", batch=2, prompt_len=4096)
+    gemm_part = two.totals.time_s - sum(o.time_s for o in two.operators if o.op_class == "attention")
+    assert float(steps.chunk_linear_time(8192.0)) == pytest.approx(gemm_part, rel=1e-3)
+
+
+def test_extend_linearly_by_hand() -> None:
+    # y = 3, 5 at x = 1, 2: the line y = 2x + 1 gives 9 at x = 4.
+    assert extend_linearly(np.array([1.0, 2.0]), np.array([3.0, 5.0]), np.array([1.0, 2.0, 4.0])).tolist() == [3, 5, 9]

@@ -176,8 +176,10 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     # Memory: what one replica's engine may fill, less the weights and one chunk's activations, holds the cache.
     probe = max(1, min(round(mean_context), model.max_position_embeddings))
     dec = analyze(model, hardware, phase="decode", batch=dp, context=probe, **d)
-    pre = analyze(model, hardware, phase="prefill", batch=dp, prompt_len=min(budget, model.max_position_embeddings),
-                  **d)
+    # A step of more tokens than the model has positions holds several prompts: price its activations as n prompts.
+    positions = model.max_position_embeddings
+    n = math.ceil(budget / positions)
+    pre = analyze(model, hardware, phase="prefill", batch=dp * n, prompt_len=math.ceil(budget / n), **d)
     kv_per_token = dec.memory.kv_cache_bytes / probe
     free = dec.memory.capacity_bytes - dec.memory.weights_bytes - pre.memory.activation_bytes
     if kv_blocks is not None:
@@ -200,8 +202,10 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     shape = (len(batch_grid), len(context_grid))
     rows_grid = int_grid(running + budget, DENSE_BATCH)
     lin = _replica_sweep(model, hardware, dp, "decode", rows_grid, d, context=[1])
-    chunk_grid = int_grid(budget, DENSE_TOKENS, exact_prompts)
-    chunk = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), d, prompt_len=[int(t) for t in chunk_grid])
+    cap = min(budget, positions)
+    chunk_grid = int_grid(budget, DENSE_TOKENS, (*exact_prompts, cap))
+    priced = chunk_grid[chunk_grid <= cap]
+    chunk = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), d, prompt_len=[int(t) for t in priced])
     prompt_grid = int_grid(max(max_prompt, 1), DENSE_TOKENS, exact_prompts)
     whole: Deployment = {**d, "max_num_batched_tokens": int(prompt_grid[-1])}  # type: ignore[typeddict-item]
     attn = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), whole, prompt_len=[int(t) for t in prompt_grid])
@@ -214,13 +218,24 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
         decode_attention=dgrid["attention_time_s"].reshape(shape) * per_token,
         decode_bound=dgrid["bound"].reshape(shape),
         rows_grid=rows_grid, decode_linear=(lin["time_s"] - lin["attention_time_s"]) * per_token, chunk_grid=chunk_grid,
-        prefill_linear=chunk["time_s"] - chunk["attention_time_s"], prompt_grid=prompt_grid,
+        prefill_linear=extend_linearly(priced, chunk["time_s"] - chunk["attention_time_s"], chunk_grid),
+        prompt_grid=prompt_grid,
         prompt_attention=attn["attention_time_s"],
         engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
         labels={"model": dec.model, "hardware": dec.hardware, "quant": dec.quant, "kv_dtype": dec.kv_dtype,
                 "efficiency": dec.efficiency, "layout": dec.layout.label},
         profile=None if dec.profile is None else dec.profile.model_dump(),
     )
+
+
+def extend_linearly(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``y`` (priced at ``x``, the start of ``grid``) over all of ``grid``: past ``x``'s end along the line through
+    its last two points. A chunk longer than the model's positions cannot be priced as one prompt; it holds several,
+    and its GEMMs (rows past a few thousand) are in their linear, compute-bound regime."""
+    if len(x) == len(grid):
+        return y
+    slope = (y[-1] - y[-2]) / (x[-1] - x[-2]) if len(x) > 1 else y[-1] / x[-1]
+    return np.concatenate([y, y[-1] + slope * (grid[len(x):] - x[-1])])
 
 
 def resolve_model(model: str | Path | ModelSpec) -> ModelSpec:
