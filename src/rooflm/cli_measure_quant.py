@@ -22,6 +22,7 @@ from rooflm.measure.timing import require_torch
 from rooflm.specs.hardware import HardwareSpec
 
 MODEL = "dense-small"  # validate's 247 M-parameter Llama: its weights (0.36 GB of layer GEMMs in bf16) pass the caches
+THREADS = 1
 BATCHES = {True: [1, 16, 64], False: [1, 4, 16, 64, 128, 256]}
 
 
@@ -36,19 +37,24 @@ def validate_quant(hw: HardwareSpec, hw_path: Path | None, quick: bool, as_json:
     name, config = quant_model(quick)
     spec = model_spec(config, name)
     if cpu_busy_fraction() > 0.1:
-        err.print(Text.assemble(("warning:", "yellow"), " other processes keep the CPUs busy: the timings (medians) "
-                                "will be slower and noisier than on an idle machine"), highlight=False)
+        err.print(Text.assemble(("warning:", "yellow"), " other processes keep the CPUs busy: CPU time leaves out "
+                                "their turns on the core, not their share of the memory bus"), highlight=False)
     schemes, batches = available(torch), BATCHES[quick]
     llc = max((f.value for f in hw.caches.values()), default=32 * 2**20)
     pool = past_cache_bytes(llc, hw.memory_capacity.value)
-    with progress_bar(2 * len(schemes) * len(batches), "timing quantized GEMMs") as step:
-        samples = run_quant(spec, hw, batches, schemes, pool, 3 if quick else 9, step)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)  # CPU time is the kernels' own only without threads waiting at barriers
+    try:
+        with progress_bar(2 * len(schemes) * len(batches), "timing quantized GEMMs") as step:
+            samples = run_quant(spec, hw, batches, schemes, pool, 3 if quick else 9, step)
+    finally:
+        torch.set_num_threads(threads)
     gains = speedups(samples)
     if as_json:
         print_json(document(hw, hw_path, quick, torch, samples, gains) | {"model": name})
         return
     out.print(f"hardware: {hw.display_name} · {name} ({spec.num_layers} layers, hidden {spec.hidden_size}) · "
-              f"{torch.get_num_threads()} threads", highlight=False)
+              f"{THREADS} thread, CPU time, medians", highlight=False)
     for case_name in ("gemm", "decode"):
         show(quant_table(samples, gains, case_name))
     if gains:
@@ -62,6 +68,6 @@ def document(hw: HardwareSpec, hw_path: Path | None, quick: bool, torch: Any, sa
         e = [abs(g.error) for g in gains if g.scheme == scheme]
         errors[scheme] = {"median_abs": statistics.median(e), "max_abs": max(e)}
     return {"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
-            "model": MODEL, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "model": MODEL, "threads": THREADS, "clock": "process CPU time", "torch": torch.__version__,
             "samples": [asdict(s) for s in samples],
             "speedups": [{**asdict(g), "error": g.error} for g in gains], "error": errors}

@@ -79,3 +79,13 @@ def test_cli_end_to_end_at_tiny_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_quant_refuses_other_modes() -> None:
     result = runner.invoke(app, ["validate", "--quant", "--models", "dense-tiny"])
     assert result.exit_code == 2 and "--quant" in result.output
+
+
+def test_cpu_time_leaves_out_waiting() -> None:
+    import time
+
+    from rooflm.measure.quant import cpu_time_fn
+
+    # Sleeping holds no core: 20 ms of wall time is (almost) no CPU time, as another process's turn on the core is not.
+    t = cpu_time_fn(lambda: time.sleep(0.02), warmup=0, repeats=3)
+    assert t.median_s < 0.005 and t.repeats == 3
