@@ -188,7 +188,7 @@ def _judge(w: Workload, ops: list[OperatorRow], bound: str, level: str | None, a
     weights = sum(o.weight_bytes for o in ops) / max(sum(o.bytes for o in ops), 1e-30)
     if bound == "memory":
         return False, (f"DRAM-bound, not cache-bound: {where}; weight reads are {weights:.0%} of the bytes and the "
-                       f"largest weight matrix ({_largest_weight(ops) / 1e6:.3g} MB) is read once per step from DRAM "
+                       f"largest weight read per layer ({_largest_weight(ops) / 1e6:.3g} MB) comes once per step from DRAM "
                        f"({_cache_text(hw)}); {_level_text(ops, hw)}")
     return False, f"{bound}-bound, not cache-bound: {where}"
 
