@@ -17,9 +17,11 @@ def _speedup(scheme: str, baseline: str, batch: int, efficiency: str = "ideal", 
 
 
 def test_w4a8_over_fp8_halves_batch1_and_fades_at_2048() -> None:
-    # Batch 1 reads each weight once: fp8 1 + 4/K B (per-channel fp32 scale), W4A8 0.5 + 2/128 B
-    # (fp16 scale per 128): ratio ≈ 1.94 on the GEMMs, a little less with the KV cache and activations.
-    assert 1.85 <= _speedup("w4a8", "fp8", 1) <= 1.95
+    # Batch 1 reads each weight once. Decoder GEMMs: 32 × 218,103,808 = 6.979e9 weights; fp8 1 B each plus a fp32
+    # scale per output channel (5.5 MB) = 6.985 GB, W4A8 0.5 + 2/128 B = 3.599 GB. Both keep lm_head in bf16 as their
+    # checkpoints do (128256 · 4096 · 2 B = 1.051 GB) and read 28.3 MB of KV cache and activations:
+    # (6.985 + 1.051 + 0.028) / (3.599 + 1.051 + 0.028) = 1.724 (1.94 on the decoder GEMMs alone).
+    assert _speedup("w4a8", "fp8", 1) == pytest.approx(1.724, rel=0.005)
     # Batch 2048 is past both critical batches (fp8: ≈ 600, W4A8 at the same int8/fp8 roof: ≈ 160):
     # both are compute-bound on the same roof.
     assert _speedup("w4a8", "fp8", 2048) <= 1.15

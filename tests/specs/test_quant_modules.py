@@ -138,8 +138,11 @@ def test_weight_only_schemes_keep_lm_head_in_bf16_unless_told() -> None:
     for name in ("w4a16", "w8a16", "mxfp4"):
         assert load_scheme(name, model=llama).for_module("lm_head").name == "bf16"
     assert load_scheme("w4a16,lm_head=w4a16", model=llama).for_module("lm_head").name == "w4a16"
-    # W8A8 schemes quantize the head with the rest, as before.
-    assert load_scheme("fp8", model=llama).for_module("lm_head").name == "fp8"
+    # W8A8, W4A8 and fp4 checkpoints keep it too (llm-compressor's FP8/INT8 configs list lm_head in "ignore",
+    # TensorRT Model Optimizer disables its lm_head quantizers); a mix that names it quantizes it.
+    for name in ("fp8", "fp8-block", "int8", "w4a8", "fp4"):
+        assert load_scheme(name, model=llama).for_module("lm_head").name == "bf16", name
+    assert load_scheme("fp8,lm_head=fp8", model=llama).for_module("lm_head").name == "fp8"
 
 
 def test_kv_cache_scales() -> None:
