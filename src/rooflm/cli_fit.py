@@ -57,12 +57,42 @@ def _names(params: str | None) -> tuple[str, ...] | None:
     return names
 
 
+# What separates two parameters the data confounds: the points whose times they change differently.
+_SEPARATE: dict[frozenset[str], str] = {
+    frozenset({"eta_memory", "eta_compute"}): "add points on both sides of the ridge: decode at batch 1 (memory-bound) "
+    "and long prefills (compute-bound)",
+    frozenset({"eta_memory", "kernel_overhead"}): "add points that move much data in few kernels (decode at a long "
+    "context or of a large model) next to overhead-bound ones (decode at batch 1 of a small model)",
+    frozenset({"eta_memory", "step_overhead"}): "add points whose steps move very different amounts of data (decode at "
+    "contexts from 256 to 8192, or models of different sizes)",
+    frozenset({"eta_compute", "kernel_overhead"}): "add compute-bound points of very different sizes (prefills of 512 "
+    "and 8192 tokens)",
+    frozenset({"eta_compute", "step_overhead"}): "add compute-bound points of very different sizes (prefills of 512 "
+    "and 8192 tokens)",
+}
+
+
+def _advice(f: DeviceFit, a: str, b: str) -> str:
+    if {a, b} != {"kernel_overhead", "step_overhead"}:
+        return _SEPARATE.get(frozenset({a, b}), "measure points where they differ (other models, batches or lengths)")
+    # Both add a constant per step (kernels × kernel_overhead + step_overhead): only models whose kernel counts
+    # differ tell them apart, and only where the overhead is a visible share of the step.
+    counts = ", ".join(f"{m} {k:.0f}" for m, k in sorted(f.kernels_per_step.items(), key=lambda mk: mk[1]))
+    return ("both add a fixed time to each step (kernels per step × kernel_overhead + step_overhead), so only steps "
+            f"of models with different kernel counts, where that time is a large share, separate them (kernels per step "
+            f"here: {counts}); add decode points at batch 1 and a short context of small models whose counts differ "
+            "by 2× or more (e.g. a small MoE: many kernels, few bytes)")
+
+
 def warnings(f: DeviceFit) -> list[str]:
-    """What the user must know about the fit: what was not fitted and what the data cannot tell apart."""
+    """What the user must know about the fit: what was not fitted, what ended at a bound and what the data cannot
+    tell apart (with what to measure to separate them)."""
     out = [f"{f.hardware}: no point is sensitive to {n}; it keeps its catalog value" for n in f.unidentified]
     out += [f"{f.hardware}: too few points to fit {n}; it keeps its catalog value" for n in f.dropped]
-    out += [f"{f.hardware}: the data cannot tell {a} and {b} apart (correlation {r:+.2f}); measure points where "
-            "they differ (other models, batches or lengths) or fit one of them (--params)" for a, b, r in f.confounded]
+    out += [f"{f.hardware}: {n} ended at its bound ({v:.4g}{BY_NAME[n].unit}): the data asks for a value rooflm does "
+            "not allow, so it has no standard error; fix it (--params without it) or check the rows" for n, v in f.at_bound]
+    out += [f"{f.hardware}: the data cannot tell {a} and {b} apart (correlation {r:+.2f}); {_advice(f, a, b)}; or fit "
+            f"one of them (--params {','.join(n for n in f.fitted_values() if n != b)})" for a, b, r in f.confounded]
     return out
 
 

@@ -26,6 +26,8 @@ Device = Annotated[str, typer.Option(help="cpu | cuda")]
 Quick = Annotated[bool, typer.Option("--quick", help="Fewer sizes and repeats (under a minute on a 2-core CPU).")]
 Table = Annotated[Path | None, typer.Option(help="A measurement table (`rooflm fit`'s format): compare its rows with "
                                             "rooflm's predictions instead of timing PyTorch runs.")]
+WriteTable = Annotated[Path | None, typer.Option(help="Also write the measured model steps as a `rooflm fit` table "
+                                                 "(CSV; the models' config.json files go beside it).")]
 QuantFlag = Annotated[bool, typer.Option("--quant", help="Time bf16 vs int8 vs int4 weight GEMMs and decode steps "
                                          "over the batch (CPU kernels) against rooflm's predicted speed-ups.")]
 # --profile is a deployment flag (rooflm.deploy.Deployment): validate declares it with the same help.
@@ -145,7 +147,8 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
              remeasure: Annotated[bool, typer.Option(help="Ignore the cached measurement.")] = False,
              models: Annotated[str | None, typer.Option(help="Only these test models, e.g. dense-small.")] = None,
              gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True,
-             table: Table = None, profile: ProfileFlag = None, quant: QuantFlag = False) -> None:
+             table: Table = None, profile: ProfileFlag = None, write_table: WriteTable = None,
+             quant: QuantFlag = False) -> None:
     """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions; or, with
     --table, compare a measurement table's rows with them (no PyTorch); or, with --quant, time int8/int4 weights."""
     if quant:
@@ -160,6 +163,8 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
         validate_quant(*_hardware_for_validation(hardware, device, remeasure), quick, as_json, progress_bar)
         return
     if table is not None:
+        if write_table is not None:
+            raise InvalidInputError("--write-table: it writes what validate measured; drop --table", field="write_table")
         if hardware is not None or models is not None:
             raise InvalidInputError("--table: each row names its model and hardware; drop --hardware and --models",
                                     field="table")
@@ -167,6 +172,9 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
         return
     if profile is not None:
         raise InvalidInputError("--profile: validate predicts with a profile against a --table only", field="profile")
+    if write_table is not None and write_table.suffix.lower() != ".csv":  # refused before minutes of measuring
+        raise InvalidInputError(f"--write-table {write_table}: the table is written as CSV; name it .csv",
+                                field="write_table")
     from rooflm.measure.bench import past_cache_bytes
     from rooflm.measure.render import cases_table, classes_table, gemm_table, summary_table
     from rooflm.measure.runner import gemm_grid, run_gemms, run_model, validation_models
@@ -198,6 +206,8 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
         gemm_results = run_gemms(grid, hw, repeats, pool, step, device) if gemms else []
     results = infer_measured_bounds(results, hw.memory_bandwidth.value * hw.efficiency.memory.value)
     s = summarize(results, gemm_results)
+    if write_table is not None:
+        _write_table(write_table, cases, results, hw_path or hw.name, repeats, device)
     if as_json:
         print_json({"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
                "cases": [c.to_json_dict() for c in results],
@@ -220,6 +230,23 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
                   "(measured bound from how the time grows along each sweep)", highlight=False)
     for sk in skipped:
         out.print(Text.assemble(("skipped", "yellow"), f" {sk['model']}: {sk['reason']}"), highlight=False)
+
+
+def _write_table(path: Path, cases: list[Any], results: list[Any], hardware: str | Path, repeats: int,
+                 device: str) -> None:
+    """The measured steps as a fit table at ``path``, each model's config.json in ``<stem>.models/<name>/``."""
+    from rooflm.measure.configs import write_config
+    from rooflm.measure.machine import describe_machine
+    from rooflm.measure.validate import write_fit_table
+
+    folder = path.parent / f"{path.stem}.models"
+    configs = {c.name: write_config(c.config, folder, c.name) for c in cases}
+    m = describe_machine(device)
+    note = (f"Measured by `rooflm validate` on {m.describe()}; each measured_s is the median of {repeats} timed runs "
+            "after a warm-up.\n"
+            "Fit it with `rooflm fit`; check a profile on it with `rooflm validate --table`.")
+    write_fit_table(path, results, configs, hardware, note)
+    err.print(f"wrote the measured steps to {path} (a rooflm fit table)", highlight=False)
 
 
 def _validate_table(table: Path, profile: str | None, as_json: bool) -> None:

@@ -19,7 +19,7 @@ def test_round_trip_predicts_with_the_fitted_values(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     write_profile(path, fits, EXAMPLE, "test")
     profile = load_profile(path)
-    assert profile.provenance["rows"] == 16 and len(profile.provenance["data_sha256"]) == 64
+    assert profile.provenance["rows"] == 28 and len(profile.provenance["data_sha256"]) == 64
     kw = profile.deployment_overrides("h100")  # an alias names the same device
     fitted = fits[0].fitted_values()
     assert kw == {"efficiency": "calibrated", "eta_memory": fitted["eta_memory"],

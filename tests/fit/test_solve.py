@@ -98,3 +98,66 @@ def test_confounded_parameters_warned() -> None:
 def test_separable_parameters_not_warned(halves: tuple[list[Point], list[Point]]) -> None:
     (f,) = fit(halves[0] + halves[1], NAMES)
     assert f.confounded == []
+
+
+def test_stated_errors_cover_the_truth_as_promised() -> None:
+    """Over 16 noise draws (seeds 10-25) of the 32-point grid, 3 parameters: a correct linearised error puts the
+    truth outside ±1 stderr with the probability of |t₂₉| > 1 = 0.326 (outside ±2: 0.055; n − k = 29 degrees of
+    freedom). The 48 deviations give that share a binomial spread of ±0.068; the tolerance [0.15, 0.52] is about
+    ±2.7 of it. An error half its true size puts about 0.62 outside, one twice its size about 0.04: both fail."""
+    z = []
+    for seed in range(10, 26):
+        (f,) = fit(_measured(_grid(), TRUTH, seed), NAMES)
+        for name, true in TRUTH.items():
+            e = f.parameters[name]
+            assert e.stderr is not None, (seed, name)
+            z.append((e.value - true) / e.stderr)
+    outside = np.abs(np.array(z))
+    assert 0.15 <= np.mean(outside > 1) <= 0.52, np.round(z, 2)
+    assert np.mean(outside > 2) <= 0.15 and outside.max() < 4.5, np.round(z, 2)
+
+
+def test_parameter_at_its_bound_has_no_stderr_and_is_warned() -> None:
+    """Decode steps (memory-bound) measured 15% faster than the datasheet bandwidth allows, prefills as made at
+    eta_compute 0.6: eta_memory would have to exceed 1, so the bounded fit stops at 1. The curvature there says
+    nothing of its error (before: a stderr was reported as if the optimum were inside); eta_compute, fitted from
+    the prefills, keeps its error, computed with eta_memory held."""
+    from rooflm.cli_fit import warnings
+
+    truth = {"eta_memory": 1.0, "eta_compute": 0.6, "step_overhead": 4e-4}
+    pts = [dataclasses.replace(p, value=p.seconds * 0.85, seconds=p.seconds * 0.85) if p.phase == "decode" else p
+           for p in _measured(_grid(("llama-3.1-8b",)), truth)]
+    (f,) = fit(pts, ("eta_memory", "eta_compute"))
+    assert [n for n, _ in f.at_bound] == ["eta_memory"] and f.parameters["eta_memory"].value == pytest.approx(1.0)
+    assert f.parameters["eta_memory"].stderr is None and f.parameters["eta_memory"].fitted
+    assert f.parameters["eta_compute"].stderr is not None
+    assert any("eta_memory ended at its bound" in w for w in warnings(f))
+
+
+def test_confounded_overheads_advice_names_kernel_counts() -> None:
+    """The kernel/step overhead warning says why (both add a constant per step) and what separates them: the
+    models' kernels per step (llama-3.1-8b: 387, from the time added per second of per-kernel overhead), and
+    which parameters to fit instead."""
+    from rooflm.cli_fit import warnings
+
+    pts = [p for p in _measured(_grid(("llama-3.1-8b",)), TRUTH) if p.phase == "decode"]
+    (f,) = fit(pts, ("eta_memory", "kernel_overhead", "step_overhead"))
+    (warning,) = [w for w in warnings(f) if "kernel_overhead and step_overhead" in w]
+    assert "kernels per step here: llama-3.1-8b 387" in warning
+    assert "--params eta_memory,kernel_overhead" in warning
+
+
+def test_example_table_identifies_every_overhead() -> None:
+    """examples/measurements.csv (benchmarks/make_example_table.py: eta_memory 0.72, eta_compute 0.62,
+    kernel_overhead 3 µs, step_overhead 0.4 ms, 3% noise): its small models' overhead-bound rows separate the two
+    overheads, so nothing is confounded and each truth lies within 2 stated errors."""
+    from pathlib import Path
+
+    from rooflm.fit.table import read_table
+
+    truth = {"eta_memory": 0.72, "eta_compute": 0.62, "kernel_overhead": 3e-6, "step_overhead": 4e-4}
+    (f,) = fit(read_table(Path(__file__).parents[2] / "examples" / "measurements.csv"))
+    assert f.confounded == [] and f.at_bound == []
+    for name, true in truth.items():
+        e = f.parameters[name]
+        assert e.stderr is not None and abs(e.value - true) < 2 * e.stderr, (name, e)

@@ -22,7 +22,7 @@ def _csv(tmp_path: Path, body: str, header: str = HEADER) -> Path:
 
 def test_example_reads() -> None:
     points = read_table(EXAMPLE)
-    assert len(points) == 16
+    assert len(points) == 28
     assert {p.quantity for p in points} == {"tpot_s", "ttft_s", "tokens_per_s"}
 
 

@@ -40,22 +40,22 @@ def test_catalog_errors_equal_fits_catalog_error(fitted: tuple[Path, dict], monk
     monkeypatch.setitem(sys.modules, "torch", None)  # the table path needs no PyTorch
     _, fit_doc = fitted
     doc = _json(["validate", "--table", str(EXAMPLE), "--json"])
-    assert doc["profile"] is None and len(doc["points"]) == 16
+    assert doc["profile"] is None and len(doc["points"]) == 28
     assert doc["error"]["median_abs"] == pytest.approx(fit_doc["catalog_error"]["median_abs"], rel=1e-9)
     assert doc["error"]["max_abs"] == pytest.approx(fit_doc["catalog_error"]["max_abs"], rel=1e-9)
-    # The first data row (line 24: llama-3.1-8b decode, batch 1, context 1024, tpot_s 0.0071868) is one decode
+    # The first data row (line 26: llama-3.1-8b decode, batch 1, context 1024, tpot_s 0.0078447) is one decode
     # step, which analyze reports as totals.time_s; error = predicted / measured − 1.
     first = doc["points"][0]
-    assert (first["line"], first["quantity"], first["measured_s"]) == (24, "tpot_s", 0.0071868)
+    assert (first["line"], first["quantity"], first["measured_s"]) == (26, "tpot_s", 0.0078447)
     step = analyze("llama-3.1-8b", "h100-sxm", phase="decode", batch=1, context=1024, efficiency="calibrated")
     assert first["predicted_s"] == pytest.approx(step.totals.time_s, rel=1e-9)
-    assert first["error"] == pytest.approx(step.totals.time_s / 0.0071868 - 1, rel=1e-9)
+    assert first["error"] == pytest.approx(step.totals.time_s / 0.0078447 - 1, rel=1e-9)
 
 
 def test_tokens_per_s_row_is_turned_into_step_seconds() -> None:
-    # Line 31: llama-3.1-8b decode at batch 64 measured 5591.6 output tokens/s: one step is 64 / 5591.6 s.
-    row = next(p for p in validate_table(EXAMPLE).points if p.line == 31)
-    assert row.quantity == "tokens_per_s" and row.measured_s == pytest.approx(64 / 5591.6)
+    # Line 33: llama-3.1-8b decode at batch 64 measured 5275.9 output tokens/s: one step is 64 / 5275.9 s.
+    row = next(p for p in validate_table(EXAMPLE).points if p.line == 33)
+    assert row.quantity == "tokens_per_s" and row.measured_s == pytest.approx(64 / 5275.9)
 
 
 def test_the_fitted_profile_errs_less_than_the_catalog(fitted: tuple[Path, dict]) -> None:

@@ -34,6 +34,9 @@ class Parameter:
     # reads profiles through rooflm.fit.reader, which imports this module).
     catalog: Callable[[Any], float]
     unit: str = ""
+    # A log-scale overhead is screened and fitted from at least this share of the shortest measured time: at a
+    # catalog value of 0 (a hardware file without a per-step cost) its slope is 0 and the data would look blind to it.
+    start_share: float = 0.0
 
     @property
     def cli_name(self) -> str:
@@ -46,6 +49,10 @@ class Parameter:
     def from_internal(self, z: float) -> float:
         return math.exp(z) if self.log else z
 
+    def start(self, catalog: float, shortest_s: float) -> float:
+        """Where the screen and the fit start: the catalog value, or the floor above when it is (near) zero."""
+        return max(catalog, self.start_share * shortest_s)
+
     @property
     def internal_bounds(self) -> tuple[float, float]:
         return (self.to_internal(self.low), self.to_internal(self.high))
@@ -55,9 +62,11 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("eta_memory", "eta_memory", MIN_FRACTION, 1.0, True, lambda s: s.eff.memory),
     Parameter("eta_compute", "eta_compute", MIN_FRACTION, 1.0, True, lambda s: s.eff.compute_fraction(s.quant.compute)),
     # Overriding the per-kernel overhead sets it for decode too (no separate CUDA-graph figure): deploy.with_runtime.
+    # A step runs tens to thousands of kernels: 1e-4 of the step per kernel is a visible share; one step cost, 1e-2.
     Parameter("kernel_overhead", "kernel_overhead_s", MIN_OVERHEAD_S, MAX_OVERHEAD_S, True,
-              lambda s: s.eff.kernel_overhead_s, "s"),
-    Parameter("step_overhead", "step_overhead_s", MIN_OVERHEAD_S, MAX_OVERHEAD_S, True, lambda s: s.step_overhead_s, "s"),
+              lambda s: s.eff.kernel_overhead_s, "s", 1e-4),
+    Parameter("step_overhead", "step_overhead_s", MIN_OVERHEAD_S, MAX_OVERHEAD_S, True, lambda s: s.step_overhead_s, "s",
+              1e-2),
     Parameter("comm_overlap", "comm_overlap", 0.0, MAX_OVERLAP, False, lambda s: s.eff.comm_overlap),
 )
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

@@ -4,6 +4,10 @@ Columns are named like the CLI flags (``prompt_len`` or ``prompt-len``); a missi
 default. Each row carries exactly one measurement: ``measured_s`` (``analyze --json``'s ``totals.time_s`` for the
 row's phase), ``ttft_s``, ``tpot_s`` or output ``tokens_per_s``. Every measurement is turned into seconds of the
 step (or request) rooflm predicts, so the fit compares like with like. A bad row is refused with its line and column.
+
+A ``model`` or ``hardware`` cell may name a file (a config.json, a hardware .toml): a relative path is read from the
+table's folder when the file is there, so a table and the files it names can be moved together (`rooflm validate
+--write-table` writes such tables).
 """
 
 from __future__ import annotations
@@ -52,6 +56,14 @@ class Point:
     quantity: str = "measured_s"
     value: float = 0.0  # as given, in the column's unit
     seconds: float = 0.0  # the time rooflm predicts for it: tokens / tokens_per_s for a throughput
+    # What rooflm.deploy.setup is given for the device: the file a hardware cell names (its canonical name, above,
+    # is the file's own name, which the catalog does not know); "" means the canonical name itself.
+    hardware_source: str = ""
+
+    @property
+    def device(self) -> str:
+        """The hardware argument that predicts this point (a catalog name or a hardware file)."""
+        return self.hardware_source or self.hardware
 
     @property
     def group(self) -> tuple[Any, ...]:
@@ -75,7 +87,20 @@ def read_table(path: str | Path) -> list[Point]:
     rows = _json_rows(p.name, text) if is_json else _csv_rows(p.name, text)
     if not rows:
         raise InvalidInputError(f"{p.name}: no measurement rows", field="data")
-    return [_point(p.name, "row" if is_json else "line", line, row) for line, row in rows]
+    return [_point(p.name, "row" if is_json else "line", line, _beside(p.parent, row)) for line, row in rows]
+
+
+def _beside(folder: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with a relative model or hardware file path that exists in the table's folder made to point there."""
+    out = dict(row)
+    for column in ("model", "hardware"):
+        cell = out.get(column)
+        if not isinstance(cell, str) or not cell.strip() or Path(cell.strip()).is_absolute():
+            continue
+        candidate = folder / cell.strip()
+        if (cell.strip().endswith((".json", ".toml")) or "/" in cell) and candidate.exists():
+            out[column] = str(candidate)
+    return out
 
 
 def _csv_rows(name: str, text: str) -> list[tuple[int, dict[str, str]]]:
@@ -148,8 +173,14 @@ def _point(name: str, where: str, line: int, row: dict[str, Any]) -> Point:
     hardware = _resolve(w, phase, context, deployment, fail)
     tokens = w["batch"] * (w["gen_len"] if phase == "e2e" else 1)
     seconds = tokens / value if quantity == "tokens_per_s" else value
+    source = w["hardware"] if _is_hardware_file(w["hardware"]) else ""
     return Point(line, w["model"], hardware, phase, w["batch"], w["prompt_len"], context, w["gen_len"],
-                 w["lm_head_all_tokens"], deployment, quantity, value, seconds)
+                 w["lm_head_all_tokens"], deployment, quantity, value, seconds, source)
+
+
+def _is_hardware_file(cell: str) -> bool:
+    """As rooflm.specs.hardware.load_hardware decides: a .toml name or an existing file is a file, not a catalog name."""
+    return cell.endswith(".toml") or Path(cell).is_file()
 
 
 def _resolve(w: dict[str, Any], phase: str, context: int, deployment: dict[str, Any], fail: Any) -> str:

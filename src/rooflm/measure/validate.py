@@ -11,7 +11,10 @@ achievable bandwidth (its bytes cannot explain its time), memory-bound otherwise
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+import os
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -246,3 +249,27 @@ def _profile_values(profile: Profile, hardware: str) -> dict[str, float]:
     """The profile's fitted parameters for ``hardware`` by name (what the Predictor takes, as in the fit)."""
     profile.deployment_overrides(hardware)  # refuses a device the profile does not cover, naming field profile
     return profile.devices[hardware]
+
+
+# The fit table's columns (rooflm.fit.table's names) for a validation case; measured_s is the step's median.
+FIT_TABLE_COLUMNS = ("model", "hardware", "phase", "batch", "prompt_len", "context", "measured_s")
+
+
+def write_fit_table(path: Path, cases: list[CaseResult], configs: dict[str, Path], hardware: str | Path,
+                    note: str) -> None:
+    """Write the measured cases as a `rooflm fit` table: one row per case, ``model`` the case's config.json and
+    ``hardware`` the hardware file (both relative to the table's folder, where rooflm.fit.table reads them from) or
+    a catalog name; ``note`` becomes the comment lines on top (what was measured, where, when)."""
+    folder = path.parent.resolve()
+
+    def cell(target: str | Path) -> str:
+        return os.path.relpath(Path(target).resolve(), folder) if isinstance(target, Path) else target
+
+    buffer = io.StringIO()
+    buffer.writelines(f"# {line}\n" for line in note.splitlines())
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(FIT_TABLE_COLUMNS)
+    for c in cases:
+        size = ("", c.context) if c.phase == "decode" else (c.prompt_len, "")
+        writer.writerow([cell(configs[c.model]), cell(hardware), c.phase, c.batch, *size, f"{c.measured_s:.6g}"])
+    path.write_text(buffer.getvalue(), encoding="utf-8")

@@ -1,0 +1,95 @@
+"""Tables whose rows name files: a hardware .toml (a measured machine, which the catalog does not know) and a model
+config.json, relative to the table's folder; a device whose hardware file has no per-step cost still fits one."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rooflm
+from rooflm import analyze
+from rooflm.fit.solve import Predictor, fit
+from rooflm.fit.table import read_table
+from rooflm.measure.validate import CaseResult, write_fit_table
+
+CATALOG_H100 = Path(rooflm.__file__).parent / "data" / "hardware" / "h100-sxm.toml"
+TINY = {"model_type": "llama", "hidden_size": 256, "intermediate_size": 704, "num_hidden_layers": 4,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 4096, "max_position_embeddings": 4096}
+
+
+def _device(folder: Path, step_overhead: float = 2.5e-4) -> Path:
+    """h100-sxm's catalog file under a name the catalog does not know (as `rooflm measure -o` writes one)."""
+    text = CATALOG_H100.read_text()
+    text = re.sub(r'^name = "h100-sxm"', 'name = "my-gpu"', text, count=1, flags=re.M)
+    text = text.replace("step_overhead = { value = 2.5e-4,", f"step_overhead = {{ value = {step_overhead!r},")
+    path = folder / "my-gpu.toml"
+    path.write_text(text)
+    return path
+
+
+def _table(folder: Path, rows: list[str]) -> Path:
+    path = folder / "t.csv"
+    path.write_text("model,hardware,phase,batch,context,measured_s\n" + "".join(r + "\n" for r in rows))
+    return path
+
+
+def test_hardware_file_rows_fit_and_validate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row naming a hardware file relative to the table, read from another folder: the point is predicted on that
+    file (before: the file's own name, my-gpu, was looked up in the catalog and refused)."""
+    table_dir = tmp_path / "data"
+    table_dir.mkdir()
+    hw = _device(table_dir)
+    rows = [f"llama-3.1-8b,my-gpu.toml,decode,{b},1024,{t}" for b, t in ((1, 0.008), (8, 0.0085), (64, 0.012))]
+    path = _table(table_dir, rows)
+    monkeypatch.chdir(tmp_path)  # the cell is relative to the table's folder, not to the working directory
+    points = read_table(path)
+    assert {p.hardware for p in points} == {"my-gpu"} and points[0].device == str(hw)
+    expected = analyze("llama-3.1-8b", hw, phase="decode", batch=1, context=1024, efficiency="calibrated")
+    assert Predictor(points)({})[0] == pytest.approx(expected.totals.time_s, rel=1e-12)
+    (f,) = fit(points, ("eta_memory",))
+    assert f.hardware == "my-gpu" and f.parameters["eta_memory"].fitted
+
+
+def test_step_overhead_fitted_where_the_file_has_none(tmp_path: Path) -> None:
+    """A hardware file with no per-step cost (0, as a CPU measurement's): the fit starts step_overhead from 1% of
+    the shortest step instead of from 0, where the time's slope in log(step_overhead) is 0 (before: "no point is
+    sensitive to step_overhead"). Synthetic steps made with 0.4 ms of it (3% noise) recover it."""
+    hw = _device(tmp_path, 0.0)
+    base = read_table(_table(tmp_path, [f"{m},{hw.name},decode,{b},{c},1" for m in ("llama-3.1-8b", "qwen3-32b")
+                                        for b in (1, 16, 64) for c in (256, 4096)]))
+    truth = {"eta_memory": 0.7, "step_overhead": 4e-4}
+    t = Predictor(base)(truth) * np.exp(np.random.default_rng(3).normal(0, 0.03, len(base)))
+    points = [dataclasses.replace(p, value=float(v), seconds=float(v)) for p, v in zip(base, t, strict=True)]
+    (f,) = fit(points, ("eta_memory", "step_overhead"))
+    e = f.parameters["step_overhead"]
+    assert "step_overhead" not in f.unidentified and e.catalog == 0.0 and e.fitted and e.stderr is not None
+    assert abs(e.value - 4e-4) < 3 * e.stderr, e
+
+
+def test_validate_cases_written_as_a_fit_table(tmp_path: Path) -> None:
+    """`rooflm validate --write-table`'s writer: one row per case, the model's config.json and the hardware file
+    relative to the table, the measured median as measured_s; read back, each row is the case and predicts as
+    rooflm.analyze does on the same config and file."""
+    hw = _device(tmp_path)
+    config = tmp_path / "t.models" / "tiny" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps(TINY))
+    cases = [CaseResult(model="tiny", phase="decode", batch=4, context=128, measured_s=0.0123, predicted_s=0.01,
+                        ideal_s=0.005, predicted_bound="memory"),
+             CaseResult(model="tiny", phase="prefill", batch=1, prompt_len=256, measured_s=0.0456, predicted_s=0.04,
+                        ideal_s=0.02, predicted_bound="compute")]
+    path = tmp_path / "out" / "t.csv"
+    path.parent.mkdir()
+    write_fit_table(path, cases, {"tiny": config}, hw, "measured here\nby a test")
+    text = path.read_text()
+    assert text.startswith("# measured here\n# by a test\n") and "../t.models/tiny/config.json,../my-gpu.toml" in text
+    decode, prefill = read_table(path)
+    assert (decode.phase, decode.batch, decode.context, decode.seconds) == ("decode", 4, 128, 0.0123)
+    assert (prefill.phase, prefill.batch, prefill.prompt_len, prefill.seconds) == ("prefill", 1, 256, 0.0456)
+    expected = analyze(config, hw, phase="decode", batch=4, context=128, efficiency="calibrated")
+    assert Predictor([decode])({})[0] == pytest.approx(expected.totals.time_s, rel=1e-12)
