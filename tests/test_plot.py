@@ -28,6 +28,7 @@ OPTIONS: dict[str, dict[str, object]] = {
     "serving": {"concurrency": [1, 16, 256], "method": "steady"},
     "pareto": {"quants": ["fp8"], "gpus": 1, "max_running": [64], "concurrency": [1, 16, 256], "tpot_slo": 0.01,
                "workers": 1},
+    "levels": {"all_levels": True},
 }
 # Text each SVG must hold: its axis labels, and the annotation that makes the figure's point.
 SVG_TEXT: dict[str, list[str]] = {
@@ -42,6 +43,9 @@ SVG_TEXT: dict[str, list[str]] = {
                 "concurrency (users)", "latency (ms)", "TTFT mean", "TPOT mean", "256", "memory-bound"],
     "pareto": ["output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)", "Pareto frontier",
                "TPOT target 10 ms (1 / TPOT)", "best within the targets"],
+    # H100 SXM's levels: 132 SMs x 128 B/clock x 1.83 GHz = 30.9 TB/s, 5120 B/clock x 1.83 GHz = 9.4 TB/s, HBM 3.35.
+    "levels": ["arithmetic intensity at the level (FLOP/byte)", "TFLOP/s", "memory level", "l1 30.9 TB/s",
+               "l2 9.4 TB/s", "dram 3.4 TB/s"],
 }
 
 

@@ -64,7 +64,7 @@ def _check_serving_flags(kind: str, batch: str | None, context: str | None, conc
 
 @user_errors
 @with_deployment()
-def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving | pareto",
+def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving | pareto | levels",
                                              callback=lower_case)],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "
                                               "(interactive, works offline).")],
@@ -93,11 +93,15 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
          gpus: Annotated[int | None, typer.Option(help="pareto: GPUs laid out, every layout searched (default 8).")
                          ] = None,
          ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
+         all_levels: Annotated[bool, typer.Option(
+             "--all-levels", help="levels: each operator at every memory level too (hollow where it does not bind).")
+                               ] = False,
          as_json: Json = False, *, deployment: Deployment) -> None:
     """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
     memory use, serving's latency–throughput curve (`rooflm serving`: --concurrency or --request-rate, a point
     per load, default 1:512:x2 users), or the Pareto frontier of `rooflm plan` (--gpus, --ttft-slo, --tpot-slo;
-    --quant and --kv-dtype lists). The file's suffix picks the format."""
+    --quant and --kv-dtype lists), or the hierarchical roofline of one step (`levels`: a bandwidth slope per memory
+    level, each operator at the level that binds it; --all-levels). The file's suffix picks the format."""
     from rooflm.plot import KINDS, data_list, render
     from rooflm.plot.data import Query
 
@@ -108,19 +112,24 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
     quants, hardwares = data_list(quant or "bf16"), data_list(hardware)
     _check_serving_flags(kind, batch, context, concurrency, request_rate, requests)
     _check_pareto_flags(kind, gpus, ttft_slo, tpot_slo, request_rate, requests)
+    if all_levels and kind != "levels":
+        raise InvalidInputError(f"--all-levels: only `rooflm plot levels` draws memory levels; `{kind}` does not",
+                                field="all_levels")
     if kind not in ("batch", "pareto"):
         _single(quants, "quant", kind)
         _single(hardwares, "hardware", kind)
     batches = parse_int_list(batch, "batch") if batch is not None else None
     contexts = parse_int_list(context, "context") if context is not None else None
     over_context = kind == "breakdown" and over == "context"
-    if batches and len(batches) > 1 and (kind == "roofline" or over_context):
-        raise InvalidInputError(f"--batch: `{kind}` draws one step; give one batch (the trajectory is --trajectory)"
-                                if kind == "roofline" else "--batch: with --over context give one batch")
+    one_step = kind in ("roofline", "levels")  # the figures of a single step, at one batch
+    if batches and len(batches) > 1 and (one_step or over_context):
+        hint = " (the trajectory is --trajectory)" if kind == "roofline" else ""
+        raise InvalidInputError(f"--batch: `{kind}` draws one step; give one batch{hint}" if one_step
+                                else "--batch: with --over context give one batch", field="batch")
     if contexts and len(contexts) > 1 and not over_context:
         raise InvalidInputError("--context: give one context (a list is for `breakdown --over context`)")
     query = Query.of(model=model, hardware=hardwares[0], phase=phase,
-                     batch=batches[0] if batches and (kind == "roofline" or over_context) else 1,
+                     batch=batches[0] if batches and (one_step or over_context) else 1,
                      prompt_len=prompt_len, context=contexts[0] if contexts and not over_context else None,
                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens,
                      **(deployment | {"quant": quants[0]}))
@@ -133,6 +142,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         | {"method": method, "requests": requests},
         "pareto": {"quants": None if quant is None else quants, "gpus": 8 if gpus is None else gpus,
                    "ttft_slo": ttft_slo, "tpot_slo": tpot_slo, "concurrency": loads(concurrency, None)[0]},
+        "levels": {"all_levels": all_levels},
     }[kind]
     path = render(kind, output, query, **options)  # type: ignore[arg-type]
     if as_json:

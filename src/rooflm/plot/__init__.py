@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
     from rooflm.serving.plan_result import PlanResult
 
-KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving", "pareto")
+KINDS: tuple[str, ...] = ("roofline", "batch", "breakdown", "memory", "serving", "pareto", "levels")
 SUFFIXES: tuple[str, ...] = (".png", ".svg", ".pdf", ".html")
-Kind = Literal["roofline", "batch", "breakdown", "memory", "serving", "pareto"]
+Kind = Literal["roofline", "batch", "breakdown", "memory", "serving", "pareto", "levels"]
 
 __all__ = ["KINDS", "SUFFIXES", "Query", "batch", "breakdown", "figure_data", "levels", "memory", "pareto", "render",
            "roofline", "save", "serving"]
@@ -72,6 +72,11 @@ def figure_data(kind: str, query: Query, report: Report | None = None, **options
         from rooflm.plot.pareto_data import pareto_data
 
         return pareto_data(query, **options)
+    if kind == "levels":
+        from rooflm.plot.levels_data import levels_data
+        from rooflm.specs.hardware import load_hardware
+
+        return levels_data(report or query.analyze(), load_hardware(query.hardware), options.get("all_levels", False))
     raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 
@@ -89,17 +94,8 @@ def levels(report: Report | None = None, *, all_levels: bool = False, **query: U
     """The hierarchical roofline: a slope per memory level, each operator at its intensity for the level that binds
     it (``all_levels``: at every level, hollow where it does not bind). Pass a Report, or the arguments of
     ``rooflm.analyze``."""
-    from rooflm.plot.levels_data import levels_data
-    from rooflm.specs.hardware import load_hardware
-
     q = Query.from_report(report, **query) if report is not None else Query.of(**query)
-    r = report or q.analyze()
-    try:
-        from rooflm.plot.mpl_levels import levels as draw
-    except ImportError as exc:
-        raise InvalidInputError(f"PNG, SVG and PDF figures need matplotlib ({exc.name} is missing): "
-                                "pip install 'rooflm[plot]'") from None
-    return draw(levels_data(r, load_hardware(q.hardware), all_levels))
+    return _mpl().levels(figure_data("levels", q, report, all_levels=all_levels))
 
 
 def batch(*, batch: Sequence[int] = DEFAULT_BATCHES, quant: str | Sequence[str] = "bf16",

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 from rooflm.plot import style
 from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData, StepPoint
+from rooflm.plot.interactive_levels import levels  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.interactive_pareto import pareto  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.serving_data import ServingData
 

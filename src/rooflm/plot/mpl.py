@@ -13,11 +13,12 @@ from matplotlib.patches import Patch
 from rooflm.plot import style
 from rooflm.plot.data import BatchData, BreakdownData, MemoryData
 from rooflm.plot.mpl_base import FS, WHITE_BOX, log_axis, new_figure, save, wrap_title
+from rooflm.plot.mpl_levels import levels
 from rooflm.plot.mpl_pareto import pareto
 from rooflm.plot.mpl_roofline import roofline
 from rooflm.plot.mpl_serving import serving
 
-__all__ = ["batch", "breakdown", "memory", "pareto", "roofline", "save", "serving"]
+__all__ = ["batch", "breakdown", "levels", "memory", "pareto", "roofline", "save", "serving"]
 
 
 def _head(fig: Figure, text: str) -> float:
