@@ -219,3 +219,25 @@ def test_sweep_carries_tokens_per_step() -> None:
         single = analyze("llama-3.1-8b", "h100-sxm", batch=r["batch"], spec_tokens=3, acceptance=0.8)
         assert r["effective_tpot_s"] == pytest.approx(single.totals.effective_tpot_s, rel=1e-9)
     assert "tokens_per_step" not in rooflm.sweep("llama-3.1-8b", "h100-sxm", batch=[1]).to_json_dict()["points"][0]
+
+
+# Regression (issue #11): a separate draft model is resident beside the target, weights and KV cache, and the memory
+# summary counted neither.
+def test_draft_weights_and_cache_are_counted(draft_1b: Path) -> None:
+    """Llama-3.2-1B draft, by hand: 16 layers × (2048·2048 q + 2·2048·512 k, v + 2048·2048 o + 3·2048·8192 MLP)
+    = 973,078,528 weights, plus the tied head 128256 · 2048 = 262,668,288 (stored once), plus 2 norms of 2048 per
+    layer and the final one (67,584): 1,235,814,400 × 2 B = 2.4716 GB. Its cache per token: 16 layers × 8 KV heads
+    × (64 + 64) × 2 B = 32,768 B, so 4 sequences of 1000 tokens hold 131.1 MB more."""
+    plain = analyze("llama-3.1-8b", "h100-sxm", batch=4, context=1000).memory
+    spec = analyze("llama-3.1-8b", "h100-sxm", batch=4, context=1000, spec_tokens=3, acceptance=0.8,
+                   draft=draft_1b).memory
+    assert spec.weights_bytes - plain.weights_bytes == pytest.approx(1_235_814_400 * 2, rel=1e-3)
+    assert spec.kv_cache_bytes - plain.kv_cache_bytes == pytest.approx(4 * 1000 * 32_768, rel=1e-9)
+    assert spec.max_batch < plain.max_batch  # the draft's bytes leave less room for sequences
+
+
+def test_mtp_draft_adds_no_resident_model() -> None:
+    # MTP drafts with the target's own extra layers: no second model is loaded.
+    plain = analyze("deepseek-v3", "h200", tp=8, context=4096).memory
+    mtp = analyze("deepseek-v3", "h200", tp=8, context=4096, spec_tokens=1, acceptance=0.8, draft="mtp").memory
+    assert mtp.weights_bytes == plain.weights_bytes

@@ -83,6 +83,10 @@ def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Nu
     cap = hw.memory_capacity.value if capacity is None else capacity
     weights = weight_bytes(model, quant, options)
     kv_per_seq = kv_bytes_per_sequence(model, quant, max_context, options)
+    draft = options.speculation.draft if options.speculation else None
+    if draft is not None and not draft.mtp:  # a separate draft model is resident beside the target, with its own cache
+        weights += weight_bytes(draft.model, draft.quant, draft.options)
+        kv_per_seq = kv_per_seq + kv_bytes_per_sequence(draft.model, draft.quant, max_context, draft.options)
     act = activation_workspace(step_ops)
     act_per_seq = activation_workspace(step_ops_one_seq)
     free = cap - weights
