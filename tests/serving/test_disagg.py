@@ -159,3 +159,28 @@ def test_cli_end_to_end() -> None:
     assert "1P:3D" in table.stdout and "KV xfer ms" in table.stdout and "inter-node link" in table.stdout
     bad = runner.invoke(cli_app, ["serving", "--disaggregate", "0P:2D", "--concurrency", "1"])
     assert bad.exit_code != 0 and "disaggregate" in bad.output and "Traceback" not in bad.output
+
+
+def test_per_point_limits_and_splits_give_each_points_own_figures() -> None:
+    """rooflm.plan prices every split × engine limit × load of a step model in one call: the engine's limits as
+    arrays and a split per point. Each point equals the call with that point's own limits and split alone."""
+    from dataclasses import replace
+
+    from rooflm.serving.disagg_steady import steady_points
+    from rooflm.serving.steps import Engine
+    from rooflm.serving.traffic import moments
+
+    pools, limit = _pools("1P:1D")
+    m = moments(parse_lengths("uniform:500:4000", "prompt_len"), parse_lengths("200", "gen_len"), 0, cap=limit - 1)
+    cases = [(Split(1, 3), 64, 2048, 40_000), (Split(2, 2), 256, 8192, 400_000), (Split(3, 1), 32, 512, 9_000)]
+    users = [1.0, 16.0, 200.0]
+    grid = [(c, u) for c in cases for u in users]
+    engine = Engine(np.array([c[1] for c, _ in grid]), np.array([c[2] for c, _ in grid]),  # type: ignore[arg-type]
+                    np.array([c[3] for c, _ in grid]))
+    together = steady_points(replace(pools, steps=replace(pools.steps, engine=engine)), m, "concurrency",
+                             np.array([u for _, u in grid]), splits=[c[0] for c, _ in grid])
+    for ((split, running, budget, kv), u), point in zip(grid, together, strict=True):
+        one = replace(pools, split=split, steps=replace(pools.steps, engine=Engine(running, budget, kv)))
+        alone = steady_points(one, m, "concurrency", np.array([u]))[0]
+        assert point == alone, (split, running, budget, u)
+    assert {p.bound for p in together} >= {"kv_cache", "prefill_pool"}  # the per-point limits bind differently

@@ -6,7 +6,8 @@ import numpy as np
 
 from rooflm.errors import InvalidInputError
 from rooflm.serving import disagg_sim
-from rooflm.serving.disagg import Pools, bound_of, steady_points
+from rooflm.serving.disagg import Pools
+from rooflm.serving.disagg_steady import bound_of, steady_points
 from rooflm.serving.result import PERCENTILES, ServingPoint
 from rooflm.serving.traffic import Moments
 
