@@ -45,14 +45,18 @@ def tiled_bytes(op: Op, level: MemoryLevel, weight_bytes: Num, streamed: Num) ->
     if tile is None:
         return streamed
     if op.kind == "gemm" and op.weight_shape:
-        k, n = op.weight_shape
-        a_in = np.asarray(op.gemm_m, dtype=np.float64) * k * bytes_per_element(op.compute_dtype) * op.instances
-        a_in = np.minimum(a_in, c.activation_bytes)  # the input is part of the counted activation bytes
-        rest = streamed - weight_bytes - a_in  # the output C (and a bias), once
-        return gemm_tile_bytes(a_in, weight_bytes, rest, op.gemm_m, n, tile)
+        return gemm_tile_bytes(*_gemm_operands(op, weight_bytes, streamed), op.gemm_m, op.weight_shape[1], tile)
     if op.kind == "attention" and np.any(c.flops):
         return np.maximum(streamed, flash_kv_rereads(c.flops, bytes_per_element(op.compute_dtype), tile))
     return streamed
+
+
+def _gemm_operands(op: Op, weight_bytes: Num, streamed: Num) -> tuple[Num, Num, Num]:
+    """A GEMM instance's A (its input rows), B (the weights) and the rest (the output C and a bias), in bytes."""
+    k = op.weight_shape[0]
+    a_in = np.asarray(op.gemm_m, dtype=np.float64) * (k * bytes_per_element(op.compute_dtype) * op.instances)
+    a_in = np.minimum(a_in, op.cost.activation_bytes)  # the input is part of the counted activation bytes
+    return a_in, weight_bytes, streamed - weight_bytes - a_in
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ def level_bytes(op: Op, hw: HardwareSpec, resident: Residency) -> dict[str, Num]
     w, kv = c.weight_bytes, c.kv_bytes
     # Most steps keep nothing resident: then each level sees the same weights and KV, and no mask is built.
     on_chip = bool(np.any((resident.weights >= 0) & (resident.weights < dram_index)))
+    if not on_chip:
+        return _streamed_level_bytes(op, hw)
     out: dict[str, Num] = {}
     outer: Num = 0.0
     for j in range(dram_index, -1, -1):  # from DRAM inward
@@ -106,6 +112,27 @@ def level_bytes(op: Op, hw: HardwareSpec, resident: Residency) -> dict[str, Num]
     return dict(reversed(out.items()))
 
 
+def _streamed_level_bytes(op: Op, hw: HardwareSpec) -> dict[str, Num]:
+    """level_bytes when nothing stays on chip: the classic bytes at DRAM, once; a level whose kernels stream
+    (no tile, or not a GEMM or attention) carries the very array of the level outside it, not a copy. In a sweep
+    each array op costs a pass over every point, and most operators (norms, activations) are not tiled."""
+    c = op.cost
+    streamed = c.weight_bytes + c.kv_bytes + c.activation_bytes
+    out: dict[str, Num] = {DRAM: streamed}
+    outer = streamed
+    # A GEMM's operands are the same at every level: split them once, not once per tiled level.
+    gemm = _gemm_operands(op, c.weight_bytes, streamed) if op.kind == "gemm" and op.weight_shape else None
+    for level in reversed(hw.levels):
+        if gemm is not None and level.tile is not None:
+            here = gemm_tile_bytes(*gemm, op.gemm_m, op.weight_shape[1], level.tile)
+        else:
+            here = tiled_bytes(op, level, c.weight_bytes, streamed)
+        if here is not streamed:
+            outer = np.maximum(here, outer)
+        out[level.name] = outer
+    return dict(reversed(out.items()))
+
+
 def _beyond(j: int, resident_at: np.ndarray, dram_index: int) -> np.ndarray:
     """Whether level ``j`` lies outside the level the data is resident at (so the data does not reach it)."""
     return (resident_at >= 0) & (resident_at < dram_index) & (j > resident_at)
@@ -114,5 +141,5 @@ def _beyond(j: int, resident_at: np.ndarray, dram_index: int) -> np.ndarray:
 def cache_times(op: Op, hw: HardwareSpec, by_level: dict[str, Num]) -> dict[str, np.ndarray]:
     """Seconds at each on-chip level for all ``count`` instances: bytes / bandwidth. The levels' figures are what a
     kernel sustains (peak per-clock figures or microbenchmarks), taken as they are in both efficiency modes."""
-    return {lv.name: op.count * np.asarray(by_level[lv.name], dtype=np.float64) / lv.bandwidth.value
+    return {lv.name: np.asarray(by_level[lv.name], dtype=np.float64) * (op.count / lv.bandwidth.value)
             for lv in hw.levels}
