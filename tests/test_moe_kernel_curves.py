@@ -103,3 +103,21 @@ def test_hopper_w4a16_grouped_curve_reproduces_marlin_moe(batch: int) -> None:
     # + 4 × 1.3 us launches = 142.8 us (published 143 us). Before: 0.55 and 4 us fill gave 96 us, 33% fast.
     t = fused_moe_time(h20(), "w4a16", batch, 256, 2048, 7168, 8, launched=4)
     assert t == pytest.approx(MARLIN_MOE_H20_US[batch] * 1e-6, rel=0.05)
+
+
+def test_ep_with_fewer_sequences_than_replicas_routes_only_the_real_tokens() -> None:
+    """Regression (issue #11): under EP over data-parallel replicas an EP group routed dp × the busiest replica's
+    tokens, so batch 1 on dp = ep = 8 routed 8 tokens. Qwen3-30B-A3B (128 experts, top-8, 48 layers, expert
+    gate_up 2·768 × 2048 in bf16 = 6.29 MB): one token hits 8 experts over 8 devices, one per device, so a device's
+    gate_up reads 48 × 6,291,456 B = 302.0 MB (was 51.6 experts hit → 6.45 per device, 1.95 GB). Batch 9 (replicas
+    of 2 and 1): 9 tokens hit 128·(1 − (15/16)^9) = 56.4 experts, 7.05 per device → 2.13 GB."""
+    import rooflm
+
+    def gate_up_bytes(batch: int) -> float:
+        r = rooflm.analyze("qwen3-30b-a3b", "h100-sxm", batch=batch, context=1024, dp=8, ep=8)
+        return next(o.bytes for o in r.operators if o.name == "experts.gate_up_proj")
+
+    weights_1 = 48 * 2 * 768 * 2048 * 2
+    assert gate_up_bytes(1) == pytest.approx(weights_1, rel=0.01)  # + the one token's activations
+    hit_9 = 128 * (1 - (15 / 16) ** 9)
+    assert gate_up_bytes(9) == pytest.approx(hit_9 / 8 * weights_1, rel=0.01)

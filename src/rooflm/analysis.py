@@ -72,6 +72,8 @@ def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, c
     (engine.py: prefill in chunks, decode from CUDA graphs, a CPU cost per step) and sets the step time."""
     b = s.parallel.replica_batch(batch)
     use = phase_memory(s, phase, batch, prompt_len, context, gen_len, lm_head_all_tokens)
+    if s.parallel.ep > 1 and s.parallel.dp > 1:  # an EP group routes the real sequences, not dp × the busiest's
+        s = replace(s, options=replace(s.options, group_replicas=np.asarray(batch, dtype=np.float64) / b))
     if phase == "prefill":
         ops = engine.prefill(s, b, prompt_len, lm_head_all_tokens)
         return PhaseResult(ops, evaluate.sum_ops(ops), batch * prompt_len, use)

@@ -51,6 +51,9 @@ class Options:
     # not listed uses ``costs``.
     module_costs: tuple[tuple[str, QuantCosts], ...] = ()
     speculation: Speculation | None = None  # speculative decoding: a decode step verifies k drafted tokens
+    # Under EP, how many replicas' worth of the busiest replica's tokens an EP group routes: the global batch over the
+    # busiest replica's (analysis.run_phase sets it; below dp when the batch does not fill every replica). None: dp.
+    group_replicas: Num | None = None
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,12 @@ DEFAULT_OPTIONS = Options()
 TOPK_FLOPS_PER_SCORE = 5.0
 
 
-def moe_group_tokens(tokens: Num, parallel: Parallelism) -> Num:
-    """The tokens one device's MoE layer routes: under EP it serves the tokens of every replica of its stage."""
-    return tokens * parallel.dp if parallel.ep > 1 else tokens
+def moe_group_tokens(tokens: Num, parallel: Parallelism, replicas: Num | None = None) -> Num:
+    """The tokens one device's MoE layer routes: under EP it serves the tokens of every replica of its stage —
+    ``replicas`` times the busiest replica's ``tokens`` (dp unless fewer sequences than dp × its batch exist)."""
+    if parallel.ep <= 1:
+        return tokens
+    return tokens * (parallel.dp if replicas is None else replicas)
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ def expert_load(model: ModelSpec, tokens: Num, options: Options) -> ExpertLoad:
     """``tokens``: one replica's tokens in the step (batch / dp × tokens per sequence)."""
     spec = model.moe
     assert spec is not None
-    group = moe_group_tokens(tokens, options.parallel)
+    group = moe_group_tokens(tokens, options.parallel, options.group_replicas)
     classes = moe.expert_classes(spec.num_experts, spec.top_k, options.routing)
     hit = sum(moe.distinct_experts(group, n, pick) for n, pick in classes)
     return ExpertLoad(group, hit, group * spec.top_k / np.maximum(hit, 1e-30))
@@ -335,7 +341,7 @@ class GraphBuilder:
         m, p, spec = self.m, self.p, self.m.moe
         assert spec is not None
         t, h = step.tokens, m.hidden_size
-        group_tokens = moe_group_tokens(t, p)
+        group_tokens = moe_group_tokens(t, p, self.o.group_replicas)
         ops = [self.linear("router", t, h, spec.num_experts, count, spec.router_bias, "expert", module="router")]
         topk = Cost(flops=TOPK_FLOPS_PER_SCORE * t * spec.num_experts,
                     activation_bytes=t * (spec.num_experts + 2 * spec.top_k) * self.io)
