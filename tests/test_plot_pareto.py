@@ -53,7 +53,8 @@ def test_the_figures_data_is_the_plans_result(result: rooflm.PlanResult) -> None
                                                    result.best.metrics["output_tokens_per_s_per_gpu"], label(result.best))
     assert d.meets == [a <= 0.1 and b <= 0.0035 for a, b in zip(f["ttft_s"], f["tpot_s"], strict=True)]
     assert 0 < sum(d.meets) < len(d.meets)
-    assert (d.ttft_slo_s, d.tpot_slo_s, d.searched) == (0.1, 0.0035, 3 * 2 * 3)  # 3 layouts × 2 limits × 3 loads
+    # 3 layouts and the split 1P:1D of two 1-GPU replicas, × 2 limits × 3 loads
+    assert (d.ttft_slo_s, d.tpot_slo_s, d.searched) == (0.1, 0.0035, 4 * 2 * 3)
 
 
 def test_the_query_and_the_search_reach_the_plan(result: rooflm.PlanResult) -> None:
@@ -71,7 +72,7 @@ def test_each_format_writes(suffix: str, tmp_path: Path) -> None:
         text = _svg_text(path)
         for words in ("output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)",
                       "Pareto frontier", "best within the targets", "TPOT target 3.5 ms (1 / TPOT)",
-                      "TTFT target 100 ms", "Pareto frontier of 18 configurations (18 fit)"):
+                      "TTFT target 100 ms", "Pareto frontier of 24 configurations (24 fit)"):
             assert words in text, words
     else:
         html = path.read_text()
@@ -95,8 +96,9 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     r = runner.invoke(app, ["plot", "pareto", "-o", str(out), *CLI, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) == {"kind": "pareto", "output": str(out), "format": "svg"}
-    # The plan's default engine limits: 5 max_running values at the one token budget given, 3 layouts, 3 loads.
-    assert "Pareto frontier of 45 configurations" in _svg_text(out)
+    # The plan's default engine limits: 5 max_running values at the one token budget given, 3 layouts and 1P:1D,
+    # 3 loads.
+    assert "Pareto frontier of 60 configurations" in _svg_text(out)
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -116,3 +118,9 @@ def test_the_api_refuses_a_fixed_layout() -> None:
     with pytest.raises(InvalidInputError, match="searches every layout") as e:
         rooflm.plot.figure_data("pareto", QUERY.replace(tp=2), **SEARCH)
     assert e.value.field == "tp"
+
+
+def test_a_disaggregated_point_is_labelled_with_its_split(result: rooflm.PlanResult) -> None:
+    split = [p for p in result.pareto if p.config["disaggregate"] is not None]
+    assert split, "1P:1D of two 1-GPU replicas reaches the frontier at 64 users"
+    assert label(split[0]).startswith("tp1 1P:1D fp8/kv fp8, ")  # the replicas' layout (no dp), then the split

@@ -1,5 +1,6 @@
 """`rooflm plan`: the Pareto frontier of tokens/s per GPU against per user over layouts, schemes, KV dtypes,
-speculative decoding, engine limits and loads, and the best configuration within latency targets."""
+speculative decoding, aggregated or disaggregated serving, engine limits and loads, and the best configuration
+within latency targets."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ Gpus = Annotated[int, typer.Option(help="GPUs to lay out: every tp × pp × dp (
 TtftSlo = Annotated[float | None, typer.Option(help="Target mean time to first token, seconds (e.g. 0.5).")]
 TpotSlo = Annotated[float | None, typer.Option(help="Target mean time per output token, seconds (e.g. 0.03).")]
 IntList = Annotated[str | None, typer.Option()]
+Disaggregate = Annotated[str, typer.Option(help=(
+    "Disaggregated prefill/decode searched: auto (every split xP:yD of each layout's replicas, x + y = GPUs / "
+    "devices per replica; past 8 replicas x or y of 1, 2, 4, …), off, or a list (1P:3D,2P:2D)."))]
+KvLinkFlag = Annotated[str | None, typer.Option(help="The KV transfer's link of the disaggregated splits: inter_node "
+                                                 "(default) | intra_node.", callback=lower_case)]
 
 
 def _ints(text: str | None, flag: str) -> list[int] | None:
@@ -43,19 +49,22 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
              "--max-tokens-per-step", help="Rows per step searched (vLLM max_num_batched_tokens).")] = "2048,8192",
          concurrency: Annotated[str, typer.Option(help="Closed-loop users searched: 1,8,64 or 1:2048:x2.")
                                 ] = "1:2048:x2",
+         disaggregate: Disaggregate = "auto", kv_link: KvLinkFlag = None,
          ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
          seed: Annotated[int, typer.Option(help="Seed of the length draws.")] = 0,
          workers: Annotated[int | None, typer.Option(help="Processes (default: one per core when the search is "
                                                           "large).")] = None,
          as_json: Json = False, *, deployment: Deployment) -> None:
-    """Search layouts, schemes, KV dtypes, spec decoding, engine limits and loads for N GPUs under a traffic: the
-    Pareto frontier of output tokens/s per GPU against per user, and the best configuration meeting --ttft-slo and
-    --tpot-slo, each with the `rooflm serving` command that reproduces it (steady-state model)."""
+    """Search layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
+    and loads for N GPUs under a traffic: the Pareto frontier of output tokens/s per GPU against per user, and the
+    best configuration meeting --ttft-slo and --tpot-slo, each with the `rooflm serving` command that reproduces it
+    (steady-state model)."""
     result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
                       kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
                       max_running=_ints(max_running, "max-running"),
                       max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
-                      concurrency=_ints(concurrency, "concurrency"), ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
+                      concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
+                      ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
                       workers=workers, **deployment)
     if as_json:
         print_json(result.to_json_dict())
@@ -75,8 +84,11 @@ def _num(v: float | None, digits: int = 0) -> str:
 
 
 def _layout(p: PlanPoint) -> str:
+    """tp2 dp4, or a disaggregated split of tp2 replicas: tp2 1P:3D."""
     c = p.config
-    return " ".join(f"{k}{c[k]}" for k in ("tp", "ep", "pp", "dp") if k in ("tp", "dp") or int(c[k]) > 1)
+    keys = ("tp", "ep", "pp", "dp") if c.get("disaggregate") is None else ("tp", "ep", "pp")
+    shown = " ".join(f"{k}{c[k]}" for k in keys if k in ("tp", "dp") or int(c[k] or 1) > 1)
+    return shown if c.get("disaggregate") is None else f"{shown} {c['disaggregate']}"
 
 
 def _row(p: PlanPoint) -> list[str]:

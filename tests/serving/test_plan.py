@@ -4,6 +4,7 @@ targets, each point's command reproduces it through `rooflm serving`, and the se
 from __future__ import annotations
 
 import json
+import math
 import shlex
 
 import numpy as np
@@ -21,8 +22,9 @@ from rooflm.serving.plan_result import PlanResult
 from rooflm.specs.hf_config import load_model
 
 runner = CliRunner()
-# A quick search: 2 GPUs (tp1·dp2, tp2, pp2) × 2 schemes × 2 KV dtypes = 12 step tables, × 3 engine limits (16/32,
-# 16/2048, 64/2048; 64/32 is not searched: a token budget below max_running) × 4 loads = 144 configurations.
+# A quick search: 2 GPUs (tp1·dp2, tp2, pp2, and two 1-GPU replicas disaggregated 1P:1D) × 2 schemes × 2 KV dtypes =
+# 16 step tables, × 3 engine limits (16/32, 16/2048, 64/2048; 64/32 is not searched: a token budget below
+# max_running) × 4 loads = 192 configurations.
 QUICK = {"gpus": 2, "prompt_len": 512, "gen_len": 64, "quant": "bf16,fp8", "kv_dtype": "bf16,fp8",
          "max_running": [16, 64], "max_tokens_per_step": [32, 2048], "concurrency": [1, 4, 16, 64], "workers": 1}
 
@@ -70,7 +72,9 @@ def test_the_plans_frontier_is_the_non_dominated_set_of_what_was_searched(quick:
     front = [(p.metrics["output_tokens_per_s_per_user"], p.metrics["output_tokens_per_s_per_gpu"]) for p in quick.pareto]
     assert len(front) >= 3
     _brute_force_check(f["output_tokens_per_s_per_user"], f["output_tokens_per_s_per_gpu"], front)  # type: ignore[arg-type]
-    assert quick.searched == 144 and quick.fits == len(f["ttft_s"]) == 144  # 8B fits in every layout and scheme
+    assert quick.searched == 192 and quick.fits == len(f["ttft_s"]) == 192  # 8B fits in every layout and scheme
+    # The frontier holds both kinds: 1P:1D's decode replica never runs a prefill chunk, so it wins at high loads.
+    assert {p.config["disaggregate"] for p in quick.pareto} == {None, "1P:1D"}
 
 
 def test_the_best_meets_the_targets_and_nothing_within_them_beats_it(quick: PlanResult) -> None:
@@ -121,7 +125,7 @@ def test_layouts_the_model_does_not_divide_into_are_not_searched() -> None:
                                                              (2, 2, 1, 1)]
     r = rooflm.plan("qwen2.5-7b", "h100-sxm", gpus=8, prompt_len=256, gen_len=32, quant="fp8", kv_dtype="fp8",
                     max_running=[64], max_tokens_per_step=[2048], concurrency=[1, 64], workers=1)
-    assert r.searched == 9 * 2 and all(p.config["tp"] != 8 for p in r.pareto)
+    assert r.searched == (9 + 16) * 2 and all(p.config["tp"] != 8 for p in r.pareto)  # 16 splits: see the counts test
 
 
 def test_a_target_nobody_meets_gives_no_best_and_says_so() -> None:
@@ -151,12 +155,15 @@ def test_cli_end_to_end_table_and_json() -> None:
             "--ttft-slo", "0.2", "--tpot-slo", "0.004", "--workers", "1"]
     table = runner.invoke(app, args)
     assert table.exit_code == 0, table.output
-    assert "Pareto frontier of 18 configurations (18 fit)" in table.stdout  # 3 layouts × 2 limits × 3 loads
+    # 3 layouts and the split 1P:1D of two 1-GPU replicas, × 2 limits × 3 loads
+    assert "Pareto frontier of 24 configurations (24 fit)" in table.stdout
     assert "rooflm serving --model llama-3.1-8b" in table.stdout
     doc = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
-    assert doc["searched"] == 18 and doc["best"]["command"].startswith("rooflm serving")
-    assert set(doc["best"]["config"]) == {"tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "max_running",
-                                          "max_tokens_per_step", "concurrency"}
+    assert doc["searched"] == 24 and doc["best"]["command"].startswith("rooflm serving")
+    assert set(doc["best"]["config"]) == {"tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "disaggregate",
+                                          "max_running", "max_tokens_per_step", "concurrency"}
+    off = json.loads(runner.invoke(app, [*args, "--disaggregate", "off", "--json"]).stdout)
+    assert off["searched"] == 18 and all(p["config"]["disaggregate"] is None for p in off["pareto"])
     assert [p["output_tokens_per_s_per_user"] for p in doc["pareto"]] == sorted(
         p["output_tokens_per_s_per_user"] for p in doc["pareto"])
 
@@ -165,7 +172,7 @@ def test_default_schemes_are_those_the_device_runs() -> None:
     # An A100 has no fp8 or fp4 roof: the default schemes leave them out, and say so; asked for, fp8 is refused.
     r = rooflm.plan("llama-3.1-8b", "a100-sxm", gpus=1, prompt_len=256, gen_len=32, kv_dtype="bf16",
                     max_running=[16], max_tokens_per_step=[2048], concurrency=[1], workers=1)
-    assert r.searched == 3  # bf16, w4a16, w4a8
+    assert r.searched == 3  # bf16, w4a16, w4a8; one GPU: no split
     assert {p.config["quant"] for p in r.pareto} <= {"bf16", "w4a16", "w4a8"}
     assert any("fp8 compute roof" in n for n in r.notes)
     with pytest.raises(InvalidInputError, match="no fp8 compute roof") as e:
@@ -215,7 +222,125 @@ def test_a_search_past_the_limit_is_refused_before_work_with_count_and_limit() -
     # 10 layouts × 1 scheme × 1 KV dtype × 1 limit × 100,001 loads = 1,000,010 configurations > 1,000,000.
     with pytest.raises(InvalidInputError, match=r"1,000,010 configurations .*at most 1,000,000 per plan") as e:
         rooflm.plan("llama-3.1-8b", "h100-sxm", gpus=8, quant="fp8", kv_dtype="fp8", max_running=[64],
-                    max_tokens_per_step=[2048], concurrency=list(range(1, 100_002)))
+                    max_tokens_per_step=[2048], concurrency=list(range(1, 100_002)), disaggregate="off")
+    assert e.value.field == "concurrency"
+    # With the splits (16, see test_the_splits_searched_and_their_count): 26 × 38,462 loads = 1,000,012.
+    with pytest.raises(InvalidInputError, match=r"1,000,012 configurations \(16 step tables, 26 with the "
+                                                r"disaggregated splits") as e:
+        rooflm.plan("llama-3.1-8b", "h100-sxm", gpus=8, quant="fp8", kv_dtype="fp8", max_running=[64],
+                    max_tokens_per_step=[2048], concurrency=list(range(1, 38_463)))
     assert e.value.field == "concurrency"
     cli = runner.invoke(app, ["plan", "--tp", "2"])
     assert cli.exit_code == 2 and "--tp" in cli.output  # not an option of plan: the layout is searched
+
+
+def test_a_disaggregated_point_reproduces_through_serving(quick: PlanResult) -> None:
+    """A split's command runs `rooflm serving --method steady --disaggregate xP:yD`, which prices its own grids: the
+    same tokens/s per GPU and TPOT within the 0.5% the aggregated reproduction allows."""
+    split = [p for p in quick.pareto if p.config["disaggregate"] is not None]
+    assert split
+    for p in split:
+        assert f"--disaggregate {p.config['disaggregate']}" in p.command and "--dp" not in p.command
+        doc = _serving(p.command)
+        point = doc["points"][0]  # type: ignore[index]
+        assert doc["disaggregate"]["split"] == p.config["disaggregate"] and doc["devices"] == 2  # type: ignore[index]
+        assert doc["kv_capacity_tokens"] == p.kv_capacity_tokens
+        assert point["output_tokens_per_s_per_gpu"] == pytest.approx(p.metrics["output_tokens_per_s_per_gpu"], rel=5e-3)
+        assert point["tpot_s"] == pytest.approx(p.metrics["tpot_s"], rel=5e-3)
+        assert point["ttft_s"] == pytest.approx(p.metrics["ttft_s"], rel=5e-3)
+
+
+def test_one_replica_searches_no_splits() -> None:
+    # One GPU is one replica: nothing to split, and the search is the aggregated one exactly.
+    args = {**QUICK, "gpus": 1, "quant": "fp8", "kv_dtype": "fp8"}
+    auto = rooflm.plan("llama-3.1-8b", "h100-sxm", **args)  # type: ignore[arg-type]
+    off = rooflm.plan("llama-3.1-8b", "h100-sxm", disaggregate="off", **args)  # type: ignore[arg-type]
+    assert auto.searched == off.searched == 12 and auto.to_json_dict() == off.to_json_dict()  # 3 limits × 4 loads
+    assert all(p.config["disaggregate"] is None for p in auto.pareto)
+    assert space.splits_of(1, "auto") == ()
+    # Llama-3.1-8B on 3 GPUs: 3 divides neither its 32 query heads nor its 32 layers, so the only replica is one
+    # GPU (tp1, three of them): the splits 1P:2D and 2P:1D.
+    found = space.disaggregated_layouts(load_model("llama-3.1-8b"), 3, "auto")
+    assert [(p.tp, p.pp, [s.label for s in splits]) for p, splits in found] == [(1, 1, ["1P:2D", "2P:1D"])]
+
+
+def test_the_splits_searched_and_their_count() -> None:
+    # Up to 8 replicas every split; past it the prefill share on a geometric grid from each end.
+    assert [s.label for s in space.splits_of(2, "auto")] == ["1P:1D"]
+    assert len(space.splits_of(8, "auto")) == 7
+    # 16: x ∈ {1, 2, 4, 8} ∪ {15, 14, 12, 8} = 7 splits; 64: {1, 2, 4, 8, 16, 32} ∪ {63, 62, 60, 56, 48, 32} = 11.
+    assert [s.prefill for s in space.splits_of(16, "auto")] == [1, 2, 4, 8, 12, 14, 15]
+    assert len(space.splits_of(64, "auto")) == 11
+    # `serving --disaggregate` takes at most 256 replicas of a kind: 512 replicas keep 256P:256D and those near it.
+    assert [s.label for s in space.splits_of(512, "auto")] == ["256P:256D"]
+    assert space.splits_of(8, "off") == ()
+    # 8 GPUs of Llama-3.1-8B: replicas of 1 GPU (tp1: 8 replicas, 7 splits), 2 (tp2, pp2: 4 replicas, 3 splits
+    # each) and 4 (tp4, tp2·pp2, pp4: 2 replicas, 1 split each) = 16 splits on 6 step tables.
+    found = space.disaggregated_layouts(load_model("llama-3.1-8b"), 8, "auto")
+    assert len(found) == 6 and sum(len(s) for _, s in found) == 16
+    assert all(p.dp == 1 for p, _ in found)
+    # A list keeps the layouts whose replicas it splits: 1P:3D is 4 replicas of 2 GPUs (tp2 or pp2).
+    listed = space.disaggregated_layouts(load_model("llama-3.1-8b"), 8, space.parse_disaggregate("1P:3D"))
+    assert sorted((p.tp, p.pp) for p, _ in listed) == [(1, 2), (2, 1)]
+    r = rooflm.plan("llama-3.1-8b", "h100-sxm", **{**QUICK, "gpus": 4, "quant": "fp8", "kv_dtype": "fp8",  # type: ignore[arg-type]
+                                                    "disaggregate": "1P:1D,1P:3D", "kv_link": "intra_node"})
+    # 4 GPUs: tp1·dp4, tp2·dp2, tp4, pp2·dp2, tp2·pp2, pp4 = 6 layouts (pp4 × tp1 included; 32 layers), plus 1P:3D of
+    # tp1 and 1P:1D of tp2 and of pp2: 9 blocks × 3 limits × 4 loads = 108.
+    assert r.searched == 108
+    assert any(p.config["disaggregate"] for p in r.pareto) and all("--kv-link intra_node" in p.command
+                                                                  for p in r.pareto if p.config["disaggregate"])
+
+
+@pytest.mark.parametrize(("kwargs", "field", "words"), [
+    ({"disaggregate": "3P:2D", "gpus": 8}, "disaggregate", "5 replicas"),
+    ({"disaggregate": "1P:1D,nope"}, "disaggregate", "xP:yD"),
+    ({"disaggregate": []}, "disaggregate", "auto, off or a list"),
+    ({"disaggregate": "off", "kv_link": "intra_node"}, "kv_link", "--disaggregate off"),
+    ({"kv_link": "intra_node", "gpus": 16}, "kv_link", "do not fit in one"),
+    ({"kv_link": "fiber"}, "kv_link", "--kv-link must be one of"),
+])
+def test_bad_disaggregation_names_the_field(kwargs: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(RooflmError, match=words) as e:
+        rooflm.plan("llama-3.1-8b", "h100-sxm", **{**QUICK, "quant": "fp8", "kv_dtype": "fp8", **kwargs})  # type: ignore[arg-type]
+    assert e.value.field == field
+
+
+def test_long_prompts_and_a_tight_tpot_pick_disaggregated_serving() -> None:
+    """4 H100s, fp8, 8,000-token prompts and 512-token outputs at the 8,192-token budget (a prompt is one chunk),
+    TPOT ≤ 4.5 ms and TTFT ≤ 1 s. Why the best is disaggregated, from the two TPOTs (analyze's figures):
+
+    - 1P:1D of tp2 replicas at 48 users: the decode replica runs decode-only steps, so TPOT is one pure decode step
+      D_tp2(b, c̄) at its ~37 rows and mean context 8,000 + 256: 3.23 ms at b = 24 plus 84 µs per further row
+      (each row's 8,256 fp8 KV tokens, 64 KiB each, halved over tp2, at 3.35 TB/s) ≈ 4.3 ms: within the target.
+    - Aggregated tp2·dp2 at the same 48 users: each engine (24 users, X_e ≈ 8.2 requests/s) runs every other user's
+      prompt as one step of P = 57.0 ms (analyze prefill, tp2) among its decode steps, and a decoding request sits
+      through X_e·(N − 1)/N ≈ 7.8 of those per second: of each second only 1 − 7.8 × (P − D(1)) ≈ 1 − 7.8 × 55.7 ms
+      = 0.56 is left for its ~1/TPOT decode steps, so TPOT ≈ D(b ≈ 23.5) / 0.56 = 3.18 ms / 0.56 ≈ 5.6 ms: past the
+      target. Aggregated engines meet it only at fewer users (32), for fewer tokens/s per GPU."""
+    kw = {"gpus": 4, "prompt_len": 8000, "gen_len": 512, "quant": "fp8", "kv_dtype": "fp8", "max_running": [64],
+          "max_tokens_per_step": [8192], "concurrency": [16, 32, 48, 64], "ttft_slo": 1.0, "tpot_slo": 0.0045,
+          "workers": 1}
+    r = rooflm.plan("llama-3.1-8b", "h100-sxm", **kw)  # type: ignore[arg-type]
+    best = r.best
+    assert best is not None and best.config["disaggregate"] == "1P:1D" and best.config["tp"] == 2
+    users, b = int(best.config["concurrency"]), best.metrics["decode_batch"]  # type: ignore[call-overload]
+    assert users == 48 and b is not None
+    fp8 = {"quant": "fp8", "kv_dtype": "fp8"}
+    pure = [rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="decode", batch=n, context=8256, tp=2, **fp8).totals.time_s
+            for n in (math.floor(b), math.ceil(b))]
+    assert pure[0] <= best.metrics["tpot_s"] <= pure[1] * 1.01 and best.metrics["tpot_s"] <= 0.0045  # type: ignore[operator]
+    # The aggregated engines at the same users, and the hand figure of their TPOT.
+    agg = rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=8000, gen_len=512, concurrency=[users],
+                               method="steady", tp=2, dp=2, max_running=64, max_tokens_per_step=8192, **fp8).points[0]
+    assert agg.tpot_s is not None and agg.requests_per_s is not None and agg.decode_batch is not None
+    x_e, n = agg.requests_per_s / 2, users / 2
+    prefill = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=1, prompt_len=8000, tp=2, **fp8)
+    one = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="decode", batch=1, context=8256, tp=2, **fp8).totals.time_s
+    rows = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="decode", batch=round(agg.decode_batch), context=8256,
+                          tp=2, **fp8).totals.time_s
+    by_hand = rows / (1 - x_e * (n - 1) / n * (prefill.totals.time_s - one))
+    assert agg.tpot_s == pytest.approx(by_hand, rel=0.05) and agg.tpot_s > 0.0045
+    off = rooflm.plan("llama-3.1-8b", "h100-sxm", disaggregate="off", **kw).best  # type: ignore[arg-type]
+    assert off is not None and off.config["concurrency"] < users
+    assert off.metrics["output_tokens_per_s_per_gpu"] < 0.95 * best.metrics["output_tokens_per_s_per_gpu"]  # type: ignore[operator]
+    assert _serving(best.command)["points"][0]["tpot_s"] == pytest.approx(best.metrics["tpot_s"], rel=5e-3)  # type: ignore[index]

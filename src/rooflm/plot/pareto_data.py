@@ -32,9 +32,12 @@ class ParetoData:
 
 
 def label(p: PlanPoint) -> str:
-    """A configuration in a few words: layout, scheme, KV dtype, drafting, limits and users."""
+    """A configuration in a few words: layout (and split), scheme, KV dtype, drafting, limits and users."""
     c = p.config
-    layout = " ".join(f"{k}{c[k]}" for k in ("tp", "ep", "pp", "dp") if k in ("tp", "dp") or int(c[k]) > 1)
+    split = c.get("disaggregate")  # a disaggregated point: the split of replicas of tp × pp devices
+    keys = ("tp", "ep", "pp", "dp") if split is None else ("tp", "ep", "pp")
+    layout = " ".join(f"{k}{c[k]}" for k in keys if k in ("tp", "dp") or int(c[k] or 1) > 1)
+    layout += "" if split is None else f" {split}"
     spec = f" k{c['spec_tokens']}" if c["spec_tokens"] else ""
     return (f"{layout} {c['quant']}/kv {c['kv_dtype']}{spec}, ≤{c['max_running']} run, {c['max_tokens_per_step']} tok/step, "
             f"{c['concurrency']} users")

@@ -1,5 +1,6 @@
 """`rooflm plan`: the Pareto frontier of output tokens/s per GPU against tokens/s per user over layouts, schemes, KV
-dtypes, speculative decoding, engine limits and loads, and the best configuration within latency targets.
+dtypes, speculative decoding, aggregated or disaggregated serving, engine limits and loads, and the best
+configuration within latency targets.
 
 Each step table (a layout, scheme, KV dtype and drafted-token count: plan_space.Table) is priced once by
 rooflm.serving.steps.build at the largest engine limits searched, and every engine limit and load is read off it
@@ -8,6 +9,11 @@ is rooflm.analyze's, as serve_traffic sizes it. A `rooflm serving --method stead
 its own grids, whose points differ from the shared table's only at its own limits: the two agree within 0.02% in
 the cases measured (tests/serving/test_plan.py allows 0.5%). Step tables run on a process pool when there are
 enough of them.
+
+Disaggregated serving (rooflm.serving.disagg): a replica layout of gpus / R devices (dp = 1) has its own step table,
+and every split xP:yD of its R replicas searched (plan_space.splits_of) × engine limit × load is read off it in one
+call of the two-queue steady model (disagg_steady.steady_points, a split per point); its prefill and decode replicas
+have the same engine limits, as `rooflm serving --disaggregate` gives them.
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
+from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
+from rooflm.serving.disagg_steady import steady_points
 from rooflm.serving.plan_result import METRICS, PlanPoint, PlanResult, Traffic, command_line
 from rooflm.serving.steps import Engine, build, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
+from rooflm.specs.parallel import Parallelism
 
 # Step tables per worker before a process pool pays for its start (~0.1 s per worker, forked).
 TABLES_PER_WORKER = 4
@@ -49,6 +58,7 @@ class Search:
     budget: np.ndarray
     loads: np.ndarray
     need_tokens: int  # the KV cache must hold the longest request
+    link: KvLink | None = None  # the KV transfer's, when disaggregated serving is searched
 
 
 def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
@@ -56,6 +66,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
          quant: str | Sequence[str] | None = None, kv_dtype: str | Sequence[str] | None = None,
          spec_tokens: int | Sequence[int] | None = None, max_running: int | Sequence[int] | None = None,
          max_tokens_per_step: int | Sequence[int] | None = None, concurrency: int | Sequence[int] | None = None,
+         disaggregate: str | Sequence[str | Split] | None = "auto", kv_link: str | None = None,
          ttft_slo: float | None = None, tpot_slo: float | None = None, seed: int = 0, workers: int | None = None,
          **deployment: Unpack[Deployment]) -> PlanResult:
     """Search the deployments of ``gpus`` devices for a traffic (closed loops of ``concurrency`` users, prompt and
@@ -65,8 +76,11 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     Searched: every tp × pp × dp = gpus the model divides into (and ep = tp × dp for MoE models); ``quant`` (default
     bf16, fp8, w4a16, w4a8, fp4: those the device runs), ``kv_dtype`` (bf16, fp8), ``spec_tokens`` (drafted tokens
     per step; 0 = off, e.g. [0, 3] with ``acceptance=``), ``max_running`` (32 … 512), ``max_tokens_per_step`` (2048,
-    8192; not below max_running) and ``concurrency`` (1 … 2048 users). Other deployment keywords (efficiency,
-    acceptance, draft, profile, …) apply to every configuration. ``workers``: processes (default: by the work)."""
+    8192; not below max_running) and ``concurrency`` (1 … 2048 users). ``disaggregate``: "auto" (default; also
+    None) searches, for each layout of gpus / R devices with R ≥ 2 replicas, disaggregated serving on every split
+    xP:yD with x + y = R (past 8 replicas: x and y of 1, 2, 4, …), "off" none, or a list of splits ("1P:3D,2P:2D");
+    ``kv_link`` the KV transfer's link (serve_traffic's). Other deployment keywords (efficiency, acceptance, draft,
+    profile, …) apply to every configuration. ``workers``: processes (default: by the work)."""
     gpus = space.check_gpus(gpus)
     ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
     space.check_not_searched(deployment)
@@ -86,15 +100,38 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     traffic = _traffic(spec, prompt_len, gen_len, seed)
     quants = space.names(quant, space.DEFAULT_QUANTS, "quant")
     kvs = space.names(kv_dtype, space.DEFAULT_KV_DTYPES, "kv_dtype")
-    found, notes = space.tables(spec, hw, gpus, quants, kvs, ks, deployment)
-    searched = space.check_size(len(found), len(limits), len(loads))
+    link, split_layouts, notes = _disaggregated(spec, hw, gpus, disaggregate, kv_link)
+    found, left_out = space.tables(spec, hw, gpus, quants, kvs, ks, deployment, split_layouts)
+    notes += left_out
+    searched = space.check_size(found, len(limits), len(loads))
     r_arr = np.array([r for r, _ in limits], dtype=np.float64)
     t_arr = np.array([t for _, t in limits], dtype=np.float64)
     search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
-                    traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens)
-    columns = _run(search, [t.deployment(deployment) for t in found], workers)
+                    traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
+    columns = _run(search, [(t.deployment(deployment), t.splits) for t in found], workers)
     return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
-                   (ttft_slo, tpot_slo), notes, deployment)
+                   (ttft_slo, tpot_slo), notes, deployment, link)
+
+
+def _disaggregated(spec: ModelSpec, hw: HardwareSpec, gpus: int,
+                   disaggregate: str | Sequence[str | Split] | None,
+                   kv_link: str | None) -> tuple[KvLink | None, list[tuple[Parallelism, tuple[Split, ...]]], list[str]]:
+    """The KV link and the replica layouts with their splits. Left to "auto", a device without the link (or a
+    count of GPUs of one replica only) searches aggregated serving alone, with a note where a link is missing."""
+    choice = space.parse_disaggregate(disaggregate)
+    if choice == "off":
+        if kv_link is not None:
+            raise InvalidInputError("--kv-link is the link of disaggregated serving's KV transfer; --disaggregate off "
+                                    "searches none", field="kv_link")
+        return None, [], []
+    found = space.disaggregated_layouts(spec, gpus, choice)
+    try:
+        link = pick_link(hw, kv_link or DEFAULT_LINK, gpus)
+    except InvalidInputError as e:
+        if choice != "auto" or kv_link is not None or not found:
+            raise
+        return None, [], [f"disaggregated serving not searched: {e}"]
+    return link, found, []
 
 
 def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | int | Lengths, seed: int) -> Traffic:
@@ -133,30 +170,39 @@ def kv_tokens(search: Search, deployment: Deployment, budget: int) -> int:
     return int(free // (dec.memory.kv_cache_bytes / probe)) if free > 0 else 0
 
 
-def evaluate(search: Search, deployment: Deployment) -> dict[str, np.ndarray]:
-    """Every engine limit × load of one step table: METRICS columns of shape (limits, loads), NaN (bound "") where
-    the KV cache cannot hold the longest request."""
+def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] = ()) -> dict[str, np.ndarray]:
+    """Every engine limit × load of one step table, and of each of its ``splits`` (disaggregated) instead when it
+    has some: METRICS columns of shape (max(1, splits), limits, loads), NaN (bound "") where the KV cache cannot
+    hold the longest request."""
     kv = {int(t): kv_tokens(search, deployment, int(t)) for t in np.unique(search.budget)}
     kv_arr = np.array([kv[int(t)] for t in search.budget], dtype=np.float64)
     fits = kv_arr >= search.need_tokens
-    shape = (len(search.running), len(search.loads))
+    blocks, n = max(1, len(splits)), len(search.loads)
+    shape = (blocks, len(search.running), n)
     out = {name: np.full(shape, np.nan) for name in METRICS}
     out["bound"] = np.full(shape, "", dtype=object)
-    out["kv_capacity_tokens"] = np.repeat(kv_arr[:, None], len(search.loads), axis=1)
+    out["kv_capacity_tokens"] = np.broadcast_to(kv_arr[None, :, None], shape).copy()
     if not fits.any():
         return out  # the step table is not priced: nothing fits
     steps = build(search.model, search.hardware, **search.build_args, **deployment)  # type: ignore[arg-type, misc]
-    n = len(search.loads)
-    engine = Engine(np.repeat(search.running[fits], n), np.repeat(search.budget[fits], n),  # type: ignore[arg-type]
-                    np.repeat(kv_arr[fits], n))
-    points = steady.closed_loop(replace(steps, engine=engine), search.moments, np.tile(search.loads, int(fits.sum())))
+    k = int(fits.sum())
+    engine = Engine(*(np.tile(np.repeat(v[fits], n), blocks)  # type: ignore[arg-type]
+                      for v in (search.running, search.budget, kv_arr)))
+    users = np.tile(search.loads, k * blocks)
+    if splits:
+        assert search.link is not None
+        pools = Pools(replace(steps, engine=engine), splits[0], search.link)
+        points = steady_points(pools, search.moments, "concurrency", users, [s for s in splits for _ in range(k * n)])
+    else:
+        points = steady.closed_loop(replace(steps, engine=engine), search.moments, users)
     rows = np.flatnonzero(fits)
-    for k, p in enumerate(points):
-        i, j = rows[k // n], k % n
+    for idx, p in enumerate(points):
+        b, rest = divmod(idx, k * n)
+        i, j = rows[rest // n], rest % n
         for name in METRICS:
             v = getattr(p, name)
-            out[name][i, j] = np.nan if v is None else v
-        out["bound"][i, j] = p.bound
+            out[name][b, i, j] = np.nan if v is None else v
+        out["bound"][b, i, j] = p.bound
     return out
 
 
@@ -176,14 +222,15 @@ def _start(search: Search) -> None:
     _SHARED[:] = [search]
 
 
-def _evaluate_shared(deployment: Deployment) -> dict[str, np.ndarray]:
-    return evaluate(_SHARED[0], deployment)
+def _evaluate_shared(table: tuple[Deployment, tuple[Split, ...]]) -> dict[str, np.ndarray]:
+    return evaluate(_SHARED[0], *table)
 
 
-def _run(search: Search, tables: list[Deployment], workers: int | None) -> list[dict[str, np.ndarray]]:
+def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...]]],
+         workers: int | None) -> list[dict[str, np.ndarray]]:
     n = _workers(workers, len(tables))
     if n <= 1:
-        return [evaluate(search, d) for d in tables]
+        return [evaluate(search, *t) for t in tables]
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method), initializer=_start,
                              initargs=(search,)) as pool:
@@ -193,22 +240,24 @@ def _run(search: Search, tables: list[Deployment], workers: int | None) -> list[
 def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
             found: list[space.Table], limits: list[tuple[int, int]], loads: list[int],
             columns: list[dict[str, np.ndarray]], searched: int, slo: tuple[float | None, float | None],
-            notes: list[str], extra: Deployment) -> PlanResult:
+            notes: list[str], extra: Deployment, link: KvLink | None) -> PlanResult:
     flat = {name: np.concatenate([c[name].ravel() for c in columns]) for name in columns[0]}
     x, y = flat["output_tokens_per_s_per_user"], flat["output_tokens_per_s_per_gpu"]
     fits = np.isfinite(flat["output_tokens_per_s"])
     front = pareto.frontier(x, y)
     top = pareto.best(x, y, pareto.meets(flat["ttft_s"], flat["tpot_s"], *slo))
-    per_table = len(limits) * len(loads)
+    per_block = len(limits) * len(loads)
+    blocks = [(t, split) for t in found for split in (t.splits or (None,))]
 
     def point(i: int) -> PlanPoint:
-        t, rest = found[i // per_table], i % per_table
+        (t, split), rest = blocks[i // per_block], i % per_block
         (r, b), users = limits[rest // len(loads)], loads[rest % len(loads)]
         config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": t.dp, "quant": t.quant, "kv_dtype": t.kv_dtype,
-                  "spec_tokens": t.spec_tokens, "max_running": r, "max_tokens_per_step": b, "concurrency": users}
+                  "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
+                  "max_running": r, "max_tokens_per_step": b, "concurrency": users}
         metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i])) for name in METRICS}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
-                         command_line(model, hardware, traffic, t.deployment(extra), r, b, users))
+                         command_line(model, hardware, traffic, t.deployment(extra), r, b, users, split, link))
 
     if not fits.any():
         notes.append(f"no configuration fits: the KV cache left after the weights holds no {traffic.need_tokens:,}-"

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rooflm.deploy import DEPLOYMENT_FIELDS, Deployment
+from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Split
 from rooflm.serving.traffic import Lengths, Moments
 
 # The serving figures each searched configuration gets (rooflm.serving.ServingPoint's fields, steady-state means).
@@ -32,11 +33,12 @@ class Traffic:
 
 @dataclass(frozen=True)
 class PlanPoint:
-    config: dict[str, int | str]  # tp, ep, pp, dp, quant, kv_dtype, spec_tokens, max_running, max_tokens_per_step,
+    config: dict[str, int | str | None]  # tp, ep, pp, dp, quant, kv_dtype, spec_tokens, disaggregate (None:
+    # aggregated, or the split "xP:yD" of replicas of tp × pp devices, dp 1), max_running, max_tokens_per_step,
     # concurrency
     metrics: dict[str, float | None]  # METRICS
     bound: str
-    kv_capacity_tokens: int  # per replica
+    kv_capacity_tokens: int  # per replica (per decode replica when disaggregated)
     command: str
 
     def to_json_dict(self) -> dict[str, object]:
@@ -98,8 +100,10 @@ def deployment_flags(d: Deployment) -> list[str]:
 
 
 def command_line(model: object, hardware: object, traffic: Traffic, d: Deployment, max_running: int,
-                 max_tokens_per_step: int, concurrency: int) -> str:
-    """The `rooflm serving` run of one configuration (steady-state model: the figures the plan searched)."""
+                 max_tokens_per_step: int, concurrency: int, split: Split | None = None,
+                 link: KvLink | None = None) -> str:
+    """The `rooflm serving` run of one configuration (steady-state model: the figures the plan searched); a
+    disaggregated one names its split, and its link unless it is the default."""
     parts = ["rooflm", "serving", "--model", _name(model), "--hardware", _name(hardware),
              "--prompt-len", traffic.prompt.label(), "--gen-len", traffic.gen.label(),
              "--concurrency", str(concurrency), "--method", "steady"]
@@ -111,6 +115,10 @@ def command_line(model: object, hardware: object, traffic: Traffic, d: Deploymen
     parts += ["--quant", str(d.get("quant")), "--kv-dtype", str(d.get("kv_dtype"))]
     if d.get("spec_tokens"):
         parts += ["--spec-tokens", str(d.get("spec_tokens"))]
+    if split is not None:
+        parts += ["--disaggregate", split.label]
+        if link is not None and link.kind != DEFAULT_LINK:
+            parts += ["--kv-link", link.kind]
     parts += ["--max-running", str(max_running), "--max-tokens-per-step", str(max_tokens_per_step),
               *deployment_flags(d)]
     return shlex.join(parts)

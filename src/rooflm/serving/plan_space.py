@@ -1,5 +1,6 @@
 """What `rooflm plan` searches: layouts of N GPUs valid for the model, schemes, KV dtypes and speculative decoding
-(each combination a step table, priced once), and engine limits and loads (cheap: read off that table).
+(each combination a step table, priced once), aggregated or disaggregated serving (a replica's step table and the
+splits xP:yD of the N GPUs' replicas), and engine limits and loads (cheap: read off that table).
 
 The count is known before any step is priced: the layouts, schemes and dtypes are checked by rooflm.deploy.setup
 (milliseconds each), and a search past ``MAX_CONFIGS`` configurations or ``MAX_STEP_TABLES`` step tables is refused.
@@ -14,6 +15,7 @@ from typing import Any
 
 from rooflm.deploy import Deployment, setup
 from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.serving.disagg import MAX_REPLICAS, Split, parse_split
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
@@ -28,6 +30,9 @@ DEFAULT_MAX_RUNNING: tuple[int, ...] = (32, 64, 128, 256, 512)
 DEFAULT_MAX_TOKENS: tuple[int, ...] = (2048, 8192)
 DEFAULT_CONCURRENCY: tuple[int, ...] = tuple(2**i for i in range(12))  # 1 … 2048 users
 DEFAULT_SPEC_TOKENS: tuple[int, ...] = (0,)
+# `--disaggregate auto`: every split xP:yD of up to this many replicas; past it the prefill share on a geometric
+# grid from each end (1, 2, 4, … prefill replicas, and as many decode), ~2 log2(R) splits, so the count stays small.
+AUTO_EVERY_SPLIT = 8
 # A step table costs ~0.1–0.3 s to price and evaluate (benchmarks/bench_plan.py), a configuration ~0.1 ms more: the
 # largest search is a few minutes on one core.
 MAX_STEP_TABLES = 400
@@ -48,6 +53,9 @@ class Table:
     quant: str
     kv_dtype: str
     spec_tokens: int
+    # Disaggregated: the splits xP:yD of the GPUs' replicas of this layout (dp = 1), all read off its step table;
+    # empty for aggregated serving.
+    splits: tuple[Split, ...] = ()
 
     def deployment(self, extra: Deployment) -> Deployment:
         """The deployment keywords of this table: the caller's others, and acceptance/draft only with drafting."""
@@ -129,18 +137,69 @@ def check_not_searched(extra: Deployment) -> None:
                                     "--gpus), not a fixed deployment keyword", field=flag)
 
 
+def parse_disaggregate(value: str | Sequence[str | Split] | None) -> str | list[Split]:
+    """``"auto"`` (the default, also None), ``"off"``, or the splits listed (``"1P:3D,2P:2D"`` or a sequence)."""
+    if value is None:
+        return "auto"
+    if isinstance(value, str) and value.strip().lower() in ("auto", "off"):
+        return value.strip().lower()
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
+    if not items:
+        raise InvalidInputError(f"--disaggregate must be auto, off or a list of xP:yD splits (e.g. 1P:3D,2P:2D), got "
+                                f"{quoted(value)}", field="disaggregate")
+    splits = [parse_split(v.strip() if isinstance(v, str) else v) for v in items]
+    return list(dict.fromkeys(s for s in splits if s is not None))
+
+
+def splits_of(replicas: int, choice: str | list[Split]) -> tuple[Split, ...]:
+    """The splits searched for ``replicas`` replicas of a layout (none for one replica: nothing to split)."""
+    if choice == "off" or replicas < 2:
+        return ()
+    if isinstance(choice, list):
+        return tuple(s for s in choice if s.prefill + s.decode == replicas)
+    if replicas <= AUTO_EVERY_SPLIT:
+        prefill = set(range(1, replicas))
+    else:
+        ends = {2**i for i in range(replicas.bit_length()) if 2**i < replicas}
+        prefill = ends | {replicas - k for k in ends}
+    # `rooflm serving --disaggregate` takes up to MAX_REPLICAS of each kind.
+    return tuple(Split(x, replicas - x) for x in sorted(prefill) if max(x, replicas - x) <= MAX_REPLICAS)
+
+
+def disaggregated_layouts(model: ModelSpec, gpus: int,
+                          choice: str | list[Split]) -> list[tuple[Parallelism, tuple[Split, ...]]]:
+    """Each replica layout (tp × pp of fewer than ``gpus`` devices, dp = 1; ep = 1 or tp for MoE) whose
+    ``gpus`` / devices replicas can be split, with its splits. A listed split that no layout takes is an error."""
+    found = []
+    for devices in divisors(gpus)[:-1]:
+        for p in layouts(model, devices):
+            splits = splits_of(gpus // devices, choice) if p.dp == 1 else ()
+            if splits:
+                found.append((p, splits))
+    if isinstance(choice, list):
+        used = {s for _, splits in found for s in splits}
+        for s in choice:
+            if s not in used:
+                raise InvalidInputError(f"--disaggregate {s.label}: {s.prefill + s.decode} replicas of "
+                                        f"{gpus / (s.prefill + s.decode):g} GPUs is no layout of --gpus {gpus} the model "
+                                        "divides into (x + y must divide the GPUs)", field="disaggregate")
+    return found
+
+
 def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[list[str], bool],
-           kv_dtypes: tuple[list[str], bool], spec_tokens: list[int], extra: Deployment) -> tuple[list[Table], list[str]]:
+           kv_dtypes: tuple[list[str], bool], spec_tokens: list[int], extra: Deployment,
+           disaggregated: Sequence[tuple[Parallelism, tuple[Split, ...]]] = ()) -> tuple[list[Table], list[str]]:
     """The step tables searched, and notes on what was left out. A scheme or KV dtype the device cannot run is an
     error when the caller listed it, and left out (with a note) from the defaults; so is a draft that cannot run
-    at a layout's tensor parallelism."""
+    at a layout's tensor parallelism. ``disaggregated``: the replica layouts and their splits."""
     found: list[Table] = []
     dropped: dict[str, str] = {}
-    for p in layouts(model, gpus):
+    plans: list[tuple[Parallelism, tuple[Split, ...]]] = [(p, ()) for p in layouts(model, gpus)] + list(disaggregated)
+    for p, splits in plans:
         for q in quants[0]:
             for kv in kv_dtypes[0]:
                 for k in spec_tokens:
-                    t = Table(p.tp, p.ep, p.pp, p.dp, q, kv, k)
+                    t = Table(p.tp, p.ep, p.pp, p.dp, q, kv, k, splits)
                     try:
                         setup(model, hardware, **t.deployment(extra))
                     except RooflmError as e:
@@ -154,17 +213,21 @@ def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[li
     return found, notes
 
 
-def check_size(n_tables: int, n_limits: int, n_loads: int) -> int:
-    """The configurations searched, refused past the limits before any work."""
-    configs = n_tables * n_limits * n_loads
-    what = (f"{configs:,} configurations ({n_tables:,} step tables × {n_limits:,} engine limits × {n_loads:,} loads)")
+def check_size(found: list[Table], n_limits: int, n_loads: int) -> int:
+    """The configurations searched (each table's aggregated point or splits × limits × loads), refused past the
+    limits before any work."""
+    n_tables = len(found)
+    blocks = sum(max(1, len(t.splits)) for t in found)
+    configs = blocks * n_limits * n_loads
+    what = (f"{configs:,} configurations ({n_tables:,} step tables, {blocks:,} with the disaggregated splits, × "
+            f"{n_limits:,} engine limits × {n_loads:,} loads)")
     if n_tables > MAX_STEP_TABLES:
-        raise InvalidInputError(f"{what}: {n_tables:,} step tables (layouts × schemes × KV dtypes × spec tokens), at "
-                                f"most {MAX_STEP_TABLES:,} per plan; give fewer --quant, --kv-dtype or --spec-tokens",
-                                field="quant")
+        raise InvalidInputError(f"{what}: {n_tables:,} step tables (layouts × schemes × KV dtypes × spec tokens, "
+                                f"aggregated and disaggregated), at most {MAX_STEP_TABLES:,} per plan; give fewer "
+                                "--quant, --kv-dtype or --spec-tokens, or --disaggregate off", field="quant")
     if configs > MAX_CONFIGS:
-        raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer --concurrency, --max-running or "
-                                "--max-tokens-per-step values", field="concurrency")
+        raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer --concurrency, --max-running, "
+                                "--max-tokens-per-step or --disaggregate values", field="concurrency")
     if configs == 0:
         raise InvalidInputError("no layout, scheme and KV dtype to search: no tp × pp × dp of --gpus divides the "
                                 "model, or the device runs none of the schemes", field="gpus")
