@@ -130,3 +130,39 @@ def test_web_figure_endpoint_refuses_serving_naming_kind() -> None:
     assert reply.status_code == 422 and reply.json()["field"] == "kind"
     assert "/api/serving" in reply.json()["message"]
     assert client.post("/api/figure/memory", json={"batch": 8}).status_code == 200
+
+
+def _plotly_traces(path: Path) -> list[dict[str, object]]:
+    html = path.read_text()
+    start = html.index("[", html.index("Plotly.newPlot("))
+    traces, _ = json.JSONDecoder().raw_decode(html, start)
+    return traces  # type: ignore[no-any-return]
+
+
+def test_cli_plot_serving_passes_the_split_and_the_link_through(tmp_path: Path) -> None:
+    """`plot serving --disaggregate 1P:3D --kv-link intra_node` draws serve_traffic's disaggregated points: the
+    figure's tokens/s per GPU are those of the split over its 4 GPUs, not of one aggregated GPU."""
+    out = tmp_path / "d.html"
+    args = ["--concurrency", "1,8", "--method", "steady", "--prompt-len", "2000", "--gen-len", "64"]
+    r = runner.invoke(app, ["plot", "serving", "-o", str(out), *args, "--disaggregate", "1P:3D", "--kv-link",
+                            "intra_node", "--json"])
+    assert r.exit_code == 0, r.output
+    kw = {"prompt_len": 2000, "gen_len": 64, "concurrency": [1, 8], "method": "steady"}
+    split = rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", disaggregate="1P:3D", kv_link="intra_node", **kw)  # type: ignore[arg-type]
+    alone = rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", **kw)  # type: ignore[arg-type]
+    drawn = _plotly_traces(out)[0]
+    assert drawn["y"] == [p.output_tokens_per_s_per_gpu for p in split.points]
+    assert drawn["y"] != [p.output_tokens_per_s_per_gpu for p in alone.points]
+    assert "1P:3D of one device, intra-node KV link" in out.read_text()  # the title names the split and its link
+    d = plot_data.serving_data(QUERY, concurrency=[8], method="steady", disaggregate="2P:2D")
+    assert "2P:2D of" in d.title and d.bound == [p.bound for p in rooflm.serve_traffic(
+        "llama-3.1-8b", "h100-sxm", prompt_len=512, gen_len=64, concurrency=[8], method="steady",
+        disaggregate="2P:2D").points]
+
+
+@pytest.mark.parametrize(("kind", "flag", "value"), [("roofline", "--disaggregate", "1P:1D"),
+                                                     ("pareto", "--kv-link", "intra_node")])
+def test_cli_refuses_a_split_outside_plot_serving(kind: str, flag: str, value: str, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["plot", kind, "-o", str(tmp_path / "x.png"), flag, value])
+    assert r.exit_code != 0 and flag in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "x.png").exists()

@@ -18,7 +18,7 @@ from rooflm.axes import parse_int_list
 from rooflm.cli_options import AllTokens, GenLen, Json, Model, Phase, lower_case, with_deployment
 from rooflm.cli_output import err, user_errors
 from rooflm.cli_plan import TpotSlo, TtftSlo
-from rooflm.cli_serving import Concurrency, Method, RequestRate, Requests, loads
+from rooflm.cli_serving import Concurrency, DisaggregateSplit, KvLinkFlag, Method, RequestRate, Requests, loads
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 
@@ -89,7 +89,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
          trajectory: Annotated[str, typer.Option(help="roofline: the batches of the trajectory (empty: none).")
                                ] = "1:4096:x2",
          concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
-         requests: Requests = None,
+         requests: Requests = None, disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None,
          gpus: Annotated[int | None, typer.Option(help="pareto: GPUs laid out, every layout searched (default 8).")
                          ] = None,
          ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
@@ -111,6 +111,10 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         raise InvalidInputError(f"--over must be batch or context, got {over!r}")
     quants, hardwares = data_list(quant or "bf16"), data_list(hardware)
     _check_serving_flags(kind, batch, context, concurrency, request_rate, requests)
+    for flag, given in (("disaggregate", disaggregate), ("kv-link", kv_link)):
+        if given is not None and kind != "serving":  # the serving figure's deployment; pareto searches splits itself
+            raise InvalidInputError(f"--{flag}: only `rooflm plot serving` serves a split; `{kind}` does not",
+                                    field=flag.replace("-", "_"))
     _check_pareto_flags(kind, gpus, ttft_slo, tpot_slo, request_rate, requests)
     if all_levels and kind != "levels":
         raise InvalidInputError(f"--all-levels: only `rooflm plot levels` draws memory levels; `{kind}` does not",
@@ -139,7 +143,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         "breakdown": {"over": over, "values": contexts if over_context else batches},
         "memory": {"batches": batches},
         "serving": dict(zip(("concurrency", "request_rate"), loads(concurrency, request_rate), strict=True))
-        | {"method": method, "requests": requests},
+        | {"method": method, "requests": requests, "disaggregate": disaggregate, "kv_link": kv_link},
         "pareto": {"quants": None if quant is None else quants, "gpus": 8 if gpus is None else gpus,
                    "ttft_slo": ttft_slo, "tpot_slo": tpot_slo, "concurrency": loads(concurrency, None)[0]},
         "levels": {"all_levels": all_levels},

@@ -22,6 +22,12 @@ Method = Annotated[str, typer.Option(help="simulate (requests one by one: means 
                                           "steady-state model: means)", callback=lower_case)]
 Requests = Annotated[int | None, typer.Option(help="Requests simulated per point (default: 2,000 or 4 × the largest "
                                                    "concurrency).")]
+DisaggregateSplit = Annotated[str | None, typer.Option(
+    "--disaggregate", help="xP:yD: x prefill and y decode replicas of the layout, the KV cache sent between them "
+                           "(compare with --dp x+y on the same GPUs).")]
+KvLinkFlag = Annotated[str | None, typer.Option(
+    "--kv-link", help="The KV transfer's link: inter_node (default: RDMA between nodes) | intra_node.",
+    callback=lower_case)]
 
 
 def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] | None, list[float] | None]:
@@ -44,12 +50,7 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
                                               "max_num_batched_tokens; default 8192).")] = None,
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
-            disaggregate: Annotated[str | None, typer.Option(
-                help="xP:yD: x prefill and y decode replicas of the layout, the KV cache sent between them "
-                     "(compare with --dp x+y on the same GPUs).")] = None,
-            kv_link: Annotated[str | None, typer.Option(
-                help="The KV transfer's link: inter_node (default: RDMA between nodes) | intra_node.",
-                callback=lower_case)] = None,
+            disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     users, rates = loads(concurrency, request_rate)

@@ -37,7 +37,9 @@ class ServingData:
 
 def serving_title(r: ServingResult) -> str:
     parts = [r.model, r.hardware, r.quant]
-    if r.devices > 1:
+    if r.disaggregate is not None:  # x prefill + y decode replicas of the layout
+        parts.append(f"{r.disaggregate['split']} of {r.layout}, {r.disaggregate['kv_link'].replace('_', '-')} KV link")
+    elif r.devices > 1:
         parts.append(r.layout)
     parts.append(f"prompt {r.prompt_len}, {r.gen_len} output tokens")
     parts.append("simulated requests" if r.method == "simulate" else "steady-state model")
@@ -59,7 +61,8 @@ def serving_points(result: ServingResult) -> ServingData:
 def serving_data(query: Query, concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
                  **traffic: Any) -> ServingData:
     """``rooflm.serve_traffic`` for the query's deployment, prompt and output lengths, at each load (by default
-    ``DEFAULT_CONCURRENCY`` users). ``traffic``: serve_traffic's other keywords (method, requests, seed, …)."""
+    ``DEFAULT_CONCURRENCY`` users). ``traffic``: serve_traffic's other keywords (method, requests, seed,
+    disaggregate, kv_link, …); None values are left to serve_traffic's defaults."""
     if concurrency is None and request_rate is None:
         concurrency = DEFAULT_CONCURRENCY
     result = rooflm.serve_traffic(query.model, query.hardware, prompt_len=query.prompt_len, gen_len=query.gen_len,
