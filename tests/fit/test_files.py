@@ -93,3 +93,18 @@ def test_validate_cases_written_as_a_fit_table(tmp_path: Path) -> None:
     assert (prefill.phase, prefill.batch, prefill.prompt_len, prefill.seconds) == ("prefill", 1, 256, 0.0456)
     expected = analyze(config, hw, phase="decode", batch=4, context=128, efficiency="calibrated")
     assert Predictor([decode])({})[0] == pytest.approx(expected.totals.time_s, rel=1e-12)
+
+
+def test_profile_of_a_hardware_file_validates_its_table(tmp_path: Path) -> None:
+    """`rooflm validate --table T --profile P` where T's rows name a hardware file: the profile's device (the file's
+    name, my-gpu) is matched through the file (before: my-gpu was looked up in the catalog and refused)."""
+    from rooflm.fit.profile import write_profile
+    from rooflm.measure.validate import validate_table
+
+    hw = _device(tmp_path)
+    path = _table(tmp_path, [f"llama-3.1-8b,{hw.name},decode,{b},1024,{t}" for b, t in ((1, 0.009), (8, 0.0095),
+                                                                                       (64, 0.013))])
+    profile = tmp_path / "p.toml"
+    write_profile(profile, fit(read_table(path), ("eta_memory",)), path, "test")
+    with_profile, default = validate_table(path, profile), validate_table(path)
+    assert with_profile.profile is not None and with_profile.median_abs < default.median_abs

@@ -47,3 +47,17 @@ def test_malformed_profile_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(InvalidInputError):
         load_profile(path)
+
+
+def test_catalog_zero_and_bound_values_round_trip(tmp_path: Path) -> None:
+    """A profile is read back whatever the fit wrote: a parameter kept at a catalog value of 0 (a CPU file's step
+    overhead; below the log fit's 1 ns bound) is not checked against the fitted range, and a value pinned at a
+    bound is exactly on it (exp(log(1e-9)) is 1e-9 minus an ulp: before, the reader refused both)."""
+    from rooflm.fit.params import PARAMETERS
+
+    for p in PARAMETERS:
+        assert p.low <= p.from_internal(p.internal_bounds[0]) and p.from_internal(p.internal_bounds[1]) <= p.high
+    path = tmp_path / "p.toml"
+    path.write_text('[devices."h100-sxm".parameters.step_overhead]\nvalue = 0.0\ncatalog = 0.0\nfitted = false\n\n'
+                    '[devices."h100-sxm".parameters.kernel_overhead]\nvalue = 1e-9\ncatalog = 4e-6\nfitted = true\n')
+    assert load_profile(path).deployment_overrides("h100-sxm") == {"efficiency": "calibrated", "kernel_overhead_s": 1e-9}

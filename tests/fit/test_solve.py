@@ -161,3 +161,24 @@ def test_example_table_identifies_every_overhead() -> None:
     for name, true in truth.items():
         e = f.parameters[name]
         assert e.stderr is not None and abs(e.value - true) < 2 * e.stderr, (name, e)
+
+
+def test_leave_one_out_holds_a_pinned_parameter() -> None:
+    """A parameter on its bound has a one-sided slope that means nothing: the leave-one-out refits hold it there
+    (before: its linear step was taken too, and on the measured CPU table one held-out prediction was 730× off)."""
+    from rooflm.fit.params import BY_NAME
+    from rooflm.fit.solve import _leave_one_out
+
+    params = [BY_NAME["eta_memory"], BY_NAME["step_overhead"]]
+    z = np.array([np.log(0.7), params[1].internal_bounds[0]])  # step_overhead pinned at 1 ns
+    rng = np.random.default_rng(0)
+    jac = np.column_stack([np.ones(6), rng.normal(0, 1e-3, 6)])  # a tiny, noisy slope: any step along it is huge
+    residual = rng.normal(0, 0.03, 6)
+    seen: list[float] = []
+
+    def predict(values: dict[str, float], only: int | None = None) -> np.ndarray:
+        seen.append(values["step_overhead"])
+        return np.full(6, 1.0)
+
+    errors = _leave_one_out(predict, params, z, jac, residual, np.ones(6), [0])  # type: ignore[arg-type]
+    assert errors is not None and seen == [pytest.approx(1e-9)] * 6

@@ -34,7 +34,7 @@ class Parameter:
     # reads profiles through rooflm.fit.reader, which imports this module).
     catalog: Callable[[Any], float]
     unit: str = ""
-    # A log-scale overhead is screened and fitted from at least this share of the shortest measured time: at a
+    # A log-scale overhead is screened and fitted from at least this share of the shortest predicted step: at a
     # catalog value of 0 (a hardware file without a per-step cost) its slope is 0 and the data would look blind to it.
     start_share: float = 0.0
 
@@ -47,7 +47,8 @@ class Parameter:
         return math.log(v) if self.log else v
 
     def from_internal(self, z: float) -> float:
-        return math.exp(z) if self.log else z
+        # exp(log(bound)) can land an ulp outside the bound, which a profile's reader then refuses: clamp.
+        return min(max(math.exp(z) if self.log else z, self.low), self.high)
 
     def start(self, catalog: float, shortest_s: float) -> float:
         """Where the screen and the fit start: the catalog value, or the floor above when it is (near) zero."""
@@ -62,11 +63,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("eta_memory", "eta_memory", MIN_FRACTION, 1.0, True, lambda s: s.eff.memory),
     Parameter("eta_compute", "eta_compute", MIN_FRACTION, 1.0, True, lambda s: s.eff.compute_fraction(s.quant.compute)),
     # Overriding the per-kernel overhead sets it for decode too (no separate CUDA-graph figure): deploy.with_runtime.
-    # A step runs tens to thousands of kernels: 1e-4 of the step per kernel is a visible share; one step cost, 1e-2.
+    # Start shares well above fit.solve.MIN_SENSITIVITY (1% of log time): a step runs tens to thousands of kernels,
+    # so 1e-3 of the shortest step per kernel is ≥ 5% of it; the step cost starts at 5%.
     Parameter("kernel_overhead", "kernel_overhead_s", MIN_OVERHEAD_S, MAX_OVERHEAD_S, True,
-              lambda s: s.eff.kernel_overhead_s, "s", 1e-4),
+              lambda s: s.eff.kernel_overhead_s, "s", 1e-3),
     Parameter("step_overhead", "step_overhead_s", MIN_OVERHEAD_S, MAX_OVERHEAD_S, True, lambda s: s.step_overhead_s, "s",
-              1e-2),
+              0.05),
     Parameter("comm_overlap", "comm_overlap", 0.0, MAX_OVERLAP, False, lambda s: s.eff.comm_overlap),
 )
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}

@@ -82,10 +82,11 @@ def _fitted(name: str, hw: str, device: Any, show: Callable[[str], str]) -> dict
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InvalidInputError(f"profile {name}: {param}.value of device {show(hw)} must be a finite number",
                                     field="profile")
+        if not entry.get("fitted", True):
+            continue  # the catalog value, written for the record (it may be 0, below a log-fitted bound): not used
         p = BY_NAME[param]
         if not p.low <= value <= p.high:
             raise InvalidInputError(f"profile {name}: {param} of device {show(hw)} is outside [{p.low}, {p.high}]",
                                     field="profile")
-        if entry.get("fitted", True):
-            values[param] = float(value)
+        values[param] = float(value)
     return values

@@ -124,8 +124,10 @@ def fit_device(hardware: str, points: list[Point], names: tuple[str, ...] | None
     predict = Predictor(points)
     measured = np.array([p.seconds for p in points])
     catalog = catalog_values(points[0])
-    catalog_error = Errors.of(predict({}), measured)
-    z0 = np.array([p.to_internal(p.start(catalog[p.name], float(measured.min()))) for p in params])
+    at_catalog = predict({})
+    catalog_error = Errors.of(at_catalog, measured)
+    # The screen is at the catalog point: an overhead of 0 there starts at a share of the shortest predicted step.
+    z0 = np.array([p.to_internal(p.start(catalog[p.name], float(at_catalog.min()))) for p in params])
     sens = _jacobian(lambda z: np.log(predict(_values(params, z))), z0)
     strength = np.max(np.abs(sens), axis=0)
     active = [j for j in range(len(params)) if strength[j] >= MIN_SENSITIVITY]
@@ -155,7 +157,8 @@ def fit_device(hardware: str, points: list[Point], names: tuple[str, ...] | None
     overheads = {"kernel_overhead", "step_overhead"}
     kernels = _kernels_per_step(predict, values) if any({a, b} == overheads for a, b, _ in confounded) else {}
     return DeviceFit(hardware, estimates, Errors.of(predict(values), measured),
-                     _leave_one_out(predict, fitted, z, jac, residual, measured), catalog_error, len(points), unidentified,
+                     _leave_one_out(predict, fitted, z, jac, residual, measured, free), catalog_error, len(points),
+                     unidentified,
                      confounded, dropped, [(fitted[k].name, values[fitted[k].name]) for k in pinned], kernels)
 
 
@@ -238,7 +241,7 @@ def _uncertainty(jac: np.ndarray, residual: np.ndarray, k: int) -> tuple[np.ndar
 
 
 def _leave_one_out(predict: Predictor, params: list[Parameter], z: np.ndarray, jac: np.ndarray,
-                   residual: np.ndarray, measured: np.ndarray) -> Errors | None:
+                   residual: np.ndarray, measured: np.ndarray, free: list[int]) -> Errors | None:
     """Each point predicted by the model at parameters fitted to all the others. Refitting from scratch n times
     costs n full fits (tens of seconds for 100 points); instead each refit is one Gauss-Newton step from the full
     fit on the other points' residuals and Jacobian (exact for a model linear in its parameters, and the fit
@@ -250,7 +253,9 @@ def _leave_one_out(predict: Predictor, params: list[Parameter], z: np.ndarray, j
     predicted = np.empty(n)
     for i in range(n):
         keep = np.arange(n) != i
-        step, *_ = np.linalg.lstsq(jac[keep], -residual[keep], rcond=None)
+        # A parameter on its bound stays there (its one-sided slope would send a linear step anywhere).
+        step = np.zeros_like(z)
+        step[free], *_ = np.linalg.lstsq(jac[keep][:, free], -residual[keep], rcond=None)
         zi = np.clip(z + step, lo, hi)
         predicted[i] = predict(_values(params, zi), only=i)[i]
     return Errors.of(predicted, measured)

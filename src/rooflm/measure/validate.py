@@ -231,7 +231,7 @@ def validate_table(path: str | Path, profile: str | Path | None = None) -> Table
     for i, p in enumerate(points):
         by_device[p.hardware].append(i)
     for hardware, ix in by_device.items():
-        values = {} if loaded is None else _profile_values(loaded, hardware)
+        values = {} if loaded is None else _profile_values(loaded, hardware, points[ix[0]].device)
         for i, seconds in zip(ix, Predictor([points[i] for i in ix])(values), strict=True):
             predicted[i] = float(seconds)
     rows = [TablePoint(line=p.line, model=p.model, hardware=p.hardware, phase=p.phase, batch=p.batch,
@@ -245,9 +245,10 @@ def validate_table(path: str | Path, profile: str | Path | None = None) -> Table
                                                                 "data_sha256": sha if isinstance(sha, str) else None})
 
 
-def _profile_values(profile: Profile, hardware: str) -> dict[str, float]:
-    """The profile's fitted parameters for ``hardware`` by name (what the Predictor takes, as in the fit)."""
-    profile.deployment_overrides(hardware)  # refuses a device the profile does not cover, naming field profile
+def _profile_values(profile: Profile, hardware: str, source: str) -> dict[str, float]:
+    """The profile's fitted parameters for ``hardware`` by name (what the Predictor takes, as in the fit); ``source``
+    is what names the device to rooflm (a hardware file's path: its name is not in the catalog)."""
+    profile.deployment_overrides(source)  # refuses a device the profile does not cover, naming field profile
     return profile.devices[hardware]
 
 
