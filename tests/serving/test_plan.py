@@ -19,12 +19,13 @@ from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.serving import pareto
 from rooflm.serving import plan_space as space
 from rooflm.serving.plan_result import PlanResult
+from rooflm.specs.hardware import load_hardware
 from rooflm.specs.hf_config import load_model
 
 runner = CliRunner()
-# A quick search: 2 GPUs (tp1·dp2, tp2, pp2, and two 1-GPU replicas disaggregated 1P:1D) × 2 schemes × 2 KV dtypes =
-# 16 step tables, × 3 engine limits (16/32, 16/2048, 64/2048; 64/32 is not searched: a token budget below
-# max_running) × 4 loads = 192 configurations.
+# A quick search: 2 GPUs (tp1·dp2, tp2, pp2, and tp1·dp2's two 1-GPU replicas disaggregated 1P:1D, read off its step
+# table) × 2 schemes × 2 KV dtypes = 12 step tables and 16 deployments, × 3 engine limits (16/32, 16/2048, 64/2048;
+# 64/32 is not searched: a token budget below max_running) × 4 loads = 192 configurations.
 QUICK = {"gpus": 2, "prompt_len": 512, "gen_len": 64, "quant": "bf16,fp8", "kv_dtype": "bf16,fp8",
          "max_running": [16, 64], "max_tokens_per_step": [32, 2048], "concurrency": [1, 4, 16, 64], "workers": 1}
 
@@ -225,8 +226,8 @@ def test_a_search_past_the_limit_is_refused_before_work_with_count_and_limit() -
                     max_tokens_per_step=[2048], concurrency=list(range(1, 100_002)), disaggregate="off")
     assert e.value.field == "concurrency"
     # With the splits (16, see test_the_splits_searched_and_their_count): 26 × 38,462 loads = 1,000,012.
-    with pytest.raises(InvalidInputError, match=r"1,000,012 configurations \(16 step tables, 26 with the "
-                                                r"disaggregated splits") as e:
+    with pytest.raises(InvalidInputError, match=r"1,000,012 configurations \(26 aggregated or disaggregated "
+                                                r"deployments on 10 step tables") as e:
         rooflm.plan("llama-3.1-8b", "h100-sxm", gpus=8, quant="fp8", kv_dtype="fp8", max_running=[64],
                     max_tokens_per_step=[2048], concurrency=list(range(1, 38_463)))
     assert e.value.field == "concurrency"
@@ -275,10 +276,14 @@ def test_the_splits_searched_and_their_count() -> None:
     assert [s.label for s in space.splits_of(512, "auto")] == ["256P:256D"]
     assert space.splits_of(8, "off") == ()
     # 8 GPUs of Llama-3.1-8B: replicas of 1 GPU (tp1: 8 replicas, 7 splits), 2 (tp2, pp2: 4 replicas, 3 splits
-    # each) and 4 (tp4, tp2·pp2, pp4: 2 replicas, 1 split each) = 16 splits on 6 step tables.
+    # each) and 4 (tp4, tp2·pp2, pp4: 2 replicas, 1 split each) = 16 splits of 6 layouts, each read off the step
+    # table of its aggregated layout (dp = the replicas): no step table more.
     found = space.disaggregated_layouts(load_model("llama-3.1-8b"), 8, "auto")
     assert len(found) == 6 and sum(len(s) for _, s in found) == 16
-    assert all(p.dp == 1 for p, _ in found)
+    assert all(p.tp * p.pp * p.dp == 8 for p, _ in found)
+    tables, _ = space.tables(load_model("llama-3.1-8b"), load_hardware("h100-sxm"), 8, (["fp8"], True),
+                             (["fp8"], True), [0], {}, found)
+    assert len(tables) == 10 and sum(len(t.blocks) for t in tables) == 26
     # A list keeps the layouts whose replicas it splits: 1P:3D is 4 replicas of 2 GPUs (tp2 or pp2).
     listed = space.disaggregated_layouts(load_model("llama-3.1-8b"), 8, space.parse_disaggregate("1P:3D"))
     assert sorted((p.tp, p.pp) for p, _ in listed) == [(1, 2), (2, 1)]
@@ -344,3 +349,40 @@ def test_long_prompts_and_a_tight_tpot_pick_disaggregated_serving() -> None:
     assert off is not None and off.config["concurrency"] < users
     assert off.metrics["output_tokens_per_s_per_gpu"] < 0.95 * best.metrics["output_tokens_per_s_per_gpu"]  # type: ignore[operator]
     assert _serving(best.command)["points"][0]["tpot_s"] == pytest.approx(best.metrics["tpot_s"], rel=5e-3)  # type: ignore[index]
+
+
+def test_a_replica_reads_the_step_table_of_its_aggregated_layout() -> None:
+    """The plan reads R replicas of tp × pp devices (ep = 1) off the aggregated layout of dp = R: a step table is per
+    replica, so its figures are a dp = 1 layout's (analyze gives each replica ⌈batch / dp⌉ of the batch). An MoE
+    replica with its experts over its own tp devices (ep = tp) is no aggregated layout (there ep = tp × dp): it has
+    a table of its own, and its splits still reproduce through `serving --disaggregate`."""
+    from rooflm.serving import plan as plan_module
+    from rooflm.serving.steps import build
+
+    args = {"max_prompt": 1024, "max_context": 1280, "exact_prompts": (1024,), "max_running": 64,
+            "max_tokens_per_step": 2048, "kv_blocks": None, "mean_context": 1280.0, "quant": "fp8", "kv_dtype": "fp8"}
+    for model, layout in (("llama-3.1-8b", {"tp": 2, "pp": 1}), ("qwen3-30b-a3b", {"tp": 1, "pp": 2})):
+        shared = build(load_model(model), "h100-sxm", dp=2, **layout, **args)  # type: ignore[arg-type]
+        own = build(load_model(model), "h100-sxm", dp=1, **layout, **args)  # type: ignore[arg-type]
+        assert shared.engine == own.engine and shared.devices == 2 * own.devices
+        for name in ("decode", "decode_attention", "decode_linear", "prefill_linear", "prompt_attention"):
+            assert np.array_equal(getattr(shared, name), getattr(own, name)), (model, name)
+    # Qwen3-30B-A3B on 4 GPUs: 11 aggregated layouts (tp1: pp1·dp4, pp2·dp2 with ep 1 or tp·dp, pp4; tp2: dp2 with
+    # ep 1 or 4, pp2 with ep 1 or 2; tp4 with ep 1 or 4), and the splits 1P:3D, 2P:2D, 3P:1D (tp1), 1P:1D (tp1·pp2,
+    # tp2, and tp2 with ep 2: the one table of its own) = 12 step tables, 17 deployments.
+    spec, hw = load_model("qwen3-30b-a3b"), load_hardware("h100-sxm")
+    found, _ = space.tables(spec, hw, 4, (["fp8"], True), (["fp8"], True), [0], {},
+                            space.disaggregated_layouts(spec, 4, "auto"))
+    assert len(found) == 12 and sum(len(t.blocks) for t in found) == 17
+    own_table = [t for t in found if not t.aggregated]
+    assert [(t.tp, t.ep, [s.label for s in t.splits]) for t in own_table] == [(2, 2, ["1P:1D"])]
+    traffic = plan_module._traffic(spec, 2000, 128, 0)
+    search = plan_module.Search(spec, hw, traffic.build_args | {"max_running": 64, "max_tokens_per_step": 8192},
+                                traffic.moments, np.array([64.0]), np.array([8192.0]), np.array([1.0, 16.0]),
+                                traffic.need_tokens, plan_module.pick_link(hw, "inter_node", 4))
+    columns = plan_module.evaluate(search, own_table[0].replica({}), own_table[0].splits, aggregated=False)
+    served = rooflm.serve_traffic(spec, hw, prompt_len=2000, gen_len=128, concurrency=[1, 16], method="steady",
+                                  disaggregate="1P:1D", max_running=64, max_tokens_per_step=8192,
+                                  **own_table[0].replica({}))
+    assert columns["output_tokens_per_s_per_gpu"][0, 0].tolist() == pytest.approx(
+        [p.output_tokens_per_s_per_gpu for p in served.points], rel=5e-3)

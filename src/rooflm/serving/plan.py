@@ -10,10 +10,12 @@ its own grids, whose points differ from the shared table's only at its own limit
 the cases measured (tests/serving/test_plan.py allows 0.5%). Step tables run on a process pool when there are
 enough of them.
 
-Disaggregated serving (rooflm.serving.disagg): a replica layout of gpus / R devices (dp = 1) has its own step table,
-and every split xP:yD of its R replicas searched (plan_space.splits_of) × engine limit × load is read off it in one
-call of the two-queue steady model (disagg_steady.steady_points, a split per point); its prefill and decode replicas
-have the same engine limits, as `rooflm serving --disaggregate` gives them.
+Disaggregated serving (rooflm.serving.disagg): R replicas of gpus / R devices split xP:yD (plan_space.splits_of).
+The replica's step model is the aggregated layout's of dp = R (a step table is per replica: the same figures as a
+dp = 1 layout's, while the experts are not spread over the replicas, ep = 1; a replica with ep = tp has its own
+table), and every split × engine limit × load is read off it in one call of the two-queue steady model
+(disagg_steady.steady_points, a split per point); prefill and decode replicas have the same engine limits, as
+`rooflm serving --disaggregate` gives them.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     t_arr = np.array([t for _, t in limits], dtype=np.float64)
     search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
                     traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
-    columns = _run(search, [(t.deployment(deployment), t.splits) for t in found], workers)
+    columns = _run(search, [(t.deployment(deployment) if t.aggregated else t.replica(deployment), t.splits,
+                             t.aggregated) for t in found], workers)
     return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
                    (ttft_slo, tpot_slo), notes, deployment, link)
 
@@ -170,14 +173,15 @@ def kv_tokens(search: Search, deployment: Deployment, budget: int) -> int:
     return int(free // (dec.memory.kv_cache_bytes / probe)) if free > 0 else 0
 
 
-def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] = ()) -> dict[str, np.ndarray]:
-    """Every engine limit × load of one step table, and of each of its ``splits`` (disaggregated) instead when it
-    has some: METRICS columns of shape (max(1, splits), limits, loads), NaN (bound "") where the KV cache cannot
-    hold the longest request."""
+def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] = (),
+             aggregated: bool = True) -> dict[str, np.ndarray]:
+    """Every engine limit × load of one step table: aggregated serving (unless ``aggregated`` is False), then each
+    of ``splits`` of its dp replicas: METRICS columns of shape (blocks, limits, loads), NaN (bound "") where the KV
+    cache cannot hold the longest request."""
     kv = {int(t): kv_tokens(search, deployment, int(t)) for t in np.unique(search.budget)}
     kv_arr = np.array([kv[int(t)] for t in search.budget], dtype=np.float64)
     fits = kv_arr >= search.need_tokens
-    blocks, n = max(1, len(splits)), len(search.loads)
+    blocks, n = int(aggregated) + len(splits), len(search.loads)
     shape = (blocks, len(search.running), n)
     out = {name: np.full(shape, np.nan) for name in METRICS}
     out["bound"] = np.full(shape, "", dtype=object)
@@ -186,15 +190,17 @@ def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] =
         return out  # the step table is not priced: nothing fits
     steps = build(search.model, search.hardware, **search.build_args, **deployment)  # type: ignore[arg-type, misc]
     k = int(fits.sum())
-    engine = Engine(*(np.tile(np.repeat(v[fits], n), blocks)  # type: ignore[arg-type]
-                      for v in (search.running, search.budget, kv_arr)))
-    users = np.tile(search.loads, k * blocks)
+    points = []
+    if aggregated:
+        engine = Engine(*(np.repeat(v[fits], n) for v in (search.running, search.budget, kv_arr)))  # type: ignore[arg-type]
+        points += steady.closed_loop(replace(steps, engine=engine), search.moments, np.tile(search.loads, k))
     if splits:
         assert search.link is not None
-        pools = Pools(replace(steps, engine=engine), splits[0], search.link)
-        points = steady_points(pools, search.moments, "concurrency", users, [s for s in splits for _ in range(k * n)])
-    else:
-        points = steady.closed_loop(replace(steps, engine=engine), search.moments, users)
+        engine = Engine(*(np.tile(np.repeat(v[fits], n), len(splits))  # type: ignore[arg-type]
+                          for v in (search.running, search.budget, kv_arr)))
+        replica = replace(steps, engine=engine, dp=1, devices=steps.devices // steps.dp)
+        points += steady_points(Pools(replica, splits[0], search.link), search.moments, "concurrency",
+                                np.tile(search.loads, k * len(splits)), [s for s in splits for _ in range(k * n)])
     rows = np.flatnonzero(fits)
     for idx, p in enumerate(points):
         b, rest = divmod(idx, k * n)
@@ -222,11 +228,11 @@ def _start(search: Search) -> None:
     _SHARED[:] = [search]
 
 
-def _evaluate_shared(table: tuple[Deployment, tuple[Split, ...]]) -> dict[str, np.ndarray]:
+def _evaluate_shared(table: tuple[Deployment, tuple[Split, ...], bool]) -> dict[str, np.ndarray]:
     return evaluate(_SHARED[0], *table)
 
 
-def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...]]],
+def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...], bool]],
          workers: int | None) -> list[dict[str, np.ndarray]]:
     n = _workers(workers, len(tables))
     if n <= 1:
@@ -247,17 +253,18 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
     front = pareto.frontier(x, y)
     top = pareto.best(x, y, pareto.meets(flat["ttft_s"], flat["tpot_s"], *slo))
     per_block = len(limits) * len(loads)
-    blocks = [(t, split) for t in found for split in (t.splits or (None,))]
+    blocks = [(t, split) for t in found for split in t.blocks]
 
     def point(i: int) -> PlanPoint:
         (t, split), rest = blocks[i // per_block], i % per_block
         (r, b), users = limits[rest // len(loads)], loads[rest % len(loads)]
-        config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": t.dp, "quant": t.quant, "kv_dtype": t.kv_dtype,
+        d = t.deployment(extra) if split is None else t.replica(extra)
+        config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant, "kv_dtype": t.kv_dtype,
                   "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
                   "max_running": r, "max_tokens_per_step": b, "concurrency": users}
         metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i])) for name in METRICS}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
-                         command_line(model, hardware, traffic, t.deployment(extra), r, b, users, split, link))
+                         command_line(model, hardware, traffic, d, r, b, users, split, link))
 
     if not fits.any():
         notes.append(f"no configuration fits: the KV cache left after the weights holds no {traffic.need_tokens:,}-"

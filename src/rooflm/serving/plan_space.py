@@ -53,9 +53,15 @@ class Table:
     quant: str
     kv_dtype: str
     spec_tokens: int
-    # Disaggregated: the splits xP:yD of the GPUs' replicas of this layout (dp = 1), all read off its step table;
-    # empty for aggregated serving.
+    # Disaggregated: the splits xP:yD of the GPUs' dp replicas of tp × pp devices, read off this table's step model
+    # (per replica: the same as a dp = 1 layout's when experts are not spread over the replicas, ep = 1).
     splits: tuple[Split, ...] = ()
+    aggregated: bool = True  # False: a replica's own table (dp = 1, ep = tp), searched for its splits only
+
+    @property
+    def blocks(self) -> list[Split | None]:
+        """What is read off the table: aggregated serving (None) and each split."""
+        return [*([None] if self.aggregated else []), *self.splits]
 
     def deployment(self, extra: Deployment) -> Deployment:
         """The deployment keywords of this table: the caller's others, and acceptance/draft only with drafting."""
@@ -63,6 +69,10 @@ class Table:
         d.update(tp=self.tp, ep=self.ep, pp=self.pp, dp=self.dp, quant=self.quant, kv_dtype=self.kv_dtype,
                  spec_tokens=self.spec_tokens)
         return d  # type: ignore[return-value]
+
+    def replica(self, extra: Deployment) -> Deployment:
+        """The deployment keywords of one replica (dp = 1): those of `rooflm serving --disaggregate`."""
+        return {**self.deployment(extra), "dp": 1}  # type: ignore[typeddict-item]
 
 
 def divisors(n: int) -> list[int]:
@@ -168,14 +178,15 @@ def splits_of(replicas: int, choice: str | list[Split]) -> tuple[Split, ...]:
 
 def disaggregated_layouts(model: ModelSpec, gpus: int,
                           choice: str | list[Split]) -> list[tuple[Parallelism, tuple[Split, ...]]]:
-    """Each replica layout (tp × pp of fewer than ``gpus`` devices, dp = 1; ep = 1 or tp for MoE) whose
-    ``gpus`` / devices replicas can be split, with its splits. A listed split that no layout takes is an error."""
+    """Each replica layout (tp × pp of fewer than ``gpus`` devices; ep = 1 or tp for MoE) whose ``gpus`` / devices
+    replicas can be split, with its splits; the layout's dp is the replicas (so that one with ep = 1 is the aggregated
+    layout whose step table it shares). A listed split that no layout takes is an error."""
     found = []
     for devices in divisors(gpus)[:-1]:
         for p in layouts(model, devices):
             splits = splits_of(gpus // devices, choice) if p.dp == 1 else ()
             if splits:
-                found.append((p, splits))
+                found.append((Parallelism(tp=p.tp, ep=p.ep, pp=p.pp, dp=gpus // devices), splits))
     if isinstance(choice, list):
         used = {s for _, splits in found for s in splits}
         for s in choice:
@@ -194,14 +205,19 @@ def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[li
     at a layout's tensor parallelism. ``disaggregated``: the replica layouts and their splits."""
     found: list[Table] = []
     dropped: dict[str, str] = {}
-    plans: list[tuple[Parallelism, tuple[Split, ...]]] = [(p, ()) for p in layouts(model, gpus)] + list(disaggregated)
-    for p, splits in plans:
+    # A replica layout with ep = 1 is read off the aggregated layout of dp replicas (their step tables are the same
+    # per replica); one with its experts over its own devices (ep = tp > 1) has a table of its own.
+    plans = {(p.tp, p.ep, p.pp, p.dp): (p, (), True) for p in layouts(model, gpus)}
+    for p, splits in disaggregated:
+        key = (p.tp, p.ep, p.pp, p.dp)
+        plans[key] = (p, splits, True) if p.ep == 1 and key in plans else (p, splits, False)
+    for p, splits, aggregated in plans.values():
         for q in quants[0]:
             for kv in kv_dtypes[0]:
                 for k in spec_tokens:
-                    t = Table(p.tp, p.ep, p.pp, p.dp, q, kv, k, splits)
+                    t = Table(p.tp, p.ep, p.pp, p.dp, q, kv, k, splits, aggregated)
                     try:
-                        setup(model, hardware, **t.deployment(extra))
+                        setup(model, hardware, **(t.deployment(extra) if aggregated else t.replica(extra)))
                     except RooflmError as e:
                         given = {"quant": quants[1], "kv_dtype": kv_dtypes[1]}.get(e.field or "")
                         if given is False or e.field == "draft":
@@ -214,13 +230,13 @@ def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[li
 
 
 def check_size(found: list[Table], n_limits: int, n_loads: int) -> int:
-    """The configurations searched (each table's aggregated point or splits × limits × loads), refused past the
+    """The configurations searched (each table's aggregated serving and splits × limits × loads), refused past the
     limits before any work."""
     n_tables = len(found)
-    blocks = sum(max(1, len(t.splits)) for t in found)
+    blocks = sum(len(t.blocks) for t in found)
     configs = blocks * n_limits * n_loads
-    what = (f"{configs:,} configurations ({n_tables:,} step tables, {blocks:,} with the disaggregated splits, × "
-            f"{n_limits:,} engine limits × {n_loads:,} loads)")
+    what = (f"{configs:,} configurations ({blocks:,} aggregated or disaggregated deployments on {n_tables:,} step "
+            f"tables × {n_limits:,} engine limits × {n_loads:,} loads)")
     if n_tables > MAX_STEP_TABLES:
         raise InvalidInputError(f"{what}: {n_tables:,} step tables (layouts × schemes × KV dtypes × spec tokens, "
                                 f"aggregated and disaggregated), at most {MAX_STEP_TABLES:,} per plan; give fewer "
