@@ -14,7 +14,7 @@ from rich.text import Text
 from rooflm.cli_output import err, out, print_json, show
 from rooflm.measure.bench import past_cache_bytes
 from rooflm.measure.configs import Config, model_spec
-from rooflm.measure.machine import cpu_busy_fraction
+from rooflm.measure.machine import cpu_busy_fraction, describe_machine
 from rooflm.measure.quant import available, run_quant, speedups
 from rooflm.measure.quant_render import error_line, quant_table
 from rooflm.measure.runner import validation_models
@@ -67,7 +67,7 @@ def document(hw: HardwareSpec, hw_path: Path | None, quick: bool, torch: Any, sa
     for scheme in dict.fromkeys(g.scheme for g in gains):
         e = [abs(g.error) for g in gains if g.scheme == scheme]
         errors[scheme] = {"median_abs": statistics.median(e), "max_abs": max(e)}
-    return {"hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
+    return {"machine": describe_machine("cpu").describe(), "hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
             "model": MODEL, "threads": THREADS, "clock": "process CPU time", "torch": torch.__version__,
             "samples": [asdict(s) for s in samples],
             "speedups": [{**asdict(g), "error": g.error} for g in gains], "error": errors}
