@@ -3,7 +3,8 @@
     python benchmarks/bench_plan.py [--workers N]
 
 Target (issue 12): a plan over ≥ 10,000 configurations in under 10 s on a 2-core machine. Each step table (layout ×
-scheme × KV dtype) is priced once by rooflm.sweep; its engine limits and loads are one vectorised steady-state call.
+scheme × KV dtype) is priced once by rooflm.sweep; its engine limits and loads are one vectorised steady-state call,
+and its disaggregated splits × limits × loads one more.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import rooflm
 
 CASES = [
     # (label, keywords): Llama-3.1-8B on 8 H100s: 10 layouts × the 4 schemes an H100 runs × 2 KV dtypes = 80 step
-    # tables × 10 engine limits × 13 loads = 10,400 configurations; then lognormal lengths (prefill priced at 256
-    # prompt quantiles per point) over fewer loads.
+    # tables; aggregated only, 10 deployments per scheme × 10 engine limits × 13 loads = 10,400 configurations; with
+    # the disaggregated splits (16 more deployments per scheme, read off the same tables: 7 of tp1·dp8's replicas, 3
+    # each of tp2·dp4 and pp2·dp4, 1 each of tp4·dp2, tp2·pp2·dp2, pp4·dp2) 26 × 8 × 10 × 13 = 27,040; then
+    # lognormal lengths (prefill priced at 256 prompt quantiles per point) over fewer loads.
+    ("llama-3.1-8b, 8 × h100-sxm, aggregated only, 1:4096:x2 users",
+     {"model": "llama-3.1-8b", "concurrency": [2**i for i in range(13)], "disaggregate": "off"}),
     ("llama-3.1-8b, 8 × h100-sxm, default search, 1:4096:x2 users",
      {"model": "llama-3.1-8b", "concurrency": [2**i for i in range(13)]}),
     ("llama-3.1-8b, 8 × h100-sxm, default search, lognormal lengths",
