@@ -89,7 +89,7 @@ EXAMPLES = Path(__file__).parents[1] / "examples"
 
 def _fitted(stdout: str, tmp: Path) -> None:
     doc = json.loads(stdout)
-    assert doc["points"] == 16 and doc["parameters"]["eta_memory"]["fitted"]
+    assert doc["points"] == 28 and doc["parameters"]["eta_memory"]["fitted"]
     assert "[devices." in (tmp / "profile.toml").read_text()
 
 
