@@ -67,7 +67,8 @@ def document(hw: HardwareSpec, hw_path: Path | None, quick: bool, torch: Any, sa
     for scheme in dict.fromkeys(g.scheme for g in gains):
         e = [abs(g.error) for g in gains if g.scheme == scheme]
         errors[scheme] = {"median_abs": statistics.median(e), "max_abs": max(e)}
-    return {"machine": describe_machine("cpu").describe(), "hardware": hw.name, "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
+    return {"machine": describe_machine("cpu").describe(), "hardware": hw.name,
+            "hardware_file": None if hw_path is None else str(hw_path), "quick": quick,
             "model": MODEL, "threads": THREADS, "clock": "process CPU time", "torch": torch.__version__,
             "samples": [asdict(s) for s in samples],
             "speedups": [{**asdict(g), "error": g.error} for g in gains], "error": errors}
