@@ -124,3 +124,13 @@ def test_api_equals_cli() -> None:
     assert reply.json() == json.loads(cli.stdout)
     refused = client.post("/api/regimes", json={"small_prefill": -1})
     assert refused.status_code == 422 and refused.json()["field"] == "small_prefill"
+
+
+def test_moe_gap_is_against_the_roofline_whatever_the_overrides() -> None:
+    # The gap compares calibrated kernels with the roofline (η = 1): an --eta-memory given for the calibrated run must
+    # not reach the ideal one. Halving η_memory roughly doubles the calibrated experts' (memory-bound) time.
+    base = _row(rooflm.regimes("qwen3-30b-a3b", "h100-sxm"), "MoE, small per-expert batches")
+    slow = _row(rooflm.regimes("qwen3-30b-a3b", "h100-sxm", efficiency="calibrated", eta_memory=0.4),
+                "MoE, small per-expert batches")
+    assert base.kernel_efficiency_gap is not None and slow.kernel_efficiency_gap is not None
+    assert slow.kernel_efficiency_gap > 1.5 * base.kernel_efficiency_gap
