@@ -6,7 +6,7 @@ Registered on ``rooflm.cli.app`` by cli.py.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
@@ -18,9 +18,9 @@ from rooflm.cli_options import Json
 from rooflm.cli_output import err, print_json, show, user_errors
 from rooflm.errors import InvalidInputError
 from rooflm.fit.params import BY_NAME
-from rooflm.fit.profile import write_profile
-from rooflm.fit.solve import DeviceFit, Errors, fit
-from rooflm.fit.table import read_table
+
+if TYPE_CHECKING:  # solve and profile import scipy (~0.5 s): at first use, not with every command's start
+    from rooflm.fit.solve import DeviceFit, Errors
 
 
 @user_errors
@@ -33,6 +33,10 @@ def fit_command(
     as_json: Json = False,
 ) -> None:
     """Fit calibrated mode's efficiencies and overheads to your measurements (bounded least squares on log time)."""
+    from rooflm.fit.profile import write_profile
+    from rooflm.fit.solve import fit
+    from rooflm.fit.table import read_table
+
     names = _names(params)
     fits = fit(read_table(data), names)
     if output is not None:

@@ -5,10 +5,19 @@
 ``rooflm.analyze`` (and every other entry point).
 """
 
-from rooflm.fit.params import PARAMETERS, Parameter
-from rooflm.fit.profile import Profile, load_profile, write_profile
-from rooflm.fit.solve import DeviceFit, Errors, Estimate, fit
-from rooflm.fit.table import Point, read_table
+from importlib import import_module
+from typing import Any
 
-__all__ = ["PARAMETERS", "DeviceFit", "Errors", "Estimate", "Parameter", "Point", "Profile", "fit", "load_profile",
-           "read_table", "write_profile"]
+# Names → the module defining them, imported at first use: solve (and profile, which writes its results) pull in
+# scipy (~0.5 s), which a command that only reads a profile or prints help should not pay.
+_WHERE = {"PARAMETERS": "params", "Parameter": "params", "Profile": "reader", "load_profile": "reader",
+          "write_profile": "profile", "DeviceFit": "solve", "Errors": "solve", "Estimate": "solve", "fit": "solve",
+          "Point": "table", "read_table": "table"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'rooflm.fit' has no attribute {name!r}")
+    return getattr(import_module(f"rooflm.fit.{_WHERE[name]}"), name)
