@@ -12,7 +12,7 @@ from rich.table import Table
 from rooflm.axes import parse_int_list
 from rooflm.cli_options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli_output import out, print_json, show, user_errors
-from rooflm.cli_serving import LengthText
+from rooflm.cli_serving import LengthText, ms_cell, num_cell
 from rooflm.deploy import Deployment
 from rooflm.serving.plan import plan as run_plan
 from rooflm.serving.plan_result import PlanPoint, PlanResult
@@ -75,14 +75,6 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
-def _ms(v: float | None) -> str:
-    return "—" if v is None else f"{v * 1e3:,.1f}"
-
-
-def _num(v: float | None, digits: int = 0) -> str:
-    return "—" if v is None else f"{v:,.{digits}f}"
-
-
 def _layout(p: PlanPoint) -> str:
     """tp2 dp4, or a disaggregated split of tp2 replicas: tp2 1P:3D."""
     c = p.config
@@ -93,8 +85,8 @@ def _layout(p: PlanPoint) -> str:
 
 def _row(p: PlanPoint) -> list[str]:
     c, m = p.config, p.metrics
-    return [_num(m["output_tokens_per_s_per_user"], 1), _num(m["output_tokens_per_s_per_gpu"]), _ms(m["ttft_s"]),
-            _ms(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
+    return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
+            ms_cell(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
             str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
 
 
@@ -118,8 +110,8 @@ def _best(r: PlanResult) -> None:
                   soft_wrap=True)
         return
     m = r.best.metrics
-    out.print(f"best ({within}): {_num(m['output_tokens_per_s_per_gpu'])} tok/s/GPU at "
-              f"{_num(m['output_tokens_per_s_per_user'], 1)} tok/s/user (TTFT {_ms(m['ttft_s'])} ms, TPOT "
-              f"{_ms(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
+    out.print(f"best ({within}): {num_cell(m['output_tokens_per_s_per_gpu'])} tok/s/GPU at "
+              f"{num_cell(m['output_tokens_per_s_per_user'], 1)} tok/s/user (TTFT {ms_cell(m['ttft_s'])} ms, TPOT "
+              f"{ms_cell(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
               f"{r.best.config['concurrency']} users", highlight=False, soft_wrap=True)
     out.print(f"  {r.best.command}", highlight=False, soft_wrap=True)

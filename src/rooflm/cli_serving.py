@@ -67,11 +67,11 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             out.print(f"note: {note}", highlight=False, soft_wrap=True)
 
 
-def _ms(v: float | None) -> str:
+def ms_cell(v: float | None) -> str:
     return "—" if v is None else f"{v * 1e3:,.1f}"
 
 
-def _num(v: float | None, digits: int = 0) -> str:
+def num_cell(v: float | None, digits: int = 0) -> str:
     return "—" if v is None else f"{v:,.{digits}f}"
 
 
@@ -88,12 +88,12 @@ def serving_table(r: ServingResult) -> Table:
         t.add_column(c, justify="left" if c in ("bound",) else "right")
     for p in r.points:
         e2e, e2e99 = p.e2e_latency_s, p.percentiles.get("e2e_latency_p99_s")
-        row = [f"{p.value:g}", _ms(p.ttft_s), *([_ms(p.percentiles.get("ttft_p99_s"))] if pct else []), _ms(p.tpot_s),
-               *([_ms(p.percentiles.get("tpot_p99_s"))] if pct else []), _num(e2e, 2),
-               *([_num(e2e99, 2)] if pct else []), _num(p.output_tokens_per_s), _num(p.output_tokens_per_s_per_gpu),
-               _num(p.output_tokens_per_s_per_user, 1), _num(p.batch, 1),
+        row = [f"{p.value:g}", ms_cell(p.ttft_s), *([ms_cell(p.percentiles.get("ttft_p99_s"))] if pct else []),
+               ms_cell(p.tpot_s), *([ms_cell(p.percentiles.get("tpot_p99_s"))] if pct else []), num_cell(e2e, 2),
+               *([num_cell(e2e99, 2)] if pct else []), num_cell(p.output_tokens_per_s), num_cell(p.output_tokens_per_s_per_gpu),
+               num_cell(p.output_tokens_per_s_per_user, 1), num_cell(p.batch, 1),
                "—" if p.kv_use is None else f"{p.kv_use:.0%}",
-               *([_ms(p.kv_transfer_s), "—" if p.prefill_busy is None else f"{p.prefill_busy:.0%}"] if r.disaggregate
+               *([ms_cell(p.kv_transfer_s), "—" if p.prefill_busy is None else f"{p.prefill_busy:.0%}"] if r.disaggregate
                  else []), p.bound]
         t.add_row(*row)
     return t

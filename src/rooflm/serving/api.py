@@ -15,7 +15,7 @@ from rooflm.serving import simulate as sim
 from rooflm.serving.disagg import DEFAULT_LINK, Pools, Split, parse_split, pick_link
 from rooflm.serving.result import PERCENTILES, ServingPoint, ServingResult
 from rooflm.serving.steps import StepModel, build, resolve_model
-from rooflm.serving.traffic import Lengths, Moments, check_loads, moments, parse_lengths
+from rooflm.serving.traffic import Lengths, Moments, check_against_model, check_loads, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
@@ -65,16 +65,9 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
     if method == "simulate":
         check_simulated_tokens(requests * len(values), gen, MAX_SIMULATED_TOKENS)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {quoted(seed)}", field="seed")
     spec = resolve_model(model)
     limit = spec.max_position_embeddings
-    if prompt.upper >= limit and prompt.kind in ("fixed", "uniform"):
-        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {limit:,} positions "
-                                "less one for the output", field="prompt_len")
-    if prompt.upper + gen.upper - 1 > limit and prompt.kind in ("fixed", "uniform") and gen.kind in ("fixed", "uniform"):
-        raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "
-                                f"model's {limit:,} positions; use shorter lengths", field="gen_len")
+    check_against_model(prompt, gen, limit, seed)
     m = moments(prompt, gen, seed, cap=limit - 1)
     exact = tuple(v for v in (prompt.fixed,) if v is not None)
     steps = build(spec, hardware, max_prompt=min(prompt.upper, limit - 1),

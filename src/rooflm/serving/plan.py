@@ -39,7 +39,7 @@ from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
 from rooflm.serving.disagg_steady import steady_points
 from rooflm.serving.plan_result import METRICS, PlanPoint, PlanResult, Traffic, command_line
 from rooflm.serving.steps import Engine, build, resolve_model
-from rooflm.serving.traffic import Lengths, Moments, moments, parse_lengths
+from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
@@ -141,15 +141,8 @@ def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | in
     """The lengths checked as serve_traffic checks them, their moments and the grids' extent."""
     prompt = prompt_len if isinstance(prompt_len, Lengths) else parse_lengths(prompt_len, "prompt_len")
     gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {seed!r}", field="seed")
     limit = spec.max_position_embeddings
-    if prompt.upper >= limit and prompt.kind in ("fixed", "uniform"):
-        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {limit:,} positions "
-                                "less one for the output", field="prompt_len")
-    if prompt.upper + gen.upper - 1 > limit and prompt.kind in ("fixed", "uniform") and gen.kind in ("fixed", "uniform"):
-        raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "
-                                f"model's {limit:,} positions; use shorter lengths", field="gen_len")
+    check_against_model(prompt, gen, limit, seed)
     if gen.upper < 2:
         raise InvalidInputError("--gen-len must allow 2 or more output tokens: tokens/s per user is 1 / TPOT, the "
                                 "time between output tokens", field="gen_len")

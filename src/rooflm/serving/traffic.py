@@ -192,3 +192,17 @@ def parse_rates(text: str) -> list[float]:
             raise InvalidInputError(f"--request-rate {quoted(text)} is not a list of numbers (requests/s), e.g. "
                                     "1,2.5,10", field="request_rate") from None
     return values
+
+
+def check_against_model(prompt: Lengths, gen: Lengths, positions: int, seed: object) -> None:
+    """What ``serve_traffic`` and ``plan`` refuse before any work: a seed out of range, and bounded lengths that
+    cannot fit the model's ``positions`` (a prompt and its output share them)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {quoted(seed)}", field="seed")
+    bounded = ("fixed", "uniform")
+    if prompt.upper >= positions and prompt.kind in bounded:
+        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {positions:,} "
+                                "positions less one for the output", field="prompt_len")
+    if prompt.upper + gen.upper - 1 > positions and prompt.kind in bounded and gen.kind in bounded:
+        raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "
+                                f"model's {positions:,} positions; use shorter lengths", field="gen_len")
