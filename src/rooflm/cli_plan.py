@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -54,6 +55,8 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
          seed: Annotated[int, typer.Option(help="Seed of the length draws.")] = 0,
          workers: Annotated[int | None, typer.Option(help="Processes (default: one per core when the search is "
                                                           "large).")] = None,
+         rows: Annotated[int, typer.Option(min=0, help="Frontier rows printed, spread along it (0: all; --json has "
+                                                       "all).")] = 20,
          as_json: Json = False, *, deployment: Deployment) -> None:
     """Search layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
     and loads for N GPUs under a traffic: the Pareto frontier of output tokens/s per GPU against per user, and the
@@ -69,7 +72,7 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
     if as_json:
         print_json(result.to_json_dict())
         return
-    show(plan_table(result))
+    show(plan_table(result, rows))
     _best(result)
     for note in result.notes:
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
@@ -90,15 +93,32 @@ def _row(p: PlanPoint) -> list[str]:
             str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
 
 
-def plan_table(r: PlanResult) -> Table:
+def spread(per_user: list[float], rows: int) -> list[int]:
+    """Indices of at most ``rows`` frontier points (``per_user``: their tok/s per user, ascending) evenly spaced in
+    log(tok/s per user), the two ends always; all when ``rows`` is 0 or not fewer than the points. A long frontier
+    holds runs of neighbours a fraction of a percent apart; a table of them hides its shape."""
+    n = len(per_user)
+    if rows <= 0 or n <= rows:
+        return list(range(n))
+    x = np.log(np.asarray(per_user, dtype=np.float64))
+    targets = np.linspace(x[0], x[-1], rows)
+    return sorted({int(np.abs(x - t).argmin()) for t in targets})
+
+
+def plan_table(r: PlanResult, rows: int = 0) -> Table:
+    shown = spread([p.metrics["output_tokens_per_s_per_user"] or 0.0 for p in r.pareto], rows)
+    part = f"{len(shown)} of its {len(r.pareto)} points, " if len(shown) < len(r.pareto) else ""
     t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
+                    f"{r.traffic.gen.label()} tokens — Pareto frontier ({part}--json for all) of {r.searched:,} "
+                    f"configurations ({r.fits:,} fit)" if part else
+                    f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
                     f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
                     f"({r.fits:,} fit)")
     for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
               "tok/step", "users", "bound"):
         t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound") else "right")
-    for p in r.pareto:
-        t.add_row(*_row(p))
+    for i in shown:
+        t.add_row(*_row(r.pareto[i]))
     return t
 
 

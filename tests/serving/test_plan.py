@@ -386,3 +386,15 @@ def test_a_replica_reads_the_step_table_of_its_aggregated_layout() -> None:
                                   **own_table[0].replica({}))
     assert columns["output_tokens_per_s_per_gpu"][0, 0].tolist() == pytest.approx(
         [p.output_tokens_per_s_per_gpu for p in served.points], rel=5e-3)
+
+
+def test_a_long_frontier_is_printed_spread_along_it() -> None:
+    from rooflm.cli_plan import spread
+
+    # Per-user rates 1, 2, 4, …, 512 (10 points): log-spaced targets for 4 rows fall at 1, 8, 64, 512 (log2 0, 3, 6,
+    # 9), i.e. indices 0, 3, 6, 9; fewer points than rows, or rows = 0, print them all.
+    rates = [2.0**i for i in range(10)]
+    assert spread(rates, 4) == [0, 3, 6, 9]
+    assert spread(rates, 0) == list(range(10)) and spread(rates[:3], 4) == [0, 1, 2]
+    # A run of near-equal neighbours (100, 100.1, 100.2) yields one row, not three.
+    assert spread([1.0, 100.0, 100.1, 100.2, 10_000.0], 3) == [0, 1, 4]
