@@ -30,7 +30,7 @@ from rooflm.specs.quant import scheme_names
 runner = CliRunner()
 
 _EXAMPLES = os.environ.get("ROOFLM_FUZZ_EXAMPLES")
-FUZZ = settings(max_examples=int(_EXAMPLES or 25), deadline=None, derandomize=_EXAMPLES is None,
+FUZZ = settings(max_examples=int(_EXAMPLES or 12), deadline=None, derandomize=_EXAMPLES is None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # ---------------------------------------------------------------- values

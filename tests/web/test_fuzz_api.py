@@ -270,13 +270,13 @@ def test_every_post_endpoint_is_fuzzed() -> None:
 
 
 @pytest.mark.parametrize("path", [p for p in ENDPOINTS if "figure" not in p])
-@_settings(30)
+@_settings(15)
 @given(data=st.data())
 def test_any_body_gets_a_json_answer(path: str, data: st.DataObject) -> None:
     post(path, _encoded(data.draw(bodies(ENDPOINTS[path]), label="body")))
 
 
-@_settings(8)  # a figure takes a few hundred milliseconds
+@_settings(4)  # a figure takes a few hundred milliseconds
 @given(body=bodies(AnalyzeBody))
 def test_any_figure_body_gets_a_json_answer(body: Any) -> None:
     post("/api/figure/roofline", _encoded(body))
@@ -370,7 +370,7 @@ def _schema() -> Any:
     project = config.projects.default
     project.update(base_url="http://localhost")
     project.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                              max_examples=int(_EXAMPLES or 12), deterministic=_EXAMPLES is None)
+                              max_examples=int(_EXAMPLES or 6), deterministic=_EXAMPLES is None)
     return schemathesis.openapi.from_asgi("/openapi.json", APP, config=config, headers={"Host": "localhost"})
 
 
@@ -378,7 +378,7 @@ schema = _schema()
 
 
 @schema.parametrize()
-@_settings(12)
+@_settings(6)
 def test_openapi_operations(case: Any) -> None:
     start = time.perf_counter()
     response = case.call(headers={"Host": "localhost"})
