@@ -17,6 +17,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -42,9 +43,13 @@ def numbers(lines: list[str]) -> set[str]:
 
 
 def run(command: str) -> str:
+    """The command's output, run in a scratch folder (what it writes, e.g. `fit -o profile.toml`, stays out of the
+    checkout) where `examples/` points at the checkout's."""
     argv = [sys.executable, "-c", "from rooflm.cli import app; app()", *shlex.split(command)[1:]]
     env = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=README.parent, timeout=600)
+    with tempfile.TemporaryDirectory() as scratch:
+        (Path(scratch) / "examples").symlink_to(README.parent / "examples")
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=scratch, timeout=600)
     return done.stdout + done.stderr
 
 

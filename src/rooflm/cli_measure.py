@@ -149,8 +149,10 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
              gemms: Annotated[bool, typer.Option(help="Also validate single GEMMs over M, N, K.")] = True,
              table: Table = None, profile: ProfileFlag = None, write_table: WriteTable = None,
              quant: QuantFlag = False) -> None:
-    """Run small transformers models and single GEMMs with PyTorch and compare with rooflm's predictions; or, with
-    --table, compare a measurement table's rows with them (no PyTorch); or, with --quant, time int8/int4 weights."""
+    """Compare rooflm's predictions with PyTorch runs on this machine, or with a table of your measurements.
+
+    Runs small transformers models and single GEMMs with PyTorch and compares with rooflm's predictions; or, with
+    --table, compares a measurement table's rows with them (no PyTorch); or, with --quant, times int8/int4 weights."""
     if quant:
         if table is not None or models is not None:
             raise InvalidInputError("--quant: it times its own GEMMs and steps; drop --table and --models",

@@ -58,7 +58,9 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
          rows: Annotated[int, typer.Option(min=0, help="Frontier rows printed, spread along it (0: all; --json has "
                                                        "all).")] = 20,
          as_json: Json = False, *, deployment: Deployment) -> None:
-    """Search layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
+    """The deployments of N GPUs for a traffic: Pareto frontier of tok/s per GPU vs per user, and the best within SLOs.
+
+    Searches layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
     and loads for N GPUs under a traffic: the Pareto frontier of output tokens/s per GPU against per user, and the
     best configuration meeting --ttft-slo and --tpot-slo, each with the `rooflm serving` command that reproduces it
     (steady-state model)."""

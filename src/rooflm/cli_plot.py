@@ -97,7 +97,9 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
              "--all-levels", help="levels: each operator at every memory level too (hollow where it does not bind).")
                                ] = False,
          as_json: Json = False, *, deployment: Deployment) -> None:
-    """Draw a figure: the roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
+    """Draw a figure: roofline, batch, breakdown, memory, serving, pareto or levels (PNG, SVG, PDF or HTML).
+
+    The roofline with the batch trajectory, time and tokens/s vs batch, the time breakdown,
     memory use, serving's latency–throughput curve (`rooflm serving`: --concurrency or --request-rate, a point
     per load, default 1:512:x2 users), or the Pareto frontier of `rooflm plan` (--gpus, --ttft-slo, --tpot-slo;
     --quant and --kv-dtype lists), or the hierarchical roofline of one step (`levels`: a bandwidth slope per memory

@@ -45,7 +45,9 @@ def regimes(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm",
             = SMALL_PREFILL_TOKENS,
             moe_batch: Annotated[int, typer.Option(help="MoE row: the decode batch.")] = MOE_DECODE_BATCH,
             as_json: Json = False, *, deployment: Deployment) -> None:
-    """Batch-1 decode, small and large prefill, MoE with few tokens per expert: intensity, bound, binding level,
+    """The regime table: what binds batch-1 decode, small and large prefill and MoE decode, and what int4 buys.
+
+    Batch-1 decode, small and large prefill, MoE with few tokens per expert: intensity, bound, binding level,
     time and the int4 speed-up per regime, and where the seed's table is contradicted."""
     result = _regimes(model, hardware, context=context, small_prefill=small_prefill, moe_batch=moe_batch,
                       **deployment)
