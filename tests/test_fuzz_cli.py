@@ -122,6 +122,11 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "seed": INT, "max_running": INT, "kv_blocks": INT,
     "disaggregate": _mostly(_cased(["1P:1D", "2p:1d", "0P:1D", "1P:999D", "1P:3", "abc"]), ANY),
     "kv_link": _mostly(_cased(["inter_node", "intra_node", "intra-node", "fiber"]), ANY),
+    # rooflm regimes: the small prefill's tokens and the MoE row's batch.
+    "small_prefill": INT, "moe_batch": INT,
+    # rooflm plan: the GPU count, the latency targets (seconds), processes and printed rows.
+    "gpus": _mostly(st.sampled_from(["1", "2", "3", "8"]), INT), "ttft_slo": FLOAT, "tpot_slo": FLOAT,
+    "workers": _mostly(st.sampled_from(["1", "2"]), INT), "rows": INT,
 }
 # rooflm serving's --prompt-len and --gen-len: a token count or a distribution of them.
 LENGTH = _mostly(st.one_of(st.integers(1, 4096).map(str), st.tuples(
@@ -135,13 +140,19 @@ _LOAD = st.one_of(
                                                                                                ",".join(v)]))
 NEEDS: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {
     ("serving",): st.tuples(_LOAD, st.integers(1, 48)).map(lambda n: [*n[0], "--requests", str(n[1])]),
+    # plan: a small search (2 GPUs, one scheme, one KV dtype, one limit each, two loads) unless the example overrides it.
+    ("plan",): st.just(["--gpus", "2", "--quant", "bf16", "--kv-dtype", "bf16", "--max-running", "32",
+                        "--max-tokens-per-step", "2048", "--concurrency", "1,8"]),
 }
+# Commands that always get their NEEDS: plan's default search takes seconds (bench_plan.py), the fuzz wants many
+# small ones (its flags still override the small search's when drawn).
+ALWAYS = {("plan",)}
 # Commands whose --batch, --prompt-len and --context are axes (lists or ranges) rather than one integer.
 AXIS_COMMANDS = {"sweep", "quant"}
 UNKNOWN = ["--bogus", "--batchx", "--BATCH", "-Z", "--json=1", "--", "extra", "---batch", "--batch=", "-b"]
 
 COMMANDS = [("analyze",), ("sweep",), ("critical-batch",), ("quant",), ("explain",), ("models", "show"),
-            ("hardware", "show"), ("serving",)]
+            ("hardware", "show"), ("serving",), ("regimes",), ("plan",)]
 
 
 @functools.cache
@@ -169,7 +180,7 @@ def _argv(draw: st.DrawFn, path: tuple[str, ...]) -> list[str]:
     argv = list(path)
     if any(p.param_type_name == "argument" for p in params):
         argv.append(draw(MODEL if path[0] == "models" else HARDWARE))
-    if path in NEEDS and draw(st.integers(0, 3)):
+    if path in NEEDS and (path in ALWAYS or draw(st.integers(0, 3))):
         argv.extend(draw(NEEDS[path]))
     options = [p for p in params if p.param_type_name == "option"]
     for option in draw(st.lists(st.sampled_from(options), max_size=6)):
