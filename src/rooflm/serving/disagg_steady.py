@@ -16,17 +16,11 @@ import numpy as np
 
 from rooflm.serving.disagg import Pools, Split
 from rooflm.serving.result import ServingPoint
-from rooflm.serving.steady import PROMPT_QUANTILES
+from rooflm.serving.steady import prompt_points
 from rooflm.serving.steps import StepModel
 from rooflm.serving.traffic import Moments
 
 ITERATIONS = 60
-
-
-def _prompt_points(m: Moments) -> np.ndarray:
-    if np.all(m.prompt == m.prompt[0]):
-        return m.prompt[:1]
-    return np.quantile(m.prompt, (np.arange(PROMPT_QUANTILES) + 0.5) / PROMPT_QUANTILES)
 
 
 def mgc_wait(rate: np.ndarray, service: np.ndarray | float, cs2: np.ndarray | float,
@@ -68,7 +62,7 @@ def _slots(pools: Pools, m: Moments) -> tuple[np.ndarray, np.ndarray]:
 
 def _traffic(pools: Pools, m: Moments, shape: tuple[int, ...]) -> _Traffic:
     """The traffic's figures, those of the engine's limits broadcast to the points' ``shape``."""
-    lengths = _prompt_points(m)
+    lengths = prompt_points(m)
     s = pools.prefill_alone(lengths)
     mean = s.mean(axis=-1)
     cap, limit = _slots(pools, m)

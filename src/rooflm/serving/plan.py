@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.analysis import analyze
 from rooflm.deploy import Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.serving import pareto, steady
@@ -38,7 +37,7 @@ from rooflm.serving import plan_space as space
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
 from rooflm.serving.disagg_steady import steady_points
 from rooflm.serving.plan_result import METRICS, PlanPoint, PlanResult, Traffic, command_line
-from rooflm.serving.steps import Engine, build, resolve_model
+from rooflm.serving.steps import Engine, build, kv_room, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
@@ -155,15 +154,10 @@ def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | in
 
 
 def kv_tokens(search: Search, deployment: Deployment, budget: int) -> int:
-    """The KV cache of one replica at a token budget, as steps.build sizes it: the memory the engine may fill, less
-    the weights and one chunk's activations, over the KV bytes per token (0 when nothing is left)."""
-    spec, hw, dp = search.model, search.hardware, int(deployment.get("dp", 1))
+    """The KV cache of one replica at a token budget, as steps.build sizes it (0 when nothing is left)."""
     d: Deployment = {**deployment, "max_num_batched_tokens": budget}  # type: ignore[typeddict-item]
-    probe = max(1, min(round(float(search.build_args["mean_context"])), spec.max_position_embeddings))  # type: ignore[arg-type]
-    dec = analyze(spec, hw, phase="decode", batch=dp, context=probe, **d)
-    pre = analyze(spec, hw, phase="prefill", batch=dp, prompt_len=min(budget, spec.max_position_embeddings), **d)
-    free = dec.memory.capacity_bytes - dec.memory.weights_bytes - pre.memory.activation_bytes
-    return int(free // (dec.memory.kv_cache_bytes / probe)) if free > 0 else 0
+    return kv_room(search.model, search.hardware, d, int(deployment.get("dp", 1)),
+                   float(search.build_args["mean_context"])).tokens  # type: ignore[arg-type]
 
 
 def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] = (),

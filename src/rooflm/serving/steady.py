@@ -34,7 +34,8 @@ ITERATIONS = 200
 PROMPT_QUANTILES = 256
 
 
-def _prompt_points(m: Moments) -> np.ndarray:
+def prompt_points(m: Moments) -> np.ndarray:
+    """The prompt lengths prefill is averaged over: the one length, or PROMPT_QUANTILES quantiles of the draws."""
     if np.all(m.prompt == m.prompt[0]):
         return m.prompt[:1]
     return np.quantile(m.prompt, (np.arange(PROMPT_QUANTILES) + 0.5) / PROMPT_QUANTILES)
@@ -86,7 +87,7 @@ def slots(steps: StepModel, m: Moments) -> tuple[np.ndarray, np.ndarray]:
 
 def closed_loop(steps: StepModel, m: Moments, users: np.ndarray) -> list[ServingPoint]:
     """``users``: concurrency for the whole deployment (split evenly over the data-parallel replicas)."""
-    lengths = _prompt_points(m)
+    lengths = prompt_points(m)
     cap, limit = slots(steps, m)
     per_replica = users / steps.dp
     running = np.minimum(per_replica, cap)
@@ -117,7 +118,7 @@ def _closed_rate(m: Moments, running: np.ndarray, tau: np.ndarray, s: dict[str, 
 
 def poisson(steps: StepModel, m: Moments, rates: np.ndarray) -> list[ServingPoint]:
     """``rates``: requests/s for the whole deployment (split evenly over the data-parallel replicas)."""
-    lengths = _prompt_points(m)
+    lengths = prompt_points(m)
     cap, _ = slots(steps, m)
     x = rates / steps.dp
     c = m.decode_context

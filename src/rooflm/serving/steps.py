@@ -47,6 +47,7 @@ from typing_extensions import Unpack
 from rooflm.analysis import analyze
 from rooflm.deploy import Deployment
 from rooflm.errors import DoesNotFitError, InvalidInputError
+from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.sweep import sweep
@@ -160,6 +161,32 @@ def _replica_sweep(model: ModelSpec, hardware: HardwareSpec, dp: int, phase: str
     return {**r.axes, **r.columns}
 
 
+@dataclass(frozen=True)
+class KvRoom:
+    """What one replica's engine may fill, less the weights and one step's activations, holds the KV cache."""
+
+    decode: Report  # a decode step at the mean context: the memory figures, the layout and the labels
+    activation_bytes: float  # one step's activations at the token budget
+    kv_bytes_per_token: float
+
+    @property
+    def tokens(self) -> int:
+        free = self.decode.memory.capacity_bytes - self.decode.memory.weights_bytes - self.activation_bytes
+        return int(free // self.kv_bytes_per_token) if free > 0 else 0
+
+
+def kv_room(model: ModelSpec, hardware: str | Path | HardwareSpec, deployment: Deployment, dp: int,
+            mean_context: float) -> KvRoom:
+    """The KV room of one replica at ``deployment``'s max_num_batched_tokens (the step's token budget)."""
+    budget = int(deployment["max_num_batched_tokens"])  # type: ignore[typeddict-item]
+    probe = max(1, min(round(mean_context), model.max_position_embeddings))
+    dec = analyze(model, hardware, phase="decode", batch=dp, context=probe, **deployment)
+    # A step of more tokens than the model has positions holds several prompts: price its activations as n prompts.
+    n = math.ceil(budget / model.max_position_embeddings)
+    pre = analyze(model, hardware, phase="prefill", batch=dp * n, prompt_len=math.ceil(budget / n), **deployment)
+    return KvRoom(dec, pre.memory.activation_bytes, dec.memory.kv_cache_bytes / probe)
+
+
 def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_context: int, exact_prompts: tuple[int, ...],
           max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
           mean_context: float, **deployment: Unpack[Deployment]) -> StepModel:
@@ -173,26 +200,20 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
             raise InvalidInputError(f"--{name.replace('_', '-')} must be an integer between 1 and 1,000,000, got {v}",
                                     field=name)
     dp = int(d.get("dp", 1) or 1)
-    # Memory: what one replica's engine may fill, less the weights and one chunk's activations, holds the cache.
-    probe = max(1, min(round(mean_context), model.max_position_embeddings))
-    dec = analyze(model, hardware, phase="decode", batch=dp, context=probe, **d)
-    # A step of more tokens than the model has positions holds several prompts: price its activations as n prompts.
+    room = kv_room(model, hardware, d, dp, mean_context)
+    dec, kv_per_token = room.decode, room.kv_bytes_per_token
     positions = model.max_position_embeddings
-    n = math.ceil(budget / positions)
-    pre = analyze(model, hardware, phase="prefill", batch=dp * n, prompt_len=math.ceil(budget / n), **d)
-    kv_per_token = dec.memory.kv_cache_bytes / probe
-    free = dec.memory.capacity_bytes - dec.memory.weights_bytes - pre.memory.activation_bytes
     if kv_blocks is not None:
         if isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or not 1 <= kv_blocks <= 10**9:
             raise InvalidInputError(f"--kv-blocks must be an integer between 1 and 10^9, got {kv_blocks}",
                                     field="kv_blocks")
         kv_tokens = kv_blocks * BLOCK_TOKENS
     else:
-        kv_tokens = int(free // kv_per_token) if free > 0 else 0
+        kv_tokens = room.tokens
         if kv_tokens < 1:
             raise DoesNotFitError(
                 f"no room for a KV cache: weights {dec.memory.weights_bytes / 1e9:.1f} GB + one step's activations "
-                f"{pre.memory.activation_bytes / 1e9:.1f} GB leave nothing of the {dec.memory.capacity_bytes / 1e9:.1f}"
+                f"{room.activation_bytes / 1e9:.1f} GB leave nothing of the {dec.memory.capacity_bytes / 1e9:.1f}"
                 " GB the engine may use; use more GPUs (--tp), a smaller --quant or a smaller --max-tokens-per-step",
                 field="tp")
 
