@@ -13,14 +13,13 @@ speed-ups (bf16 time / scheme time), measured and predicted, at each batch.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rooflm.analysis import analyze
-from rooflm.measure.timing import Timing, require_torch
+from rooflm.measure.timing import require_torch, time_fn
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
@@ -132,20 +131,6 @@ def _layer(torch: Any, shapes: list[tuple[int, int]], scheme: str) -> list[Quant
     return [quantize(torch, torch.randn(n, k) * 0.02, scheme) for k, n in shapes]
 
 
-def cpu_time_fn(fn: Callable[[], Any], warmup: int, repeats: int) -> Timing:
-    """Like ``time_fn``, on the process's CPU time (``time.process_time``) instead of the wall clock: on a machine
-    shared with other processes it leaves out the time they hold the cores. Meant for one intra-op thread, where
-    CPU time is the kernel's own (with more, threads spinning at a barrier would count too)."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        samples.append(time.process_time() - start)
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
-
-
 def _timed(torch: Any, stacks: list[list[QuantWeights]], batch: int, k_of: list[int], repeats: int) -> Any:
     """Median CPU time of one pass over a stack's GEMMs, a different (cold) copy of the stack each call."""
     xs = {k: torch.randn(batch, k, dtype=torch.bfloat16) for k in set(k_of)}
@@ -157,7 +142,7 @@ def _timed(torch: Any, stacks: list[list[QuantWeights]], batch: int, k_of: list[
         turn[0] += 1
 
     with torch.inference_mode():
-        return cpu_time_fn(call, warmup=2, repeats=repeats)
+        return time_fn(call, warmup=2, repeats=repeats, clock=time.process_time)
 
 
 def run_quant(spec: ModelSpec, hw: HardwareSpec, batches: list[int], schemes: list[str], pool_bytes: float,

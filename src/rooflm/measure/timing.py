@@ -68,11 +68,13 @@ def synchronizer(device: str) -> Callable[[], None]:
 
 
 def time_fn(fn: Callable[[], Any], *, device: str = "cpu", warmup: int = 2, repeats: int = 7, inner: int = 1,
-            setup: Callable[[], Any] | None = None) -> Timing:
+            setup: Callable[[], Any] | None = None, clock: Callable[[], float] = time.perf_counter) -> Timing:
     """Time ``fn``: ``warmup`` untimed calls, then ``repeats`` timed samples of ``inner`` back-to-back calls each.
 
     ``inner`` > 1 amortises the clock and sync for work of a few microseconds. ``setup`` runs before each sample,
-    outside the timed region (e.g. to rewind a KV cache).
+    outside the timed region (e.g. to rewind a KV cache). ``clock``: the wall clock, or ``time.process_time`` for the
+    process's CPU time, which on a machine shared with other processes leaves out the time they hold the cores
+    (meant for one intra-op thread: with more, threads spinning at a barrier would count too).
     """
     sync = synchronizer(device)
     for _ in range(warmup):
@@ -85,9 +87,9 @@ def time_fn(fn: Callable[[], Any], *, device: str = "cpu", warmup: int = 2, repe
         if setup is not None:
             setup()
         sync()
-        start = time.perf_counter()
+        start = clock()
         for _ in range(inner):
             fn()
         sync()
-        samples.append((time.perf_counter() - start) / inner)
+        samples.append((clock() - start) / inner)
     return Timing(statistics.median(samples), min(samples), max(samples), repeats)
