@@ -13,7 +13,6 @@ from typing import Annotated, Any, Protocol, TypedDict, get_args, get_type_hints
 from typing_extensions import Unpack
 
 from rooflm.errors import InvalidInputError, quoted
-from rooflm.graph import Draft, MlaDecode, Options, Speculation
 from rooflm.ops.comm import ALGORITHMS
 from rooflm.ops.moe import Routing
 from rooflm.roofline import Efficiency, efficiency_for
@@ -26,6 +25,8 @@ from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import NATIVE, QuantScheme, check_quant, load_scheme
 from rooflm.specs.quant_costs import costs_for
 from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive
+from rooflm.speculation import check_speculation
+from rooflm.step import MlaDecode, Options
 
 # vLLM's default share of device memory an engine may use (EngineArgs.gpu_memory_utilization = 0.9,
 # vllm/engine/arg_utils.py); the rest is left to other processes and fragmentation.
@@ -42,10 +43,6 @@ COMM_OVERLAP = 0.0
 # Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
 # (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
 MAX_HOT_EXPERT_FACTOR = 1e6
-# Drafted tokens per step: EAGLE and MTP deployments use 1–8; past 64 the verify step is a prefill chunk, not a
-# decode step, and the expected gain is flat (Π p_j vanishes).
-MAX_SPEC_TOKENS = 64
-MTP = "mtp"
 
 
 @dataclass(frozen=True)
@@ -239,7 +236,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     parallel = Parallelism(**sizes, algorithm=algorithm)
     parallel.check(spec)
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
-    options = replace(options, speculation=check_speculation(d, spec, scheme, options))
+    options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
+                                                             spec, scheme, options))
     return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile), runtime, d.get("kernel_overhead_s"))
 
 
@@ -263,75 +261,6 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
     merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
     sha = source.provenance.get("data_sha256")
     return merged, {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}  # type: ignore[return-value]
-
-
-def check_acceptance(value: object, k: int) -> tuple[float, ...]:
-    """k acceptance rates in [0, 1]: one rate (a number or "0.8") for every position, or k of them ("0.8,0.6,0.4"
-    or a list)."""
-    if value is None:
-        raise InvalidInputError(f"spec-tokens {k} needs an acceptance rate: --acceptance 0.8, or one per drafted "
-                                "position (0.8,0.6,0.4)", "acceptance")
-    items: list[object]
-    if isinstance(value, str):
-        items = [v.strip() for v in value.split(",")]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        items = [value]
-    rates = []
-    for item in items:
-        if isinstance(item, str):
-            try:
-                item = float(item)
-            except ValueError:
-                raise InvalidInputError(f"acceptance must be numbers in [0, 1], got {quoted(value)}", "acceptance") \
-                    from None
-        rates.append(check_number(item, "acceptance", 0, 1))
-    if len(rates) == 1:
-        return tuple(rates) * k
-    if len(rates) != k:
-        raise InvalidInputError(f"acceptance lists {len(rates)} rates for spec-tokens {k}: give one rate, or one per "
-                                "drafted position", "acceptance")
-    return tuple(rates)
-
-
-def check_speculation(d: Deployment, target: ModelSpec, scheme: QuantScheme, options: Options) -> Speculation | None:
-    """Speculative decoding, checked: k, its acceptance rates and its draft (None when off)."""
-    k, draft = _get(d, "spec_tokens"), d.get("draft")
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_SPEC_TOKENS:
-        raise InvalidInputError(f"spec-tokens must be an integer between 0 and {MAX_SPEC_TOKENS}, got {quoted(k)}",
-                                "spec_tokens")
-    if k == 0:
-        if draft is not None or d.get("acceptance") is not None:
-            raise InvalidInputError("acceptance and draft need speculative decoding: set --spec-tokens k ≥ 1",
-                                    "spec_tokens")
-        return None
-    rates = check_acceptance(d.get("acceptance"), k)
-    return Speculation(k, rates, None if draft is None else _draft(draft, target, scheme, options))
-
-
-def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Options) -> Draft:
-    """The draft's model and layout: MTP is one layer of the target, laid out as the target but on one pipeline stage
-    (the last); a draft model runs at the target's tensor parallelism (vLLM's default draft TP) in the target's
-    scheme where it has that module class, on one replica's batch."""
-    if not isinstance(draft, (str, Path, ModelSpec)):
-        raise InvalidInputError(f"draft must be a model name, a config path or mtp, got {quoted(draft)}", "draft")
-    plain = replace(options, speculation=None)
-    if isinstance(draft, str) and draft.strip().lower() == MTP:
-        if not target.mtp_layers:  # engines run MTP only from the checkpoint's own MTP weights
-            raise InvalidInputError(f"{target.name} has no multi-token-prediction layers (its config.json sets no "
-                                    "num_nextn_predict_layers); use a draft model instead", "draft")
-        last = target.layers[-1]
-        layer = last.model_copy(update={"count": 1})
-        one = target.model_copy(update={"name": f"{target.name} MTP", "layers": [layer]})
-        return Draft(one, scheme, replace(plain, parallel=options.parallel.model_copy(update={"pp": 1})), mtp=True)
-    spec = load_model(draft)
-    layout = Parallelism(tp=options.parallel.tp, algorithm=options.parallel.algorithm)
-    try:
-        layout.check(spec)
-    except InvalidInputError as e:
-        raise InvalidInputError(f"draft {spec.name} cannot run at --tp {layout.tp}: {e}", "draft") from None
-    return Draft(spec, scheme, replace(plain, parallel=layout))
 
 
 def _get(d: Deployment, name: str) -> Any:

@@ -24,10 +24,11 @@ import numpy as np
 from rooflm import evaluate, graph
 from rooflm.deploy import Setup
 from rooflm.evaluate import _FIELDS, OpTotals
-from rooflm.graph import GraphBuilder, Options, Step
+from rooflm.graph import GraphBuilder
 from rooflm.ops.cost import Cost, Op
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
+from rooflm.step import Options, Step
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from rooflm.roofline import BOUNDS, Efficiency, launch_overhead, time_op
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import QuantScheme
+from rooflm.step import DEFAULT_OPTIONS, Options
 
 _FIELDS = ("flops", "weight_bytes", "activation_bytes", "kv_bytes", "compute_s", "memory_s", "comm_s",
            "overhead_s", "time_s")
@@ -114,7 +115,7 @@ def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[
 
 def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
             prompt_len: np.ndarray, lm_head_all_tokens: bool = False,
-            options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
+            options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
     """``batch`` is per data-parallel replica, as in the graph."""
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
     ops = graph.prefill_ops(model, quant, batch, prompt_len, lm_head_all_tokens, options)
@@ -122,7 +123,7 @@ def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficie
 
 
 def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-           context: np.ndarray, options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
+           context: np.ndarray, options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
     return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape, whole_step=True)
 
@@ -134,7 +135,7 @@ DECODE_BLOCK_ELEMENTS = 1 << 18
 
 
 def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-                 prompt_len: np.ndarray, gen_len: int, options: graph.Options = graph.DEFAULT_OPTIONS) -> list[OpTotals]:
+                 prompt_len: np.ndarray, gen_len: int, options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
     """All gen_len − 1 decode steps after a prefill, summed: step i runs at context L + i."""
     b = np.asarray(batch, dtype=np.float64)[..., None]
     length = np.asarray(prompt_len, dtype=np.float64)[..., None]

@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rooflm import units
-from rooflm.graph import DEFAULT_OPTIONS, GraphBuilder, Options, Step
+from rooflm.graph import GraphBuilder
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
+from rooflm.step import DEFAULT_OPTIONS, Options, Step
 
 
 def weight_bytes(model: ModelSpec, quant: QuantScheme, options: Options = DEFAULT_OPTIONS) -> float:
