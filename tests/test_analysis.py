@@ -98,9 +98,12 @@ def test_calibrated_mode_is_slower_and_shows_overhead(llama8b: rooflm.ModelSpec)
     # Eager launches and no CPU step cost, to isolate the kernels (the engine's defaults are tested in test_engine).
     cal = rooflm.analyze(llama8b, "h100-sxm", batch=1, context=128, efficiency="calibrated", cuda_graphs=False,
                          step_overhead_s=0.0)
-    # Memory-bound at 81% of the bandwidth: 4.48 ms / 0.81 = 5.53 ms, plus 4 us per kernel launch.
+    # Memory-bound at 81% of the bandwidth: 4.48 ms / 0.81 = 5.53 ms, plus 4 us per kernel launch, plus the decode
+    # attention's fixed 16 us per layer (split-KV merge and page walks: the FA2 paged-decode fit on H100 in
+    # data/kernels.toml, onnxruntime PR #21414), 32 × 16 us = 0.51 ms: its 0.5 MB of KV per layer is nothing.
     kernels = sum(o.count for o in cal.operators)
-    assert cal.totals.time_s == pytest.approx(ideal.totals.time_s / 0.81 + kernels * 4e-6, rel=0.01)
+    attention_fill = 32 * 16e-6
+    assert cal.totals.time_s == pytest.approx(ideal.totals.time_s / 0.81 + kernels * 4e-6 + attention_fill, rel=0.01)
     assert cal.totals.overhead_time_s == pytest.approx(kernels * 4e-6)
 
 

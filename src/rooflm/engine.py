@@ -26,6 +26,7 @@ from rooflm.deploy import Setup
 from rooflm.evaluate import _FIELDS, OpTotals
 from rooflm.graph import GraphBuilder
 from rooflm.ops.cost import Cost, Op
+from rooflm.specs.kernels import PREFILL_ATTENTION
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 from rooflm.step import Options, Step
@@ -74,7 +75,9 @@ def past_attention_ops(model: ModelSpec, quant: QuantScheme, chunks: Chunks, opt
             continue
         c = op.cost  # ...that share one sequence's cache: the KV is read once, not q times
         cost = replace(c, kv_bytes=c.kv_bytes / q, vector_ops=c.vector_ops / q).scaled(has_past)
-        out.append(replace(op, name=f"{op.name}.past_chunks", cost=cost))
+        # Engines run a chunk's attention over its past in the prefill kernel (variable-length, paged KV): its
+        # efficiency follows the chunk's query rows, not a decode kernel's.
+        out.append(replace(op, name=f"{op.name}.past_chunks", cost=cost, family=PREFILL_ATTENTION, gemm_m=q))
     return out
 
 

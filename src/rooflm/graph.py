@@ -15,7 +15,7 @@ from rooflm.kinds import OpClass, OpKind
 from rooflm.ops import attention, comm, elementwise, gemm, moe
 from rooflm.ops.cost import Cost, Num, Op
 from rooflm.specs.dtypes import bytes_per_element
-from rooflm.specs.kernels import kernel_family
+from rooflm.specs.kernels import DECODE_ATTENTION, MLA_DECODE, PREFILL_ATTENTION, kernel_family
 from rooflm.specs.model import MlpSpec, ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
@@ -213,15 +213,22 @@ class GraphBuilder:
         write = attention.kv_cache_write(t, hkv * (d + dv), kv_bytes=self.q.kv_bytes, io_bytes=self.io)
         ops.append(self.op("kv_cache_write", "memory", "attention", n, write))
         for window, count in self.windows().items():
+            name = _windowed("attention", window)
             if step.prefill:
                 cost = attention.prefill_attention(step.batch, step.q_len, hq, hkv, d, dv, io_bytes=self.io,
                                                    window=window)
+                ops.append(self.prefill_attention(name, count, cost, step.q_len))
             else:
                 cost = self.kv_dequant(attention.decode_attention(
                     step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes, io_bytes=self.io, window=window))
-            ops.append(self.op(_windowed("attention", window), "attention", "attention", count, cost))
+                ops.append(replace(self.op(name, "attention", "attention", count, cost), family=DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, hq * dv, h, n, a.o_bias))
         return ops
+
+    def prefill_attention(self, name: str, count: int, cost: Cost, q_len: Num) -> Op:
+        """A fused causal attention kernel; its query rows per sequence (the prompt or chunk) set how well it fills
+        the tensor cores (the masked diagonal blocks weigh most on short prompts)."""
+        return replace(self.op(name, "attention", "attention", count, cost), family=PREFILL_ATTENTION, gemm_m=q_len)
 
     def mla(self, step: Step) -> list[Op]:
         """DeepSeek's multi-head latent attention. The down-projections (q_a, kv_a) are small and
@@ -244,12 +251,12 @@ class GraphBuilder:
             # Prefill up-projects the new tokens' latents to per-head K and V (compute-bound anyway).
             ops.append(self.linear("kv_b_proj", t, dc, heads * (nope + dv), n))
             cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io)
-            ops.append(self.op("attention", "attention", "attention", n, cost))
+            ops.append(self.prefill_attention("attention", n, cost, step.q_len))
         elif self.o.mla_decode == "absorbed":
             ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
             cost = self.kv_dequant(attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d,
                                                                kv_bytes=self.q.kv_bytes, io_bytes=self.io))
-            ops.append(self.op("attention_latent", "attention", "attention", n, cost))
+            ops.append(replace(self.op("attention_latent", "attention", "attention", n, cost), family=MLA_DECODE))
             ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
         else:
             # Naive: every step up-projects every cached latent to per-head K and V, then runs plain MHA
@@ -263,8 +270,9 @@ class GraphBuilder:
                                module="attention", scheme=q.name, weight_dtype=q.weight))
             mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
-            ops.append(self.op("attention", "attention", "attention", n,
-                               Cost(flops=mha.flops, activation_bytes=mha.activation_bytes + mha.kv_bytes)))
+            ops.append(replace(self.op("attention", "attention", "attention", n,
+                                       Cost(flops=mha.flops, activation_bytes=mha.activation_bytes + mha.kv_bytes)),
+                               family=DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, heads * dv, h, n))
         return ops
 

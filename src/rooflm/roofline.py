@@ -177,6 +177,14 @@ def vector_rate(hw: HardwareSpec) -> float | None:
     return fp32.value / 2 if fp32 else None
 
 
+def vector_time(op: Op, hw: HardwareSpec, eff: Efficiency) -> Num:
+    """Seconds of the op's vector-unit work (dequantization) at the fp32 rate; none on a device without one."""
+    rate = vector_rate(hw)
+    if not rate or not np.any(op.cost.vector_ops):
+        return 0.0
+    return op.count * np.asarray(op.cost.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
+
+
 def gemm_rows_per_instance(op: Op) -> Num:
     """M of one instance (an expert, a head): what fills the matrix units or not."""
     if np.any(op.gemm_m) or not op.weight_shape:
@@ -184,55 +192,63 @@ def gemm_rows_per_instance(op: Op) -> Num:
     return np.asarray(op.cost.flops, dtype=np.float64) / (2.0 * op.weight_shape[0] * op.weight_shape[1])
 
 
-def time_kernel_gemm(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCurve,
+def time_on_kernel_curve(op: Op, hw: HardwareSpec, eff: Efficiency, curve: KernelCurve,
                      resident: Residency = NOT_RESIDENT) -> OpTiming:
-    """A GEMM on a measured kernel family: T_math at the family's compute fraction for its M, T_mem at its
-    sustained bandwidth fraction plus the kernel's fixed fill time (why small matrices miss the peak). No
-    vector-op dequantization cost is added: the measured kernel times include it."""
+    """An operator on a measured kernel family: T_math at the family's compute fraction for its M, T_mem at its
+    sustained bandwidth fraction plus the kernel's fixed fill time (why small matrices miss the peak). A GEMM gets
+    no vector-op dequantization cost: the measured kernel times include it. Attention keeps its KV-cache
+    dequantization (the attention kernels were measured on 16-bit caches)."""
     c, n = op.cost, op.count
     flops = np.asarray(c.flops, dtype=np.float64)
     if curve.compute is not None:
         m = np.maximum(gemm_rows_per_instance(op), 1.0)
         eta = np.interp(np.log(m), np.log(curve.compute.rows), curve.compute.value)
-    else:
+    elif op.kind == "gemm":
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
+    else:
+        eta = eff.compute_fraction(op.compute_dtype)
     compute = n * flops / (hw.peak(op.compute_dtype) * eta) if np.any(flops) else np.zeros(())
+    if op.kind != "gemm":
+        compute = compute + vector_time(op, hw, eff)
     by_level = level_bytes(op, hw, resident)
     memory = (n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
-              + n * op.kernels * curve.fill.value)
+              + n * op.kernels * curve.fill.value * has_work(op))
     overhead = launch_overhead(op, eff)
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
 
 
-def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
-    """Launch cost of the op's kernels, at the points where it has work: in a sweep, an operator that only some
-    points run (the attention over earlier prefill chunks) launches nothing at the others."""
+def has_work(op: Op) -> np.ndarray:
+    """1 at the points where the op has work, 0 elsewhere: in a sweep, an operator that only some points run (the
+    attention over earlier prefill chunks) launches nothing, and fills no pipeline, at the others."""
     c = op.cost
     busy = np.asarray(c.flops) + np.asarray(c.bytes) + np.asarray(c.vector_ops) + np.asarray(c.comm_bytes)
-    launched = np.where(busy > 0, 1.0, 0.0) if np.ndim(busy) else np.asarray(1.0)
-    return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind))) * launched
+    return np.where(busy > 0, 1.0, 0.0) if np.ndim(busy) else np.asarray(1.0)
+
+
+def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
+    """Launch cost of the op's kernels, at the points where it has work."""
+    return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind))) * has_work(op)
 
 
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT_RESIDENT) -> OpTiming:
     """T = max(T_math, T_mem, T_comms) + launch overhead. T_math adds the vector-unit work (dequantization)
     to the tensor-core time: it sits in the same kernel's main loop. Devices without a vector roof in their
-    file (the TPUs here) get no vector cost. GEMMs of a measured kernel family take its curves instead.
+    file (the TPUs here) get no vector cost. GEMMs and attention of a measured kernel family take its curves
+    instead.
     T_mem is the largest time over the memory levels (rooflm.levels; ``resident``: data kept on chip across
     steps), DRAM's at η_memory."""
     c = op.cost
     n = op.count
-    curve = eff.kernel_curve(op.family) if op.kind == "gemm" else None
+    curve = eff.kernel_curve(op.family) if op.kind in ("gemm", "attention") else None
     if curve is not None:
-        return time_kernel_gemm(op, hw, eff, curve, resident)
+        return time_on_kernel_curve(op, hw, eff, curve, resident)
     flops = np.asarray(c.flops, dtype=np.float64)
     eta = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
     roof = hw.peak(op.compute_dtype) * eta if np.any(flops) else np.inf
     compute = n * flops / roof
-    rate = vector_rate(hw)
-    if rate and np.any(c.vector_ops):
-        compute = compute + n * np.asarray(c.vector_ops, dtype=np.float64) / (rate * eff.compute_fraction("fp32"))
+    compute = compute + vector_time(op, hw, eff)
     by_level = level_bytes(op, hw, resident)
     memory = n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
     overhead = launch_overhead(op, eff)

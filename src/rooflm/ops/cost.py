@@ -59,9 +59,9 @@ class Op:
     weight_shape: tuple[int, int] | None = None
     kernels: int = 1
     comm_group: int = 1  # devices taking part in a collective (picks the link)
-    gemm_m: Num = 0.0  # a GEMM's rows (M) per instance
+    gemm_m: Num = 0.0  # a GEMM's rows (M) per instance; a prefill attention's query rows per sequence
     instances: Num = 1.0  # identical GEMMs in one kernel: heads of a batched GEMM, or the experts hit
-    family: str = ""  # the kernel family a GEMM runs on (specs.kernels.kernel_family); "" for other operators
+    family: str = ""  # the kernel family a GEMM or attention runs on (specs.kernels); "" for other operators
     # Weight GEMMs: the module class (specs.model.MODULES), the scheme it runs in and its weights' storage dtype.
     module: str = ""
     scheme: str = ""

@@ -21,6 +21,10 @@ from rooflm.specs.quant import QuantScheme
 
 KERNELS_FILE = Path(__file__).resolve().parent.parent / "data" / "kernels.toml"
 GROUPED = ".grouped"
+# The attention families (graph.py names them on attention operators).
+PREFILL_ATTENTION = "attention"
+DECODE_ATTENTION = "attention-decode"
+MLA_DECODE = "mla-decode"
 
 
 class KernelCurve(BaseModel):

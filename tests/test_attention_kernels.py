@@ -1,0 +1,64 @@
+"""Attention kernel families (data/kernels.toml): calibrated attention reproduces the published kernel timings
+the curves come from, through the whole graph (the families and query rows graph.py puts on attention operators)."""
+
+from __future__ import annotations
+
+import pytest
+
+import rooflm
+
+
+def _attention(report: rooflm.Report, name: str = "attention") -> rooflm.report.OperatorRow:
+    return next(o for o in report.operators if o.name == name)
+
+
+@pytest.mark.parametrize(("prompt", "measured_us"), [(1024, 141.63), (2048, 368.35), (8192, 4817.44)])
+def test_prefill_attention_runs_at_flashattention3s_rate_for_its_prompt_length(prompt: int, measured_us: float) -> None:
+    # meta-pytorch/tritonbench PR #1267: FA3 causal forward on H100, bf16, batch 4, 48 heads, head dim 128, measured
+    # 141.63 / 368.35 / 4817.44 us at S = 1024 / 2048 / 8192. Llama-3.1-8B's prefill of one S-token prompt runs the
+    # same kernel with batch 1 and 32 heads (head dim 128): 32 / (4 × 48) = 1/6 of the FLOPs at the same S, so 1/6 of
+    # the time per layer, × 32 layers. Short prompts lose most to the masked diagonal blocks: per FLOP, S = 1024 is
+    # 4817.44 / 141.63 / 64 ≈ 0.53× as fast as S = 8192 (64 = the FLOP ratio).
+    report = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=1, prompt_len=prompt,
+                            efficiency="calibrated")
+    expected = 32 * measured_us * 1e-6 / 6
+    assert _attention(report).compute_time_s == pytest.approx(expected, rel=0.01)
+
+
+def test_decode_attention_reproduces_the_paged_decode_measurement() -> None:
+    # microsoft/onnxruntime PR #21414 (nvbench, H100 SXM): FlashAttention-2 paged decode with Llama-3-70B's heads
+    # (64 q / 8 kv, head dim 128), 64 sequences of 256 cached tokens: 43.563 us per kernel. Llama-3.1-70B on one
+    # H100 at batch 64, context 256 runs that kernel once per layer (80 layers); the line fitted through the PR's
+    # four points has residuals ≤ 1.1 us, so a layer's time lands within 3% of the measurement.
+    report = rooflm.analyze("llama-3.1-70b", "h100-sxm", phase="decode", batch=64, context=256,
+                            efficiency="calibrated")
+    op = _attention(report)
+    assert op.memory_time_s / 80 == pytest.approx(43.563e-6, rel=0.03)
+
+
+def test_decode_attention_has_a_fixed_cost_that_short_contexts_cannot_hide() -> None:
+    # Same PR: 64 sequences of 32 tokens take 21.135 us, of 256 tokens 43.563 us: 8× the KV for 2.06× the time.
+    # A flat bandwidth fraction would give 8×; the fitted fill (16 us per kernel) gives (16 + 8.4 MB / 2.58 TB/s)
+    # = 19.3 us and (16 + 67.1 / 2.58) = 42.0 us, 2.2×.
+    def per_layer(context: int) -> float:
+        report = rooflm.analyze("llama-3.1-70b", "h100-sxm", phase="decode", batch=64, context=context,
+                                efficiency="calibrated")
+        return _attention(report).memory_time_s / 80
+    ratio = per_layer(256) / per_layer(32)
+    assert ratio == pytest.approx(43.563 / 21.135, rel=0.1)
+
+
+def test_blackwell_decode_attention_reproduces_trtllm_gen() -> None:
+    # flashinfer-ai/flashinfer PR #1415 (B200): TRT-LLM-gen paged decode, 64 q / 8 kv heads of dim 64, batch 128 ×
+    # 4096 tokens: 175.79 us. gpt-oss-120b has those heads; its full-attention layers (18 of 36) at batch 128,
+    # context 4096 run that kernel. The six-point line's residual there is 0.7 us: within 3%.
+    report = rooflm.analyze("gpt-oss-120b", "b200", phase="decode", batch=128, context=4096, efficiency="calibrated")
+    op = _attention(report)
+    assert op.memory_time_s / op.count == pytest.approx(175.79e-6, rel=0.03)
+
+
+def test_ideal_mode_has_no_attention_curves() -> None:
+    # Ideal mode is the datasheet bound: one prompt of 2048 tokens, 32 layers × 2·32·256·2048·2049/2 FLOP
+    # = 1.1004e12 FLOP at 989.4 TFLOP/s = 1.112 ms.
+    report = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=1, prompt_len=2048)
+    assert _attention(report).compute_time_s == pytest.approx(32 * 2 * 32 * 256 * 2048 * 2049 / 2 / 989.4e12, rel=1e-3)
