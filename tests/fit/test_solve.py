@@ -53,8 +53,8 @@ def test_predictor_is_analyze(halves: tuple[list[Point], list[Point]]) -> None:
 
 
 # Noise draws shared by the two Monte-Carlo tests below (seeds 0-15, one fit each, ~0.5 s a fit): before, each test
-# drew its own (seeds 0-7 and 10-25), 24 fits where 16 give both tests the same number of draws they had. The
-# xdist group keeps both tests on one worker, so the fits are made once per run.
+# drew its own (seeds 0-7 and 10-25), 24 fits where 16 give both tests the same number of draws they had.
+# conftest.SHARED_FIXTURE_MODULES runs this module on one xdist worker, so the fits are made once per run.
 DRAWS = 16
 
 
@@ -63,7 +63,6 @@ def draws() -> list[tuple[int, DeviceFit]]:
     return [(seed, fit(_measured(_grid(), TRUTH, seed), NAMES)[0]) for seed in range(DRAWS)]
 
 
-@pytest.mark.xdist_group("fit_draws")
 def test_known_parameters_recovered_within_stated_uncertainty(draws: list[tuple[int, DeviceFit]]) -> None:
     """Over 8 noise draws (seeds 0-7) each fitted value lies within 4 stated standard errors of the truth, and as a
     calibrated error should, at most 10% of the (draw, parameter) deviations exceed 2 of them. (Seed 0 puts
@@ -111,7 +110,6 @@ def test_separable_parameters_not_warned(halves: tuple[list[Point], list[Point]]
     assert f.confounded == []
 
 
-@pytest.mark.xdist_group("fit_draws")
 def test_stated_errors_cover_the_truth_as_promised(draws: list[tuple[int, DeviceFit]]) -> None:
     """Over 16 noise draws (seeds 0-15) of the 32-point grid, 3 parameters: a correct linearised error puts the
     truth outside ±1 stderr with the probability of |t₂₉| > 1 = 0.326 (outside ±2: 0.055; n − k = 29 degrees of

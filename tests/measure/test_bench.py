@@ -25,6 +25,7 @@ MiB = 2**20
 MAX_CPU_BANDWIDTH = 1e12
 
 
+# Built once per run: conftest.SHARED_FIXTURE_MODULES sends this module whole to one xdist worker.
 @pytest.fixture(scope="module")
 def measured() -> Measurements:
     plan = Plan(device="cpu", bandwidth_bytes=(64 * MiB,), matmul_size=256, matmul_dtypes=("fp32", "bf16"),

@@ -38,13 +38,16 @@ def _tiny_plan(machine: object, quick: bool) -> bench.Plan:
                       quick=True, eager_layers=(1, 2), dispatch_inner=10)
 
 
-@pytest.fixture()
-def measured_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict]:
-    """`rooflm measure --json -o FILE` on a tiny plan (the real one takes tens of seconds)."""
+@pytest.fixture(scope="module")
+def measured_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """`rooflm measure --json -o FILE` on a tiny plan (the real one takes tens of seconds). Measured once for the
+    module (3-8 s on a 2-core machine, mostly the two eager transformers decoders): its readers only read the file
+    and the JSON (conftest.SHARED_FIXTURE_MODULES runs this module on one xdist worker)."""
     pytest.importorskip("torch")
-    monkeypatch.setattr(bench, "make_plan", _tiny_plan)
-    path = tmp_path / "measured.toml"
-    result = runner.invoke(app, ["measure", "--quick", "--json", "-o", str(path)])
+    path = tmp_path_factory.mktemp("measure") / "measured.toml"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bench, "make_plan", _tiny_plan)
+        result = runner.invoke(app, ["measure", "--quick", "--json", "-o", str(path)])
     assert result.exit_code == 0, result.output
     return path, json.loads(result.stdout)
 
