@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import rooflm
@@ -17,26 +19,42 @@ def h100() -> rooflm.HardwareSpec:
     return rooflm.load_hardware("h100-sxm")
 
 
-# Modules whose tests share an expensive module fixture (a measurement, a plan search, Monte-Carlo fits, a server):
-# under xdist each worker that runs one of their tests builds the fixture again, so each of these modules is sent
-# whole to one worker. (xdist's own `--dist loadgroup` marks do not take with pytest 9's node ids.)
-SHARED_FIXTURE_MODULES = frozenset({
-    "tests/fit/test_solve.py",  # draws: 16 fits, ~8 s
-    "tests/measure/test_bench.py",  # measured: the tiny microbenchmark plan, ~3 s
-    "tests/measure/test_cli_measure.py",  # measured_file: `rooflm measure` on a tiny plan, 3-8 s
-    "tests/measure/test_validate_table.py",  # fitted: `rooflm fit` on the example table, ~2 s
-    "tests/serving/test_plan.py",  # quick: a 192-configuration plan, ~2.5 s
-    "tests/web/test_browser.py",  # server: `rooflm serve` in a subprocess, ~1 s
-})
+# PyTorch and transformers as fixtures, imported by the first test that asks (skipped where absent), not at a test
+# module's top: each xdist worker collects every module, and the two take ~3 s to import.
+@pytest.fixture(scope="session")
+def torch() -> Any:
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def transformers(torch: Any) -> Any:
+    return pytest.importorskip("transformers")
+
+
+# Work units sent whole to one xdist worker: tests that share an expensive module fixture (a measurement, a plan
+# search, Monte-Carlo fits, a server), which each worker running one of them would build again; and every test
+# that imports PyTorch or transformers (~2 s for torch, ~4 s for transformers and its model code), so the other
+# worker never imports them. A node id belongs to the unit of the first prefix it starts with. (xdist's own
+# `--dist loadgroup` marks do not take with pytest 9's node ids.)
+WORKER_UNITS: tuple[tuple[str, str], ...] = (
+    ("tests/fit/test_solve.py", "fit draws"),  # draws: 16 fits, ~8 s
+    ("tests/serving/test_plan.py", "quick plan"),  # quick: a 192-configuration plan, ~2.5 s
+    ("tests/web/test_browser.py", "browser"),  # server: `rooflm serve` in a subprocess, ~1 s
+    ("tests/measure/", "torch"),  # test_bench's and test_cli_measure's tiny measurements (3-8 s), the fit's table
+    ("tests/test_against_torch.py", "torch"),
+    ("tests/specs/test_hf_architectures.py", "torch"),
+    ("tests/fit/test_cli_write_table.py", "torch"),
+    ("tests/test_cli_smoke.py::test_smoke[measure]", "torch"),
+    ("tests/test_cli_smoke.py::test_smoke[validate]", "torch"),
+)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Each test its own work unit (as `--dist load`), except the modules above: one unit each."""
+    """Each test its own work unit (as `--dist load`), except those of WORKER_UNITS."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class SharedFixtureScheduling(LoadScopeScheduling):
+    class WorkerUnitScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in SHARED_FIXTURE_MODULES else nodeid
+            return next((unit for prefix, unit in WORKER_UNITS if nodeid.startswith(prefix)), nodeid)
 
-    return SharedFixtureScheduling(config, log)  # type: ignore[arg-type]
+    return WorkerUnitScheduling(config, log)  # type: ignore[arg-type]

@@ -15,15 +15,12 @@ What each side counts, for the FLOP comparison on a tiny randomly initialised Ll
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-import rooflm  # noqa: E402
-from rooflm.specs.hf_config import MODELS_DIR, from_hf_config, model_names  # noqa: E402
+import rooflm
+from rooflm.specs.hf_config import MODELS_DIR, from_hf_config, model_names
 
 TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "intermediate_size": 128, "vocab_size": 256, "max_position_embeddings": 512}
@@ -42,7 +39,7 @@ VARIANTS = {
 }
 
 
-def _hf_param_count(cfg: dict) -> int:
+def _hf_param_count(cfg: dict, torch: Any, transformers: Any) -> int:
     config = transformers.AutoConfig.for_model(**cfg)
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(config)
@@ -64,19 +61,22 @@ def _shipped_supported() -> list[str]:
 
 
 @pytest.mark.parametrize("name", _shipped_supported())
-def test_catalog_param_counts_equal_transformers(name: str) -> None:
+def test_catalog_param_counts_equal_transformers(name: str, torch: Any, transformers: Any) -> None:
     cfg = json.loads((MODELS_DIR / name / "config.json").read_text())
     cfg.pop("auto_map", None)  # use transformers' own class, not remote code
-    assert rooflm.load_model(name).total_params == _hf_param_count(cfg)
+    assert rooflm.load_model(name).total_params == _hf_param_count(cfg, torch, transformers)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variant_param_counts_equal_transformers(variant: str) -> None:
+def test_variant_param_counts_equal_transformers(variant: str, torch: Any, transformers: Any) -> None:
     cfg = VARIANTS[variant]
-    assert from_hf_config(cfg, variant).total_params == _hf_param_count(cfg)
+    assert from_hf_config(cfg, variant).total_params == _hf_param_count(cfg, torch, transformers)
 
 
-def _flop_counts(cfg: dict, batch: int, prompt_len: int, logits_to_keep: int) -> dict[str, int]:
+def _flop_counts(cfg: dict, batch: int, prompt_len: int, logits_to_keep: int, torch: Any,
+                 transformers: Any) -> dict[str, int]:
+    from torch.utils.flop_counter import FlopCounterMode
+
     config = transformers.AutoConfig.for_model(**cfg)
     config._attn_implementation = "eager"
     # The eager experts loop runs one nn.functional.linear per expert on the tokens routed to it,
@@ -92,10 +92,10 @@ def _flop_counts(cfg: dict, batch: int, prompt_len: int, logits_to_keep: int) ->
 
 @pytest.mark.parametrize("variant", ["llama", "qwen3", "llama-mqa-head-dim", "mixtral", "qwen3_moe"])
 @pytest.mark.parametrize(("batch", "prompt_len", "all_tokens"), [(2, 16, False), (3, 33, True), (1, 64, False)])
-def test_prefill_flops_equal_pytorch_flop_counter(variant: str, batch: int, prompt_len: int,
-                                                  all_tokens: bool) -> None:
+def test_prefill_flops_equal_pytorch_flop_counter(variant: str, batch: int, prompt_len: int, all_tokens: bool,
+                                                  torch: Any, transformers: Any) -> None:
     cfg = VARIANTS[variant]
-    counted = _flop_counts(cfg, batch, prompt_len, 0 if all_tokens else 1)
+    counted = _flop_counts(cfg, batch, prompt_len, 0 if all_tokens else 1, torch, transformers)
     spec = from_hf_config(cfg, variant)
     report = rooflm.analyze(spec, "h100-sxm", phase="prefill", batch=batch, prompt_len=prompt_len,
                             lm_head_all_tokens=all_tokens)

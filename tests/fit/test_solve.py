@@ -54,7 +54,7 @@ def test_predictor_is_analyze(halves: tuple[list[Point], list[Point]]) -> None:
 
 # Noise draws shared by the two Monte-Carlo tests below (seeds 0-15, one fit each, ~0.5 s a fit): before, each test
 # drew its own (seeds 0-7 and 10-25), 24 fits where 16 give both tests the same number of draws they had.
-# conftest.SHARED_FIXTURE_MODULES runs this module on one xdist worker, so the fits are made once per run.
+# conftest.WORKER_UNITS runs this module's tests on one xdist worker, so the fits are made once per run.
 DRAWS = 16
 
 

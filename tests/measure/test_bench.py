@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-pytest.importorskip("torch")
 
 import rooflm
 from rooflm.measure.bench import Plan, measure_machine
@@ -25,9 +24,9 @@ MiB = 2**20
 MAX_CPU_BANDWIDTH = 1e12
 
 
-# Built once per run: conftest.SHARED_FIXTURE_MODULES sends this module whole to one xdist worker.
+# Built once per run: conftest.WORKER_UNITS sends this module's tests to one xdist worker.
 @pytest.fixture(scope="module")
-def measured() -> Measurements:
+def measured(torch: Any) -> Measurements:
     plan = Plan(device="cpu", bandwidth_bytes=(64 * MiB,), matmul_size=256, matmul_dtypes=("fp32", "bf16"),
                 curve_dtypes=("bf16",), curve_m=(1, 256), layer=(256, 512), pool_bytes=64 * MiB, repeats=3,
                 quick=True, eager_layers=(1, 2), dispatch_inner=20, kernel_rows=64)

@@ -42,7 +42,7 @@ def _tiny_plan(machine: object, quick: bool) -> bench.Plan:
 def measured_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """`rooflm measure --json -o FILE` on a tiny plan (the real one takes tens of seconds). Measured once for the
     module (3-8 s on a 2-core machine, mostly the two eager transformers decoders): its readers only read the file
-    and the JSON (conftest.SHARED_FIXTURE_MODULES runs this module on one xdist worker)."""
+    and the JSON (conftest.WORKER_UNITS runs this module's tests on one xdist worker)."""
     pytest.importorskip("torch")
     path = tmp_path_factory.mktemp("measure") / "measured.toml"
     with pytest.MonkeyPatch.context() as patch:

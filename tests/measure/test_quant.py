@@ -1,6 +1,7 @@
 """validate --quant's measurement code at tiny sizes: kernels against a float reference, bytes by hand, speed-ups."""
 
 import json
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -10,21 +11,20 @@ from rooflm.cli import app
 from rooflm.measure.configs import tiny_config
 from rooflm.measure.quant import QuantSample, available, dequantized, matmul, quantize, speedups, weight_bytes
 
-torch = pytest.importorskip("torch")
 runner = CliRunner()
 K, N, M = 256, 64, 3
 
 
-def _weights() -> "torch.Tensor":
+def _weights(torch: Any) -> Any:
     torch.manual_seed(0)
     return torch.randn(N, K) * 0.02
 
 
 @pytest.mark.parametrize("scheme", ["w8a16", "w4a16"])
-def test_kernel_matches_a_float_reference(scheme: str) -> None:
+def test_kernel_matches_a_float_reference(scheme: str, torch: Any) -> None:
     if scheme not in available(torch):
         pytest.skip(f"this PyTorch has no CPU kernel for {scheme}")
-    qw = quantize(torch, _weights(), scheme, keep_codes=True)
+    qw = quantize(torch, _weights(torch), scheme, keep_codes=True)
     x = torch.randn(M, K, dtype=torch.bfloat16)
     reference = x.float() @ dequantized(torch, qw).t()
     y = matmul(torch, x, qw)
@@ -33,18 +33,18 @@ def test_kernel_matches_a_float_reference(scheme: str) -> None:
     assert (y.float() - reference).abs().max() <= 2e-2 * reference.abs().max()
     # And the quantization itself is close to the original weights: int8 within half a step of 1/127 of each row's
     # max, int4 within half a step of 1/15 of each group's range.
-    err = (dequantized(torch, qw) - _weights()).abs().max()
-    assert err <= (0.5 / 127 if scheme == "w8a16" else 0.5 / 15) * 2 * _weights().abs().max() + 1e-3
+    err = (dequantized(torch, qw) - _weights(torch)).abs().max()
+    assert err <= (0.5 / 127 if scheme == "w8a16" else 0.5 / 15) * 2 * _weights(torch).abs().max() + 1e-3
 
 
-def test_bytes_by_hand() -> None:
+def test_bytes_by_hand(torch: Any) -> None:
     # K = 256, N = 64: bf16 2 × 16,384 = 32,768 B; int8 16,384 + a bf16 scale per column (128 B) = 16,512 B;
     # int4 8,192 + (256 / 128 groups × 64 columns) × (bf16 scale + bf16 zero = 4 B) = 8,192 + 512 = 8,704 B.
     assert weight_bytes(K, N, "bf16") == 32_768
     assert weight_bytes(K, N, "w8a16") == 16_512
     assert weight_bytes(K, N, "w4a16") == 8_704
     for scheme in available(torch):
-        assert quantize(torch, _weights(), scheme).nbytes == weight_bytes(K, N, scheme)
+        assert quantize(torch, _weights(torch), scheme).nbytes == weight_bytes(K, N, scheme)
 
 
 def test_speedups_pair_each_scheme_with_bf16() -> None:
@@ -56,7 +56,7 @@ def test_speedups_pair_each_scheme_with_bf16() -> None:
     assert g.error == pytest.approx(4.0 / 2.5 - 1)
 
 
-def test_cli_end_to_end_at_tiny_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_end_to_end_at_tiny_sizes(monkeypatch: pytest.MonkeyPatch, torch: Any) -> None:
     monkeypatch.setattr(quant_cli, "quant_model", lambda quick: ("tiny", tiny_config(2)))
     monkeypatch.setattr(quant_cli, "BATCHES", {True: [1, 4], False: [1, 4]})
     monkeypatch.setattr(quant_cli, "past_cache_bytes", lambda llc, memory: 4e6)  # a few copies, not 1 GiB
@@ -76,7 +76,7 @@ def test_cli_end_to_end_at_tiny_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert table.exit_code == 0 and "speed-up error" in table.stdout
 
 
-def test_quant_refuses_other_modes() -> None:
+def test_quant_refuses_other_modes(torch: Any) -> None:
     result = runner.invoke(app, ["validate", "--quant", "--models", "dense-tiny"])
     assert result.exit_code == 2 and "--quant" in result.output
 

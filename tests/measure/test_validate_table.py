@@ -30,7 +30,7 @@ def _json(args: list[str]) -> dict:
     return json.loads(result.stdout)
 
 
-# Built once per run: conftest.SHARED_FIXTURE_MODULES sends this module whole to one xdist worker.
+# Built once per run: conftest.WORKER_UNITS sends this module's tests to one xdist worker.
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     path = tmp_path_factory.mktemp("profile") / "p.toml"

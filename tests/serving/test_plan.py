@@ -30,7 +30,7 @@ QUICK = {"gpus": 2, "prompt_len": 512, "gen_len": 64, "quant": "bf16,fp8", "kv_d
          "max_running": [16, 64], "max_tokens_per_step": [32, 2048], "concurrency": [1, 4, 16, 64], "workers": 1}
 
 
-# Built once per run: conftest.SHARED_FIXTURE_MODULES sends this module whole to one xdist worker.
+# Built once per run: conftest.WORKER_UNITS sends this module's tests to one xdist worker.
 @pytest.fixture(scope="module")
 def quick() -> PlanResult:
     # Targets that bind: 8B weights in fp8 over 3.35 TB/s take ~2.4 ms per step on one H100 (tp2: ~1.2 ms), so

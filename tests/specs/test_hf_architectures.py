@@ -11,9 +11,6 @@ import pytest
 import rooflm
 from rooflm.specs.hf_config import from_hf_config
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-
 TINY = {"hidden_size": 64, "num_hidden_layers": 6, "num_attention_heads": 4, "num_key_value_heads": 2,
         "intermediate_size": 128, "vocab_size": 256, "max_position_embeddings": 512}
 QWEN2_MOE = {"model_type": "qwen2_moe", **TINY, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 96,
@@ -36,25 +33,26 @@ DEFAULTS = {"gemma2": "Gemma2Config", "gemma3_text": "Gemma3TextConfig", "phi3":
             "qwen2_moe": "Qwen2MoeConfig"}
 
 
-def _hf_param_count(config: Any) -> int:
+def _hf_param_count(config: Any, torch: Any, transformers: Any) -> int:
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variant_param_counts_equal_transformers(variant: str) -> None:
+def test_variant_param_counts_equal_transformers(variant: str, torch: Any, transformers: Any) -> None:
     cfg = VARIANTS[variant]
-    assert from_hf_config(cfg, variant).total_params == _hf_param_count(transformers.AutoConfig.for_model(**cfg))
+    config = transformers.AutoConfig.for_model(**cfg)
+    assert from_hf_config(cfg, variant).total_params == _hf_param_count(config, torch, transformers)
 
 
 @pytest.mark.parametrize("model_type", list(DEFAULTS))
-def test_default_config_param_counts_equal_transformers(model_type: str) -> None:
+def test_default_config_param_counts_equal_transformers(model_type: str, torch: Any, transformers: Any) -> None:
     config = getattr(transformers, DEFAULTS[model_type])()
-    assert from_hf_config(config.to_dict(), model_type).total_params == _hf_param_count(config)
+    assert from_hf_config(config.to_dict(), model_type).total_params == _hf_param_count(config, torch, transformers)
 
 
-def test_gemma2_2b_is_the_published_size() -> None:
+def test_gemma2_2b_is_the_published_size(transformers: Any) -> None:
     # Gemma2Config() is gemma-2-2b: embedding 256000*2304 = 589,824,000 (tied); per layer q/o 2304*2048 each,
     # k/v 2304*1024 each = 14,155,776; MLP 3*2304*9216 = 63,700,992; four norms 9,216 -> 77,865,984 x 26 =
     # 2,024,515,584; final norm 2,304. Sum 2,614,341,888 ("2.6B" on the gemma-2-2b card).
@@ -77,7 +75,7 @@ def test_gemma3_layer_types_override_the_pattern() -> None:
     assert sorted((g.count, g.sliding_window or 0) for g in m.layers) == [(2, 64), (4, 0)]
 
 
-def test_multimodal_gemma3_reads_its_text_config() -> None:
+def test_multimodal_gemma3_reads_its_text_config(torch: Any, transformers: Any) -> None:
     # Shaped like google/gemma-3-4b-it's config.json: the language model's sizes under text_config, most keys
     # left to Gemma3TextConfig's defaults, the vision tower beside it (not modelled).
     text = {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text", "num_hidden_layers": 34,
@@ -85,13 +83,13 @@ def test_multimodal_gemma3_reads_its_text_config() -> None:
     cfg = {"model_type": "gemma3", "text_config": text, "vision_config": {"model_type": "siglip_vision_model"}}
     m = from_hf_config(cfg, "gemma-3-4b")
     language_model = transformers.Gemma3Config(**cfg).text_config
-    assert m.total_params == _hf_param_count(language_model)
+    assert m.total_params == _hf_param_count(language_model, torch, transformers)
     # Linear RoPE scaling: max_position_embeddings is already the extended length (Gemma3TextConfig: 131,072).
     assert m.max_position_embeddings == 131_072
     assert m.num_layers == 34 and m.model_type == "gemma3"
 
 
-def test_multimodal_gemma3_language_model_equals_transformers_language_model() -> None:
+def test_multimodal_gemma3_language_model_equals_transformers_language_model(torch: Any, transformers: Any) -> None:
     cfg = {"model_type": "gemma3", "text_config": {"model_type": "gemma3_text", **TINY, "head_dim": 16},
            "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 32, "intermediate_size": 64,
                              "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 28, "patch_size": 14}}

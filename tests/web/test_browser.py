@@ -39,7 +39,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Built once per run: conftest.SHARED_FIXTURE_MODULES sends this module whole to one xdist worker.
+# Built once per run: conftest.WORKER_UNITS sends this module's tests to one xdist worker.
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     port = _free_port()
