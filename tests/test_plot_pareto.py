@@ -63,12 +63,12 @@ def test_the_query_and_the_search_reach_the_plan(result: rooflm.PlanResult) -> N
     assert d == from_result(result)
 
 
-@pytest.mark.parametrize("suffix", [".png", ".svg", ".html"])
+# SVG (matplotlib) and HTML (plotly): the two drawing paths. A PNG is the same matplotlib figure saved by the same
+# function (mpl_base.save); test_plot.py checks a PNG's pixels.
+@pytest.mark.parametrize("suffix", [".svg", ".html"])
 def test_each_format_writes(suffix: str, tmp_path: Path) -> None:
     path = render("pareto", tmp_path / f"pareto{suffix}", QUERY, **SEARCH)
-    if suffix == ".png":
-        assert path.read_bytes().startswith(b"\x89PNG")
-    elif suffix == ".svg":
+    if suffix == ".svg":
         text = _svg_text(path)
         for words in ("output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)",
                       "Pareto frontier", "best within the targets", "TPOT target 3.5 ms (1 / TPOT)",

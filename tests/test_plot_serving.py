@@ -64,13 +64,12 @@ def test_default_loads_are_powers_of_two_users() -> None:
     assert d.loads == [float(2**i) for i in range(10)]
 
 
-@pytest.mark.parametrize("suffix", [".png", ".svg", ".html"])
+# SVG (matplotlib) and HTML (plotly): the two drawing paths. A PNG is the same matplotlib figure saved by the same
+# function (mpl_base.save); test_plot.py checks a PNG's pixels.
+@pytest.mark.parametrize("suffix", [".svg", ".html"])
 def test_each_format_writes(suffix: str, tmp_path: Path) -> None:
     path = render("serving", tmp_path / f"serving{suffix}", QUERY, concurrency=LOADS, **TRAFFIC)
-    head = path.read_bytes()[:64]
-    if suffix == ".png":
-        assert head.startswith(b"\x89PNG")
-    elif suffix == ".svg":
+    if suffix == ".svg":
         text = _svg_text(path)
         for label in ("output tokens/s per user (interactivity)", "output tokens/s per GPU (throughput)",
                       "concurrency (users)", "latency (ms)", "TTFT p99", "TPOT mean"):
