@@ -79,3 +79,28 @@ def test_ampere_decode_attention_reproduces_the_mha_measurement(tmp_path: Path) 
     path.write_text(json.dumps(config))
     report = rooflm.analyze(str(path), "a100-sxm", phase="decode", batch=64, context=256, efficiency="calibrated")
     assert _attention(report).memory_time_s / 32 == pytest.approx(186.8e-6, rel=0.03)
+
+
+def test_mla_decode_reproduces_flashmla_on_h100() -> None:
+    # deepseek-ai/FlashMLA issue #19 (reproduced in ai-bot-pro/achatbot PR #123), H100: batch 128, mean 4096 cached
+    # tokens, 16 query heads, d = 576 (512 latent + 64 RoPE), s_q = 1: 0.215 ms. DeepSeek-V3 at TP=8 has 128 / 8 = 16
+    # heads per device and the same latent cache, so one layer's latent decode at batch 128, context 4096 is that
+    # kernel. Memory-bound: its 2·128·16·4096·(2·512 + 64) = 1.83e10 FLOP take 28 us at FlashMLA's 660 TFLOP/s.
+    report = rooflm.analyze("deepseek-v3", "h100-sxm", phase="decode", batch=128, context=4096, tp=8,
+                            efficiency="calibrated")
+    op = _attention(report, "attention_latent")
+    assert op.kv_bytes / op.count == pytest.approx(128 * 4096 * 576 * 2)
+    assert op.memory_time_s / op.count == pytest.approx(215e-6, rel=0.03)
+    assert op.compute_time_s / op.count == pytest.approx(1.826e10 / 660e12, rel=0.02)
+
+
+def test_a_chunks_attention_over_its_past_runs_at_the_prefill_kernels_rate() -> None:
+    # A 16,384-token prompt in chunks of 8192 (the default max_num_batched_tokens): the second chunk's 8192 queries
+    # attend to the first chunk's 8192 cached tokens in the prefill kernel, so that work runs at FlashAttention-3's
+    # rate for 8192 query rows: tritonbench PR #1267 measured 49152·8192·8193 = 3.299e12 FLOP in 4817.44 us
+    # (684.8 TFLOP/s). Priced as a decode kernel it would run at the flat bf16 fraction instead (0.80: 791 TFLOP/s).
+    report = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=1, prompt_len=16384,
+                            efficiency="calibrated")
+    past = _attention(report, "attention.past_chunks")
+    rate = 49152 * 8192 * 8193 / 4817.44e-6
+    assert past.compute_time_s == pytest.approx(past.flops / rate, rel=0.01)
