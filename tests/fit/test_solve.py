@@ -96,18 +96,25 @@ def test_insensitive_parameter_keeps_catalog_value(halves: tuple[list[Point], li
     assert not e.fitted and e.value == e.catalog == 0.0 and e.stderr is None
 
 
-def test_confounded_parameters_warned() -> None:
-    """One model, decode only: every step runs the same kernels, so a per-kernel and a per-step overhead both add
-    the same constant to every point and cannot be told apart."""
+@pytest.fixture(scope="module")
+def decode_only() -> DeviceFit:
+    """One model, decode only, both overheads fitted (the two tests that read it made the same fit each)."""
     pts = [p for p in _measured(_grid(("llama-3.1-8b",)), TRUTH) if p.phase == "decode"]
     (f,) = fit(pts, ("eta_memory", "kernel_overhead", "step_overhead"))
-    pairs = {(a, b): r for a, b, r in f.confounded}
+    return f
+
+
+def test_confounded_parameters_warned(decode_only: DeviceFit) -> None:
+    """One model, decode only: every step runs the same kernels, so a per-kernel and a per-step overhead both add
+    the same constant to every point and cannot be told apart."""
+    pairs = {(a, b): r for a, b, r in decode_only.confounded}
     assert abs(pairs[("kernel_overhead", "step_overhead")]) > 0.99
 
 
-def test_separable_parameters_not_warned(halves: tuple[list[Point], list[Point]]) -> None:
-    (f,) = fit(halves[0] + halves[1], NAMES)
-    assert f.confounded == []
+def test_separable_parameters_not_warned(draws: list[tuple[int, DeviceFit]]) -> None:
+    """The whole grid (seed 0's draw: the points of both halves, fitted once for the Monte-Carlo tests)."""
+    seed, f = draws[0]
+    assert seed == 0 and f.confounded == []
 
 
 def test_stated_errors_cover_the_truth_as_promised(draws: list[tuple[int, DeviceFit]]) -> None:
@@ -143,15 +150,13 @@ def test_parameter_at_its_bound_has_no_stderr_and_is_warned() -> None:
     assert any("eta_memory ended at its bound" in w for w in warnings(f))
 
 
-def test_confounded_overheads_advice_names_kernel_counts() -> None:
+def test_confounded_overheads_advice_names_kernel_counts(decode_only: DeviceFit) -> None:
     """The kernel/step overhead warning says why (both add a constant per step) and what separates them: the
     models' kernels per step (llama-3.1-8b: 387, from the time added per second of per-kernel overhead), and
     which parameters to fit instead."""
     from rooflm.cli_fit import warnings
 
-    pts = [p for p in _measured(_grid(("llama-3.1-8b",)), TRUTH) if p.phase == "decode"]
-    (f,) = fit(pts, ("eta_memory", "kernel_overhead", "step_overhead"))
-    (warning,) = [w for w in warnings(f) if "kernel_overhead and step_overhead" in w]
+    (warning,) = [w for w in warnings(decode_only) if "kernel_overhead and step_overhead" in w]
     assert "kernels per step here: llama-3.1-8b 387" in warning
     assert "--params eta_memory,kernel_overhead" in warning
 
