@@ -38,6 +38,7 @@ def transformers(torch: Any) -> Any:
 # `--dist loadgroup` marks do not take with pytest 9's node ids.)
 WORKER_UNITS: tuple[tuple[str, str], ...] = (
     ("tests/fit/test_solve.py", "fit draws"),  # draws: 16 fits, ~8 s
+    ("tests/fit/test_profile.py", "example fit"),  # fits: the example table's, ~1 s
     ("tests/serving/test_plan.py", "quick plan"),  # quick: a 192-configuration plan, ~2.5 s
     ("tests/web/test_browser.py", "browser"),  # server: `rooflm serve` in a subprocess, ~1 s
     ("tests/measure/", "torch"),  # test_bench's and test_cli_measure's tiny measurements (3-8 s), the fit's table

@@ -9,13 +9,19 @@ import pytest
 from rooflm import analyze
 from rooflm.errors import InvalidInputError
 from rooflm.fit import fit, load_profile, read_table, write_profile
+from rooflm.fit.solve import DeviceFit
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "measurements.csv"
 NAMES = ("eta_memory", "eta_compute", "step_overhead")
 
 
-def test_round_trip_predicts_with_the_fitted_values(tmp_path: Path) -> None:
-    fits = fit(read_table(EXAMPLE), NAMES)
+# The example table's fit, made once for the module (~1 s; conftest.WORKER_UNITS keeps its readers on one worker).
+@pytest.fixture(scope="module")
+def fits() -> list[DeviceFit]:
+    return fit(read_table(EXAMPLE), NAMES)
+
+
+def test_round_trip_predicts_with_the_fitted_values(fits: list[DeviceFit], tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     write_profile(path, fits, EXAMPLE, "test")
     profile = load_profile(path)
@@ -32,9 +38,9 @@ def test_round_trip_predicts_with_the_fitted_values(tmp_path: Path) -> None:
     assert abs(predicted.totals.time_s / row.seconds - 1) < abs(default.totals.time_s / row.seconds - 1)
 
 
-def test_other_device_refused(tmp_path: Path) -> None:
+def test_other_device_refused(fits: list[DeviceFit], tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
-    write_profile(path, fit(read_table(EXAMPLE), NAMES), EXAMPLE, "test")
+    write_profile(path, fits, EXAMPLE, "test")
     with pytest.raises(InvalidInputError, match="no parameters for a100") as exc:
         load_profile(path).deployment_overrides("a100-sxm-80gb")
     assert exc.value.field == "profile"
