@@ -104,3 +104,21 @@ def test_a_chunks_attention_over_its_past_runs_at_the_prefill_kernels_rate() -> 
     past = _attention(report, "attention.past_chunks")
     rate = 49152 * 8192 * 8193 / 4817.44e-6
     assert past.compute_time_s == pytest.approx(past.flops / rate, rel=0.01)
+
+
+def test_small_heads_run_flashattention4s_head_dim_64_rate_on_blackwell() -> None:
+    # Dao-AILab/flash-attention PR #2605 (FA4, Blackwell), causal forward at 2048 tokens: head dim 64 (batch 16)
+    # 785 TFLOP/s, head dim 128 (batch 16) 1172 TFLOP/s. gpt-oss-120b's heads have 64 dimensions: its full-attention
+    # layers' prefill of one 2048-token prompt does 2·64·128·2048·2049/2 = 3.44e10 FLOP per layer (64 heads,
+    # d_qk + d_v = 128) at 785 TFLOP/s; Llama-3.1-8B's heads (128) run at 1172.
+    gpt = _attention(rooflm.analyze("gpt-oss-120b", "b200", phase="prefill", batch=1, prompt_len=2048,
+                                    efficiency="calibrated"))
+    assert gpt.flops / gpt.count == pytest.approx(2 * 64 * 128 * 2048 * 2049 / 2)
+    assert gpt.compute_time_s / gpt.count == pytest.approx(2 * 64 * 128 * 2048 * 2049 / 2 / 785e12, rel=0.01)
+    llama = _attention(rooflm.analyze("llama-3.1-8b", "b200", phase="prefill", batch=1, prompt_len=2048,
+                                      efficiency="calibrated"))
+    assert llama.flops / llama.compute_time_s == pytest.approx(1172e12, rel=0.01)
+    # Hopper has no head-dim-64 entry: gpt-oss falls back to the head-dim-128 curve (FA3, 560 TFLOP/s at 2048).
+    hopper = _attention(rooflm.analyze("gpt-oss-120b", "h100-sxm", phase="prefill", batch=1, prompt_len=2048,
+                                       efficiency="calibrated"))
+    assert hopper.flops / hopper.compute_time_s == pytest.approx(49152 * 2048 * 2049 / 368.35e-6, rel=0.01)

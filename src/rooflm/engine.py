@@ -26,7 +26,6 @@ from rooflm.deploy import Setup
 from rooflm.evaluate import _FIELDS, OpTotals
 from rooflm.graph import GraphBuilder
 from rooflm.ops.cost import Cost, Op
-from rooflm.specs.kernels import PREFILL_ATTENTION
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 from rooflm.step import Options, Step
@@ -70,14 +69,16 @@ def past_attention_ops(model: ModelSpec, quant: QuantScheme, chunks: Chunks, opt
     has_past = (np.asarray(chunks.past) > 0).astype(np.float64)
     step = Step(q, 1.0, chunks.past, False, q)  # q "sequences" of one query each...
     out = []
-    for op in GraphBuilder(model, quant, options).attention(step):
+    builder = GraphBuilder(model, quant, options)
+    for op in builder.attention(step):
         if op.kind != "attention":
             continue
         c = op.cost  # ...that share one sequence's cache: the KV is read once, not q times
         cost = replace(c, kv_bytes=c.kv_bytes / q, vector_ops=c.vector_ops / q).scaled(has_past)
         # Engines run a chunk's attention over its past in the prefill kernel (variable-length, paged KV): its
         # efficiency follows the chunk's query rows, not a decode kernel's.
-        out.append(replace(op, name=f"{op.name}.past_chunks", cost=cost, family=PREFILL_ATTENTION, gemm_m=q))
+        out.append(replace(op, name=f"{op.name}.past_chunks", cost=cost, family=builder.prefill_attention_family(),
+                           gemm_m=q))
     return out
 
 

@@ -15,7 +15,14 @@ from rooflm.kinds import OpClass, OpKind
 from rooflm.ops import attention, comm, elementwise, gemm, moe
 from rooflm.ops.cost import Cost, Num, Op
 from rooflm.specs.dtypes import bytes_per_element
-from rooflm.specs.kernels import DECODE_ATTENTION, MLA_DECODE, PREFILL_ATTENTION, kernel_family
+from rooflm.specs.kernels import (
+    DECODE_ATTENTION,
+    MLA_DECODE,
+    PREFILL_ATTENTION,
+    SMALL_HEAD_DIM,
+    SMALL_HEADS,
+    kernel_family,
+)
 from rooflm.specs.model import MlpSpec, ModelSpec
 from rooflm.specs.parallel import Parallelism
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
@@ -228,7 +235,15 @@ class GraphBuilder:
     def prefill_attention(self, name: str, count: int, cost: Cost, q_len: Num) -> Op:
         """A fused causal attention kernel; its query rows per sequence (the prompt or chunk) set how well it fills
         the tensor cores (the masked diagonal blocks weigh most on short prompts)."""
-        return replace(self.op(name, "attention", "attention", count, cost), family=PREFILL_ATTENTION, gemm_m=q_len)
+        op = self.op(name, "attention", "attention", count, cost)
+        return replace(op, family=self.prefill_attention_family(), gemm_m=q_len)
+
+    def prefill_attention_family(self) -> str:
+        """The prefill kernel's family: heads of 64 dimensions or fewer do half the MMA work per tile of K and V they
+        load, and run their own variant where one was measured."""
+        a = self.m.attention
+        qk_dim = a.qk_nope_head_dim + a.qk_rope_head_dim if a.kind == "mla" else a.head_dim
+        return PREFILL_ATTENTION + (SMALL_HEADS if qk_dim <= SMALL_HEAD_DIM else "")
 
     def mla(self, step: Step) -> list[Op]:
         """DeepSeek's multi-head latent attention. The down-projections (q_a, kv_a) are small and

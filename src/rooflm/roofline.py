@@ -17,7 +17,7 @@ from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
-from rooflm.specs.kernels import GROUPED, KernelCurve, curves_for
+from rooflm.specs.kernels import KernelCurve, base_family, curves_for
 from rooflm.specs.levels import DRAM
 from rooflm.specs.workload import check_choice, check_number
 
@@ -49,10 +49,11 @@ class Efficiency:
     comm_overlap: float = 0.0
 
     def kernel_curve(self, family: str) -> KernelCurve | None:
-        """The family's curve, or its non-grouped variant's for grouped (MoE) GEMMs not measured separately."""
+        """The family's curve, or its base family's for a variant (grouped MoE GEMMs, small attention heads) not
+        measured separately."""
         if not family:
             return None
-        return self.kernels.get(family) or self.kernels.get(family.removesuffix(GROUPED))
+        return self.kernels.get(family) or self.kernels.get(base_family(family))
 
     def compute_fraction(self, dtype: str) -> float:
         return self.compute.get(dtype, self.compute["default"])

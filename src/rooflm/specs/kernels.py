@@ -21,10 +21,22 @@ from rooflm.specs.quant import QuantScheme
 
 KERNELS_FILE = Path(__file__).resolve().parent.parent / "data" / "kernels.toml"
 GROUPED = ".grouped"
-# The attention families (graph.py names them on attention operators).
+# The attention families (graph.py names them on attention operators); prefill attention with heads of 64 or fewer
+# dimensions runs its own variant where one was measured (half the MMA work per byte of K and V loaded).
 PREFILL_ATTENTION = "attention"
+SMALL_HEADS = ".d64"
+SMALL_HEAD_DIM = 64
 DECODE_ATTENTION = "attention-decode"
 MLA_DECODE = "mla-decode"
+# A variant (experts' grouped GEMMs, small attention heads) falls back to its base family where it has no entry.
+VARIANTS = (GROUPED, SMALL_HEADS)
+
+
+def base_family(family: str) -> str:
+    """The family a variant belongs to ("fp8.grouped" → "fp8"; "attention.d64" → "attention")."""
+    for suffix in VARIANTS:
+        family = family.removesuffix(suffix)
+    return family
 
 
 class KernelCurve(BaseModel):
@@ -57,7 +69,7 @@ def _table() -> dict[str, dict[str, KernelCurve]]:
     for cls in raw["classes"]:
         out[cls] = {}
         for fam, entry in raw.get(cls, {}).items():
-            if fam.removesuffix(GROUPED) not in families:
+            if base_family(fam) not in families:
                 raise ValueError(f"kernels.toml: [{cls}.{fam}] names no family in [families]")
             out[cls][fam] = KernelCurve.model_validate(entry)
     return out
@@ -115,7 +127,7 @@ def check_dequant_override(device: str, schemes: dict[str, QuantScheme], kernels
         if q.plain:
             continue
         family = kernel_family(q, grouped=module == "experts")
-        if family and (family in kernels or family.removesuffix(GROUPED) in kernels):
+        if family and (family in kernels or base_family(family) in kernels):
             raise InvalidInputError(
                 f"dequant-ops: on {device} calibrated mode times {family} GEMMs ({module}) with a measured kernel "
                 "curve that includes dequantization; use it with --efficiency ideal or with --eta-memory/--eta-compute",
