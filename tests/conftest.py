@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -55,7 +57,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     from xdist.scheduler import LoadScopeScheduling
 
     class WorkerUnitScheduling(LoadScopeScheduling):
+        def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+            # Schemathesis gives each API operation's item the same node id; LoadScope keys its work by node id, so
+            # repeats are numbered (as the scheduler alone sees them) or all but one would never run.
+            super().add_node_collection(node, unique_node_ids(collection))
+
         def _split_scope(self, nodeid: str) -> str:
             return next((unit for prefix, unit in WORKER_UNITS if nodeid.startswith(prefix)), nodeid)
 
     return WorkerUnitScheduling(config, log)  # type: ignore[arg-type]
+
+
+def unique_node_ids(collection: Sequence[str]) -> list[str]:
+    """The node ids in order, the second and later of a repeated one suffixed #2, #3, …"""
+    seen: Counter[str] = Counter()
+    out = []
+    for nodeid in collection:
+        seen[nodeid] += 1
+        out.append(nodeid if seen[nodeid] == 1 else f"{nodeid}#{seen[nodeid]}")
+    return out
