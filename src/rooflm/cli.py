@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from rooflm import documents, render
+from rooflm import documents, render, render_hardware
 from rooflm.analysis import analyze as _analyze
 from rooflm.axes import parse_int_list
 from rooflm.cli_fit import fit_command
@@ -225,7 +225,7 @@ def hardware_list(as_json: Json = False) -> None:
     if as_json:
         print_json(documents.hardware_list_document())
     else:
-        show(render.hardware_table([load_hardware(n) for n in hardware_names()]))
+        show(render_hardware.hardware_table([load_hardware(n) for n in hardware_names()]))
 
 
 @hardware_app.command("show")
@@ -237,7 +237,7 @@ def hardware_show(name: Annotated[str, typer.Argument(help="Catalog name/alias o
     if as_json:
         print_json(documents.hardware_document(h))
     else:
-        show(render.hardware_detail(h))
+        show(render_hardware.hardware_detail(h))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -11,6 +11,7 @@ from typing import Any
 from rooflm.errors import UnsupportedModelError
 from rooflm.specs.hardware import HardwareSpec, hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, load_model, model_names
+from rooflm.specs.kernels import curves_for
 from rooflm.specs.levels import DRAM
 from rooflm.specs.model import ModelSpec
 
@@ -42,11 +43,13 @@ def model_document(m: ModelSpec) -> dict[str, Any]:
 
 
 def hardware_document(h: HardwareSpec) -> dict[str, Any]:
-    """`rooflm hardware show NAME --json`: every figure with its source, plus the ridge per dtype."""
+    """`rooflm hardware show NAME --json`: every figure with its source, plus the ridge per dtype and the measured
+    kernel families of the device's class (data/kernels.toml; {} for a device without one)."""
     return {**h.model_dump(), "peak_flops": {d: f.value for d, f in h.peak_flops.items()},
             "peak_flops_sources": {d: f.source for d, f in h.peak_flops.items()},
             "memory_bandwidth": h.memory_bandwidth.value, "memory_capacity": h.memory_capacity.value,
-            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}, "levels": levels_document(h)}
+            "ridge": {d: h.ridge(d) for d in h.supported_dtypes}, "levels": levels_document(h),
+            "kernel_families": {f: c.model_dump() for f, c in curves_for(h.efficiency.kernel_class).items()}}
 
 
 def levels_document(h: HardwareSpec) -> list[dict[str, Any]]:

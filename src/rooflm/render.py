@@ -15,7 +15,6 @@ from rooflm.critical import CriticalBatch
 from rooflm.economics import QuantComparison
 from rooflm.memory import overflow_text, parts_text
 from rooflm.report import Report
-from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.sweep import SweepResult
 
@@ -173,45 +172,6 @@ def model_table(models: list[tuple[str, ModelSpec | str]]) -> Table:
         table.add_row(name, m.model_type, f"{m.total_params / 1e9:.3f} B", str(m.num_layers), str(m.hidden_size),
                       f"{m.num_q_heads}/{m.num_kv_heads} × {m.head_dim}", units.kib(m.kv_bytes_per_token()))
     return table
-
-
-def hardware_table(devices: list[HardwareSpec]) -> Table:
-    table = Table(header_style="bold")
-    for col in ("hardware", "kind", "bf16 peak", "best low-precision peak", "memory BW", "memory", "bf16 ridge"):
-        table.add_column(col, justify="left" if col in ("hardware", "kind") else "right",
-                         **_NAME if col == "hardware" else {})
-    for h in devices:
-        bf16 = h.peak_flops.get("bf16")
-        low = max(((d, f.value) for d, f in h.peak_flops.items() if d in ("fp8", "int8", "fp4", "int4")),
-                  key=lambda x: x[1], default=None)
-        table.add_row(h.name, h.kind, units.rate(bf16.value, "FLOP/s") if bf16 else "–",
-                      f"{units.rate(low[1], 'FLOP/s')} ({low[0]})" if low else "–",
-                      units.rate(h.memory_bandwidth.value, "B/s"), units.nbytes(h.memory_capacity.value),
-                      f"{h.ridge('bf16'):.4g}" if bf16 else "–")
-    return table
-
-
-def hardware_detail(h: HardwareSpec) -> Table:
-    table = Table(title=f"{h.display_name} ({h.name})", title_justify="left", header_style="bold")
-    for col in ("figure", "value", "source"):
-        table.add_column(col, overflow="fold")
-    for dtype, fig in h.peak_flops.items():
-        table.add_row(f"peak {dtype}", units.rate(fig.value, "FLOP/s"), fig.source)
-    table.add_row("memory bandwidth", units.rate(h.memory_bandwidth.value, "B/s"), h.memory_bandwidth.source)
-    table.add_row("memory capacity", units.nbytes(h.memory_capacity.value), h.memory_capacity.source)
-    for cache, fig in h.caches.items():
-        table.add_row(f"cache {cache}", units.nbytes(fig.value), fig.source)
-    for label, link in (("intra-node", h.interconnect.intra_node), ("inter-node", h.interconnect.inter_node)):
-        if link:
-            table.add_row(f"{label} link ({link.name})", units.rate(link.bandwidth.value, "B/s") + " per direction",
-                          link.bandwidth.source)
-            table.add_row(f"{label} latency", units.seconds(link.latency.value), link.latency.source)
-    table.add_row("kernel launch overhead", units.seconds(h.kernel_launch_overhead.value),
-                  h.kernel_launch_overhead.source)
-    for dtype in h.supported_dtypes:
-        table.add_row(f"ridge {dtype}", f"{h.ridge(dtype):.4g} FLOP/B", "peak / bandwidth")
-    return table
-
 
 
 NO_FIT = " ✗"  # marks a point whose workload does not fit in device memory
