@@ -37,6 +37,7 @@ points).
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,8 @@ def int_grid(top: int, dense: int, exact: tuple[int, ...] = ()) -> np.ndarray:
 
 def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of ``table[b, c]`` (clamped at the grid's ends)."""
+    if np.ndim(b) == 0 and np.ndim(c) == 0:
+        return np.float64(_interp2_point(bg, cg, table, float(b), float(c)))
     b = np.clip(np.asarray(b, dtype=np.float64), bg[0], bg[-1])
     c = np.clip(np.asarray(c, dtype=np.float64), cg[0], cg[-1])
     i = np.clip(np.searchsorted(bg, b, side="right") - 1, 0, len(bg) - 2) if len(bg) > 1 else np.zeros_like(b, int)
@@ -84,6 +87,25 @@ def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c
     top = table[i, j] * (1 - wc) + table[i, j1] * wc
     bottom = table[i1, j] * (1 - wc) + table[i1, j1] * wc
     return top * (1 - wb) + bottom * wb
+
+
+def _cell(grid: np.ndarray, x: float) -> tuple[int, int, float]:
+    """The grid cell holding ``x`` (already clamped to the grid): its ends and x's weight toward the upper one."""
+    n = len(grid)
+    i = min(max(bisect.bisect_right(grid, x) - 1, 0), n - 2) if n > 1 else 0
+    i1 = min(i + 1, n - 1)
+    lo, hi = grid[i], grid[i1]
+    return i, i1, (x - lo) / (hi - lo) if hi > lo else 0.0
+
+
+def _interp2_point(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: float, c: float) -> float:
+    """_interp2 at one point, in scalar arithmetic: the simulation asks one step at a time, where numpy's per-call
+    cost on 0-d arrays was most of a run (the same operations in the same order, so the same value)."""
+    i, i1, wb = _cell(bg, min(max(b, bg[0]), bg[-1]))
+    j, j1, wc = _cell(cg, min(max(c, cg[0]), cg[-1]))
+    top = table[i, j] * (1 - wc) + table[i, j1] * wc
+    bottom = table[i1, j] * (1 - wc) + table[i1, j1] * wc
+    return float(top * (1 - wb) + bottom * wb)
 
 
 @dataclass(frozen=True)
