@@ -76,3 +76,24 @@ def unique_node_ids(collection: Sequence[str]) -> list[str]:
         seen[nodeid] += 1
         out.append(nodeid if seen[nodeid] == 1 else f"{nodeid}#{seen[nodeid]}")
     return out
+
+
+# Every collected test must report: a scheduler that drops work (as WorkerUnitScheduling once did with repeated node
+# ids) would otherwise leave a green run that tested less. Counted on the controller from every test's outcome.
+_reported = [0]
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        _reported[0] += 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput") or exitstatus != 0 or session.config.option.collectonly:
+        return  # a worker (the controller counts), a failing run already says so, or nothing ran by design
+    missing = session.testscollected - _reported[0]
+    if missing > 0:
+        session.config.get_terminal_writer().line(
+            f"error: {missing} of {session.testscollected} collected tests never ran", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
