@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import rooflm
+from rooflm.specs.hardware import HARDWARE_DIR
 from rooflm.specs.hf_config import MODELS_DIR
 
 
@@ -122,3 +123,20 @@ def test_small_heads_run_flashattention4s_head_dim_64_rate_on_blackwell() -> Non
     hopper = _attention(rooflm.analyze("gpt-oss-120b", "h100-sxm", phase="prefill", batch=1, prompt_len=2048,
                                        efficiency="calibrated"))
     assert hopper.flops / hopper.compute_time_s == pytest.approx(49152 * 2048 * 2049 / 368.35e-6, rel=0.01)
+
+
+def test_a_devices_own_attention_bandwidth_outranks_its_class_curve(tmp_path: Path) -> None:
+    # An H100 file that states its own measured attention bandwidth (memory_by_kind, as `rooflm measure` writes it):
+    # decode attention is then its KV bytes at that fraction, with no class fill. Llama-3.1-70B at batch 64, context
+    # 256: 64·256·8·128·2·2 B = 67.1 MB of KV per layer (+ 2.1 MB of Q and O) at 0.5 × 3.35 TB/s = 41.3 us, where the
+    # class curve gives 42.8 us.
+    text = (HARDWARE_DIR / "h100-sxm.toml").read_text().replace(
+        "[efficiency.compute]",
+        '[efficiency.memory_by_kind]\nattention = { value = 0.5, source = "my measurement" }\n\n[efficiency.compute]', 1)
+    path = tmp_path / "my-h100.toml"
+    path.write_text(text)
+    report = rooflm.analyze("llama-3.1-70b", str(path), phase="decode", batch=64, context=256, efficiency="calibrated")
+    op = _attention(report)
+    per_layer_bytes = 64 * 256 * 8 * 128 * 2 * 2 + 64 * 64 * 128 * 2 * 2
+    assert op.bytes / op.count == pytest.approx(per_layer_bytes)
+    assert op.memory_time_s / op.count == pytest.approx(per_layer_bytes / (0.5 * 3.35e12), rel=1e-6)

@@ -240,7 +240,10 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     steps), DRAM's at η_memory."""
     c = op.cost
     n = op.count
-    curve = eff.kernel_curve(op.family) if op.kind in ("gemm", "attention") else None
+    # A device's own measured attention bandwidth (efficiency.memory_by_kind, as `rooflm measure` writes it)
+    # outranks its class's curves, which were measured on other devices of the class.
+    on_curve = op.kind == "gemm" or (op.kind == "attention" and "attention" not in eff.memory_by_kind)
+    curve = eff.kernel_curve(op.family) if on_curve else None
     if curve is not None:
         return time_on_kernel_curve(op, hw, eff, curve, resident)
     flops = np.asarray(c.flops, dtype=np.float64)
