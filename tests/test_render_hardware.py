@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from rooflm.cli import app
 from rooflm.render_hardware import curve_text
 from rooflm.specs.figures import GemmCurve
+from rooflm.specs.hardware import HARDWARE_DIR
 from rooflm.specs.kernels import KERNELS_FILE
 
 runner = CliRunner()
@@ -54,3 +55,13 @@ def test_a_curve_reads_as_its_ends() -> None:
     assert curve_text(GemmCurve(rows=[1], value=[0.67])) == "0.67 at M = 1"
     assert curve_text(GemmCurve(rows=[1024, 2048, 8192], value=[0.368, 0.566, 0.692])) == \
         "0.368 at M = 1,024 … 0.692 at M = 8,192 (3 points)"
+
+
+def test_the_memory_levels_bandwidths_are_shown() -> None:
+    # h100-sxm.toml's [[levels]]: each level's bandwidth with its source, as the file states it.
+    with (HARDWARE_DIR / "h100-sxm.toml").open("rb") as fh:
+        levels = tomllib.load(fh)["levels"]
+    lines = _show("h100-sxm").splitlines()
+    for level in levels:
+        row = next(line for line in lines if f"level {level['name']} bandwidth" in line)
+        assert level["bandwidth"]["source"][:40] in row

@@ -47,6 +47,8 @@ def _datasheet(h: HardwareSpec) -> Table:
     table.add_row("memory capacity", units.nbytes(h.memory_capacity.value), h.memory_capacity.source)
     for cache, fig in h.caches.items():
         table.add_row(f"cache {cache}", units.nbytes(fig.value), fig.source)
+    for level in h.levels:  # the memory levels inside DRAM (rooflm.levels), innermost first
+        table.add_row(f"level {level.name} bandwidth", units.rate(level.bandwidth.value, "B/s"), level.bandwidth.source)
     for label, link in (("intra-node", h.interconnect.intra_node), ("inter-node", h.interconnect.inter_node)):
         if link:
             table.add_row(f"{label} link ({link.name})", units.rate(link.bandwidth.value, "B/s") + " per direction",
