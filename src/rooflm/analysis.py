@@ -37,7 +37,7 @@ class PhaseResult:
     ops: list[OpTotals]
     step: StepTotals
     tokens: np.ndarray
-    memory: MemoryUse
+    memory: MemoryUse | None  # None when the caller asked for times only (rooflm.fit's predictor)
     ttft_s: np.ndarray | None = None
     tpot_s: np.ndarray | None = None
     output_tokens: np.ndarray | None = None
@@ -67,11 +67,12 @@ def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray
 
 
 def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
-              gen_len: int, lm_head_all_tokens: bool = False) -> PhaseResult:
+              gen_len: int, lm_head_all_tokens: bool = False, with_memory: bool = True) -> PhaseResult:
     """``batch`` is global, split over the data-parallel replicas in whole sequences: the busiest runs ⌈batch / dp⌉
-    (engine.py: prefill in chunks, decode from CUDA graphs, a CPU cost per step) and sets the step time."""
+    (engine.py: prefill in chunks, decode from CUDA graphs, a CPU cost per step) and sets the step time.
+    ``with_memory=False`` leaves the memory out (a quarter of the work of a fit's evaluation, which reads only times)."""
     b = s.parallel.replica_batch(batch)
-    use = phase_memory(s, phase, batch, prompt_len, context, gen_len, lm_head_all_tokens)
+    use = phase_memory(s, phase, batch, prompt_len, context, gen_len, lm_head_all_tokens) if with_memory else None
     if s.parallel.ep > 1 and s.parallel.dp > 1:  # an EP group routes the real sequences, not dp × the busiest's
         s = replace(s, options=replace(s.options, group_replicas=np.asarray(batch, dtype=np.float64) / b))
     if phase == "prefill":
@@ -174,6 +175,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(r.step.time_s) if s.parallel.pp > 1 else None,
         **_speculation_totals(s, phase, _f(r.step.time_s), _optional(r.tpot_s)),
     )
+    assert r.memory is not None  # run_phase computes it unless told not to
     memory = _memory_report(r.memory)
     if not memory.fits:
         memory = memory.model_copy(update={"suggestions": fit_suggestions(s, phase, batch, prompt_len, ctx, gen_len)})

@@ -244,6 +244,7 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
     pl = flat["prompt_len"].astype(np.float64) if "prompt_len" in flat else grid.fixed["prompt_len"]
     ctx = flat["context"].astype(np.float64) if "context" in flat else grid.fixed["context"]
     r = run_phase(s, phase, b, pl, ctx, gen_len, lm_head_all_tokens)
+    assert r.memory is not None  # run_phase computes it unless told not to
     step, n = r.step, len(b)
 
     def full(x: object) -> np.ndarray:

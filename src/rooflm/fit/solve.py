@@ -97,7 +97,7 @@ class Predictor:
             s = setup(first.model, first.device, efficiency="calibrated", **{**first.deployment, **kw})  # type: ignore[arg-type]
             r = run_phase(s, first.phase, np.array([p.batch for p in pts], float),
                           np.array([p.prompt_len for p in pts], float), np.array([p.context for p in pts], float),
-                          first.gen_len, first.lm_head_all_tokens)
+                          first.gen_len, first.lm_head_all_tokens, with_memory=False)
             by = {"ttft_s": r.ttft_s, "tpot_s": r.tpot_s}
             for j, p in enumerate(pts):
                 column = by.get(p.quantity) if first.phase == "e2e" else None
