@@ -95,3 +95,19 @@ def test_explain_takes_a_hardware_file(tmp_path: Path) -> None:
     assert e.levers  # the same device as the catalog's H100, so the same levers
     by_name = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=8)
     assert [lv.change for lv in e.levers] == [lv.change for lv in by_name.levers]
+
+
+def test_short_decode_attention_is_said_to_be_its_kernels_fixed_cost() -> None:
+    # Calibrated H100, batch 1, context 1024: per layer 1024 · 8 · 128 · 2 · 2 B = 4.19 MB of KV + 16 kB of Q and O,
+    # moved in 16 us (the decode-attention kernel's fixed cost) + 4.21 MB / (0.77 · 3.35 TB/s) = 17.63 us: 0.239 TB/s,
+    # 7.1% of the bandwidth. At batch 64, context 4096 the 1.07 GB per layer take 432 us: 74%, no such sentence.
+    short = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=1, context=1024, efficiency="calibrated")
+    assert short.attention_bandwidth_share == pytest.approx(4.21e6 / 17.63e-6 / 3.35e12, rel=0.01)
+    assert "moves its KV at only 7% of the memory bandwidth" in short.to_markdown()
+    assert short.to_json_dict()["attention_bandwidth_share"] == short.attention_bandwidth_share
+    long = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=64, context=4096, efficiency="calibrated")
+    assert long.attention_bandwidth_share == pytest.approx(0.74, abs=0.01)
+    assert "fixed cost" not in long.to_markdown()
+    # Ideal mode moves every byte at the full bandwidth.
+    assert rooflm.explain("llama-3.1-8b", "h100-sxm", batch=1, context=1024).attention_bandwidth_share == \
+        pytest.approx(1.0)

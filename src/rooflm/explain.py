@@ -25,6 +25,8 @@ from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
 
+# Below this share of the bandwidth, decode attention's time is mostly its kernels' fixed cost (explain says so).
+FIXED_COST_SHARE = 0.5
 CLASS_NAMES = {"weight_gemm": "weight GEMMs", "attention": "attention (KV cache)", "expert": "MoE experts",
                "communication": "communication", "other": "norms and element-wise ops", "overhead": "launch overhead"}
 
@@ -59,6 +61,9 @@ class Explanation:
     levers: list[Lever] = field(default_factory=list)
     regime_table: Regimes | None = None  # the seed's regimes for this model, device and scheme (rooflm regimes)
     cpu_vs_gpu: CpuComparison | None = None  # on a CPU: what int4 buys there and on a GPU
+    # Decode attention's achieved DRAM bandwidth as a share of the device's: low where each kernel's fixed cost
+    # (calibrated mode's attention-decode curve) outweighs the KV it moves. None without decode attention.
+    attention_bandwidth_share: float | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         r = self.report
@@ -74,6 +79,7 @@ class Explanation:
             "max_batch": r.memory.max_batch, "fits": r.memory.fits, "memory_suggestions": r.memory.suggestions,
             "regimes": [asdict(x) for x in self.regimes],
             "attention_intensity_at_double_batch": self.attention_intensity_at_double_batch,
+            "attention_bandwidth_share": self.attention_bandwidth_share,
             "moe": None if r.moe is None else r.moe.model_dump(),
             "levers": [asdict(x) for x in self.levers],
             "regime_table": None if self.regime_table is None else self.regime_table.to_json_dict()["regimes"],
@@ -101,6 +107,15 @@ def _regimes(r: Report) -> list[ClassRegime]:
         out.append(ClassRegime("overhead", r.totals.overhead_time_s, r.totals.overhead_time_s / r.totals.time_s,
                                "overhead", None))
     return sorted(out, key=lambda x: -x.time_s)
+
+
+def _attention_bandwidth_share(r: Report, hw: HardwareSpec) -> float | None:
+    """Decode attention's KV and activation bytes over its memory time, as a share of the device's bandwidth."""
+    ops = [o for o in r.operators if o.kind == "attention"]
+    seconds = sum(o.memory_time_s for o in ops)
+    if r.phase != "decode" or not seconds:
+        return None
+    return sum(o.bytes for o in ops) / seconds / hw.memory_bandwidth.value
 
 
 def _attention_ai(r: Report) -> float | None:
@@ -193,7 +208,7 @@ def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
     run = {"model": model, "hardware": hardware, "phase": phase, "batch": batch, "prompt_len": prompt_len,
            "context": context, "gen_len": gen_len, "deployment": deployment}
     return Explanation(r, cb, _regimes(r), double, _levers(r, run, cb), _regime_table(model, hardware, deployment),
-                       cpu_comparison(model, hardware, dict(deployment)))
+                       cpu_comparison(model, hardware, dict(deployment)), _attention_bandwidth_share(r, hardware))
 
 
 def _regime_table(model: ModelSpec, hardware: HardwareSpec, deployment: Deployment) -> Regimes | None:
@@ -270,6 +285,12 @@ def _why(e: Explanation) -> list[str]:
                        "weight quantization does not.")
         else:
             out.append(f"- Decode attention runs at {attn:.3g} FLOP/byte whatever the batch; only the KV dtype moves it.")
+        share, attention_s = e.attention_bandwidth_share, sum(o.time_s for o in r.operators if o.kind == "attention")
+        if share is not None and share < FIXED_COST_SHARE and attention_s >= 0.05 * t.time_s:
+            out.append(f"- Here decode attention moves its KV at only {share:.0%} of the memory bandwidth: each of its "
+                       "kernels has a fixed cost (partial results per KV split and their merge, page-table walks) that "
+                       "this little KV cannot hide. More sequences or longer contexts amortise it; `rooflm hardware "
+                       "show` gives the fixed cost per device class.")
         if any(o.name == "attention_latent" for o in r.operators):
             out.append("- MLA caches one compressed latent per token shared by all heads, and the absorbed form "
                        f"attends in that latent space: {attn:.3g} FLOP/byte, far above GQA's query-per-KV-head ratio.")
