@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +65,24 @@ def server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, tmp_path: Path) -> None:
+@contextmanager
+def _loaded_page(server: str) -> Iterator[Any]:
+    """The page in chromium, its first roofline drawn; on leaving, no script error may have been thrown on it."""
     errors: list[str] = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1100})
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server)
-        chart = page.locator("#roofline")
         page.wait_for_function("Number(document.getElementById('roofline').dataset.renders) >= 1", timeout=30_000)
+        yield page
+        browser.close()
+    assert not errors, errors
+
+
+def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, tmp_path: Path) -> None:
+    with _loaded_page(server) as page:
+        chart = page.locator("#roofline")
 
         page.select_option("#model", "llama-3.1-8b")
         page.select_option("#hardware", "h100-sxm")
@@ -124,8 +134,6 @@ def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, t
                                timeout=30_000)
         assert page.text_content("#profile-line") == "predicting with profile bench.toml (data sha256 0123456789ab…)"
         page.wait_for_selector("#error[hidden]", state="attached", timeout=30_000)
-        browser.close()
-    assert not errors, errors
     for name in ("batch-1.png", "batch-1024.png"):
         assert (tmp_path / name).stat().st_size > 50_000
 
@@ -143,13 +151,7 @@ def _run_serving(page: Any) -> dict[str, Any]:
 
 
 def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(server: str, tmp_path: Path) -> None:
-    errors: list[str] = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server)
-        page.wait_for_function("Number(document.getElementById('roofline').dataset.renders) >= 1", timeout=30_000)
+    with _loaded_page(server) as page:
         chart = page.locator("#serving-chart")
 
         # Three closed-loop loads, simulated: three rows, three labelled markers, the notes.
@@ -210,6 +212,4 @@ def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(server: str,
         page.wait_for_selector("#serving-error[hidden]", state="attached", timeout=30_000)
         assert "disaggregated 1P:1D" in (chart.text_content() or "")
         assert page.locator("#serving-table tbody tr").count() == 5
-        browser.close()
-    assert not errors, errors
     assert (tmp_path / "serving.png").stat().st_size > 50_000
