@@ -224,19 +224,18 @@ class GraphBuilder:
             if step.prefill:
                 cost = attention.prefill_attention(step.batch, step.q_len, hq, hkv, d, dv, io_bytes=self.io,
                                                    window=window)
-                ops.append(self.prefill_attention(name, count, cost, step.q_len))
+                ops.append(self.attention_op(name, count, cost, self.prefill_attention_family(), step.q_len))
             else:
                 cost = self.kv_dequant(attention.decode_attention(
                     step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes, io_bytes=self.io, window=window))
-                ops.append(replace(self.op(name, "attention", "attention", count, cost), family=DECODE_ATTENTION))
+                ops.append(self.attention_op(name, count, cost, DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, hq * dv, h, n, a.o_bias))
         return ops
 
-    def prefill_attention(self, name: str, count: int, cost: Cost, q_len: Num) -> Op:
-        """A fused causal attention kernel; its query rows per sequence (the prompt or chunk) set how well it fills
-        the tensor cores (the masked diagonal blocks weigh most on short prompts)."""
-        op = self.op(name, "attention", "attention", count, cost)
-        return replace(op, family=self.prefill_attention_family(), gemm_m=q_len)
+    def attention_op(self, name: str, count: int, cost: Cost, family: str, q_len: Num = 0.0) -> Op:
+        """An attention kernel of ``family``; a prefill one carries its query rows per sequence (the prompt or chunk),
+        which set how well it fills the tensor cores (the masked diagonal blocks weigh most on short prompts)."""
+        return replace(self.op(name, "attention", "attention", count, cost), family=family, gemm_m=q_len)
 
     def prefill_attention_family(self) -> str:
         """The prefill kernel's family: heads of 64 dimensions or fewer do half the MMA work per tile of K and V they
@@ -266,12 +265,12 @@ class GraphBuilder:
             # Prefill up-projects the new tokens' latents to per-head K and V (compute-bound anyway).
             ops.append(self.linear("kv_b_proj", t, dc, heads * (nope + dv), n))
             cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io)
-            ops.append(self.prefill_attention("attention", n, cost, step.q_len))
+            ops.append(self.attention_op("attention", n, cost, self.prefill_attention_family(), step.q_len))
         elif self.o.mla_decode == "absorbed":
             ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
             cost = self.kv_dequant(attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d,
                                                                kv_bytes=self.q.kv_bytes, io_bytes=self.io))
-            ops.append(replace(self.op("attention_latent", "attention", "attention", n, cost), family=MLA_DECODE))
+            ops.append(self.attention_op("attention_latent", n, cost, MLA_DECODE))
             ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
         else:
             # Naive: every step up-projects every cached latent to per-head K and V, then runs plain MHA
@@ -285,9 +284,9 @@ class GraphBuilder:
                                module="attention", scheme=q.name, weight_dtype=q.weight))
             mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
-            ops.append(replace(self.op("attention", "attention", "attention", n,
-                                       Cost(flops=mha.flops, activation_bytes=mha.activation_bytes + mha.kv_bytes)),
-                               family=DECODE_ATTENTION))
+            ops.append(self.attention_op("attention", n, Cost(flops=mha.flops,
+                                                              activation_bytes=mha.activation_bytes + mha.kv_bytes),
+                                         DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, heads * dv, h, n))
         return ops
 
