@@ -16,7 +16,7 @@ import numpy as np
 
 from rooflm.serving.disagg import Pools, Split
 from rooflm.serving.result import ServingPoint
-from rooflm.serving.steady import prompt_points
+from rooflm.serving.steady import iterate, prompt_points
 from rooflm.serving.steps import StepModel
 from rooflm.serving.traffic import Moments
 
@@ -123,9 +123,9 @@ def _state(e: _Engines, t: _Traffic, x: np.ndarray, closed: np.ndarray, tau: np.
     """The pools at total throughput ``x`` requests/s. ``closed``: (N − 1) / N for a closed loop of N users (an
     arrival sees the others: none when alone), 1 for Poisson arrivals. ``tau``: a first guess of the decode step."""
     xd = x / e.decode
-    for _ in range(ITERATIONS):  # decode rows b = X_d (Ḡ − 1) τ (Little), τ = D(b, c̄)
-        b = np.minimum(xd * t.rows * tau, t.slots)
-        tau = t.decode(np.maximum(b, 1.0))
+    # Decode rows b = X_d (Ḡ − 1) τ (Little), τ = D(b, c̄).
+    (tau,) = iterate(lambda tau: (t.decode(np.maximum(np.minimum(xd * t.rows * tau, t.slots), 1.0)),), (tau,),
+                     ITERATIONS)
     b = xd * t.rows * tau
     hold = t.rows * tau + t.transfer  # a decode slot is held from admission (transfer) to the last token
     cs2_d = tau**2 * t.gen_var / np.maximum(hold, 1e-300) ** 2
@@ -161,14 +161,14 @@ def _closed(e: _Engines, t: _Traffic, users: np.ndarray, tau0: np.ndarray) -> di
     closed = (users - 1.0) / users
     full = t.decode(np.maximum(t.slots, 1.0))
     top = np.minimum(e.prefill / t.prefill, e.decode * t.slots / (t.rows * full + t.transfer)) * (1.0 - 1e-9)
-    lo, hi = np.zeros_like(users), top
-    tau = tau0
-    for _ in range(ITERATIONS):
+
+    def halve(lo: np.ndarray, hi: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, ...]:
         mid = (lo + hi) / 2.0
         s = _state(e, t, mid, closed, tau)
-        tau = s["tau"]
         over = mid * (s["ttft"] + t.rows * s["tau"]) > users
-        lo, hi = np.where(over, lo, mid), np.where(over, mid, hi)
+        return np.where(over, lo, mid), np.where(over, mid, hi), s["tau"]
+
+    lo, _, tau = iterate(halve, (np.zeros_like(users), top, tau0), ITERATIONS)
     s = _state(e, t, lo, closed, tau)
     # What the cycle leaves beyond the modelled waits is queueing too (near the knee the waits lag Little's law).
     s["ttft"] = np.maximum(s["ttft"], users / lo - t.rows * s["tau"])

@@ -23,6 +23,8 @@ Means only; the simulation (simulate.py) gives the tails and checks these means 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from rooflm.serving.result import ServingPoint
@@ -30,8 +32,32 @@ from rooflm.serving.steps import StepModel
 from rooflm.serving.traffic import Moments
 
 ITERATIONS = 200
+# A point's fixed point has settled once an iteration moves none of its figures by this share (a few units in the
+# last place of a float64): further iterations would change nothing a report prints; most points settle in tens.
+SETTLED = 1e-13
 # Prompt lengths the model averages prefill over: quantiles of the draws (prefill cost is not linear in L).
 PROMPT_QUANTILES = 256
+
+
+def iterate(update: Callable[..., tuple[np.ndarray, ...]], state: tuple[np.ndarray, ...],
+            iterations: int) -> tuple[np.ndarray, ...]:
+    """``state = update(*state)`` for every point (arrays over points) until an iteration moves none of its figures
+    by more than SETTLED, or ``iterations`` times. Each point stays at the iteration it settled on, so its figures
+    are those it gets evaluated alone (rooflm.serving.plan evaluates thousands at once). A NaN or infinite figure
+    never settles: such a point runs every iteration, as it did before the stop existed."""
+    active: np.ndarray | None = None
+    for _ in range(iterations):
+        new = update(*state)
+        if active is None:  # the figures may broadcast wider than the first guesses
+            active = np.ones(np.broadcast(*new, *state).shape, dtype=bool)
+        moved = np.zeros_like(active)
+        for n, o in zip(new, state, strict=True):
+            moved |= ~(np.abs(n - o) <= SETTLED * np.abs(o))
+        state = tuple(np.where(active, n, o) for n, o in zip(new, state, strict=True))
+        active &= moved
+        if not active.any():
+            break
+    return state
 
 
 def prompt_points(m: Moments) -> np.ndarray:
@@ -96,10 +122,13 @@ def closed_loop(steps: StepModel, m: Moments, users: np.ndarray) -> list[Serving
     x = running / (steps.step_time(np.zeros_like(running), lengths.mean(), c, steps.prompt_attention_time(lengths).mean())
                    + (m.mean_gen - 1.0) * tau)
     others = np.maximum(running - 1.0, 0.0) / np.maximum(running, 1.0)
-    for _ in range(ITERATIONS):
+
+    def damped(x: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, ...]:
         s = _step(steps, m, lengths, x, tau, others)
-        tau = 0.5 * tau + 0.5 * s["tau_new"]
-        x = 0.5 * x + 0.5 * _closed_rate(m, running, tau, s)
+        new_tau = 0.5 * tau + 0.5 * s["tau_new"]
+        return 0.5 * x + 0.5 * _closed_rate(m, running, new_tau, s), new_tau
+
+    x, tau = iterate(damped, (x, tau), ITERATIONS)
     s = _step(steps, m, lengths, x, tau, others)
     queue = np.maximum(per_replica - running, 0.0) / x
     # Past the token budget, prompts wait for room in a step: the cycle is running / X (Little), TTFT the rest.
@@ -123,9 +152,7 @@ def poisson(steps: StepModel, m: Moments, rates: np.ndarray) -> list[ServingPoin
     x = rates / steps.dp
     c = m.decode_context
     tau = steps.decode_time(np.ones_like(x), c)
-    for _ in range(ITERATIONS):
-        s = _step(steps, m, lengths, x, tau)
-        tau = np.minimum(s["tau_new"], 1e6)
+    (tau,) = iterate(lambda tau: (np.minimum(_step(steps, m, lengths, x, tau)["tau_new"], 1e6),), (tau,), ITERATIONS)
     s = _step(steps, m, lengths, x, tau)
     service = s["prefill"] + (m.mean_gen - 1.0) * tau
     rho = x * service / cap
