@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
 
 import rooflm
@@ -23,16 +22,21 @@ from rooflm.web.serving_limits import simulated_steps
     {"request_rate": [0.5], "prompt_len": 300, "gen_len": 1, "max_running": 1, "max_tokens_per_step": 1},
 ])
 def test_the_step_bound_is_never_passed(traffic: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every non-idle iteration of the loop reads the decode grid exactly once (a decode run directly, a mixed step
-    # through step_time); idle ones (Poisson only) jump to an arrival, at most one per request.
+    # Every non-idle iteration of the loop prices exactly one thing: a run of decode steps (decode_time) or one
+    # mixed step (step_time_point); idle ones (Poisson only) jump to an arrival, at most one per request.
     calls = {"n": 0}
-    original = StepModel.decode_time
 
-    def counted(self: StepModel, *args: Any) -> np.ndarray:
-        calls["n"] += 1
-        return original(self, *args)
+    def counting(name: str) -> None:
+        original = getattr(StepModel, name)
 
-    monkeypatch.setattr(StepModel, "decode_time", counted)
+        def counted(self: StepModel, *args: Any) -> Any:
+            calls["n"] += 1
+            return original(self, *args)
+
+        monkeypatch.setattr(StepModel, name, counted)
+
+    counting("decode_time")
+    counting("step_time_point")
     # 40 requests: the bound and the loop's count both grow in proportion to the requests (measured at 120 and 40:
     # the same count/bound ratio for each traffic, 0.993 for traffic3), so fewer take a third of the time (traffic3's
     # one prompt token per step: 12,000 steps instead of 36,000) and test the bound as closely.

@@ -172,7 +172,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
             t = int(pieces.sum())
             att = float((att_total[run_p + pieces] - att_total[run_p]).sum())
             mean_ctx = float(ctx.mean()) if b else 0.0
-            dt = float(steps.step_time(float(b), float(t), mean_ctx, att))
+            dt = steps.step_time_point(float(b), float(t), mean_ctx, att)
             win.add(dt, in_system, len(run_id), b, float(ctx.sum()), held, blocked, kv_block)
             now += dt
             run_g = run_g + decoding

@@ -77,10 +77,14 @@ def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c
     """Bilinear interpolation of ``table[b, c]`` (clamped at the grid's ends)."""
     if np.ndim(b) == 0 and np.ndim(c) == 0:
         return np.float64(_interp2_point(bg, cg, table, float(b), float(c)))
-    b = np.clip(np.asarray(b, dtype=np.float64), bg[0], bg[-1])
-    c = np.clip(np.asarray(c, dtype=np.float64), cg[0], cg[-1])
-    i = np.clip(np.searchsorted(bg, b, side="right") - 1, 0, len(bg) - 2) if len(bg) > 1 else np.zeros_like(b, int)
-    j = np.clip(np.searchsorted(cg, c, side="right") - 1, 0, len(cg) - 2) if len(cg) > 1 else np.zeros_like(c, int)
+    # np.minimum(np.maximum(…)) rather than np.clip: the same values, without np.clip's per-call cost (the steady
+    # model calls this on small arrays thousands of times per evaluation).
+    b = np.minimum(np.maximum(np.asarray(b, dtype=np.float64), bg[0]), bg[-1])
+    c = np.minimum(np.maximum(np.asarray(c, dtype=np.float64), cg[0]), cg[-1])
+    i = np.minimum(np.maximum(np.searchsorted(bg, b, side="right") - 1, 0), len(bg) - 2) if len(bg) > 1 \
+        else np.zeros_like(b, int)
+    j = np.minimum(np.maximum(np.searchsorted(cg, c, side="right") - 1, 0), len(cg) - 2) if len(cg) > 1 \
+        else np.zeros_like(c, int)
     i1, j1 = np.minimum(i + 1, len(bg) - 1), np.minimum(j + 1, len(cg) - 1)
     wb = np.where(bg[i1] > bg[i], (b - bg[i]) / np.where(bg[i1] > bg[i], bg[i1] - bg[i], 1.0), 0.0)
     wc = np.where(cg[j1] > cg[j], (c - cg[j]) / np.where(cg[j1] > cg[j], cg[j1] - cg[j], 1.0), 0.0)
@@ -169,6 +173,20 @@ class StepModel:
                  - self.linear_time(np.maximum(t, 1.0)) + self.decode_attention_time(b, c) + chunk_attention)
         pure = self.decode_time(np.maximum(b, 1.0), c)
         return np.where(t > 0, mixed, np.where(b > 0, pure, 0.0))
+
+    def step_time_point(self, b: float, t: float, c: float, chunk_attention: float) -> float:
+        """step_time at one point, in scalar arithmetic: the simulation asks one step at a time, where numpy's
+        per-call cost on 0-d arrays was most of its step (the same operations in the same order: the same value)."""
+        if t > 0:
+            tt = max(t, 1.0)
+            one = _interp2_point(self.batch_grid, self.context_grid, self.decode_attention, max(b, 1.0), c)
+            return float(float(np.interp(tt, self.chunk_grid, self.prefill_linear))
+                         + float(np.interp(b + tt, self.rows_grid, self.decode_linear))
+                         - float(np.interp(tt, self.rows_grid, self.decode_linear))
+                         + (one * b if b < 1.0 else one) + chunk_attention)
+        if b > 0:
+            return _interp2_point(self.batch_grid, self.context_grid, self.decode, max(b, 1.0), c)
+        return 0.0
 
     def bound(self, b: float, c: float) -> str:
         i = int(np.abs(self.batch_grid - b).argmin())
