@@ -65,23 +65,33 @@ def server() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@contextmanager
-def _loaded_page(server: str) -> Iterator[Any]:
-    """The page in chromium, its first roofline drawn; on leaving, no script error may have been thrown on it."""
-    errors: list[str] = []
+# One chromium for the module (a launch is about a second); each test opens its page in a fresh context, so no
+# state (inputs, storage) carries from one test to the next.
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1100})
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server)
-        page.wait_for_function("Number(document.getElementById('roofline').dataset.renders) >= 1", timeout=30_000)
-        yield page
+        yield browser
         browser.close()
+
+
+@contextmanager
+def _loaded_page(chromium: Any, server: str) -> Iterator[Any]:
+    """The page in a fresh browser context, its first roofline drawn; on leaving, no script error may have been
+    thrown on it."""
+    errors: list[str] = []
+    context = chromium.new_context(viewport={"width": 1440, "height": 1100})
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_function("Number(document.getElementById('roofline').dataset.renders) >= 1", timeout=30_000)
+    yield page
+    context.close()
     assert not errors, errors
 
 
-def test_batch_slider_moves_the_step_from_memory_to_compute_bound(server: str, tmp_path: Path) -> None:
-    with _loaded_page(server) as page:
+def test_batch_slider_moves_the_step_from_memory_to_compute_bound(chromium: Any, server: str, tmp_path: Path) -> None:
+    with _loaded_page(chromium, server) as page:
         chart = page.locator("#roofline")
 
         page.select_option("#model", "llama-3.1-8b")
@@ -150,8 +160,8 @@ def _run_serving(page: Any) -> dict[str, Any]:
     return dict(json.loads(sent.value.post_data or "{}"))
 
 
-def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(server: str, tmp_path: Path) -> None:
-    with _loaded_page(server) as page:
+def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(chromium: Any, server: str, tmp_path: Path) -> None:
+    with _loaded_page(chromium, server) as page:
         chart = page.locator("#serving-chart")
 
         # Three closed-loop loads, simulated: three rows, three labelled markers, the notes.
