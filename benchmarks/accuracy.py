@@ -248,6 +248,7 @@ class Pair:
     predicted_ratio: float | None
     right_side: bool | None
     note: str = ""
+    reference_quant: str = ""  # the ref row's scheme: int4 vs fp8 is the founding question, int4 vs bf16 is not
 
 
 @dataclass
@@ -263,6 +264,9 @@ class Summary:
     pairs: list[Pair] = field(default_factory=list)
     pairs_right_side: int = 0
     pairs_total: int = 0
+    # The same count per reference scheme: {"fp8": [right, judged], "bf16": [...]}, so that the easy comparisons
+    # (a 4-bit scheme against bf16 at small batch) never hide how the hard ones (against fp8) fare.
+    pairs_by_reference: dict[str, list[int]] = field(default_factory=dict)
 
 
 def evaluate_row(row: Row, efficiency: str) -> Result:
@@ -302,11 +306,12 @@ def comparison_pairs(results: Sequence[Result]) -> list[Pair]:
         for alt in (r for r in members if r.row.comparison_role == "alt"):
             measured = _speed(alt.row.metric, alt.row.value) / _speed(ref.row.metric, ref.row.value)
             if ref.predicted is None or alt.predicted is None:
-                pairs.append(Pair(cid, ref.row.id, alt.row.id, measured, None, None, "skipped: a row was not predicted"))
+                pairs.append(Pair(cid, ref.row.id, alt.row.id, measured, None, None, "skipped: a row was not predicted",
+                                  ref.row.quant))
                 continue
             predicted = _speed(alt.row.metric, alt.predicted) / _speed(ref.row.metric, ref.predicted)
             right = (measured - 1.0) * (predicted - 1.0) > 0 or measured == predicted == 1.0
-            pairs.append(Pair(cid, ref.row.id, alt.row.id, measured, predicted, right))
+            pairs.append(Pair(cid, ref.row.id, alt.row.id, measured, predicted, right, reference_quant=ref.row.quant))
     return pairs
 
 
@@ -323,8 +328,18 @@ def evaluate(rows: Sequence[Row], efficiency: str = "calibrated", progress: bool
         rooflm_version=getattr(rooflm, "__version__", "unknown"), rows=len(results),
         predicted=sum(r.error is not None for r in results), skipped=sum(r.skipped is not None for r in results),
         groups=group_stats(results), pairs=pairs, pairs_right_side=sum(bool(p.right_side) for p in judged),
-        pairs_total=len(judged))
+        pairs_total=len(judged), pairs_by_reference=pairs_by_reference(judged))
     return results, summary
+
+
+def pairs_by_reference(judged: Sequence[Pair]) -> dict[str, list[int]]:
+    """Right-side count and judged count per reference scheme, in first-seen order."""
+    out: dict[str, list[int]] = {}
+    for p in judged:
+        count = out.setdefault(p.reference_quant, [0, 0])
+        count[0] += bool(p.right_side)
+        count[1] += 1
+    return out
 
 
 # --- output ------------------------------------------------------------------------------------------
@@ -360,8 +375,9 @@ def print_report(results: Sequence[Result], summary: Summary, console: Console) 
                        _pct(g.worst_abs_error).lstrip("+"), g.worst_id or "—")
     console.print(groups)
 
+    per_ref = "; ".join(f"against {q}: {r} of {n}" for q, (r, n) in summary.pairs_by_reference.items())
     pairs = Table(title=f"quantization comparisons on the right side of 1: {summary.pairs_right_side} of "
-                        f"{summary.pairs_total}")
+                        f"{summary.pairs_total} ({per_ref})")
     for col in ("comparison", "alt vs ref", "measured speed ratio", "predicted", "right side"):
         pairs.add_column(col)
     for p in summary.pairs:
