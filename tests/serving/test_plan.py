@@ -59,6 +59,20 @@ def test_frontier_of_a_hand_example() -> None:
     assert pareto.frontier(x, y).tolist() == [0, 1, 2]
 
 
+def test_figures_equal_to_a_billionth_are_one_point_on_the_frontier() -> None:
+    """Points 0 and 1 differ in the 12th digit, each ahead on one axis (as two configurations whose extra limit does
+    not bind come out of the fixed point): one point, the first; point 2, 1e-6 apart, is a point of its own. The
+    order of the last digits does not decide it: swapped, the same point stands."""
+    x = np.array([100.0, 100.0 * (1 + 1e-12), 50.0, 100.0 * (1 + 1e-6)])
+    y = np.array([10.0 * (1 + 1e-12), 10.0, 20.0, 9.0])
+    assert pareto.frontier(x, y).tolist() == [2, 0, 3]
+    assert pareto.frontier(x, y[[1, 0, 2, 3]]).tolist() == [2, 0, 3]
+    # best: the most y among the allowed; 0 and 1 tie on it (to 1e-9), so more x, then the lower index: 0
+    assert pareto.best(x, y, np.array([True, True, False, True])) == 0
+    # a run within 1e-9 of its smallest value takes that value; beyond it a new run starts; NaN stays
+    assert pareto.snapped(np.array([1.0, 1.0 + 5e-10, 1.0 + 2e-9, np.nan])).tolist()[:3] == [1.0, 1.0, 1.0 + 2e-9]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=40))
 def test_frontier_against_brute_force(pts: list[tuple[int, int]]) -> None:
