@@ -15,6 +15,7 @@ from rooflm.cli_options import Hardware, Json, Model, lower_case, with_deploymen
 from rooflm.cli_output import out, print_json, show, user_errors
 from rooflm.cli_serving import LengthText, ms_cell, num_cell
 from rooflm.deploy import Deployment
+from rooflm.serving import pareto
 from rooflm.serving.plan import plan as run_plan
 from rooflm.serving.plan_result import PlanPoint, PlanResult
 
@@ -95,6 +96,16 @@ def _row(p: PlanPoint) -> list[str]:
             str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
 
 
+def targets_cell(p: PlanPoint, slo: tuple[float | None, float | None]) -> str:
+    """Whether the point meets the latency targets: "met", or the ones it misses ("TTFT", "TPOT", "TTFT, TPOT").
+    The frontier weighs throughput against per-user speed only, so it holds points with long queues before the
+    first token; this says which of them a deployment with targets could pick."""
+    ttft, tpot = (np.array([np.nan if p.metrics[k] is None else p.metrics[k]]) for k in ("ttft_s", "tpot_s"))
+    ok = {"TTFT": bool(pareto.meets(ttft, tpot, slo[0], None)[0]), "TPOT": bool(pareto.meets(ttft, tpot, None, slo[1])[0])}
+    missed = [name for name, target in (("TTFT", slo[0]), ("TPOT", slo[1])) if target is not None and not ok[name]]
+    return "met" if not missed else "misses " + ", ".join(missed)
+
+
 def spread(per_user: list[float], rows: int) -> list[int]:
     """Indices of at most ``rows`` frontier points (``per_user``: their tok/s per user, ascending) evenly spaced in
     log(tok/s per user), the two ends always; all when ``rows`` is 0 or not fewer than the points. A long frontier
@@ -116,11 +127,12 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
                     f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
                     f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
                     f"({r.fits:,} fit)")
+    with_targets = any(v is not None for v in r.slo)
     for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
-              "tok/step", "users", "bound"):
-        t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound") else "right")
+              "tok/step", "users", "bound", *(("targets",) if with_targets else ())):
+        t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound", "targets") else "right")
     for i in shown:
-        t.add_row(*_row(r.pareto[i]))
+        t.add_row(*_row(r.pareto[i]), *((targets_cell(r.pareto[i], r.slo),) if with_targets else ()))
     return t
 
 

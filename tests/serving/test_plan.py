@@ -184,6 +184,28 @@ def test_cli_end_to_end_table_and_json() -> None:
         p["output_tokens_per_s_per_user"] for p in doc["pareto"])
 
 
+def test_the_table_says_which_frontier_points_meet_the_targets() -> None:
+    from rooflm.cli_plan import targets_cell
+    from rooflm.serving.plan_result import PlanPoint
+
+    def point(ttft: float | None, tpot: float | None) -> PlanPoint:
+        return PlanPoint({}, {"ttft_s": ttft, "tpot_s": tpot}, "memory", 0, "")
+
+    # TTFT 300 ms against a 200 ms target misses; TPOT 2 ms against 4 ms meets; a figure the model could not give
+    # (an overloaded point: None) meets no target.
+    assert targets_cell(point(0.3, 0.002), (0.2, 0.004)) == "misses TTFT"
+    assert targets_cell(point(0.1, 0.002), (0.2, 0.001)) == "misses TPOT"
+    assert targets_cell(point(0.3, 0.005), (0.2, 0.004)) == "misses TTFT, TPOT"
+    assert targets_cell(point(0.2, 0.004), (0.2, 0.004)) == "met"  # at the target is within it
+    assert targets_cell(point(None, 0.002), (0.2, None)) == "misses TTFT"
+    args = ["plan", "--gpus", "1", "--prompt-len", "512", "--gen-len", "64", "--quant", "fp8", "--kv-dtype", "fp8",
+            "--max-running", "16", "--max-tokens-per-step", "2048", "--concurrency", "1,64", "--workers", "1"]
+    with_targets = runner.invoke(app, [*args, "--ttft-slo", "0.2"], env={"COLUMNS": "200"})
+    assert with_targets.exit_code == 0 and "targets" in with_targets.stdout, with_targets.output
+    without = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert without.exit_code == 0 and "targets" not in without.stdout and "misses" not in without.stdout
+
+
 def test_default_schemes_are_those_the_device_runs() -> None:
     # An A100 has no fp8 or fp4 roof: the default schemes leave them out, and say so; asked for, fp8 is refused.
     r = rooflm.plan("llama-3.1-8b", "a100-sxm", gpus=1, prompt_len=256, gen_len=32, kv_dtype="bf16",
