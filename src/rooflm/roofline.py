@@ -17,7 +17,7 @@ from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
-from rooflm.specs.kernels import KernelCurve, base_family, curves_for
+from rooflm.specs.kernels import KernelCurve, curves_for, find_curve
 from rooflm.specs.levels import DRAM
 from rooflm.specs.workload import check_choice, check_number
 
@@ -51,9 +51,7 @@ class Efficiency:
     def kernel_curve(self, family: str) -> KernelCurve | None:
         """The family's curve, or its base family's for a variant (grouped MoE GEMMs, small attention heads) not
         measured separately."""
-        if not family:
-            return None
-        return self.kernels.get(family) or self.kernels.get(base_family(family))
+        return find_curve(self.kernels, family)
 
     def compute_fraction(self, dtype: str) -> float:
         return self.compute.get(dtype, self.compute["default"])

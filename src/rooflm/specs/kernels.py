@@ -60,6 +60,14 @@ class KernelCurve(BaseModel):
         return 1.0 / (1.0 / self.memory.value + self.fill.value * bandwidth / weight_bytes)
 
 
+def find_curve(kernels: dict[str, KernelCurve], family: str) -> KernelCurve | None:
+    """The family's curve among ``kernels``, or its base family's for a variant not measured separately (None:
+    no family, or neither measured)."""
+    if not family:
+        return None
+    return kernels.get(family) or kernels.get(base_family(family))
+
+
 @lru_cache(maxsize=1)
 def _table() -> dict[str, dict[str, KernelCurve]]:
     with KERNELS_FILE.open("rb") as fh:
@@ -100,11 +108,11 @@ def check_kernel_class(name: str | None) -> str | None:
 def kernel_family(scheme: QuantScheme | None, grouped: bool = False) -> str:
     """The family a GEMM in ``scheme`` runs on (None: an unquantized bf16 GEMM); '.grouped' for the experts of
     a MoE layer (one grouped kernel over all experts)."""
-    family = _base_family(scheme)
+    family = _scheme_family(scheme)
     return family + GROUPED if grouped and family else family
 
 
-def _base_family(scheme: QuantScheme | None) -> str:
+def _scheme_family(scheme: QuantScheme | None) -> str:
     if scheme is None:
         return "dense"
     w, a = bytes_per_element(scheme.weight), bytes_per_element(scheme.activation)
@@ -127,7 +135,7 @@ def check_dequant_override(device: str, schemes: dict[str, QuantScheme], kernels
         if q.plain:
             continue
         family = kernel_family(q, grouped=module == "experts")
-        if family and (family in kernels or base_family(family) in kernels):
+        if find_curve(kernels, family) is not None:
             raise InvalidInputError(
                 f"dequant-ops: on {device} calibrated mode times {family} GEMMs ({module}) with a measured kernel "
                 "curve that includes dequantization; use it with --efficiency ideal or with --eta-memory/--eta-compute",
