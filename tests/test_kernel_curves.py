@@ -54,6 +54,9 @@ def test_families_of_the_schemes() -> None:
     # DeepGEMM issue #136 (H100): M=64 N=7168 K=16384 51 us; N=2112 K=7168 13 us
     ("fp8-block", 64, 16384, 7168, 51e-6, "DeepGEMM#136"),
     ("fp8-block", 64, 7168, 2112, 13e-6, "DeepGEMM#136"),
+    # vllm PR #5514 (H100, CUTLASS int8 W8A8, µs as printed): MKN=(1x4096x4096) 7.5, MKN=(1x4096x22016) 40.0
+    ("int8", 1, 4096, 4096, 7.5e-6, "vllm#5514"),
+    ("int8", 1, 4096, 22016, 40.0e-6, "vllm#5514"),
 ])
 def test_h100_curves_reproduce_their_kernel_measurements(scheme: str, m: int, k: int, n: int, published_s: float,
                                                          source: str) -> None:

@@ -99,10 +99,9 @@ class GraphBuilder:
         if quantized and costs.rescale_ops_per_output:
             # Block scales along K: every output element is rescaled once per K block.
             cost = cost.with_vector_ops(tokens * n * np.ceil(k / costs.k_block) * costs.rescale_ops_per_output)
-        op = self.op(name, "gemm", op_class, count, cost.scaled(instances), q.compute, (k, n))
         family = kernel_family(q if quantized else None, grouped=module == "experts")
-        return replace(op, gemm_m=tokens, instances=instances, family=family, module=module, scheme=q.name,
-                       weight_dtype=q.weight)
+        return Op(name, "gemm", op_class, count, cost.scaled(instances), q.compute, weight_shape=(k, n), gemm_m=tokens,
+                  instances=instances, family=family, module=module, scheme=q.name, weight_dtype=q.weight)
 
     def activation_quant(self, gemm: Op) -> Op:
         """Dynamic per-token quantization of a GEMM's input: read it in bf16, write it in the GEMM's

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rooflm.ops.cost import Num, Op
+from rooflm.ops.cost import Num, Op, any_nonzero
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.levels import DRAM, MemoryLevel, Tile
@@ -46,7 +46,7 @@ def tiled_bytes(op: Op, level: MemoryLevel, weight_bytes: Num, streamed: Num) ->
         return streamed
     if op.kind == "gemm" and op.weight_shape:
         return gemm_tile_bytes(*_gemm_operands(op, weight_bytes, streamed), op.gemm_m, op.weight_shape[1], tile)
-    if op.kind == "attention" and np.any(c.flops):
+    if op.kind == "attention" and any_nonzero(c.flops):
         return np.maximum(streamed, flash_kv_rereads(c.flops, bytes_per_element(op.compute_dtype), tile))
     return streamed
 
@@ -97,7 +97,7 @@ def level_bytes(op: Op, hw: HardwareSpec, resident: Residency) -> dict[str, Num]
     dram_index = len(hw.levels)
     w, kv = c.weight_bytes, c.kv_bytes
     # Most steps keep nothing resident: then each level sees the same weights and KV, and no mask is built.
-    on_chip = bool(np.any((resident.weights >= 0) & (resident.weights < dram_index)))
+    on_chip = any_nonzero((resident.weights >= 0) & (resident.weights < dram_index))
     if not on_chip:
         return _streamed_level_bytes(op, hw)
     out: dict[str, Num] = {}

@@ -11,6 +11,12 @@ from rooflm.kinds import OpClass, OpKind
 Num = float | np.ndarray
 
 
+def any_nonzero(x: Num) -> bool:
+    """np.any(x) for a number or an array of numbers (NaN counts, as there), ten times faster on the small arrays
+    and scalars every operator's evaluation tests: a fit or a plan tests a few hundred thousand of them."""
+    return bool(np.count_nonzero(x))
+
+
 @dataclass(frozen=True)
 class Cost:
     """FLOPs and bytes moved to/from main memory for one instance of an operator."""
@@ -29,10 +35,11 @@ class Cost:
 
     def scaled(self, factor: Num) -> Cost:
         """``factor`` instances of this cost (e.g. the experts hit, each with the same GEMM)."""
-        return replace(self, flops=self.flops * factor, weight_bytes=self.weight_bytes * factor,
-                       activation_bytes=self.activation_bytes * factor, kv_bytes=self.kv_bytes * factor,
-                       comm_bytes=self.comm_bytes * factor, vector_ops=self.vector_ops * factor,
-                       message_bytes=self.message_bytes * factor)
+        # The constructor, not dataclasses.replace (whose field introspection doubled this): every GEMM the graph
+        # builds is scaled once.
+        return Cost(self.flops * factor, self.weight_bytes * factor, self.activation_bytes * factor,
+                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps, self.vector_ops * factor,
+                    self.collective, self.message_bytes * factor, self.algorithm)
 
     def with_vector_ops(self, ops: Num) -> Cost:
         return replace(self, vector_ops=self.vector_ops + ops)
