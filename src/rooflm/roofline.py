@@ -269,4 +269,5 @@ def _with_levels(t: OpTiming, hw: HardwareSpec, by_level: dict[str, Num]) -> OpT
     # The constructor, not dataclasses.replace: this runs once per operator evaluation, and replace's field
     # introspection was a tenth of it.
     return OpTiming(t.op, t.compute_s, memory, t.comm_s, t.overhead_s,
-                    {k: n * np.asarray(v, dtype=np.float64) for k, v in by_level.items()}, times)
+                    bytes_by_level={k: n * np.asarray(v, dtype=np.float64) for k, v in by_level.items()},
+                    time_by_level=times)

@@ -37,9 +37,11 @@ class Cost:
         """``factor`` instances of this cost (e.g. the experts hit, each with the same GEMM)."""
         # The constructor, not dataclasses.replace (whose field introspection doubled this): every GEMM the graph
         # builds is scaled once.
-        return Cost(self.flops * factor, self.weight_bytes * factor, self.activation_bytes * factor,
-                    self.kv_bytes * factor, self.comm_bytes * factor, self.comm_steps, self.vector_ops * factor,
-                    self.collective, self.message_bytes * factor, self.algorithm)
+        return Cost(flops=self.flops * factor, weight_bytes=self.weight_bytes * factor,
+                    activation_bytes=self.activation_bytes * factor, kv_bytes=self.kv_bytes * factor,
+                    comm_bytes=self.comm_bytes * factor, comm_steps=self.comm_steps,
+                    vector_ops=self.vector_ops * factor, collective=self.collective,
+                    message_bytes=self.message_bytes * factor, algorithm=self.algorithm)
 
     def with_vector_ops(self, ops: Num) -> Cost:
         return replace(self, vector_ops=self.vector_ops + ops)
