@@ -17,7 +17,7 @@ import numpy as np
 from rooflm.serving.disagg import Pools, Split
 from rooflm.serving.result import ServingPoint
 from rooflm.serving.steady import iterate, prompt_points
-from rooflm.serving.steps import StepModel
+from rooflm.serving.steps import StepModel, grid_cell
 from rooflm.serving.traffic import Moments
 
 ITERATIONS = 60
@@ -80,10 +80,7 @@ class _DecodeAt:
 
     def __init__(self, steps: StepModel, context: float) -> None:
         bg, cg = steps.batch_grid, steps.context_grid
-        c = min(max(float(context), cg[0]), cg[-1])
-        j = min(max(int(np.searchsorted(cg, c, side="right")) - 1, 0), len(cg) - 2) if len(cg) > 1 else 0
-        j1 = min(j + 1, len(cg) - 1)
-        wc = (c - cg[j]) / (cg[j1] - cg[j]) if cg[j1] > cg[j] else 0.0
+        j, j1, wc = grid_cell(cg, min(max(float(context), cg[0]), cg[-1]))
         self.grid = bg
         self.column = steps.decode[:, j] * (1 - wc) + steps.decode[:, j1] * wc
 

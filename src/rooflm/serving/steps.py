@@ -93,7 +93,7 @@ def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c
     return top * (1 - wb) + bottom * wb
 
 
-def _cell(grid: np.ndarray, x: float) -> tuple[int, int, float]:
+def grid_cell(grid: np.ndarray, x: float) -> tuple[int, int, float]:
     """The grid cell holding ``x`` (already clamped to the grid): its ends and x's weight toward the upper one."""
     n = len(grid)
     i = min(max(bisect.bisect_right(grid, x) - 1, 0), n - 2) if n > 1 else 0
@@ -105,8 +105,8 @@ def _cell(grid: np.ndarray, x: float) -> tuple[int, int, float]:
 def _interp2_point(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: float, c: float) -> float:
     """_interp2 at one point, in scalar arithmetic: the simulation asks one step at a time, where numpy's per-call
     cost on 0-d arrays was most of a run (the same operations in the same order, so the same value)."""
-    i, i1, wb = _cell(bg, min(max(b, bg[0]), bg[-1]))
-    j, j1, wc = _cell(cg, min(max(c, cg[0]), cg[-1]))
+    i, i1, wb = grid_cell(bg, min(max(b, bg[0]), bg[-1]))
+    j, j1, wc = grid_cell(cg, min(max(c, cg[0]), cg[-1]))
     top = table[i, j] * (1 - wc) + table[i, j1] * wc
     bottom = table[i1, j] * (1 - wc) + table[i1, j1] * wc
     return float(top * (1 - wb) + bottom * wb)
