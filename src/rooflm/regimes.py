@@ -155,7 +155,7 @@ def _time(ops: list[OperatorRow]) -> float:
 
 def _cache_text(hw: HardwareSpec) -> str:
     caches = [(k, hw.caches[k].value) for k in CACHE_LEVELS if k in hw.caches]
-    return ", ".join(f"{k} {v / 1e6:.3g} MB" for k, v in caches) or "no cache sizes on file"
+    return ", ".join(f"{k} {units.binary_bytes(v)}" for k, v in caches) or "no cache sizes on file"
 
 
 def _largest_weight(ops: list[OperatorRow]) -> float:

@@ -46,7 +46,7 @@ def _datasheet(h: HardwareSpec) -> Table:
     table.add_row("memory bandwidth", units.rate(h.memory_bandwidth.value, "B/s"), h.memory_bandwidth.source)
     table.add_row("memory capacity", units.nbytes(h.memory_capacity.value), h.memory_capacity.source)
     for cache, fig in h.caches.items():
-        table.add_row(f"cache {cache}", units.nbytes(fig.value), fig.source)
+        table.add_row(f"cache {cache}", units.binary_bytes(fig.value), fig.source)
     for level in h.levels:  # the memory levels inside DRAM (rooflm.levels), innermost first
         table.add_row(f"level {level.name} bandwidth", units.rate(level.bandwidth.value, "B/s"), level.bandwidth.source)
     for label, link in (("intra-node", h.interconnect.intra_node), ("inter-node", h.interconnect.inter_node)):

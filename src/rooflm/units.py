@@ -38,6 +38,14 @@ def rate(x: float, unit: str) -> str:
     return _scaled(x, unit, _SI)
 
 
+_BINARY = [(2.0**40, "Ti"), (2.0**30, "Gi"), (2.0**20, "Mi"), (2.0**10, "Ki")]
+
+
+def binary_bytes(b: float) -> str:
+    """Binary units, for sizes quoted in powers of two (caches: an H100's "50 MB" L2 is 50 MiB)."""
+    return _scaled(b, "B", _BINARY, digits=4)
+
+
 def kib(b: float) -> str:
     """Binary units, for sizes people quote in KiB (KV cache per token)."""
     return f"{b / 1024:.4g} KiB"
