@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rooflm.ops.comm import all_reduce, all_to_all, auto_all_reduce_time, point_to_point
+from rooflm.ops.comm import all_gather, all_reduce, all_to_all, auto_all_reduce_time, point_to_point
 from rooflm.specs.hardware import AllReduceAlgorithm, Link
 
 
@@ -19,6 +19,14 @@ def test_tree_all_reduce_has_logarithmic_steps() -> None:
 def test_all_to_all_keeps_the_local_share() -> None:
     c = all_to_all(8e6, 8)
     assert c.comm_bytes == pytest.approx(7e6) and c.comm_steps == 7
+
+
+def test_ring_all_gather_receives_the_other_shards() -> None:
+    # 8 devices gather 8 MB (the logits of a TP=8 lm_head): each holds 1 MB and sends it on in a ring of 8 - 1 = 7
+    # steps, so every device sends (and receives) 7/8 of the total, 7 MB.
+    c = all_gather(8e6, 8)
+    assert c.comm_bytes == pytest.approx(7e6) and c.comm_steps == 7 and c.collective == "all_gather"
+    assert all_gather(8e6, 1).comm_bytes == 0
 
 
 def test_one_device_communicates_nothing() -> None:
