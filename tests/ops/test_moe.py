@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rooflm.ops.moe import Routing, distinct_experts, expert_classes, tokens_per_expert
+from rooflm.ops.moe import Routing, distinct_experts, expected_max_load, expert_classes, tokens_per_expert
 
 
 def _simulated_distinct(tokens: int, n_experts: int, top_k: int, trials: int, seed: int = 0) -> tuple[float, float]:
@@ -51,3 +51,18 @@ def test_skewed_routing_keeps_k_picks_per_token_and_hits_fewer_experts() -> None
     assert classes[0][1] == pytest.approx(8 * classes[1][1])
     skewed = sum(distinct_experts(64, n, p) for n, p in classes)
     assert skewed < distinct_experts(64, 256, 8 / 256)
+
+
+def test_most_loaded_of_two_devices_by_hand() -> None:
+    # 100 tokens pick 2 of 8 experts; 2 devices hold 4 experts each. A device's load has mean 100 · 2/2 = 100 and the
+    # loads' spread s² = 100 · (2/2) · (8 − 2)/(8 − 1) = 85.714 (the finite-population factor (E − k)/(E − 1) of
+    # drawing k distinct experts of E), s = 9.2582; the expected larger of two standard normals by Blom's
+    # approximation is Φ⁻¹(1.625 / 2.25) = 0.58946. Expected maximum: 100 + 9.2582 · 0.58946 = 105.457.
+    assert float(expected_max_load(100.0, 8, 2, 2)) == pytest.approx(105.457, rel=1e-4)
+
+
+def test_a_device_with_one_expert_takes_at_most_one_pick_per_token() -> None:
+    # 8 experts on 8 devices, 4 picks per token: a device holds one expert, so one token loads it at most once, however
+    # large the normal approximation's tail (0.5 + 0.5345 · 1.4342 = 1.267 would be more than the token has).
+    assert float(expected_max_load(1.0, 8, 4, 8)) == 1.0
+
