@@ -6,10 +6,11 @@ fp32 66.9e12 FLOP/s (the vector units: 33.45e12 instructions/s, an FMA counting 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rooflm.ops.cost import Cost, Op
-from rooflm.roofline import Efficiency, time_on_kernel_curve
+from rooflm.roofline import Efficiency, gemm_rows_per_instance, has_work, launch_overhead, time_on_kernel_curve
 from rooflm.specs.figures import Figure, GemmCurve
 from rooflm.specs.hardware import load_hardware
 from rooflm.specs.kernels import KernelCurve
@@ -29,6 +30,7 @@ def test_each_kernel_of_each_instance_pays_the_fill() -> None:
     t = time_on_kernel_curve(op, H100, EFF, CURVE)
     assert float(t.memory_s) == pytest.approx(238.806e-6 + 60e-6, rel=1e-5)
     assert float(t.compute_s) == pytest.approx(1.617e-6, rel=1e-3)
+    assert float(t.bytes_by_level["dram"]) == 4e8  # both instances' weights
 
 
 def test_attention_on_a_curve_keeps_its_kv_dequantization_on_the_vector_units() -> None:
@@ -38,3 +40,26 @@ def test_attention_on_a_curve_keeps_its_kv_dequantization_on_the_vector_units() 
             gemm_m=1.0, family="fam")
     t = time_on_kernel_curve(op, H100, EFF, CURVE)
     assert float(t.compute_s) == pytest.approx(4640.76e-6, rel=1e-5)
+
+
+
+def test_a_gemm_without_rows_takes_them_from_its_flops() -> None:
+    # 2·M·K·N FLOPs on a [K, N] = [100, 200] weight: M = 2,560,000 / (2 · 100 · 200) = 64 rows.
+    op = Op("g", "gemm", "attention", 1, Cost(flops=2 * 64 * 100 * 200), "bf16", weight_shape=(100, 200))
+    assert float(gemm_rows_per_instance(op)) == 64.0
+
+
+def test_each_kernel_of_each_instance_pays_its_launch() -> None:
+    # 2 instances of 3 kernels at 4 us each: 24 us.
+    op = Op("g", "gemm", "weight_gemm", 2, Cost(flops=1.0), "bf16", kernels=3)
+    eff = Efficiency("calibrated", 0.8, {"default": 0.8}, 4e-6)
+    assert float(launch_overhead(op, eff)) == pytest.approx(24e-6)
+
+
+@pytest.mark.parametrize("work", ["vector_ops", "comm_bytes", "flops", "kv_bytes"])
+def test_an_operator_works_where_any_of_its_amounts_does(work: str) -> None:
+    # A sweep of two points, the operator idle at the first and busy at the second in this one amount only (a
+    # collective moves comm bytes alone; a conversion pass, vector ops alone): it launches at the second only.
+    op = Op("x", "elementwise", "other", 1, Cost(**{work: np.array([0.0, 5.0])}), "bf16")
+    assert has_work(op).tolist() == [0.0, 1.0]
+

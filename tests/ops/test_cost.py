@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rooflm.ops.cost import Cost, any_nonzero
+from rooflm.ops.cost import Cost, Op, any_nonzero
 
 
 def test_instances_multiply_every_amount_and_keep_what_a_collective_is() -> None:
@@ -19,3 +19,10 @@ def test_any_nonzero_is_numpys_any() -> None:
 
     for x in (0.0, 3.0, float("nan"), np.zeros(3), np.array([0.0, 0.0, 2.0]), np.array([np.nan]), np.array(0.0)):
         assert any_nonzero(x) == bool(np.any(x)), x
+
+
+def test_gemm_rows_count_every_instance() -> None:
+    # 3 experts hit, 4 tokens each: the batched GEMM's input has 12 rows.
+    op = Op("experts.gate_up_proj", "gemm", "weight_gemm", 1, Cost(), "bf16", gemm_m=4.0, instances=3.0)
+    assert op.gemm_rows == 12.0
+

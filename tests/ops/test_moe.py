@@ -61,8 +61,20 @@ def test_most_loaded_of_two_devices_by_hand() -> None:
     assert float(expected_max_load(100.0, 8, 2, 2)) == pytest.approx(105.457, rel=1e-4)
 
 
+def test_one_device_takes_every_pick() -> None:
+    assert float(expected_max_load(100.0, 8, 2, 1)) == 200.0  # 100 tokens x 2 picks, all on the one device
+
+
 def test_a_device_with_one_expert_takes_at_most_one_pick_per_token() -> None:
     # 8 experts on 8 devices, 4 picks per token: a device holds one expert, so one token loads it at most once, however
     # large the normal approximation's tail (0.5 + 0.5345 · 1.4342 = 1.267 would be more than the token has).
     assert float(expected_max_load(1.0, 8, 4, 8)) == 1.0
+
+
+def test_skew_keeps_one_cold_expert_when_the_hot_share_rounds_to_all() -> None:
+    # 8 experts, "95% hot" rounds to 8 hot: capped at 7 hot and 1 cold. Top-2, hot 2x as likely: p_cold = 2 / (7 · 2
+    # + 1) = 2/15, p_hot = 4/15; the picks still sum to k: 7 · 4/15 + 2/15 = 30/15 = 2.
+    classes = expert_classes(8, 2, Routing(hot_factor=2.0, hot_fraction=0.95))
+    assert [n for n, _ in classes] == [7, 1]
+    assert [p for _, p in classes] == pytest.approx([4 / 15, 2 / 15])
 

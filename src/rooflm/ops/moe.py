@@ -79,8 +79,8 @@ def expected_max_load(tokens: Num, num_experts: int, top_k: int, ep: int) -> Num
     E[max_r L_r] ≈ μ + s·e_ep, with e_ep the expected maximum of ep standard normals. Capped at the
     most a device can take: every token sending min(k, E/ep) of its picks there.
     """
-    if ep <= 1:
-        return tokens * top_k / max(ep, 1)
+    if ep <= 1:  # one device takes every pick
+        return tokens * top_k
     mu = tokens * top_k / ep
     s = np.sqrt(tokens * (top_k / ep) * (num_experts - top_k) / max(num_experts - 1, 1))
     return np.minimum(mu + s * expected_max_std_normal(ep), tokens * min(top_k, num_experts // ep))
