@@ -1,4 +1,4 @@
-"""roofline.time_on_kernel_curve: an operator timed on a measured kernel family, against hand arithmetic.
+"""roofline: an operator timed on a measured kernel family, its rows, launches and work, against hand arithmetic.
 
 The family here is made up (memory 0.5, fill 10 µs per kernel, compute 0.25 at every M) so that each term of the
 formula shows; the device is h100-sxm as data/hardware/h100-sxm.toml has it: HBM 3.35e12 B/s, bf16 989.4e12 FLOP/s,
@@ -42,7 +42,6 @@ def test_attention_on_a_curve_keeps_its_kv_dequantization_on_the_vector_units() 
     assert float(t.compute_s) == pytest.approx(4640.76e-6, rel=1e-5)
 
 
-
 def test_a_gemm_without_rows_takes_them_from_its_flops() -> None:
     # 2·M·K·N FLOPs on a [K, N] = [100, 200] weight: M = 2,560,000 / (2 · 100 · 200) = 64 rows.
     op = Op("g", "gemm", "attention", 1, Cost(flops=2 * 64 * 100 * 200), "bf16", weight_shape=(100, 200))
@@ -62,4 +61,3 @@ def test_an_operator_works_where_any_of_its_amounts_does(work: str) -> None:
     # collective moves comm bytes alone; a conversion pass, vector ops alone): it launches at the second only.
     op = Op("x", "elementwise", "other", 1, Cost(**{work: np.array([0.0, 5.0])}), "bf16")
     assert has_work(op).tolist() == [0.0, 1.0]
-

@@ -25,7 +25,7 @@ from rooflm import evaluate, graph
 from rooflm.deploy import Setup
 from rooflm.evaluate import _FIELDS, OpTotals
 from rooflm.graph import GraphBuilder
-from rooflm.ops.cost import Cost, Op
+from rooflm.ops.cost import Cost, Op, any_nonzero
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 from rooflm.step import Options, Step
@@ -61,7 +61,7 @@ def plan(batch: np.ndarray | float, prompt_len: np.ndarray | float, chunk: int) 
 def past_attention_ops(model: ModelSpec, quant: QuantScheme, chunks: Chunks, options: Options) -> list[Op]:
     """The attention of a chunk's q_len new tokens over the ``past`` tokens earlier chunks cached: decode-style
     attention with q_len query rows per sequence, reading that KV once (all the chunk's queries share it)."""
-    if not np.any(chunks.past):
+    if not any_nonzero(chunks.past):
         return []
     q = chunks.q_len
     # In a sweep, points whose prompts fit one chunk have no past: their share of this operator is nothing (not a

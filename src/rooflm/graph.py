@@ -13,7 +13,7 @@ import numpy as np
 
 from rooflm.kinds import OpClass, OpKind
 from rooflm.ops import attention, comm, elementwise, gemm, moe
-from rooflm.ops.cost import Cost, Num, Op
+from rooflm.ops.cost import Cost, Num, Op, any_nonzero
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.kernels import (
     DECODE_ATTENTION,
@@ -116,7 +116,7 @@ class GraphBuilder:
     def with_activation_quant(self, ops: list[Op]) -> list[Op]:
         out: list[Op] = []
         for op in ops:
-            if op.kind == "gemm" and op.module and np.any(op.gemm_rows) and self.costs(op.module).activation_quant \
+            if op.kind == "gemm" and op.module and any_nonzero(op.gemm_rows) and self.costs(op.module).activation_quant \
                     and self.q.for_module(op.module).act_bytes < self.io:
                 out.append(self.activation_quant(op))
             out.append(op)
