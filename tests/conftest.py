@@ -21,6 +21,15 @@ if hasattr(typer.testing, "_get_command"):
     typer.testing._get_command = functools.cache(typer.main.get_command)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def short_busy_window() -> None:
+    """`measure` and `validate` watch the CPUs for a third of a second before measuring, to warn of other load
+    (rooflm.measure.machine.BUSY_WINDOW_S); no test reads that warning, and the dozen runs here slept ~2 s for it."""
+    from rooflm.measure import machine
+
+    machine.BUSY_WINDOW_S = 0.01
+
+
 @pytest.fixture(scope="session")
 def llama8b() -> rooflm.ModelSpec:
     return rooflm.load_model("llama-3.1-8b")

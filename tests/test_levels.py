@@ -146,6 +146,23 @@ def test_residency_picks_the_outermost_level_that_holds_the_weights() -> None:
     assert int(residency([big], H100).weights) == len(H100.levels)  # DRAM: nothing resident
 
 
+def test_evaluating_some_operators_keeps_the_whole_steps_residency() -> None:
+    """A step of a 2 MiB GEMM and a 128 MiB one: together they do not fit H100's 50 MiB L2, so the small one's weights
+    stream from DRAM, though alone they would stay in L2. ``keep`` (the critical batch's GEMM-only evaluation) must
+    time the small one as the whole step does: 2 MiB at 3.35 TB/s, not at L2's bandwidth."""
+    from rooflm.evaluate import evaluate_ops
+
+    small, big = _gemm_op(1, 1024, 1024), _gemm_op(1, 8192, 8192)
+    eff = efficiency_for(H100, "ideal")
+    (kept,) = evaluate_ops([small, big], H100, eff, (), whole_step=True, keep=lambda op: op is small)
+    whole = evaluate_ops([small, big], H100, eff, (), whole_step=True)[0]
+    alone = evaluate_ops([small], H100, eff, (), whole_step=True)[0]
+    assert kept.op is small and float(kept.memory_s) == float(whole.memory_s)
+    # 1024·1024·2 B of weights + 1024·2 B in + 1024·2 B out = 2,101,248 B at 3.35e12 B/s = 0.6272 µs.
+    assert float(kept.memory_s) == pytest.approx(2_101_248 / 3.35e12, rel=1e-9)
+    assert float(alone.memory_s) < float(kept.memory_s)  # L2-resident weights: what keep must not fall back to
+
+
 def test_analyze_json_operators_carry_consistent_level_fields() -> None:
     from typer.testing import CliRunner
 

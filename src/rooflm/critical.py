@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from rooflm import evaluate, graph
 from rooflm.deploy import Deployment, Setup, setup
 from rooflm.evaluate import OpTotals
 from rooflm.memory import memory_use
+from rooflm.ops.cost import Op
 from rooflm.report import MoeReport
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -74,9 +76,14 @@ def _crossover(t1_math: float, t1_mem: float, t2_math: float, t2_mem: float) -> 
     return max(1, math.ceil(w / (a - c) - 1e-9))
 
 
-def _decode(s: Setup, replica_batch: np.ndarray, context: float) -> list[OpTotals]:
+def _decode(s: Setup, replica_batch: np.ndarray, context: float, keep: Callable[[Op], bool]) -> list[OpTotals]:
+    """The decode step's operators that ``keep`` accepts (the rest are built, for what stays on chip, not timed)."""
     return evaluate.decode(s.model, s.quant, s.hardware, s.decode_efficiency, replica_batch, np.float64(context),
-                           s.options)
+                           s.options, keep)
+
+
+def _is_weight_gemm(op: Op) -> bool:
+    return op.op_class == "weight_gemm"
 
 
 def expert_critical_batch(s: Setup, context: float) -> int | None:
@@ -94,7 +101,7 @@ def expert_critical_batch(s: Setup, context: float) -> int | None:
 
 
 def _first_compute_bound(s: Setup, batches: np.ndarray, context: float, dp: int) -> int | None:
-    ops = [o for o in _decode(s, batches / dp, context) if graph.is_routed_expert_gemm(o.op)]
+    ops = _decode(s, batches / dp, context, graph.is_routed_expert_gemm)
     math_s = sum(o.compute_s for o in ops)
     mem_s = sum(o.memory_s for o in ops)
     hits = np.nonzero(np.broadcast_to(math_s >= mem_s, batches.shape))[0]
@@ -110,7 +117,7 @@ def critical_batch(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str
     s = setup(model, hardware, **deployment)
     check_context(context, s.model.max_position_embeddings)
     dp = s.parallel.dp
-    gemms = [o for o in _decode(s, np.array([1.0, 2.0]), context) if o.op.op_class == "weight_gemm"]
+    gemms = _decode(s, np.array([1.0, 2.0]), context, _is_weight_gemm)
     math_s = sum(o.compute_s for o in gemms)
     mem_s = sum(o.memory_s for o in gemms)
     overall = _crossover(math_s[0], mem_s[0], math_s[1], mem_s[1])

@@ -6,6 +6,7 @@ This is the one evaluation path: a single ``analyze`` is a sweep of one point.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -105,12 +106,14 @@ def _time_by_bound(compute: np.ndarray, memory: np.ndarray, comm: np.ndarray, ov
 
 
 def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[int, ...],
-                 sum_last: bool = False, whole_step: bool = False) -> list[OpTotals]:
+                 sum_last: bool = False, whole_step: bool = False,
+                 keep: Callable[[Op], bool] | None = None) -> list[OpTotals]:
     """``whole_step``: the ops are a whole step that repeats, so weights and KV that fit on chip stay there
     (rooflm.levels.residency); a part of a step (one GEMM timed alone, the attention over earlier chunks) keeps
-    everything in DRAM."""
+    everything in DRAM. ``keep``: only the ops it accepts are evaluated (what stays on chip is still decided by the
+    whole step); a caller that reads a few operators (the critical batch's GEMMs) skips the others' work."""
     resident = residency(ops, hw) if hw.levels and whole_step else NOT_RESIDENT
-    return [_totals(op, hw, eff, shape, sum_last, resident) for op in ops]
+    return [_totals(op, hw, eff, shape, sum_last, resident) for op in ops if keep is None or keep(op)]
 
 
 def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
@@ -123,9 +126,11 @@ def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficie
 
 
 def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-           context: np.ndarray, options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
+           context: np.ndarray, options: Options = DEFAULT_OPTIONS,
+           keep: Callable[[Op], bool] | None = None) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
-    return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape, whole_step=True)
+    return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape, whole_step=True,
+                        keep=keep)
 
 
 # The decode steps of a request are evaluated a block at a time and summed as they go: at most this many
