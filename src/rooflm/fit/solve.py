@@ -5,7 +5,7 @@ catalog values; the Jacobian at the solution gives each one's standard error and
 the data cannot tell apart are named); every point is then left out in turn and predicted from a fit to the others.
 
 The standard error is the usual linearised one, s·sqrt((JᵀJ)⁻¹) with s² = Σr²/(n − k) on log time: checked over
-repeated synthetic draws (tests/fit/test_coverage.py), the truth lies outside ±1 stderr in about a third of them,
+repeated synthetic draws (tests/fit/test_solve.py), the truth lies outside ±1 stderr in about a third of them,
 as it should with n − k degrees of freedom (a Student t: 32.5% at 29, 35% at 13, against 31.7% for a normal).
 A parameter that ends at one of its bounds has no such error (the data wants a value rooflm does not allow; the
 curvature there says nothing of it): it is reported without one, and the others' errors are those with it held.
