@@ -17,7 +17,7 @@ import numpy as np
 from rooflm.serving.disagg import Pools, Split
 from rooflm.serving.result import ServingPoint
 from rooflm.serving.steady import iterate, prompt_points
-from rooflm.serving.steps import StepModel, grid_cell
+from rooflm.serving.steps import StepModel, grid_cell, grid_cells
 from rooflm.serving.traffic import Moments
 
 ITERATIONS = 60
@@ -85,13 +85,7 @@ class _DecodeAt:
         self.column = steps.decode[:, j] * (1 - wc) + steps.decode[:, j1] * wc
 
     def __call__(self, b: np.ndarray) -> np.ndarray:
-        bg = self.grid
-        b = np.minimum(np.maximum(np.asarray(b, dtype=np.float64), bg[0]), bg[-1])
-        if len(bg) == 1:
-            return np.broadcast_to(self.column[0], b.shape).copy()
-        i = np.minimum(np.maximum(np.searchsorted(bg, b, side="right") - 1, 0), len(bg) - 2)
-        i1 = i + 1
-        wb = np.where(bg[i1] > bg[i], (b - bg[i]) / np.where(bg[i1] > bg[i], bg[i1] - bg[i], 1.0), 0.0)
+        i, i1, wb = grid_cells(self.grid, b)
         return self.column[i] * (1 - wb) + self.column[i1] * wb
 
 

@@ -73,21 +73,25 @@ def int_grid(top: int, dense: int, exact: tuple[int, ...] = ()) -> np.ndarray:
     return np.asarray(sorted(values), dtype=np.float64)
 
 
+def grid_cells(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``grid_cell`` over an array: each x clamped to the grid, the ends of its cell and its weight toward the upper
+    one (a one-point grid: the point, weight 0)."""
+    x = np.minimum(np.maximum(np.asarray(x, dtype=np.float64), grid[0]), grid[-1])
+    # np.minimum(np.maximum(…)) rather than np.clip: the same values, without np.clip's per-call cost (the steady
+    # model calls this on small arrays thousands of times per evaluation).
+    i = np.minimum(np.maximum(np.searchsorted(grid, x, side="right") - 1, 0), len(grid) - 2) if len(grid) > 1 \
+        else np.zeros_like(x, int)
+    i1 = np.minimum(i + 1, len(grid) - 1)
+    w = np.where(grid[i1] > grid[i], (x - grid[i]) / np.where(grid[i1] > grid[i], grid[i1] - grid[i], 1.0), 0.0)
+    return i, i1, w
+
+
 def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Bilinear interpolation of ``table[b, c]`` (clamped at the grid's ends)."""
     if np.ndim(b) == 0 and np.ndim(c) == 0:
         return np.float64(_interp2_point(bg, cg, table, float(b), float(c)))
-    # np.minimum(np.maximum(…)) rather than np.clip: the same values, without np.clip's per-call cost (the steady
-    # model calls this on small arrays thousands of times per evaluation).
-    b = np.minimum(np.maximum(np.asarray(b, dtype=np.float64), bg[0]), bg[-1])
-    c = np.minimum(np.maximum(np.asarray(c, dtype=np.float64), cg[0]), cg[-1])
-    i = np.minimum(np.maximum(np.searchsorted(bg, b, side="right") - 1, 0), len(bg) - 2) if len(bg) > 1 \
-        else np.zeros_like(b, int)
-    j = np.minimum(np.maximum(np.searchsorted(cg, c, side="right") - 1, 0), len(cg) - 2) if len(cg) > 1 \
-        else np.zeros_like(c, int)
-    i1, j1 = np.minimum(i + 1, len(bg) - 1), np.minimum(j + 1, len(cg) - 1)
-    wb = np.where(bg[i1] > bg[i], (b - bg[i]) / np.where(bg[i1] > bg[i], bg[i1] - bg[i], 1.0), 0.0)
-    wc = np.where(cg[j1] > cg[j], (c - cg[j]) / np.where(cg[j1] > cg[j], cg[j1] - cg[j], 1.0), 0.0)
+    i, i1, wb = grid_cells(bg, b)
+    j, j1, wc = grid_cells(cg, c)
     top = table[i, j] * (1 - wc) + table[i, j1] * wc
     bottom = table[i1, j] * (1 - wc) + table[i1, j1] * wc
     return top * (1 - wb) + bottom * wb
