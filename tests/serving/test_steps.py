@@ -52,3 +52,17 @@ def test_one_step_equals_the_array_path(b: float, t: float, c: float, att: float
     prefill (t = 0) with and without decode rows, a fraction of a row, a fraction of a chunk token."""
     steps = _steps()
     assert steps.step_time_point(b, t, c, att) == float(steps.step_time(b, t, c, att))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-10, 100), min_size=1, max_size=5), st.floats(0, 20000))
+def test_the_disaggregated_models_decode_lookup_is_the_bilinear_one(batches: list[float], c: float) -> None:
+    """disagg_steady reads D(b, c̄) at one context with the context weights applied once: the same values, to the
+    last bit, as the 2-D interpolation, inside the grid and beyond its ends; a one-point batch grid holds its value."""
+    from rooflm.serving.disagg_steady import _DecodeAt
+
+    steps = _steps()
+    b = np.array(batches)
+    assert np.array_equal(_DecodeAt(steps, c)(b), steps.decode_time(b, np.full_like(b, c)))
+    one = StepModel(**{**steps.__dict__, "batch_grid": BATCH[:1], "decode": steps.decode[:1]})
+    assert np.array_equal(_DecodeAt(one, c)(b), np.full_like(b, float(one.decode_time(1.0, c))))
