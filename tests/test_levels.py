@@ -163,6 +163,22 @@ def test_evaluating_some_operators_keeps_the_whole_steps_residency() -> None:
     assert float(alone.memory_s) < float(kept.memory_s)  # L2-resident weights: what keep must not fall back to
 
 
+def test_naive_mla_up_projection_is_tiled_over_every_cached_token() -> None:
+    """DeepSeek-V3 (kv_lora_rank 512, 128 heads of 128 + 128, 61 layers) on H200 at TP 8, fp8-block, batch 32 at
+    4096 tokens, naive MLA: each step up-projects all M = 32·4096 = 131,072 cached latents through a K = 512,
+    N = 16·256 = 4096 GEMM (16 heads per device). Per layer, by hand:
+      A = M·K·1 B (fp8 input) = 67,108,864; B = 512·4096·(1 + 4/128²) (block scales) = 2,097,664;
+      L2 tile 256×256: A·(4096/256) + B·(131072/256) = 1,073,741,824 + 1,074,003,968 = 2,147,745,792;
+      L1 tile 64×256:  A·16 + B·(131072/64) = 1,073,741,824 + 4,296,015,872 = 5,369,757,696;
+      DRAM: weights + activations (M·4096·2) + the latent cache (M·576·2) = 2,097,664 + 1,073,741,824 + 150,994,944
+      = 1,226,834,432, each byte once.
+    Before the GEMM carried its M, the tile model saw no rows and gave every level DRAM's bytes."""
+    r = rooflm.analyze("deepseek-v3", "h200", tp=8, quant="fp8-block", batch=32, context=4096, mla_decode="naive")
+    (up,) = [o for o in r.operators if o.name == "kv_b_proj_cache"]
+    assert up.count == 61
+    assert up.bytes_by_level == {"l1": 61 * 5_369_757_696, "l2": 61 * 2_147_745_792, "dram": 61 * 1_226_834_432}
+
+
 def test_analyze_json_operators_carry_consistent_level_fields() -> None:
     from typer.testing import CliRunner
 

@@ -279,8 +279,9 @@ class GraphBuilder:
             q = self.q.for_module("attention")
             up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * q.weight_bytes_per_element(dc),
                       activation_bytes=cached * width * self.io, kv_bytes=cached * (dc + rope_d) * self.q.kv_bytes)
+            # M is every cached token: the rows the tile model (rooflm.levels) and the GEMM's compute curve read.
             ops.append(replace(self.op("kv_b_proj_cache", "gemm", "attention", n, up, q.compute, (dc, width)),
-                               module="attention", scheme=q.name, weight_dtype=q.weight))
+                               module="attention", scheme=q.name, weight_dtype=q.weight, gemm_m=cached))
             mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
             ops.append(self.attention_op("attention", n, Cost(flops=mha.flops,
