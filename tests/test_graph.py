@@ -123,3 +123,27 @@ def test_communication_binds_small_decode_on_many_devices() -> None:
     # An explicit ring pays 2 × 7 steps × 2 us per all-reduce: 65 of them are 1.8 ms against 0.6 ms of weight reads.
     r = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=1, context=128, tp=8, comm_algorithm="ring")
     assert r.totals.bound == "communication"
+
+
+@pytest.mark.parametrize("deployment", [{}, {"mla_decode": "naive"}, {"quant": "w4a16"}, {"tp": 2}],
+                         ids=["bf16", "naive-mla", "w4a16", "tp2"])
+def test_every_gemm_of_every_catalog_model_carries_its_rows(deployment: dict) -> None:
+    """The tile model (rooflm.levels) and the small-M compute curves read a GEMM's M from the operator: one built
+    without it (naive MLA's up-projection was) is timed as if it had no input rows at the cache levels."""
+    from rooflm import graph
+    from rooflm.deploy import setup
+    from rooflm.errors import RooflmError
+    from rooflm.specs.hf_config import model_names
+
+    checked = 0
+    for name in model_names():
+        try:
+            s = setup(name, "h200", **deployment)
+        except RooflmError:  # a layout the model does not divide into, a scheme it has no roof for
+            continue
+        ops = (graph.decode_ops(s.model, s.quant, np.float64(8), np.float64(1024), s.options)
+               + graph.prefill_ops(s.model, s.quant, np.float64(2), np.float64(512), False, s.options))
+        missing = [o.name for o in ops if o.kind == "gemm" and not np.all(np.asarray(o.gemm_m) > 0)]
+        assert not missing, (name, missing)
+        checked += 1
+    assert checked >= 10, checked
