@@ -33,4 +33,4 @@ def test_a_figure_copied_from_another_family_equals_it() -> None:
         assert (figure.get("rows"), figure["value"]) == (source.get("rows"), source["value"]), (cls, family, field)
         copies += 1
     # Counted in the file with grep: the "assumed: as <class>.<family>" and "assumed: <class>.<family>'s" sources.
-    assert copies == 24
+    assert copies == 20
