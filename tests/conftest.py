@@ -65,6 +65,7 @@ WORKER_UNITS: tuple[tuple[str, str], ...] = (
     ("tests/measure/", "torch"),  # test_bench's and test_cli_measure's tiny measurements (3-8 s), the fit's table
     ("tests/test_against_torch.py", "torch"),
     ("tests/specs/test_hf_architectures.py", "torch"),
+    ("tests/specs/test_hf_families.py", "torch"),
     ("tests/fit/test_cli_write_table.py", "torch"),
     ("tests/test_cli_smoke.py::test_smoke[measure]", "torch"),
     ("tests/test_cli_smoke.py::test_smoke[validate]", "torch"),

@@ -1,11 +1,196 @@
-"""config.json readers of the families added after the first (GLM, OLMo, ERNIE, EXAONE, Llama 4, ...): the same
-rules as rooflm.specs.hf_readers, transformers' keys and defaults, checked against its parameter counts."""
+"""config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
+ERNIE 4.5 (dense and MoE), SmolLM3, Granite, EXAONE 4, Hunyuan dense, Llama 4, and the language model of the
+multimodal Mistral 3 and Qwen3-VL checkpoints. The same rules as rooflm.specs.hf_readers: transformers' keys and
+defaults, checked against its parameter counts (tests/test_against_torch.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from rooflm.specs.hf_fields import Config
-from rooflm.specs.model import ModelSpec
+from rooflm.errors import InvalidInputError
+from rooflm.specs.hf_build import gqa, layer_windows, moe_spec, spec
+from rooflm.specs.hf_fields import Config, show_value
+from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
+from rooflm.specs.model import MlpSpec, ModelSpec
 
-READERS: dict[str, Callable[[Config, str], ModelSpec]] = {}
+
+def _with_defaults(c: Config, defaults: dict[str, Any]) -> Config:
+    """The config with transformers' defaults for keys it leaves out (or sets to null)."""
+    return Config({**defaults, **{k: v for k, v in c.raw.items() if v is not None}}, c.where)
+
+
+def _mlp(c: Config, bias: bool = False) -> MlpSpec:
+    return MlpSpec(intermediate_size=c.int("intermediate_size"), bias=bias)
+
+
+def _llama_like(c: Config, name: str) -> ModelSpec:
+    """Llama's layout under another name: SmolLM3 (its NoPE layers change no weight), Granite (its residual and logit
+    multipliers are scalars), Hunyuan dense (per-head q/k norms). SmolLM3 ties its embedding by default."""
+    model_type = c.raw["model_type"]
+    if model_type == "smollm3":
+        c = _with_defaults(c, {"tie_word_embeddings": True})
+    bias = c.flag("attention_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias, qk_norm="head" if model_type == "hunyuan_v1_dense" else "none")
+    return spec(c, name, attention, [(False, None)] * c.int("num_hidden_layers"), _mlp(c, c.flag("mlp_bias")), None)
+
+
+def _glm4(c: Config, name: str) -> ModelSpec:
+    """GLM-4-0414: q/k/v biases (attention_bias, on by default), RoPE on part of each head, and a norm after each
+    sub-layer as well as before (four per layer); gate and up are one matrix of the same size."""
+    c = _with_defaults(c, {"head_dim": 128})  # Glm4Config's default, not hidden_size / heads
+    attention = gqa(c, qkv_bias=c.flag("attention_bias", True), o_bias=False)
+    return spec(c, name, attention, [(False, None)] * c.int("num_hidden_layers"), _mlp(c), None, norms_per_layer=4)
+
+
+def _glm4_moe(c: Config, name: str) -> ModelSpec:
+    """GLM-4.5, GLM-4.6, GLM-4.5-Air: the first first_k_dense_replace layers dense, the rest n_routed_experts routed
+    experts (sigmoid top-k with DeepSeek-V3's score-correction bias) beside n_shared_experts; q/k/v biases with
+    attention_bias, per-head q/k norms with use_qk_norm, RoPE on partial_rotary_factor of each head. The MTP layers
+    (num_nextn_predict_layers) are the speculative draft, not part of the model's weights."""
+    n = c.int("num_hidden_layers")
+    first_dense = c.int("first_k_dense_replace", 1, low=0)
+    expert = MlpSpec(intermediate_size=c.int("moe_intermediate_size"))
+    shared = c.int("n_shared_experts", 1, low=0)
+    moe = moe_spec(c, "n_routed_experts", expert, score_correction_bias=True,
+                   shared=MlpSpec(intermediate_size=shared * expert.intermediate_size) if shared else None)
+    attention = gqa(c, qkv_bias=c.flag("attention_bias"), o_bias=False,
+                    qk_norm="head" if c.flag("use_qk_norm") else "none")
+    per_layer = [(i >= first_dense, None) for i in range(n)]
+    return spec(c, name, attention, per_layer, _mlp(c) if first_dense else None, moe)
+
+
+def _olmo(c: Config, name: str) -> ModelSpec:
+    """OLMo 2 and 3: q and k normed over their whole width, a norm after each sub-layer (two per layer, none before);
+    OLMo 3 has three sliding-window layers to each full one."""
+    n = c.int("num_hidden_layers")
+    bias = c.flag("attention_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias, qk_norm="full")
+    if c.raw["model_type"] == "olmo3":
+        default = ["sliding_attention" if (i + 1) % 4 else "full_attention" for i in range(n)]
+        windows = layer_windows(c, n, default)
+    else:
+        windows = [None] * n
+    return spec(c, name, attention, [(False, w) for w in windows], _mlp(c), None)
+
+
+def _seed_oss(c: Config, name: str) -> ModelSpec:
+    """Seed-OSS: q/k/v biases (attention_bias, on by default) and an o_proj bias of its own (attention_out_bias)."""
+    c = _with_defaults(c, {"head_dim": 128})  # SeedOssConfig's default
+    attention = gqa(c, qkv_bias=c.flag("attention_bias", True), o_bias=c.flag("attention_out_bias"))
+    return spec(c, name, attention, [(False, None)] * c.int("num_hidden_layers"), _mlp(c, c.flag("mlp_bias")), None)
+
+
+def _ernie(c: Config, name: str) -> ModelSpec:
+    """ERNIE 4.5: use_bias puts biases on every projection; the embedding is tied by default. The MoE models route
+    to moe_num_experts experts (top moe_k, with a score-correction bias) on every moe_layer_interval-th layer from
+    moe_layer_start_index to moe_layer_end_index, beside moe_num_shared_experts shared experts."""
+    c = _with_defaults(c, {"tie_word_embeddings": True})
+    if c.raw["model_type"] == "ernie4_5":
+        c = _with_defaults(c, {"head_dim": 128})  # Ernie4_5Config's default (the MoE config derives it)
+    bias = c.flag("use_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias)
+    n = c.int("num_hidden_layers")
+    if c.raw["model_type"] == "ernie4_5":
+        return spec(c, name, attention, [(False, None)] * n, _mlp(c, bias), None)
+    c = _with_defaults(c, {"moe_layer_start_index": 1, "moe_layer_interval": 1, "moe_num_shared_experts": 0})
+    start, interval = c.int("moe_layer_start_index", low=0), c.int("moe_layer_interval")
+    end = c.raw.get("moe_layer_end_index", -1)
+    end = n - 1 if end == -1 else c.int("moe_layer_end_index", low=0)
+    per_layer = [((i + 1) % interval == 0 and start <= i <= end, None) for i in range(n)]
+    expert = MlpSpec(intermediate_size=c.int("moe_intermediate_size"))
+    shared = c.int("moe_num_shared_experts", low=0)
+    c = Config({**c.raw, "num_experts_per_tok": c.int("moe_k")}, c.where)
+    moe = moe_spec(c, "moe_num_experts", expert, score_correction_bias=True,
+                   shared=MlpSpec(intermediate_size=shared * expert.intermediate_size) if shared else None)
+    dense = not all(moe_layer for moe_layer, _ in per_layer)
+    return spec(c, name, attention, per_layer, _mlp(c) if dense else None, moe)
+
+
+def _exaone4(c: Config, name: str) -> ModelSpec:
+    """EXAONE 4.0: per-head q/k norms, a norm after each sub-layer (two per layer); sliding-window layers in the
+    pattern sliding_window_pattern gives (4, or "LLLG": three local to one global), none without a sliding_window."""
+    n = c.int("num_hidden_layers")
+    pattern = c.raw.get("sliding_window_pattern", 4)
+    if c.raw.get("sliding_window") is None:
+        default = ["full_attention"] * n
+    elif isinstance(pattern, str) and pattern and set(pattern) <= {"L", "G"}:
+        default = ["sliding_attention" if pattern[i % len(pattern)] == "L" else "full_attention" for i in range(n)]
+    else:
+        period = c.int("sliding_window_pattern", 4)
+        default = ["sliding_attention" if (i + 1) % period else "full_attention" for i in range(n)]
+    per_layer = [(False, w) for w in layer_windows(c, n, default)]
+    return spec(c, name, gqa(c, qkv_bias=False, o_bias=False, qk_norm="head"), per_layer, _mlp(c), None)
+
+
+def _llama4_layers(c: Config, n: int) -> list[tuple[bool, int | None]]:
+    """Each layer: MoE (moe_layers, or every interleave_moe_layer_step-th) and its window. A chunked-attention layer
+    attends within its chunk of attention_chunk_size tokens: read as a sliding window of the chunk, what such a layer
+    keeps and, at most, reads (over a long request a step reads half a chunk on average)."""
+    step = c.int("interleave_moe_layer_step", 1)
+    moe_layers = set(c.int_list("moe_layers")) if c.raw.get("moe_layers") is not None \
+        else set(range(step - 1, n, step))
+    chunk = c.opt_int("attention_chunk_size")
+    types = c.raw.get("layer_types")
+    if types is None:
+        no_rope = c.int_list("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(n)]
+        types = ["chunked_attention" if rope and chunk else "full_attention" for rope in no_rope]
+    if not isinstance(types, list) or len(types) != n or any(t not in ("chunked_attention", "full_attention")
+                                                             for t in types):
+        raise InvalidInputError(f"{c.where}: 'layer_types' must list 'chunked_attention' or 'full_attention' for each "
+                                f"of the {n} layers, got {show_value(types)}", field="model")
+    return [(i in moe_layers, chunk if t == "chunked_attention" else None) for i, t in enumerate(types)]
+
+
+def _llama4(outer: Config, name: str) -> ModelSpec:
+    """Llama 4 (Scout, Maverick): routed experts (top num_experts_per_tok, no bias) and one shared expert of
+    intermediate_size on its MoE layers, dense layers of intermediate_size_mlp between them (Maverick), weightless
+    q/k L2 norms; the multimodal checkpoint's language model is its text_config."""
+    c = _with_defaults(_text_config(outer) if outer.raw["model_type"] == "llama4" else outer,
+                       {"head_dim": 128, "attention_chunk_size": 8192})  # Llama4TextConfig's defaults
+    n = c.int("num_hidden_layers")
+    per_layer = _llama4_layers(c, n)
+    expert = MlpSpec(intermediate_size=c.int("intermediate_size"))
+    moe = moe_spec(c, "num_local_experts", expert, shared=expert)
+    dense = not all(moe_layer for moe_layer, _ in per_layer)
+    mlp = MlpSpec(intermediate_size=c.int("intermediate_size_mlp")) if dense else None
+    return spec(c, name, gqa(c, qkv_bias=c.flag("attention_bias"), o_bias=c.flag("attention_bias")), per_layer, mlp,
+                moe)
+
+
+def _text_config(outer: Config) -> Config:
+    """A multimodal checkpoint's language model: its text_config, with the outer quantization_config (and
+    tie_word_embeddings, where only the outer config gives it: the language model's own setting comes first)."""
+    text = outer.section("text_config")
+    if text is None:
+        raise InvalidInputError(f"{outer.where} has no 'text_config' (the language model of a "
+                                f"{outer.raw['model_type']!r} checkpoint)", field="model")
+    inner = dict(text)
+    for key in ("quantization_config", "tie_word_embeddings"):
+        if inner.get(key) is None and outer.raw.get(key) is not None:
+            inner[key] = outer.raw[key]
+    return Config(inner, f"{outer.where} text_config")
+
+
+def _multimodal(outer: Config, name: str) -> ModelSpec:
+    """Mistral 3 (Mistral Small 3.x) and Qwen3-VL: the language model only (the vision tower and the image tokens
+    it adds to a prompt are not modelled), read by its own family's reader."""
+    c = _text_config(outer)
+    text_type, defaults = _TEXT_MODELS[outer.raw["model_type"]]
+    return FIRST_FAMILIES[text_type](_with_defaults(Config({**c.raw, "model_type": text_type}, c.where), defaults), name)
+
+
+# A multimodal checkpoint's language model: the reader that reads it, and the defaults of its text config class where
+# they differ from that reader's family (Qwen3VLTextConfig's head_dim; Qwen3VLMoeTextConfig ties its embedding).
+_TEXT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mistral3": ("mistral", {}), "qwen3_vl": ("qwen3", {"head_dim": 128}),
+    "qwen3_vl_moe": ("qwen3_moe", {"tie_word_embeddings": True}),
+}
+
+
+READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
+    "glm4": _glm4, "glm4_moe": _glm4_moe, "olmo2": _olmo, "olmo3": _olmo, "seed_oss": _seed_oss,
+    "ernie4_5": _ernie, "ernie4_5_moe": _ernie, "smollm3": _llama_like, "granite": _llama_like,
+    "hunyuan_v1_dense": _llama_like, "exaone4": _exaone4, "llama4": _llama4, "llama4_text": _llama4,
+    "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal,
+}
