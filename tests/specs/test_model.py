@@ -71,6 +71,9 @@ def test_biases_follow_the_config() -> None:
 def test_unsupported_architecture_is_refused_clearly() -> None:
     with pytest.raises(rooflm.UnsupportedModelError, match="lightning"):
         from_hf_config({**TINY, "model_type": "minimax"}, "t")
+    # A hybrid's linear-attention or state-space layers would be mis-modelled as attention: named and refused.
+    with pytest.raises(rooflm.UnsupportedModelError, match=r"'qwen3_next' \(Gated DeltaNet"):
+        from_hf_config({**TINY, "model_type": "qwen3_next"}, "t")
     with pytest.raises(rooflm.UnsupportedModelError, match="supported: llama"):
         from_hf_config({**TINY, "model_type": "bert"}, "t")
 
