@@ -82,6 +82,9 @@ def test_user_config_file_and_folder(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps(TINY))
     assert load_model(tmp_path).hidden_size == 64
     assert load_model(str(tmp_path / "config.json")).num_layers == 2
+    assert load_model(tmp_path).name == tmp_path.name  # the Hub's layout: the folder names the model
+    (tmp_path / "glm-4.5-air.json").write_text(json.dumps(TINY))
+    assert load_model(tmp_path / "glm-4.5-air.json").name == "glm-4.5-air"  # a file of its own name: that name
 
 
 def test_malformed_configs(tmp_path: Path) -> None:

@@ -116,7 +116,9 @@ def read_config_file(path: Path, name: str | None = None, where: str | None = No
     if not path.is_file():
         raise InvalidInputError(f"no config.json at {where}")
     raw = read_limited(path, MAX_CONFIG_BYTES, where, "a config.json")
-    return from_hf_config(parse_config_text(raw, where), name or path.parent.name, where)
+    # A model is named by its folder (the Hub's layout, org/name/config.json), or by a file of its own name.
+    default_name = path.parent.name if path.name == "config.json" else path.stem
+    return from_hf_config(parse_config_text(raw, where), name or default_name, where)
 
 
 def _is_path(text: str) -> bool:
