@@ -35,6 +35,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "smollm3": {"model_type": "smollm3", **TINY, **IDS},
     "granite-bias": {"model_type": "granite", **TINY, **IDS, "attention_bias": True},
     "hunyuan_v1_dense": {"model_type": "hunyuan_v1_dense", **TINY, **IDS, "head_dim": 16},
+    "cohere-qk-norm": {"model_type": "cohere", **TINY, **IDS, "use_qk_norm": True},
+    "cohere2": {"model_type": "cohere2", **TINY, **IDS, "num_hidden_layers": 4, "sliding_window": 64},
+    "granitemoe": {"model_type": "granitemoe", **TINY, **IDS, "num_local_experts": 4, "num_experts_per_tok": 2},
     "exaone4": {"model_type": "exaone4", **TINY, **IDS, "num_hidden_layers": 4, "sliding_window": 64},
     "llama4_text-interleaved": {**LLAMA4_TEXT, "interleave_moe_layer_step": 2},
     # Multimodal checkpoints: the language model only (transformers' language_model and lm_head parameters).
@@ -55,7 +58,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Config", "olmo3": "Olmo3Config",
             "seed_oss": "SeedOssConfig", "ernie4_5": "Ernie4_5Config", "ernie4_5_moe": "Ernie4_5_MoeConfig",
             "smollm3": "SmolLM3Config", "granite": "GraniteConfig", "exaone4": "Exaone4Config",
-            "llama4_text": "Llama4TextConfig"}
+            "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
+            "granitemoe": "GraniteMoeConfig"}
 
 
 def _meta_model(config: Any, multimodal: bool, torch: Any, transformers: Any) -> Any:
@@ -88,7 +92,7 @@ def test_default_config_param_counts_equal_transformers(model_type: str, torch: 
     assert from_hf_config(config.to_dict(), model_type).total_params == _language_model_params(model, False)
 
 
-@pytest.mark.parametrize("variant", ["olmo3", "exaone4", "llama4_text-interleaved", "glm4_moe",
+@pytest.mark.parametrize("variant", ["olmo3", "exaone4", "cohere2", "llama4_text-interleaved", "glm4_moe",
                                      "ernie4_5_moe"])
 def test_each_layers_experts_and_window_are_transformers(variant: str, torch: Any, transformers: Any) -> None:
     """Per layer: routed experts where transformers' layer holds an ``experts`` module, and the window its config

@@ -1,7 +1,8 @@
 """config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
-ERNIE 4.5 (dense and MoE), SmolLM3, Granite, EXAONE 4, Hunyuan dense, Llama 4, and the language model of the
-multimodal Mistral 3 and Qwen3-VL checkpoints. The same rules as rooflm.specs.hf_readers: transformers' keys and
-defaults, checked against its parameter counts (tests/test_against_torch.py)."""
+ERNIE 4.5 (dense and MoE), SmolLM3, Granite (dense and MoE), Command R and A, EXAONE 4, Hunyuan dense, Llama 4,
+and the language model of the multimodal Mistral 3 and Qwen3-VL checkpoints. The same rules as
+rooflm.specs.hf_readers: transformers' keys and defaults, checked against its parameter counts
+(tests/specs/test_hf_families.py)."""
 
 from __future__ import annotations
 
@@ -107,6 +108,30 @@ def _ernie(c: Config, name: str) -> ModelSpec:
     return spec(c, name, attention, per_layer, _mlp(c) if dense else None, moe)
 
 
+def _cohere(c: Config, name: str) -> ModelSpec:
+    """Command R (cohere) and Command R7B / A (cohere2): attention and MLP side by side after one LayerNorm (weight
+    only: one norm per layer), a tied embedding by default, q and k normed per head over their whole width with
+    use_qk_norm; Cohere 2 has three sliding-window layers to each full one."""
+    n = c.int("num_hidden_layers")
+    c = _with_defaults(c, {"tie_word_embeddings": True})
+    if c.raw["model_type"] == "cohere2":
+        period = c.int("sliding_window_pattern", 4)
+        windows = layer_windows(c, n, ["sliding_attention" if (i + 1) % period else "full_attention" for i in range(n)])
+    else:
+        windows = [None] * n
+    bias = c.flag("attention_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias, qk_norm="full" if c.flag("use_qk_norm") else "none")
+    return spec(c, name, attention, [(False, w) for w in windows], _mlp(c), None, norms_per_layer=1)
+
+
+def _granitemoe(c: Config, name: str) -> ModelSpec:
+    """Granite MoE (Granite 3.x MoE): Mixtral's layout (every layer num_local_experts experts of intermediate_size,
+    a router without bias); its multipliers are scalars."""
+    moe = moe_spec(c, "num_local_experts", MlpSpec(intermediate_size=c.int("intermediate_size")))
+    bias = c.flag("attention_bias")
+    return spec(c, name, gqa(c, qkv_bias=bias, o_bias=bias), [(True, None)] * c.int("num_hidden_layers"), None, moe)
+
+
 def _exaone4(c: Config, name: str) -> ModelSpec:
     """EXAONE 4.0: per-head q/k norms, a norm after each sub-layer (two per layer); sliding-window layers in the
     pattern sliding_window_pattern gives (4, or "LLLG": three local to one global), none without a sliding_window."""
@@ -192,5 +217,6 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "glm4": _glm4, "glm4_moe": _glm4_moe, "olmo2": _olmo, "olmo3": _olmo, "seed_oss": _seed_oss,
     "ernie4_5": _ernie, "ernie4_5_moe": _ernie, "smollm3": _llama_like, "granite": _llama_like,
     "hunyuan_v1_dense": _llama_like, "exaone4": _exaone4, "llama4": _llama4, "llama4_text": _llama4,
-    "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal,
+    "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
+    "cohere2": _cohere, "granitemoe": _granitemoe,
 }
