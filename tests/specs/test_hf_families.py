@@ -16,6 +16,10 @@ TINY = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "nu
 IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2}  # within the tiny vocabulary
 LLAMA4_TEXT = {"model_type": "llama4_text", **TINY, **IDS, "num_hidden_layers": 4, "num_local_experts": 4,
                "num_experts_per_tok": 1, "intermediate_size_mlp": 96, "head_dim": 16}
+# DeepSeek-V3's layout (MLA, shared and routed experts), tiny.
+MLA = {**TINY, **IDS, "num_hidden_layers": 3, "num_key_value_heads": 4, "kv_lora_rank": 32, "q_lora_rank": 48,
+       "qk_rope_head_dim": 8, "qk_nope_head_dim": 16, "v_head_dim": 16, "n_routed_experts": 8,
+       "num_experts_per_tok": 2, "n_shared_experts": 1, "moe_intermediate_size": 32}
 VARIANTS: dict[str, dict[str, Any]] = {
     "glm4": {"model_type": "glm4", **TINY, **IDS, "head_dim": 16, "partial_rotary_factor": 0.5},
     "glm4-default-head-dim-no-bias": {"model_type": "glm4", **TINY, **IDS, "attention_bias": False},
@@ -49,6 +53,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                   "text_config": {"model_type": "qwen3_vl_text", **TINY}},
     "qwen3_vl-tied": {"model_type": "qwen3_vl", "tie_word_embeddings": True,
                       "text_config": {"model_type": "qwen3_vl_text", **TINY, "head_dim": 16}},
+    "mistral4": {"model_type": "mistral4", **MLA, "first_k_dense_replace": 1},
+    "glm4_moe_lite": {"model_type": "glm4_moe_lite", **MLA, "mlp_layer_types": ["dense", "sparse", "sparse"]},
+    "kimi_k25": {"model_type": "kimi_k25", "tie_word_embeddings": False,
+                 "text_config": {"model_type": "deepseek_v3", **MLA, "first_k_dense_replace": 1,
+                                 "topk_method": "noaux_tc"}},
     "qwen3_vl_moe": {"model_type": "qwen3_vl_moe", "tie_word_embeddings": False,
                      "text_config": {"model_type": "qwen3_vl_moe_text", **TINY, "tie_word_embeddings": False,
                                      "head_dim": 16, "moe_intermediate_size": 32, "num_experts": 8,
@@ -59,11 +68,16 @@ DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Co
             "seed_oss": "SeedOssConfig", "ernie4_5": "Ernie4_5Config", "ernie4_5_moe": "Ernie4_5_MoeConfig",
             "smollm3": "SmolLM3Config", "granite": "GraniteConfig", "exaone4": "Exaone4Config",
             "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
-            "granitemoe": "GraniteMoeConfig"}
+            "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config"}
+
+
+# Text-only models that transformers maps under image-text-to-text, not causal LM.
+IMAGE_TEXT_AUTO = {"mistral4"}
 
 
 def _meta_model(config: Any, multimodal: bool, torch: Any, transformers: Any) -> Any:
-    auto = transformers.AutoModelForImageTextToText if multimodal else transformers.AutoModelForCausalLM
+    image_text = multimodal or config.model_type in IMAGE_TEXT_AUTO
+    auto = transformers.AutoModelForImageTextToText if image_text else transformers.AutoModelForCausalLM
     with torch.device("meta"):
         return auto.from_config(config)
 
@@ -92,7 +106,7 @@ def test_default_config_param_counts_equal_transformers(model_type: str, torch: 
     assert from_hf_config(config.to_dict(), model_type).total_params == _language_model_params(model, False)
 
 
-@pytest.mark.parametrize("variant", ["olmo3", "exaone4", "cohere2", "llama4_text-interleaved", "glm4_moe",
+@pytest.mark.parametrize("variant", ["olmo3", "exaone4", "cohere2", "llama4_text-interleaved", "glm4_moe", "glm4_moe_lite",
                                      "ernie4_5_moe"])
 def test_each_layers_experts_and_window_are_transformers(variant: str, torch: Any, transformers: Any) -> None:
     """Per layer: routed experts where transformers' layer holds an ``experts`` module, and the window its config
@@ -118,6 +132,19 @@ def test_exaone4_pattern_as_letters() -> None:
            "sliding_window_pattern": "LLG"}
     groups = {(g.moe, g.sliding_window): g.count for g in from_hf_config(cfg, "exaone4").layers}
     assert groups == {(False, 64): 4, (False, None): 2}
+
+
+def test_a_model_read_by_another_familys_reader_keeps_its_type() -> None:
+    assert from_hf_config(VARIANTS["mistral4"], "m").model_type == "mistral4"
+    assert from_hf_config(VARIANTS["kimi_k25"], "k").model_type == "kimi_k25"
+
+
+def test_glm4_moe_lite_dense_layers_between_routed_ones_are_refused() -> None:
+    from rooflm.errors import UnsupportedModelError
+
+    cfg = {**VARIANTS["glm4_moe_lite"], "mlp_layer_types": ["sparse", "dense", "sparse"]}
+    with pytest.raises(UnsupportedModelError, match="dense layers after the first routed one"):
+        from_hf_config(cfg, "g")
 
 
 def test_a_multimodal_config_without_its_language_model_is_refused() -> None:

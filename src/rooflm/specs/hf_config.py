@@ -30,6 +30,9 @@ CATALOG_FILE = MODELS_DIR / "catalog.toml"
 NOT_YET = {
     "minimax": "lightning (linear) attention",
     "qwen3_next": "Gated DeltaNet linear-attention layers",
+    "qwen3_5": "Gated DeltaNet linear-attention layers", "qwen3_5_moe": "Gated DeltaNet linear-attention layers",
+    "glm_moe_dsa": "DeepSeek Sparse Attention's token selection",
+    "deepseek_v4": "compressed sparse attention and hash-routed experts",
     "kimi_linear": "Kimi Delta Attention linear-attention layers",
     "deepseek_v32": "DeepSeek Sparse Attention's token selection",
     "nemotron_h": "Mamba-2 layers", "falcon_h1": "Mamba-2 layers", "granitemoehybrid": "Mamba-2 layers",

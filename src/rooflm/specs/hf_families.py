@@ -1,6 +1,7 @@
 """config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
 ERNIE 4.5 (dense and MoE), SmolLM3, Granite (dense and MoE), Command R and A, EXAONE 4, Hunyuan dense, Llama 4,
-and the language model of the multimodal Mistral 3 and Qwen3-VL checkpoints. The same rules as
+Mistral 4 and glm4_moe_lite (DeepSeek's layout), and the language model of the multimodal Mistral 3, Qwen3-VL and
+Kimi K2.5 checkpoints. The same rules as
 rooflm.specs.hf_readers: transformers' keys and defaults, checked against its parameter counts
 (tests/specs/test_hf_families.py)."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, UnsupportedModelError
 from rooflm.specs.hf_build import gqa, layer_windows, moe_spec, spec
 from rooflm.specs.hf_fields import Config, show_value
 from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
@@ -132,6 +133,36 @@ def _granitemoe(c: Config, name: str) -> ModelSpec:
     return spec(c, name, gqa(c, qkv_bias=bias, o_bias=bias), [(True, None)] * c.int("num_hidden_layers"), None, moe)
 
 
+def _mlp_layer_types(c: Config, n: int) -> list[bool]:
+    """Which layers route to experts, from mlp_layer_types ("dense" or "sparse" per layer; by default the first
+    layer dense, as Glm4MoeLiteConfig has it)."""
+    types = c.raw.get("mlp_layer_types")
+    if types is None:
+        return [i >= 1 for i in range(n)]
+    if not isinstance(types, list) or len(types) != n or any(t not in ("dense", "sparse") for t in types):
+        raise InvalidInputError(f"{c.where}: 'mlp_layer_types' must list 'dense' or 'sparse' for each of the {n} "
+                                f"layers, got {show_value(types)}", field="model")
+    return [t == "sparse" for t in types]
+
+
+def _deepseek_like(c: Config, name: str) -> ModelSpec:
+    """DeepSeek-V3's layout under another name: Mistral 4 (MLA, shared and routed experts, a score-correction bias
+    only with topk_method noaux_tc, as DeepSeek's) and glm4_moe_lite (the same with the bias always, its dense layers
+    listed in mlp_layer_types). Read by DeepSeek's reader; the model keeps its own type."""
+    model_type = c.raw["model_type"]
+    raw = {**c.raw, "model_type": "deepseek_v3"}
+    if model_type == "glm4_moe_lite":
+        sparse = _mlp_layer_types(c, c.int("num_hidden_layers"))
+        first_dense = sparse.index(True) if True in sparse else len(sparse)
+        if not all(sparse[first_dense:]):
+            raise UnsupportedModelError(f"{c.where}: dense layers after the first routed one are not modelled for "
+                                        f"glm4_moe_lite (mlp_layer_types {show_value(c.raw['mlp_layer_types'])})",
+                                        field="model")
+        raw.update(topk_method="noaux_tc", first_k_dense_replace=first_dense, moe_layer_freq=1)
+    model = FIRST_FAMILIES["deepseek_v3"](Config(raw, c.where), name)
+    return model.model_copy(update={"model_type": model_type})
+
+
 def _exaone4(c: Config, name: str) -> ModelSpec:
     """EXAONE 4.0: per-head q/k norms, a norm after each sub-layer (two per layer); sliding-window layers in the
     pattern sliding_window_pattern gives (4, or "LLLG": three local to one global), none without a sliding_window."""
@@ -198,18 +229,20 @@ def _text_config(outer: Config) -> Config:
 
 
 def _multimodal(outer: Config, name: str) -> ModelSpec:
-    """Mistral 3 (Mistral Small 3.x) and Qwen3-VL: the language model only (the vision tower and the image tokens
+    """Mistral 3 (Mistral Small 3.x), Qwen3-VL and Kimi K2.5: the language model only (the vision tower and the image tokens
     it adds to a prompt are not modelled), read by its own family's reader."""
     c = _text_config(outer)
     text_type, defaults = _TEXT_MODELS[outer.raw["model_type"]]
-    return FIRST_FAMILIES[text_type](_with_defaults(Config({**c.raw, "model_type": text_type}, c.where), defaults), name)
+    model = FIRST_FAMILIES[text_type](_with_defaults(Config({**c.raw, "model_type": text_type}, c.where), defaults),
+                                      name)
+    return model.model_copy(update={"model_type": outer.raw["model_type"]})
 
 
 # A multimodal checkpoint's language model: the reader that reads it, and the defaults of its text config class where
 # they differ from that reader's family (Qwen3VLTextConfig's head_dim; Qwen3VLMoeTextConfig ties its embedding).
 _TEXT_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "mistral3": ("mistral", {}), "qwen3_vl": ("qwen3", {"head_dim": 128}),
-    "qwen3_vl_moe": ("qwen3_moe", {"tie_word_embeddings": True}),
+    "qwen3_vl_moe": ("qwen3_moe", {"tie_word_embeddings": True}), "kimi_k25": ("deepseek_v3", {}),
 }
 
 
@@ -218,5 +251,6 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "ernie4_5": _ernie, "ernie4_5_moe": _ernie, "smollm3": _llama_like, "granite": _llama_like,
     "hunyuan_v1_dense": _llama_like, "exaone4": _exaone4, "llama4": _llama4, "llama4_text": _llama4,
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
-    "cohere2": _cohere, "granitemoe": _granitemoe,
+    "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
+    "glm4_moe_lite": _deepseek_like,
 }
