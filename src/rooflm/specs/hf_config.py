@@ -38,6 +38,8 @@ NOT_YET = {
     "nemotron_h": "Mamba-2 layers", "falcon_h1": "Mamba-2 layers", "granitemoehybrid": "Mamba-2 layers",
     "jamba": "Mamba layers", "lfm2": "short-convolution layers",
     "gemma3n": "per-layer embeddings and AltUp",
+    "gemma4": "per-layer input embeddings and layers that share their KV cache",
+    "gemma4_text": "per-layer input embeddings and layers that share their KV cache",
 }
 
 
