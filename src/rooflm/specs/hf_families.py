@@ -1,9 +1,8 @@
 """config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
 ERNIE 4.5 (dense and MoE), SmolLM3, Granite (dense and MoE), Command R and A, EXAONE 4, Hunyuan dense, Llama 4,
 Mistral 4 and glm4_moe_lite (DeepSeek's layout), and the language model of the multimodal Mistral 3, Qwen3-VL and
-Kimi K2.5 checkpoints. The same rules as
-rooflm.specs.hf_readers: transformers' keys and defaults, checked against its parameter counts
-(tests/specs/test_hf_families.py)."""
+Kimi K2.5 checkpoints. The same rules as rooflm.specs.hf_readers: transformers' keys and defaults, checked against
+its parameter counts (tests/specs/test_hf_families.py)."""
 
 from __future__ import annotations
 
