@@ -35,7 +35,7 @@ from rooflm.economics import compare_quant
 from rooflm.errors import InvalidInputError
 from rooflm.explain import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
-from rooflm.specs.hf_config import load_model
+from rooflm.specs.hf_config import families, load_model
 from rooflm.sweep import sweep as _sweep
 from rooflm.sweep import sweep_chunks, write_csv, write_json
 
@@ -193,11 +193,13 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 @models_app.command("list")
 @user_errors
 def models_list(as_json: Json = False) -> None:
-    """Catalog models (unsupported architectures are listed with the reason)."""
+    """Catalog models (unsupported architectures are listed with the reason), and the config.json families rooflm
+    reads for any other model."""
     if as_json:
         print_json(documents.models_document())
     else:
         show(render.model_table(documents.catalog_models()))
+        out.print(f"config.json families read (model_type): {', '.join(families())}", highlight=False)
 
 
 @models_app.command("show")

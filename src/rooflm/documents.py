@@ -10,7 +10,7 @@ from typing import Any
 
 from rooflm.errors import UnsupportedModelError
 from rooflm.specs.hardware import HardwareSpec, hardware_names, load_hardware
-from rooflm.specs.hf_config import catalog, load_model, model_names
+from rooflm.specs.hf_config import catalog, families, load_model, model_names
 from rooflm.specs.kernels import curves_for
 from rooflm.specs.levels import DRAM
 from rooflm.specs.model import ModelSpec
@@ -31,7 +31,8 @@ def models_document() -> dict[str, Any]:
     """`rooflm models list --json`."""
     return {"models": [{"name": name, "supported": not isinstance(m, str),
                         **({"total_params": m.total_params} if not isinstance(m, str) else {})}
-                       for name, m in catalog_models()]}
+                       for name, m in catalog_models()],
+            "families": families()}
 
 
 def model_document(m: ModelSpec) -> dict[str, Any]:

@@ -98,7 +98,22 @@ def _seeds() -> list[dict[str, Any]]:
                                                       "num_hidden_layers": 6, "vocab_size": 256, "sliding_window": 8}}
     others = [{**TINY, "model_type": "gemma2", "head_dim": 16}, gemma3, {**TINY, "model_type": "phi3"},
               {**QWEN3_MOE, "model_type": "qwen2_moe", "shared_expert_intermediate_size": 64}, GPT_OSS, DEEPSEEK]
-    return shipped + others
+    # The later families (rooflm.specs.hf_families): one of each reader, tiny.
+    later = [
+        {**TINY, "model_type": "glm4_moe", "moe_intermediate_size": 32, "n_routed_experts": 8, "num_experts_per_tok": 2,
+         "n_shared_experts": 1, "first_k_dense_replace": 1, "use_qk_norm": True},
+        {**TINY, "model_type": "ernie4_5_moe", "moe_num_experts": 8, "moe_k": 2, "moe_intermediate_size": 32,
+         "moe_layer_start_index": 1, "moe_layer_end_index": -1, "moe_layer_interval": 1, "moe_num_shared_experts": 1},
+        {**TINY, "model_type": "llama4_text", "num_local_experts": 4, "intermediate_size_mlp": 96,
+         "interleave_moe_layer_step": 2, "attention_chunk_size": 64, "no_rope_layers": [1, 0]},
+        {**TINY, "model_type": "exaone4", "sliding_window": 16, "sliding_window_pattern": "LG"},
+        {**TINY, "model_type": "cohere2", "sliding_window": 16, "use_qk_norm": True},
+        {**TINY, "model_type": "olmo3", "sliding_window": 16}, {**TINY, "model_type": "seed_oss"},
+        {**DEEPSEEK, "model_type": "glm4_moe_lite", "mlp_layer_types": ["dense", "sparse"]},
+        {"model_type": "kimi_k25", "text_config": {**DEEPSEEK}},
+        {"model_type": "qwen3_vl", "tie_word_embeddings": True, "text_config": {**TINY, "model_type": "qwen3_vl_text"}},
+    ]
+    return shipped + others + later
 
 
 SEEDS = _seeds()
@@ -114,7 +129,11 @@ READ_KEYS = ["hidden_size", "num_attention_heads", "num_key_value_heads", "head_
              "tie_word_embeddings", "attention_bias", "mlp_bias", "sliding_window", "layer_types", "mlp_only_layers",
              "decoder_sparse_step", "first_k_dense_replace", "moe_layer_freq", "n_shared_experts", "topk_method",
              "q_lora_rank", "kv_lora_rank", "rope_scaling", "text_config", "model_type", "use_sliding_window",
-             "sliding_window_pattern", "num_experts_per_tok", "use_qk_norm", "original_max_position_embeddings"]
+             "sliding_window_pattern", "num_experts_per_tok", "use_qk_norm", "original_max_position_embeddings",
+             "moe_k", "moe_num_experts", "moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval",
+             "moe_num_shared_experts", "use_bias", "attention_out_bias", "interleave_moe_layer_step", "moe_layers",
+             "no_rope_layers", "attention_chunk_size", "intermediate_size_mlp", "num_local_experts", "mlp_layer_types",
+             "n_routed_experts", "moe_intermediate_size"]
 
 
 @st.composite

@@ -74,8 +74,11 @@ def test_unsupported_architecture_is_refused_clearly() -> None:
     # A hybrid's linear-attention or state-space layers would be mis-modelled as attention: named and refused.
     with pytest.raises(rooflm.UnsupportedModelError, match=r"'qwen3_next' \(Gated DeltaNet"):
         from_hf_config({**TINY, "model_type": "qwen3_next"}, "t")
-    with pytest.raises(rooflm.UnsupportedModelError, match="supported: llama"):
+    with pytest.raises(rooflm.UnsupportedModelError, match="`rooflm models list` names all"):
         from_hf_config({**TINY, "model_type": "bert"}, "t")
+    # A near miss is offered the families it may mean (the list of all of them is too long for one line).
+    with pytest.raises(rooflm.UnsupportedModelError, match=r"the closest it reads: qwen3_moe"):
+        from_hf_config({**TINY, "model_type": "qwen3moe"}, "t")
 
 
 def test_user_config_file_and_folder(tmp_path: Path) -> None:

@@ -60,8 +60,10 @@ def from_hf_config(cfg: dict[str, Any], name: str, where: str = "config.json") -
     reader = READERS.get(model_type)
     if reader is None:
         why = f" ({NOT_YET[model_type]})" if model_type in NOT_YET else ""
-        raise UnsupportedModelError(
-            f"{where}: architecture {show_value(model_type)}{why} is not supported; supported: {', '.join(READERS)}")
+        near = closest(model_type, list(READERS))
+        known = f"the closest it reads: {', '.join(near)}; " if near else ""
+        raise UnsupportedModelError(f"{where}: architecture {show_value(model_type)}{why} is not supported; {known}"
+                                    f"`rooflm models list` names all {len(READERS)} families rooflm reads")
     try:
         return reader(Config(cfg, where), name)
     except ValidationError as exc:  # the readers check what they read; this is the backstop for what they missed
@@ -75,6 +77,11 @@ def catalog() -> dict[str, dict[str, Any]]:
     with CATALOG_FILE.open("rb") as fh:
         table = tomllib.load(fh)
     return {name: entry for name, entry in table.items() if (MODELS_DIR / name / "config.json").is_file()}
+
+
+def families() -> list[str]:
+    """The config.json model_types rooflm reads, sorted."""
+    return sorted(READERS)
 
 
 def model_names() -> list[str]:
