@@ -152,3 +152,23 @@ def test_a_multimodal_config_without_its_language_model_is_refused() -> None:
 
     with pytest.raises(InvalidInputError, match="has no 'text_config'"):
         from_hf_config({"model_type": "mistral3"}, "x")
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_family_is_analyzed_end_to_end(variant: str, tmp_path: Any) -> None:
+    """Each family's operators build and time: a prefill, a decode step and a whole request from its config.json, on
+    one device and at TP 2 (every tiny variant has an even head count), each a positive, finite time whose
+    operators' FLOPs add up to the step's."""
+    import json
+    import math
+
+    import rooflm
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(VARIANTS[variant]))
+    for phase in ("prefill", "decode", "e2e"):
+        for layout in ({}, {"tp": 2}):
+            r = rooflm.analyze(str(path), "h100-sxm", phase=phase, batch=4, prompt_len=96, context=128, gen_len=8,
+                               **layout)
+            assert 0 < r.totals.time_s < math.inf, (phase, layout)
+            assert sum(o.flops for o in r.operators) == pytest.approx(r.totals.flops, rel=1e-12)
