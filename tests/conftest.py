@@ -66,7 +66,6 @@ WORKER_UNITS: tuple[tuple[str, str], ...] = (
     ("tests/test_against_torch.py", "torch"),
     ("tests/specs/test_hf_architectures.py", "torch"),
     ("tests/specs/test_hf_families.py", "torch"),
-    ("tests/fit/test_cli_write_table.py", "torch"),
     ("tests/test_cli_smoke.py::test_smoke[measure]", "torch"),
     ("tests/test_cli_smoke.py::test_smoke[validate]", "torch"),
 )

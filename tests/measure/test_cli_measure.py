@@ -92,18 +92,24 @@ def test_validate_rejects_an_unknown_model() -> None:
     assert "dense-small" in result.stderr
 
 
-def test_validate_gemms_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`rooflm validate --quick` with its GEMM cases (the path that crashed when OpTiming lost `bound`), on the
-    catalog's xeon-8480 so nothing is measured first. The GEMM grid is shrunk to two small shapes: the quick grid
-    runs 8 GEMMs of up to 17 GFLOP each, tens of seconds on a 2-core CI machine."""
+def test_validate_end_to_end_with_gemms_and_a_written_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`rooflm validate --quick` with its GEMM cases (the path that crashed when OpTiming lost `bound`) and
+    `--write-table`, on the catalog's xeon-8480 so nothing is measured first: one measured run (the tiny model at quick
+    sizes), two checks. The GEMM grid is shrunk to two small shapes: the quick grid runs 8 GEMMs of up to 17 GFLOP
+    each, tens of seconds on a 2-core CI machine.
+    The table holds one row per measured case (its median): `validate --table` on it predicts each row exactly as the
+    run did (same config, same hardware, calibrated mode), and `rooflm fit` reads it."""
     pytest.importorskip("transformers")
     from rooflm.measure import runner as measure_runner
 
     small = measure_runner.GemmGrid(m=(1, 64), kn=((2048, 2048),))
     monkeypatch.setattr(measure_runner, "gemm_grid", lambda quick: small)
-    result = runner.invoke(app, ["validate", "--quick", "--json", "--models", "dense-tiny", "--hardware", "xeon-8480"])
+    table = tmp_path / "steps.csv"
+    result = runner.invoke(app, ["validate", "--quick", "--json", "--models", "dense-tiny", "--hardware", "xeon-8480",
+                                 "--write-table", str(table)])
     assert result.exit_code == 0, result.output
-    gemms = {g["m"]: g for g in json.loads(result.stdout)["gemm"]["cases"]}
+    doc = json.loads(result.stdout)
+    gemms = {g["m"]: g for g in doc["gemm"]["cases"]}
     assert set(gemms) == {1, 64}
     # M=1, K=N=2048, bf16: bytes = 2·(2048·2048 + 1·2048 + 1·2048) = 8 396 800 B; FLOPs = 2·2048·2048 = 8.39 MFLOP,
     # so 1 FLOP/B, far below the ridge (114.7 TFLOP/s / 307.2 GB/s ≈ 373): memory-bound, and the ideal time is the
@@ -111,3 +117,16 @@ def test_validate_gemms_end_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gemms[1]["ideal_s"] == pytest.approx(8_396_800 / 307.2e9, rel=1e-9)
     assert gemms[1]["predicted_bound"] == "memory"
     assert gemms[1]["measured_s"] > 0
+
+    cases = doc["cases"]
+    assert (tmp_path / "steps.models" / "dense-tiny" / "config.json").is_file()
+    checked = runner.invoke(app, ["validate", "--table", str(table), "--json"])
+    assert checked.exit_code == 0, checked.output
+    rows = json.loads(checked.stdout)["points"]
+    assert len(rows) == len(cases)
+    for case, row in zip(cases, rows, strict=True):
+        assert (row["phase"], row["batch"]) == (case["phase"], case["batch"])
+        assert row["measured_s"] == pytest.approx(case["measured_s"], rel=1e-5)  # written with 6 digits
+        assert row["predicted_s"] == pytest.approx(case["predicted_s"], rel=1e-9)
+    fitted = runner.invoke(app, ["fit", str(table), "--params", "kernel_overhead", "--json"])
+    assert fitted.exit_code == 0, fitted.output
