@@ -84,20 +84,24 @@ def sliding_window(c: Config) -> int | None:
     return c.opt_int("sliding_window")
 
 
-LAYER_TYPES = ("sliding_attention", "full_attention")
+def layer_types(c: Config, n: int, default: list[str], windowed: str = "sliding_attention") -> list[str]:
+    """Each layer's attention kind from ``layer_types`` (or the family's default pattern), checked: ``windowed``
+    (a layer that sees a window of the sequence) or "full_attention"."""
+    types = c.raw.get("layer_types")
+    if types is None:
+        types = default
+    kinds = (windowed, "full_attention")
+    if not isinstance(types, list) or len(types) != n or any(t not in kinds for t in types):
+        raise InvalidInputError(f"{c.where}: 'layer_types' must list {' or '.join(map(repr, kinds))} for each "
+                                f"of the {n} layers, got {show_value(types)}", field="model")
+    return types
 
 
 def layer_windows(c: Config, n: int, default: list[str]) -> list[int | None]:
     """Each layer's attention window from ``layer_types`` (or the family's default pattern): the config's
     sliding_window on "sliding_attention" layers, none on "full_attention" ones."""
-    types = c.raw.get("layer_types")
-    if types is None:
-        types = default
-    if not isinstance(types, list) or len(types) != n or any(t not in LAYER_TYPES for t in types):
-        raise InvalidInputError(f"{c.where}: 'layer_types' must list {' or '.join(map(repr, LAYER_TYPES))} for each "
-                                f"of the {n} layers, got {show_value(types)}", field="model")
     window = sliding_window(c)
-    return [window if t == "sliding_attention" else None for t in types]
+    return [window if t == "sliding_attention" else None for t in layer_types(c, n, default)]
 
 
 def moe_spec(c: Config, experts_key: str, expert: MlpSpec, **extra: Any) -> MoeSpec:

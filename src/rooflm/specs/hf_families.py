@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rooflm.errors import InvalidInputError, UnsupportedModelError
-from rooflm.specs.hf_build import gqa, layer_windows, moe_spec, spec
+from rooflm.specs.hf_build import gqa, layer_types, layer_windows, moe_spec, spec
 from rooflm.specs.hf_fields import Config, show_value
 from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
 from rooflm.specs.model import MlpSpec, ModelSpec
@@ -86,13 +86,13 @@ def _ernie(c: Config, name: str) -> ModelSpec:
     """ERNIE 4.5: use_bias puts biases on every projection; the embedding is tied by default. The MoE models route
     to moe_num_experts experts (top moe_k, with a score-correction bias) on every moe_layer_interval-th layer from
     moe_layer_start_index to moe_layer_end_index, beside moe_num_shared_experts shared experts."""
-    c = _with_defaults(c, {"tie_word_embeddings": True})
-    if c.raw["model_type"] == "ernie4_5":
-        c = _with_defaults(c, {"head_dim": 128})  # Ernie4_5Config's default (the MoE config derives it)
+    dense = c.raw["model_type"] == "ernie4_5"
+    # Ernie4_5Config's head_dim default is 128 (the MoE config derives it from the hidden size).
+    c = _with_defaults(c, {"tie_word_embeddings": True, **({"head_dim": 128} if dense else {})})
     bias = c.flag("use_bias")
     attention = gqa(c, qkv_bias=bias, o_bias=bias)
     n = c.int("num_hidden_layers")
-    if c.raw["model_type"] == "ernie4_5":
+    if dense:
         return spec(c, name, attention, [(False, None)] * n, _mlp(c, bias), None)
     c = _with_defaults(c, {"moe_layer_start_index": 1, "moe_layer_interval": 1, "moe_num_shared_experts": 0})
     start, interval = c.int("moe_layer_start_index", low=0), c.int("moe_layer_interval")
@@ -186,14 +186,11 @@ def _llama4_layers(c: Config, n: int) -> list[tuple[bool, int | None]]:
     moe_layers = set(c.int_list("moe_layers")) if c.raw.get("moe_layers") is not None \
         else set(range(step - 1, n, step))
     chunk = c.opt_int("attention_chunk_size")
-    types = c.raw.get("layer_types")
-    if types is None:
+    default: list[str] = []  # read only where layer_types is absent: the RoPE layers are the chunked ones
+    if c.raw.get("layer_types") is None:
         no_rope = c.int_list("no_rope_layers") or [int((i + 1) % 4 != 0) for i in range(n)]
-        types = ["chunked_attention" if rope and chunk else "full_attention" for rope in no_rope]
-    if not isinstance(types, list) or len(types) != n or any(t not in ("chunked_attention", "full_attention")
-                                                             for t in types):
-        raise InvalidInputError(f"{c.where}: 'layer_types' must list 'chunked_attention' or 'full_attention' for each "
-                                f"of the {n} layers, got {show_value(types)}", field="model")
+        default = ["chunked_attention" if rope and chunk else "full_attention" for rope in no_rope]
+    types = layer_types(c, n, default, windowed="chunked_attention")
     return [(i in moe_layers, chunk if t == "chunked_attention" else None) for i, t in enumerate(types)]
 
 
