@@ -46,7 +46,7 @@ def run_cli(args: list[str]) -> tuple[float, float, int]:
 # evaluated here it would grow this process, and a forked child's ru_maxrss starts from its parent's RSS.
 COMPARE_QUANT = """
 import time
-from rooflm.economics import compare_quant
+from rooflm.analyses.quant_comparison import compare_quant
 compare_quant(batch=[1], context=[1], efficiency="calibrated")  # warm the catalog caches
 t0 = time.perf_counter()
 compare_quant(batch=range(1, 4097), context=range(1, 65), efficiency="calibrated")

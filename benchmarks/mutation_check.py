@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["src/rooflm/ops/*.py", "src/rooflm/roofline.py"]
-TESTS = ["tests/ops", "tests/specs", "tests/test_roofline.py", "tests/test_graph.py", "tests/test_analysis.py",
-         "tests/test_against_torch.py", "tests/test_engine.py", "tests/test_kernel_curves.py", "tests/test_properties.py",
-         "tests/test_memory.py"]
+TARGETS = ["src/rooflm/ops/*.py", "src/rooflm/core/roofline.py"]
+TESTS = ["tests/ops", "tests/specs", "tests/core/test_roofline.py", "tests/core/test_graph.py",
+         "tests/analyses/test_analyze.py", "tests/test_against_torch.py", "tests/core/test_engine.py",
+         "tests/core/test_kernel_curves.py", "tests/test_properties.py", "tests/core/test_memory.py"]
 SWAP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.FloorDiv: ast.Mult,
         ast.Pow: ast.Mult}
 

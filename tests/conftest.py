@@ -66,8 +66,8 @@ WORKER_UNITS: tuple[tuple[str, str], ...] = (
     ("tests/test_against_torch.py", "torch"),
     ("tests/specs/test_hf_architectures.py", "torch"),
     ("tests/specs/test_hf_families.py", "torch"),
-    ("tests/test_cli_smoke.py::test_smoke[measure]", "torch"),
-    ("tests/test_cli_smoke.py::test_smoke[validate]", "torch"),
+    ("tests/cli/test_smoke.py::test_smoke[measure]", "torch"),
+    ("tests/cli/test_smoke.py::test_smoke[validate]", "torch"),
 )
 
 

@@ -15,7 +15,7 @@ import rooflm
 from rooflm.cli import app
 
 
-def _op(report: rooflm.Report, name: str) -> rooflm.report.OperatorReport:
+def _op(report: rooflm.Report, name: str) -> rooflm.analyses.report.OperatorReport:
     return next(o for o in report.operators if o.name == name)
 
 

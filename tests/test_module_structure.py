@@ -1,4 +1,4 @@
-"""The design's one-way flow, checked on the source: specs → operators → roofline → report → presentation.
+"""The design's one-way flow, checked on the source: specs → operators → core → analyses → presentation.
 
 Imports are read with ``ast`` (module-level and inside functions alike), so a cycle or an upward import fails here
 before it confuses a reader or an import order.
@@ -67,12 +67,52 @@ def test_the_package_imports_have_no_cycle() -> None:
     assert _cycle(graph, packages) is None
 
 
-def test_specs_import_no_later_stage() -> None:
-    later = ("rooflm.ops", "rooflm.graph", "rooflm.roofline", "rooflm.evaluate", "rooflm.analysis", "rooflm.report",
-             "rooflm.cli", "rooflm.web", "rooflm.plot", "rooflm.render")
+# The layers, lowest first: a module imports its own layer and those before it, never one after it. The public API
+# (rooflm/__init__.py, named "rooflm") gathers the analyses, serving and explain; the presentation layers after it
+# call it by that name.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("rooflm.errors", "rooflm.units", "rooflm.kinds"),
+    ("rooflm.specs",),
+    ("rooflm.ops",),
+    ("rooflm.core",),
+    ("rooflm.analyses",),
+    ("rooflm.serving",),
+    ("rooflm.fit",),
+    ("rooflm.measure",),
+    ("rooflm.explain",),
+    ("rooflm",),
+    ("rooflm.plot",),
+    ("rooflm.web",),
+    ("rooflm.cli",),
+)
+
+
+def _layer(module: str) -> int:
+    """The layer of a module: the longest prefix naming one (``rooflm`` alone is the public API)."""
+    for i, prefixes in enumerate(LAYERS):
+        if any(module == p or (p != "rooflm" and module.startswith(p + ".")) for p in prefixes):
+            return i
+    raise AssertionError(f"{module} belongs to no layer: add it to LAYERS")
+
+
+def test_every_module_imports_down_the_layers_only() -> None:
+    upward = sorted(f"{name} imports {m}" for name, imported in _imports().items() for m in imported
+                    if _layer(m) > _layer(name))
+    assert upward == []
+
+
+def test_the_core_never_imports_a_presentation_layer() -> None:
+    """The rule as a reader states it, checked apart from the layer order: specs, operators and the core name no
+    command, page, figure or table."""
+    presentation = ("rooflm.cli", "rooflm.web", "rooflm.plot", "rooflm.explain")
     for name, imported in _imports().items():
-        if name.startswith("rooflm.specs"):
-            assert not [m for m in imported if m.startswith(later)], name
+        if name.startswith(("rooflm.specs", "rooflm.ops", "rooflm.core")):
+            assert not [m for m in imported if m.startswith(presentation) or m == "rooflm"], name
+
+
+def test_the_top_level_holds_the_api_and_the_shared_vocabulary_only() -> None:
+    loose = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert loose == ["__init__", "errors", "kinds", "units"]
 
 
 def test_presentation_is_imported_by_presentation_only() -> None:
@@ -81,5 +121,7 @@ def test_presentation_is_imported_by_presentation_only() -> None:
             assert not [m for m in imported if m.startswith(("rooflm.cli", "rooflm.web"))], name
     # One place registers the commands: the command modules do not import the app.
     graph = _imports()
-    assert "rooflm.cli" not in graph["rooflm.cli_plot"] | graph["rooflm.cli_measure"]
+    command_modules = [n for n in graph if n.startswith("rooflm.cli.") and n != "rooflm.cli.main"]
+    assert command_modules
+    assert not [n for n in command_modules if {"rooflm.cli", "rooflm.cli.main"} & graph[n]]
     assert not [m for m in graph["rooflm.web.app"] if m.startswith("rooflm.cli")]

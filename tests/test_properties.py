@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rooflm
-from rooflm.sweep import sweep
+from rooflm.analyses.sweep import sweep
 
 SCHEMES = st.sampled_from(["bf16", "fp8", "w4a16", "w4a8", "int8"])
 EFFICIENCY = st.sampled_from(["ideal", "calibrated"])

@@ -59,7 +59,7 @@ def test_catalog_zero_and_bound_values_round_trip(tmp_path: Path) -> None:
     """A profile is read back whatever the fit wrote: a parameter kept at a catalog value of 0 (a CPU file's step
     overhead; below the log fit's 1 ns bound) is not checked against the fitted range, and a value pinned at a
     bound is exactly on it (exp(log(1e-9)) is 1e-9 minus an ulp: before, the reader refused both)."""
-    from rooflm.fit.params import PARAMETERS
+    from rooflm.core.profile_params import PARAMETERS
 
     for p in PARAMETERS:
         assert p.low <= p.from_internal(p.internal_bounds[0]) and p.from_internal(p.internal_bounds[1]) <= p.high

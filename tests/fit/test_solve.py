@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rooflm import analyze
-from rooflm.fit.params import overrides
+from rooflm.core.profile_params import overrides
 from rooflm.fit.solve import DeviceFit, Predictor, fit
 from rooflm.fit.table import Point
 
@@ -138,7 +138,7 @@ def test_parameter_at_its_bound_has_no_stderr_and_is_warned() -> None:
     eta_compute 0.6: eta_memory would have to exceed 1, so the bounded fit stops at 1. The curvature there says
     nothing of its error (before: a stderr was reported as if the optimum were inside); eta_compute, fitted from
     the prefills, keeps its error, computed with eta_memory held."""
-    from rooflm.cli_fit import warnings
+    from rooflm.cli.fit import warnings
 
     truth = {"eta_memory": 1.0, "eta_compute": 0.6, "step_overhead": 4e-4}
     pts = [dataclasses.replace(p, value=p.seconds * 0.85, seconds=p.seconds * 0.85) if p.phase == "decode" else p
@@ -154,7 +154,7 @@ def test_confounded_overheads_advice_names_kernel_counts(decode_only: DeviceFit)
     """The kernel/step overhead warning says why (both add a constant per step) and what separates them: the
     models' kernels per step (llama-3.1-8b: 387, from the time added per second of per-kernel overhead), and
     which parameters to fit instead."""
-    from rooflm.cli_fit import warnings
+    from rooflm.cli.fit import warnings
 
     (warning,) = [w for w in warnings(decode_only) if "kernel_overhead and step_overhead" in w]
     assert "kernels per step here: llama-3.1-8b 387" in warning
@@ -180,7 +180,7 @@ def test_example_table_identifies_every_overhead() -> None:
 def test_leave_one_out_holds_a_pinned_parameter() -> None:
     """A parameter on its bound has a one-sided slope that means nothing: the leave-one-out refits hold it there
     (before: its linear step was taken too, and on the measured CPU table one held-out prediction was 730× off)."""
-    from rooflm.fit.params import BY_NAME
+    from rooflm.core.profile_params import BY_NAME
     from rooflm.fit.solve import _leave_one_out
 
     params = [BY_NAME["eta_memory"], BY_NAME["step_overhead"]]

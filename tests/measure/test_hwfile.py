@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 import rooflm
+from rooflm.core.roofline import efficiency_for, time_op
 from rooflm.measure.calibrate import Calibration
 from rooflm.measure.hwfile import hardware_toml, raw_path, write_hardware_file
 from rooflm.measure.machine import Machine
 from rooflm.measure.results import Measurements, Run
 from rooflm.ops import gemm
 from rooflm.ops.cost import Cost, Op
-from rooflm.roofline import efficiency_for, time_op
 
 MACHINE = Machine(device="cpu", device_name="Test CPU", vendor="Intel", hostname="box", date="2026-01-01",
                   torch_version="2.13.0", threads=2, cpu_count=2, memory_capacity_bytes=16e9,

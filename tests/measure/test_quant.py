@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rooflm import cli_measure_quant as quant_cli
 from rooflm.cli import app
+from rooflm.cli import measure_quant as quant_cli
 from rooflm.measure.configs import tiny_config
 from rooflm.measure.quant import QuantSample, available, dequantized, matmul, quantize, speedups, weight_bytes
 

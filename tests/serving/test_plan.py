@@ -185,7 +185,7 @@ def test_cli_end_to_end_table_and_json() -> None:
 
 
 def test_the_table_says_which_frontier_points_meet_the_targets() -> None:
-    from rooflm.cli_plan import targets_cell
+    from rooflm.cli.plan import targets_cell
     from rooflm.serving.plan_result import PlanPoint
 
     def point(ttft: float | None, tpot: float | None) -> PlanPoint:
@@ -426,7 +426,7 @@ def test_a_replica_reads_the_step_table_of_its_aggregated_layout() -> None:
 
 
 def test_a_long_frontier_is_printed_spread_along_it() -> None:
-    from rooflm.cli_plan import spread
+    from rooflm.cli.plan import spread
 
     # Per-user rates 1, 2, 4, …, 512 (10 points): log-spaced targets for 4 rows fall at 1, 8, 64, 512 (log2 0, 3, 6,
     # 9), i.e. indices 0, 3, 6, 9; fewer points than rows, or rows = 0, print them all.

@@ -30,7 +30,7 @@ def test_calibrated_mode_counts_them_and_overrides_win() -> None:
 def test_dequant_work_is_per_weight_per_m_tile_at_the_vector_rate() -> None:
     # W4A16 q/k/v projection of Llama-3.1-8B (K = 4096, N = 6144) at M = 65 tokens: ⌈65/64⌉ = 2
     # passes over 25,165,824 weights at 1 instruction each, per layer, 32 layers. On a device without measured
-    # kernel families (L40S; H100's Marlin curve already includes the conversion, tests/test_kernel_curves.py).
+    # kernel families (L40S; H100's Marlin curve already includes the conversion, tests/core/test_kernel_curves.py).
     # The ideal run is given the efficiencies the calibrated one uses on the L40S (data/hardware/l40s.toml: memory
     # 0.81, bf16 compute 0.80, 4 us per kernel), so the two differ only by the conversion. Its rate: one instruction
     # per weight (Marlin, arXiv:2408.11743: ~1 lop3/prmt per two values plus a half2 FMA per two) at the CUDA-core

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from rooflm import documents
+from rooflm.analyses import documents
 from rooflm.specs.hardware import HARDWARE_DIR, hardware_names
 from rooflm.specs.hf_config import MODELS_DIR
 from rooflm.specs.quant import scheme_names

@@ -13,7 +13,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient
 
 import rooflm
-from rooflm.fit.reader import profile_from_text
+from rooflm.core.profiles import profile_from_text
 from rooflm.web import create_app
 
 SECRET = "SECRET-TOKEN-abc123"

@@ -17,7 +17,7 @@ pytest.importorskip("httpx")
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from rooflm.cli_plot import served_hosts
+from rooflm.cli.plot import served_hosts
 from rooflm.specs.hardware import HARDWARE_DIR
 from rooflm.specs.hf_config import MODELS_DIR
 from rooflm.web import create_app

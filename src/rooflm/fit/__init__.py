@@ -10,7 +10,10 @@ from typing import Any
 
 # Names → the module defining them, imported at first use: solve (and profile, which writes its results) pull in
 # scipy (~0.5 s), which a command that only reads a profile or prints help should not pay.
-_WHERE = {"PARAMETERS": "params", "Parameter": "params", "Profile": "reader", "load_profile": "reader",
+# A profile and its parameters live in the core (every entry point reads one); fit estimates and writes them.
+_PROFILES = "rooflm.core.profiles"
+_PARAMS = "rooflm.core.profile_params"
+_WHERE = {"PARAMETERS": _PARAMS, "Parameter": _PARAMS, "Profile": _PROFILES, "load_profile": _PROFILES,
           "write_profile": "profile", "DeviceFit": "solve", "Errors": "solve", "Estimate": "solve", "fit": "solve",
           "Point": "table", "read_table": "table"}
 
@@ -20,4 +23,5 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'rooflm.fit' has no attribute {name!r}")
-    return getattr(import_module(f"rooflm.fit.{_WHERE[name]}"), name)
+    module = _WHERE[name]
+    return getattr(import_module(module if module.startswith("rooflm.") else f"rooflm.fit.{module}"), name)

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rooflm.fit.reader import Profile, load_profile
+from rooflm.core.profiles import Profile, load_profile
 from rooflm.fit.solve import DeviceFit, Errors
 
 __all__ = ["Profile", "load_profile", "profile_text", "write_profile"]

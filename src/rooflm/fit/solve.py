@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
-from rooflm.analysis import run_phase
-from rooflm.deploy import setup
+from rooflm.analyses.analyze import run_phase
+from rooflm.core.inputs import setup
+from rooflm.core.profile_params import BY_NAME, PARAMETERS, Parameter, overrides
 from rooflm.errors import InvalidInputError
-from rooflm.fit.params import BY_NAME, PARAMETERS, Parameter, overrides
 from rooflm.fit.table import Point
 
 # A parameter is fitted when changing it by one unit of its fitted scale (a factor e for a log one) moves some

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rooflm.deploy import DEPLOYMENT_FIELDS, check_lengths, check_phase, setup
+from rooflm.core.inputs import DEPLOYMENT_FIELDS, check_lengths, check_phase, setup
+from rooflm.core.profile_params import PARAMETERS
 from rooflm.errors import InvalidInputError, RooflmError, quoted
-from rooflm.fit.params import PARAMETERS
 
 MEASURED = ("measured_s", "ttft_s", "tpot_s", "tokens_per_s")
 # The workload columns and their CLI defaults (rooflm analyze's).
@@ -56,7 +56,7 @@ class Point:
     quantity: str = "measured_s"
     value: float = 0.0  # as given, in the column's unit
     seconds: float = 0.0  # the time rooflm predicts for it: tokens / tokens_per_s for a throughput
-    # What rooflm.deploy.setup is given for the device: the file a hardware cell names (its canonical name, above,
+    # What rooflm.core.inputs.setup is given for the device: the file a hardware cell names (its canonical name, above,
     # is the file's own name, which the catalog does not know); "" means the canonical name itself.
     hardware_source: str = ""
 

@@ -142,9 +142,9 @@ def step_inventory(config_json: str) -> tuple[float, float]:
     """(kernels, bytes) rooflm counts in one decode step of this model at batch 1 and a 16-token context."""
     import numpy as np
 
-    from rooflm import engine
-    from rooflm.deploy import setup
-    from rooflm.evaluate import kernel_count, sum_ops
+    from rooflm.core import engine
+    from rooflm.core.evaluate import kernel_count, sum_ops
+    from rooflm.core.inputs import setup
     from rooflm.measure.configs import model_spec
 
     s = setup(model_spec(json.loads(config_json), "tiny-decoder"), INVENTORY_DEVICE, efficiency="ideal")

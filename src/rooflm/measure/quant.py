@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rooflm.analysis import analyze
+from rooflm.analyses.analyze import analyze
 from rooflm.measure.timing import require_torch, time_fn
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec

@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rooflm.analysis import analyze
+from rooflm.analyses.analyze import analyze
+from rooflm.analyses.report import Report
+from rooflm.core.evaluate import bound_names, evaluate_ops
+from rooflm.core.roofline import efficiency_for
 from rooflm.errors import UnsupportedModelError
-from rooflm.evaluate import bound_names, evaluate_ops
 from rooflm.measure.configs import Config, model_spec
 from rooflm.measure.hf import build_model, decode_step, prefill_step
 from rooflm.measure.timing import require_torch, time_fn
 from rooflm.measure.validate import CaseResult, GemmResult
 from rooflm.ops import gemm
 from rooflm.ops.cost import Op
-from rooflm.report import Report
-from rooflm.roofline import efficiency_for
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 

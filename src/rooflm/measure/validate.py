@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
-    from rooflm.fit.reader import Profile
+    from rooflm.core.profiles import Profile
 
 COMPUTE_ELASTICITY = 0.5
 OVERHEAD_BANDWIDTH_FRACTION = 0.25
@@ -220,7 +220,7 @@ def validate_table(path: str | Path, profile: str | Path | None = None) -> Table
     """Each row of a `rooflm fit` table predicted in calibrated mode (with the profile's parameters for the row's
     device, when given) and compared with what was measured. The prediction is rooflm.fit.solve.Predictor, the
     one `rooflm fit` computes its catalog and fit errors with, so both commands mean the same by "error"."""
-    from rooflm.fit.reader import load_profile  # scipy (through solve) only when a table is validated
+    from rooflm.core.profiles import load_profile  # scipy (through solve) only when a table is validated
     from rooflm.fit.solve import Predictor
     from rooflm.fit.table import read_table
 

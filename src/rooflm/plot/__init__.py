@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
+from rooflm.analyses.report import Report
 from rooflm.errors import InvalidInputError
 from rooflm.plot.data import DEFAULT_BATCHES, DEFAULT_TRAJECTORY, Query, QueryArgs
-from rooflm.report import Report
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

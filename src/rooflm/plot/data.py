@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import rooflm
-from rooflm.deploy import DEFAULTS, Deployment
-from rooflm.report import Report
+from rooflm.analyses.report import Report
+from rooflm.analyses.sweep import SweepResult
+from rooflm.core.inputs import DEFAULTS, Deployment
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
-from rooflm.sweep import SweepResult
 
 # Roofs worth drawing: the formats LLM inference runs its math in. A scheme's own roof is added if missing.
 ROOF_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "fp4")
@@ -50,7 +50,7 @@ class Query:
     """The inputs of one analysis; figures vary one axis (batch or context) and keep the rest.
 
     ``deployment`` holds the keywords every API entry point shares (quant, kv_dtype, efficiency, tp, ep,
-    …; see ``rooflm.deploy.Deployment``), passed through untouched."""
+    …; see ``rooflm.core.inputs.Deployment``), passed through untouched."""
 
     model: str | Path | ModelSpec = "llama-3.1-8b"
     hardware: str | Path | HardwareSpec = "h100-sxm"

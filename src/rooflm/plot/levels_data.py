@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rooflm.documents import levels_document
-from rooflm.report import Report
+from rooflm.analyses.documents import levels_document
+from rooflm.analyses.report import Report
 from rooflm.specs.hardware import HardwareSpec
 
 

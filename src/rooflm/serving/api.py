@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.deploy import Deployment
+from rooflm.core.inputs import Deployment
 from rooflm.errors import InvalidInputError, quoted
 from rooflm.serving import disagg_api, steady
 from rooflm.serving import simulate as sim

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.deploy import Deployment
+from rooflm.core.inputs import Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from rooflm.deploy import DEPLOYMENT_FIELDS, Deployment
+from rooflm.core.inputs import DEPLOYMENT_FIELDS, Deployment
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Split
 from rooflm.serving.traffic import Lengths, Moments
 

@@ -2,7 +2,7 @@
 (each combination a step table, priced once), aggregated or disaggregated serving (a replica's step table and the
 splits xP:yD of the N GPUs' replicas), and engine limits and loads (cheap: read off that table).
 
-The count is known before any step is priced: the layouts, schemes and dtypes are checked by rooflm.deploy.setup
+The count is known before any step is priced: the layouts, schemes and dtypes are checked by rooflm.core.inputs.setup
 (milliseconds each), and a search past ``MAX_CONFIGS`` configurations or ``MAX_STEP_TABLES`` step tables is refused.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rooflm.deploy import Deployment, setup
+from rooflm.core.inputs import Deployment, setup
 from rooflm.errors import InvalidInputError, RooflmError, quoted
 from rooflm.serving.disagg import MAX_REPLICAS, Split, parse_split
 from rooflm.specs.hardware import HardwareSpec
@@ -25,7 +25,7 @@ from rooflm.specs.parallel import Parallelism
 DEFAULT_QUANTS: tuple[str, ...] = ("bf16", "fp8", "w4a16", "w4a8", "fp4")
 DEFAULT_KV_DTYPES: tuple[str, ...] = ("bf16", "fp8")
 # vLLM's max_num_seqs defaults to 256 (1024 in SGLang's largest setting); max_num_batched_tokens to 8192 on large
-# GPUs and 2048 on small ones (rooflm.deploy.MAX_NUM_BATCHED_TOKENS).
+# GPUs and 2048 on small ones (rooflm.core.inputs.MAX_NUM_BATCHED_TOKENS).
 DEFAULT_MAX_RUNNING: tuple[int, ...] = (32, 64, 128, 256, 512)
 DEFAULT_MAX_TOKENS: tuple[int, ...] = (2048, 8192)
 DEFAULT_CONCURRENCY: tuple[int, ...] = tuple(2**i for i in range(12))  # 1 … 2048 users

@@ -79,7 +79,7 @@ class ServingResult:
     kv_capacity_tokens: int  # per replica
     points: list[ServingPoint]
     notes: list[str] = field(default_factory=list)
-    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
     # Disaggregated serving: {"split": "2P:6D", "prefill_replicas", "decode_replicas", "devices_per_replica",
     # "kv_link", "kv_link_name", "kv_link_bandwidth"}; None when aggregated. ``devices`` then counts both pools.
     disaggregate: dict[str, object] | None = None

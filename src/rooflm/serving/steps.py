@@ -45,13 +45,13 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.analysis import analyze
-from rooflm.deploy import Deployment
+from rooflm.analyses.analyze import analyze
+from rooflm.analyses.report import Report
+from rooflm.analyses.sweep import sweep
+from rooflm.core.inputs import Deployment
 from rooflm.errors import DoesNotFitError, InvalidInputError
-from rooflm.report import Report
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
-from rooflm.sweep import sweep
 
 # Every integer batch up to this is a grid point; past it, steps of GROWTH (decode time is piecewise linear in
 # the batch, so linear interpolation between points 2% apart is within a fraction of a percent).
@@ -145,7 +145,7 @@ class StepModel:
     dp: int
     kv_bytes_per_token: float
     labels: dict[str, str] = field(default_factory=dict)
-    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.deploy.Setup.profile)
+    profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
 
     def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
         return _interp2(self.batch_grid, self.context_grid, self.decode, np.asarray(b), np.asarray(c))

@@ -1,7 +1,7 @@
 """A device's on-chip memory levels (the memory hierarchy inside DRAM/HBM), as hardware files list them.
 
 ``[[levels]]`` in a hardware file, innermost first; DRAM/HBM itself is the file's ``memory_bandwidth`` and
-``memory_capacity`` and is reported under the name ``dram``. rooflm.levels turns them into traffic and time.
+``memory_capacity`` and is reported under the name ``dram``. rooflm.core.levels turns them into traffic and time.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ DRAM = "dram"
 class Tile(BaseModel):
     """The output tile (m rows × n columns) of the kernels that read their operands from a memory level: a GEMM
     reads its A panel once per column of tiles and its B panel once per row of tiles from that level, and
-    FlashAttention's K/V once per block of m queries (rooflm.levels)."""
+    FlashAttention's K/V once per block of m queries (rooflm.core.levels)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

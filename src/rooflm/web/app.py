@@ -29,8 +29,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 import rooflm
-from rooflm import documents
-from rooflm.axes import count_int_list, parse_int_list
+from rooflm.analyses import documents
+from rooflm.analyses.axes import count_int_list, parse_int_list
 from rooflm.errors import InvalidInputError, RooflmError, quoted
 from rooflm.specs.hardware import catalog_hardware
 from rooflm.specs.hf_config import catalog_model

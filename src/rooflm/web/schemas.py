@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from rooflm.deploy import DEPLOYMENT_FIELDS
+from rooflm.core.inputs import DEPLOYMENT_FIELDS
 from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.specs.hardware import HardwareSpec, catalog_hardware, hardware_from_text
 from rooflm.specs.hf_config import catalog_model, model_from_text
@@ -72,7 +72,7 @@ def _web_type(value_type: Any) -> Any:
     return value_type
 
 
-# The deployment fields, built from rooflm.deploy.Deployment: named as the CLI flags (kernel_overhead, not
+# The deployment fields, built from rooflm.core.inputs.Deployment: named as the CLI flags (kernel_overhead, not
 # kernel_overhead_s), with the flags' defaults.
 _Deployment: Any = create_model(  # Any: a model built at run time, which a type checker cannot follow
     "_Deployment", __base__=_Device,
@@ -94,7 +94,7 @@ class Options(_Deployment):  # type: ignore[misc]
         TOML."""
         if self.profile_toml is None:
             return None
-        from rooflm.fit.reader import profile_from_text  # at first use: most requests carry no profile
+        from rooflm.core.profiles import profile_from_text  # at first use: most requests carry no profile
 
         try:
             return profile_from_text(self.profile_toml, "profile_toml")
@@ -116,7 +116,7 @@ class Options(_Deployment):  # type: ignore[misc]
             raise
 
     def common(self) -> dict[str, Any]:
-        """The deployment keywords every API entry point takes (``rooflm.deploy.Deployment``)."""
+        """The deployment keywords every API entry point takes (``rooflm.core.inputs.Deployment``)."""
         out = {f.name: getattr(self, f.cli_name) for f in DEPLOYMENT_FIELDS if f.flag.web}
         profile = self.profile_arg()
         if profile is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from rooflm.axes import parse_int_list
+from rooflm.analyses.axes import parse_int_list
 from rooflm.errors import InvalidInputError
 from rooflm.serving.api import DEFAULT_REQUESTS, MAX_SIMULATED_REQUESTS, check_simulated_tokens
 from rooflm.serving.traffic import Lengths, parse_lengths, parse_rates

@@ -1,0 +1,151 @@
+"""`rooflm plan`: the Pareto frontier of tokens/s per GPU against per user over layouts, schemes, KV dtypes,
+speculative decoding, aggregated or disaggregated serving, engine limits and loads, and the best configuration
+within latency targets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from rooflm.analyses.axes import parse_int_list
+from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
+from rooflm.cli.output import out, print_json, show, user_errors
+from rooflm.cli.serving import LengthText, ms_cell, num_cell
+from rooflm.core.inputs import Deployment
+from rooflm.serving import pareto
+from rooflm.serving.plan import plan as run_plan
+from rooflm.serving.plan_result import PlanPoint, PlanResult
+
+# The search's option types, shared with `rooflm plot pareto`.
+Gpus = Annotated[int, typer.Option(help="GPUs to lay out: every tp × pp × dp (and ep for MoE) of this count is searched.")]
+TtftSlo = Annotated[float | None, typer.Option(help="Target mean time to first token, seconds (e.g. 0.5).")]
+TpotSlo = Annotated[float | None, typer.Option(help="Target mean time per output token, seconds (e.g. 0.03).")]
+IntList = Annotated[str | None, typer.Option()]
+Disaggregate = Annotated[str, typer.Option(help=(
+    "Disaggregated prefill/decode searched: auto (every split xP:yD of each layout's replicas, x + y = GPUs / "
+    "devices per replica; past 8 replicas x or y of 1, 2, 4, …), off, or a list (1P:3D,2P:2D)."))]
+KvLinkFlag = Annotated[str | None, typer.Option(help="The KV transfer's link of the disaggregated splits: inter_node "
+                                                 "(default) | intra_node.", callback=lower_case)]
+
+
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    return None if text is None else parse_int_list(text, flag, max_values=10_000)
+
+
+@user_errors
+@with_deployment(exclude=("tp", "ep", "pp", "dp"))
+def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: Gpus = 8,
+         prompt_len: LengthText = "1024", gen_len: LengthText = "256",
+         quant: Annotated[str | None, typer.Option("--quant", "-q", callback=lower_case, help=(
+             "Schemes searched, comma-separated (default bf16,fp8,w4a16,w4a8,fp4: those the device runs)."))] = None,
+         kv_dtype: Annotated[str | None, typer.Option(callback=lower_case, help="KV dtypes searched (default "
+                                                                                 "bf16,fp8).")] = None,
+         spec_tokens: Annotated[str, typer.Option(help="Drafted tokens per step searched: 0 = off; 0,3 searches off "
+                                                       "and k = 3 (with --acceptance).")] = "0",
+         max_running: Annotated[str, typer.Option(help="Requests running at once searched (vLLM max_num_seqs).")
+                                ] = "32,64,128,256,512",
+         max_num_batched_tokens: Annotated[str, typer.Option(
+             "--max-tokens-per-step", help="Rows per step searched (vLLM max_num_batched_tokens).")] = "2048,8192",
+         concurrency: Annotated[str, typer.Option(help="Closed-loop users searched: 1,8,64 or 1:2048:x2.")
+                                ] = "1:2048:x2",
+         disaggregate: Disaggregate = "auto", kv_link: KvLinkFlag = None,
+         ttft_slo: TtftSlo = None, tpot_slo: TpotSlo = None,
+         seed: Annotated[int, typer.Option(help="Seed of the length draws.")] = 0,
+         workers: Annotated[int | None, typer.Option(help="Processes (default: one per core when the search is "
+                                                          "large).")] = None,
+         rows: Annotated[int, typer.Option(min=0, help="Frontier rows printed, spread along it (0: all; --json has "
+                                                       "all).")] = 20,
+         as_json: Json = False, *, deployment: Deployment) -> None:
+    """The deployments of N GPUs for a traffic: Pareto frontier of tok/s per GPU vs per user, and the best within SLOs.
+
+    Searches layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
+    and loads for N GPUs under a traffic: the Pareto frontier of output tokens/s per GPU against per user, and the
+    best configuration meeting --ttft-slo and --tpot-slo, each with the `rooflm serving` command that reproduces it
+    (steady-state model)."""
+    result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
+                      kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
+                      max_running=_ints(max_running, "max-running"),
+                      max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
+                      concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
+                      ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
+                      workers=workers, **deployment)
+    if as_json:
+        print_json(result.to_json_dict())
+        return
+    show(plan_table(result, rows))
+    _best(result)
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+
+def _layout(p: PlanPoint) -> str:
+    """tp2 dp4, or a disaggregated split of tp2 replicas: tp2 1P:3D."""
+    c = p.config
+    keys = ("tp", "ep", "pp", "dp") if c.get("disaggregate") is None else ("tp", "ep", "pp")
+    shown = " ".join(f"{k}{c[k]}" for k in keys if k in ("tp", "dp") or int(c[k] or 1) > 1)
+    return shown if c.get("disaggregate") is None else f"{shown} {c['disaggregate']}"
+
+
+def _row(p: PlanPoint) -> list[str]:
+    c, m = p.config, p.metrics
+    return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
+            ms_cell(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
+            str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
+
+
+def targets_cell(p: PlanPoint, slo: tuple[float | None, float | None]) -> str:
+    """Whether the point meets the latency targets: "met", or the ones it misses ("TTFT", "TPOT", "TTFT, TPOT").
+    The frontier weighs throughput against per-user speed only, so it holds points with long queues before the
+    first token; this says which of them a deployment with targets could pick."""
+    ttft, tpot = (np.array([np.nan if p.metrics[k] is None else p.metrics[k]]) for k in ("ttft_s", "tpot_s"))
+    ok = {"TTFT": bool(pareto.meets(ttft, tpot, slo[0], None)[0]), "TPOT": bool(pareto.meets(ttft, tpot, None, slo[1])[0])}
+    missed = [name for name, target in (("TTFT", slo[0]), ("TPOT", slo[1])) if target is not None and not ok[name]]
+    return "met" if not missed else "misses " + ", ".join(missed)
+
+
+def spread(per_user: list[float], rows: int) -> list[int]:
+    """Indices of at most ``rows`` frontier points (``per_user``: their tok/s per user, ascending) evenly spaced in
+    log(tok/s per user), the two ends always; all when ``rows`` is 0 or not fewer than the points. A long frontier
+    holds runs of neighbours a fraction of a percent apart; a table of them hides its shape."""
+    n = len(per_user)
+    if rows <= 0 or n <= rows:
+        return list(range(n))
+    x = np.log(np.asarray(per_user, dtype=np.float64))
+    targets = np.linspace(x[0], x[-1], rows)
+    return sorted({int(np.abs(x - t).argmin()) for t in targets})
+
+
+def plan_table(r: PlanResult, rows: int = 0) -> Table:
+    shown = spread([p.metrics["output_tokens_per_s_per_user"] or 0.0 for p in r.pareto], rows)
+    part = f"{len(shown)} of its {len(r.pareto)} points, " if len(shown) < len(r.pareto) else ""
+    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
+                    f"{r.traffic.gen.label()} tokens — Pareto frontier ({part}--json for all) of {r.searched:,} "
+                    f"configurations ({r.fits:,} fit)" if part else
+                    f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
+                    f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
+                    f"({r.fits:,} fit)")
+    with_targets = any(v is not None for v in r.slo)
+    for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
+              "tok/step", "users", "bound", *(("targets",) if with_targets else ())):
+        t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound", "targets") else "right")
+    for i in shown:
+        t.add_row(*_row(r.pareto[i]), *((targets_cell(r.pareto[i], r.slo),) if with_targets else ()))
+    return t
+
+
+def _best(r: PlanResult) -> None:
+    targets = [f"{name} ≤ {v * 1e3:g} ms" for name, v in (("TTFT", r.slo[0]), ("TPOT", r.slo[1])) if v is not None]
+    within = " and ".join(targets) if targets else "no latency target"
+    if r.best is None:
+        out.print(f"best ({within}): none of the {r.fits:,} fitting configurations meets it", highlight=False,
+                  soft_wrap=True)
+        return
+    m = r.best.metrics
+    out.print(f"best ({within}): {num_cell(m['output_tokens_per_s_per_gpu'])} tok/s/GPU at "
+              f"{num_cell(m['output_tokens_per_s_per_user'], 1)} tok/s/user (TTFT {ms_cell(m['ttft_s'])} ms, TPOT "
+              f"{ms_cell(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
+              f"{r.best.config['concurrency']} users", highlight=False, soft_wrap=True)
+    out.print(f"  {r.best.command}", highlight=False, soft_wrap=True)

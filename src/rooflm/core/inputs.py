@@ -1,0 +1,330 @@
+"""Resolved inputs: the model, the device, the scheme, the efficiency and the layout, checked once.
+
+Every entry point (analyze, sweep, critical batch) takes the same deployment keywords, named like
+the CLI flags, and resolves them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any, Protocol, TypedDict, get_args, get_type_hints
+
+from typing_extensions import Unpack
+
+from rooflm.core.roofline import Efficiency, efficiency_for
+from rooflm.core.speculation import check_speculation
+from rooflm.core.step import MlaDecode, Options
+from rooflm.errors import InvalidInputError, quoted
+from rooflm.ops.comm import ALGORITHMS
+from rooflm.ops.moe import Routing
+from rooflm.specs.figures import MAX_OVERHEAD_S
+from rooflm.specs.hardware import HardwareSpec, load_hardware
+from rooflm.specs.hf_config import load_model
+from rooflm.specs.kernels import check_dequant_override
+from rooflm.specs.model import MODULES, ModelSpec
+from rooflm.specs.parallel import Parallelism
+from rooflm.specs.quant import NATIVE, QuantScheme, check_quant, load_scheme
+from rooflm.specs.quant_costs import costs_for
+from rooflm.specs.workload import PHASES, check_choice, check_context, check_number, check_positive
+
+# vLLM's default share of device memory an engine may use (EngineArgs.gpu_memory_utilization = 0.9,
+# vllm/engine/arg_utils.py); the rest is left to other processes and fragmentation.
+GPU_MEMORY_UTILIZATION = 0.9
+# Tokens one engine step processes: vLLM V1's default max_num_batched_tokens for its OpenAI server on GPUs with
+# 70 GiB or more (vllm/engine/arg_utils.py, EngineArgs._set_default_args: 8192; 2048 on smaller GPUs); SGLang's
+# chunked_prefill_size is 8192 on such GPUs too. A prefill of more tokens runs in chunks of this size.
+MAX_NUM_BATCHED_TOKENS = 8192
+# Communication hidden behind compute: none by default. vLLM and SGLang run the tensor-parallel all-reduce in
+# line (RowParallelLinear.forward calls tensor_model_parallel_all_reduce and the next norm waits for it), so a
+# decode step's all-reduces sit on its critical path; overlap is an opt-in (e.g. SGLang's two-batch overlap).
+COMM_OVERLAP = 0.0
+
+# Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
+# (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
+MAX_HOT_EXPERT_FACTOR = 1e6
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a deployment keyword is offered: its default, its help text, and its CLI flag (the web field has the
+    flag's name: ``--kv-dtype`` is ``kv_dtype``)."""
+
+    default: Any
+    help: str
+    decls: tuple[str, ...] = ()  # typer's declarations, where more than ``--<name>``: a short option, --x/--no-x
+    any_case: bool = False  # a name (mode, scheme, dtype): the CLI lower-cases it
+    alias: str | None = None  # the flag's and web field's name, where the API keyword adds a unit (kernel_overhead_s)
+    value: Any = None  # the type a flag or web field carries, where the API takes more (a QuantScheme object)
+    web_help: str | None = None  # the web field's description, where the flag's help does not fit the page
+    web: bool = True  # offered as a web field (a keyword that names a file is not: the server opens no path)
+
+
+class ProfileSource(Protocol):
+    """A loaded profile (``rooflm.fit.Profile``; declared here because rooflm.fit imports this module)."""
+
+    path: Path
+    provenance: dict[str, Any]
+
+    def deployment_overrides(self, hardware: str | Path | HardwareSpec) -> dict[str, Any]: ...
+
+
+class Deployment(TypedDict, total=False):
+    """How the model is served: every entry point takes these as keyword arguments. The one declaration of the
+    deployment keywords: ``DEPLOYMENT_FIELDS`` reads it, and the CLI flags (``rooflm.cli.options``) and the web
+    bodies (``rooflm.web.schemas``) are built from that."""
+
+    quant: Annotated[str | QuantScheme | None, Flag(
+        NATIVE, "bf16, fp16, fp8, fp8-block, int8 (W8A8), w8a16, w4a16, w4a8, fp4, mxfp4; native = the checkpoint's "
+                "quantization_config (bf16 without one); or a mix per module class, e.g. "
+                "experts=w4a8,attention=fp8,lm_head=bf16 (attention, mlp, shared_experts, experts, router, lm_head, "
+                "embedding; kv=fp8)",
+        ("--quant", "-q"), any_case=True, value=str,
+        web_help="Quantization scheme, as --quant: a name, `native` (the checkpoint's own; bf16 without one) or a mix "
+                 "per module class.")]
+    kv_dtype: Annotated[str | None, Flag(None, "KV-cache dtype: bf16, fp16, fp8, int8, int4", any_case=True)]
+    efficiency: Annotated[str, Flag("ideal", "ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
+                                    any_case=True)]
+    eta_memory: Annotated[float | None, Flag(None, "Override the achievable fraction of memory bandwidth.")]
+    eta_compute: Annotated[float | None, Flag(None, "Override the achievable fraction of peak FLOP/s.")]
+    kernel_overhead_s: Annotated[float | None, Flag(None, "Override the per-kernel overhead (s).", alias="kernel_overhead",
+                                                    web_help="Seconds per kernel, as --kernel-overhead.")]
+    tp: Annotated[int, Flag(1, "Tensor-parallel devices (heads and MLP width split).")]
+    ep: Annotated[int, Flag(1, "Expert-parallel devices (= tp × dp, or 1).")]
+    pp: Annotated[int, Flag(1, "Pipeline stages (layers split).")]
+    dp: Annotated[int, Flag(1, "Data-parallel replicas (the batch is split).")]
+    comm_algorithm: Annotated[str, Flag(
+        "auto", "All-reduce algorithm: auto (the engine's pick, calibrated) | ring | tree", any_case=True)]
+    comm_overlap: Annotated[float, Flag(COMM_OVERLAP, "Fraction of communication hidden behind compute, [0, 1).")]
+    cuda_graphs: Annotated[bool, Flag(True, "Calibrated decode replays CUDA graphs (cheaper kernel launches).",
+                                      ("--cuda-graphs/--no-cuda-graphs",))]  # prefill stays eager
+    step_overhead_s: Annotated[float | None, Flag(
+        None, "Override the per-step CPU/scheduler time (s, calibrated).", alias="step_overhead",
+        web_help="Seconds per engine step, as --step-overhead.")]  # None: the hardware file's
+    gpu_memory_utilization: Annotated[float, Flag(
+        GPU_MEMORY_UTILIZATION, "Share of device memory the engine may use (vLLM's default 0.9).")]
+    max_num_batched_tokens: Annotated[int, Flag(
+        MAX_NUM_BATCHED_TOKENS, "Tokens per engine step: longer prefills run in chunks of this.")]
+    hot_expert_factor: Annotated[float, Flag(1.0, "MoE routing skew: hot experts are chosen this many times as often.")]
+    hot_expert_fraction: Annotated[float, Flag(0.1, "MoE routing skew: the fraction of experts that are hot.")]
+    mla_decode: Annotated[str, Flag("absorbed", "MLA decode form: absorbed | naive", any_case=True)]
+    dequant_ops: Annotated[float | None, Flag(None, "Override: vector instructions per weight to dequantize.")]
+    kv_dequant_ops: Annotated[float | None, Flag(None, "Override: vector instructions per cached KV element.")]
+    act_quant: Annotated[bool | None, Flag(None, "Override: count the per-token activation quantization pass.",
+                                           ("--act-quant/--no-act-quant",))]
+    spec_tokens: Annotated[int, Flag(0, "Speculative decoding: tokens drafted per step, k (0 = off); a decode step "
+                                        "verifies k + 1 rows per sequence.")]
+    acceptance: Annotated[float | str | list[float] | None, Flag(
+        None, "Speculative decoding: acceptance rate in [0, 1], or one per drafted position, e.g. 0.8,0.6,0.4 (k "
+              "values).", value=str)]
+    draft: Annotated[str | Path | ModelSpec | None, Flag(
+        None, "Speculative decoding: the draft, a catalog model or config path run k times per step at the same "
+              "batch, or mtp (one extra decoder layer of the target per drafted token, DeepSeek-V3's MTP); unset: "
+              "drafting costs nothing (n-gram lookup).", value=str,
+        web_help="Speculative decoding: the draft, a catalog model or mtp (one extra target layer per drafted token); "
+                 "unset: drafting costs nothing.")]
+    profile: Annotated[str | Path | ProfileSource | None, Flag(
+        None, "A profile written by `rooflm fit`: predict with its parameters for this device (calibrated mode; "
+              "flags given explicitly win).", value=str, web=False)]
+
+
+@dataclass(frozen=True)
+class DeploymentField:
+    """One deployment keyword, as ``Deployment`` declares it."""
+
+    name: str  # the API keyword
+    api_type: Any
+    flag: Flag
+
+    @property
+    def cli_name(self) -> str:
+        """The CLI parameter's and the web field's name (``kernel_overhead`` for ``kernel_overhead_s``)."""
+        return self.flag.alias or self.name
+
+    @property
+    def value_type(self) -> Any:
+        """The type the CLI flag and the web field carry."""
+        return self.api_type if self.flag.value is None else self.flag.value
+
+    @property
+    def default(self) -> Any:
+        return self.flag.default
+
+
+def _fields() -> tuple[DeploymentField, ...]:
+    hints = get_type_hints(Deployment, include_extras=True)
+    return tuple(DeploymentField(name, get_args(hint)[0], get_args(hint)[1]) for name, hint in hints.items())
+
+
+DEPLOYMENT_FIELDS: tuple[DeploymentField, ...] = _fields()
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in DEPLOYMENT_FIELDS}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Resolved inputs shared by every entry point."""
+
+    model: ModelSpec
+    hardware: HardwareSpec
+    quant: QuantScheme
+    eff: Efficiency
+    options: Options
+    # Decode runs on ``decode_eff`` (CUDA-graph launches in calibrated mode); prefill on ``eff``.
+    decode_eff: Efficiency | None = None
+    # The bytes of a device the engine may fill (capacity × utilization − runtime reserve), and its chunk size.
+    usable_memory: float | None = None
+    max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS
+    step_overhead_s: float = 0.0
+    profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
+
+    @property
+    def decode_efficiency(self) -> Efficiency:
+        return self.decode_eff or self.eff
+
+    @property
+    def memory_capacity(self) -> float:
+        return self.hardware.memory_capacity.value if self.usable_memory is None else self.usable_memory
+
+    @property
+    def parallel(self) -> Parallelism:
+        return self.options.parallel
+
+    @property
+    def ridge(self) -> float:
+        """Ridge of the scheme's compute roof, at the efficiencies in use (the datasheet ridge when ideal)."""
+        hw, eff, dtype = self.hardware, self.eff, self.quant.compute
+        return hw.peak(dtype) * eff.compute_fraction(dtype) / (hw.memory_bandwidth.value * eff.memory)
+
+
+def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **d: Unpack[Deployment]) -> Setup:
+    """Check every deployment keyword (type, range, choice) before loading anything, then resolve them. The CLI,
+    the API and the web server all come through here, so they refuse the same values with the same message."""
+    d, profile = with_profile(d, hardware)
+    quant, kv_dtype, act_quant = d.get("quant") or NATIVE, d.get("kv_dtype"), d.get("act_quant")
+    if not isinstance(quant, (str, QuantScheme)):
+        raise InvalidInputError(f"quant must be a scheme name, got {quoted(quant)}", "quant")
+    if kv_dtype is not None and not isinstance(kv_dtype, str):
+        raise InvalidInputError(f"kv-dtype must be a dtype name, got {quoted(kv_dtype)}", "kv_dtype")
+    kv_dtype = kv_dtype.strip().lower() if kv_dtype else kv_dtype  # dtype names are lower case: "FP8" is fp8
+    if act_quant is not None and not isinstance(act_quant, bool):
+        raise InvalidInputError(f"act-quant must be true, false or unset, got {quoted(act_quant)}", "act_quant")
+    sizes = {k: _get(d, k) for k in ("tp", "ep", "pp", "dp")}
+    check_positive(**sizes)
+    algorithm = check_choice(_get(d, "comm_algorithm"), "comm_algorithm", ALGORITHMS)
+    runtime = check_runtime(d)
+    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",  # type: ignore[assignment]
+                                         get_args(MlaDecode))
+    routing = Routing(
+        check_number(_get(d, "hot_expert_factor"), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
+        check_number(_get(d, "hot_expert_fraction"), "hot_expert_fraction", 0, 1, low_open=True, high_open=True),
+    )
+    hw = load_hardware(hardware)
+    # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
+    eff = efficiency_for(hw, _get(d, "efficiency"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
+                         kernel_overhead_s=d.get("kernel_overhead_s"))
+    if isinstance(quant, str):
+        check_quant(quant)  # a malformed --quant is refused before the model is read
+    spec = load_model(model)
+    scheme = load_scheme(quant, kv_dtype, spec)
+    for module in MODULES:
+        hw.peak(scheme.for_module(module).compute)  # refuse a scheme the device has no roof for, before any work
+    if d.get("dequant_ops") is not None:  # measured kernel curves include the dequantization: refuse, not ignore
+        check_dequant_override(hw.name, {m: scheme.for_module(m) for m in MODULES}, eff.kernels)
+    overrides = {"dequant_ops": d.get("dequant_ops"), "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
+    costs = costs_for(scheme, eff.mode, **overrides)
+    module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
+    parallel = Parallelism(**sizes, algorithm=algorithm)
+    parallel.check(spec)
+    options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
+    options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
+                                                             spec, scheme, options))
+    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile), runtime, d.get("kernel_overhead_s"))
+
+
+def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:
+    """The keywords with a profile's overrides for ``hardware`` merged under them (a keyword given, not None, wins),
+    and the profile's name and data hash (None without one). A profile means calibrated mode: an explicit ideal is
+    refused, as is a profile without this device (``Profile.deployment_overrides``)."""
+    source = d.get("profile")
+    rest: dict[str, Any] = {k: v for k, v in d.items() if k != "profile"}
+    if source is None:
+        return rest, None  # type: ignore[return-value]
+    mode = rest.get("efficiency")
+    if isinstance(mode, str) and mode.strip().lower() == "ideal":
+        raise InvalidInputError("profile: a profile predicts in calibrated mode; drop --efficiency ideal", "profile")
+    if isinstance(source, (str, Path)):
+        from rooflm.core.profiles import load_profile  # at first use: most runs read no profile
+
+        source = load_profile(source)
+    elif not callable(getattr(source, "deployment_overrides", None)):
+        raise InvalidInputError(f"profile must be a profile file or a loaded Profile, got {quoted(source)}", "profile")
+    merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
+    sha = source.provenance.get("data_sha256")
+    return merged, {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}  # type: ignore[return-value]
+
+
+def _get(d: Deployment, name: str) -> Any:
+    """A keyword's value, or its declared default."""
+    return d.get(name, DEFAULTS[name])
+
+
+def check_runtime(d: Deployment) -> dict[str, object]:
+    """The engine keywords, checked: overlap, CUDA graphs, step overhead, memory share and chunk size."""
+    graphs = _get(d, "cuda_graphs")
+    if not isinstance(graphs, bool):
+        raise InvalidInputError(f"cuda-graphs must be true or false, got {quoted(graphs)}", "cuda_graphs")
+    step = d.get("step_overhead_s")
+    chunk = _get(d, "max_num_batched_tokens")
+    check_positive(max_num_batched_tokens=chunk)
+    return {
+        "overlap": check_number(_get(d, "comm_overlap"), "comm_overlap", 0, 1, high_open=True,
+                                label="communication overlap"),
+        "graphs": graphs,
+        "step": None if step is None else check_number(step, "step_overhead", 0, MAX_OVERHEAD_S, unit="s",
+                                                       label="step overhead"),
+        "utilization": check_number(_get(d, "gpu_memory_utilization"), "gpu_memory_utilization",
+                                    0, 1, low_open=True, label="GPU memory utilization"),
+        "chunk": int(chunk),  # type: ignore[call-overload]
+    }
+
+
+def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) -> Setup:
+    """The engine's costs on the device (data/hardware ``[runtime]``), calibrated mode only: decode launches from CUDA
+    graphs (unless turned off or the per-kernel overhead is overridden), a per-step CPU cost (a ``host`` operator),
+    and the memory it may fill. ``ideal`` keeps no overhead but the same memory share: memory is not a roof."""
+    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime  # type: ignore[arg-type]
+    calibrated = eff.mode == "calibrated"
+    step = r["step"] if r["step"] is not None else (rt.step_overhead.value if rt and calibrated else 0.0)
+    step = float(step) if calibrated else 0.0  # type: ignore[arg-type]
+    if step:
+        eff = replace(eff, overhead_by_kind={**eff.overhead_by_kind, "host": step})
+    decode = eff
+    if calibrated and r["graphs"] and rt is not None and kernel_overhead is None:
+        decode = replace(eff, kernel_overhead_s=rt.graph_kernel_overhead.value,
+                         overhead_by_kind={k: v for k, v in eff.overhead_by_kind.items() if k == "host"},
+                         sources={**eff.sources, "graph_kernel_overhead": rt.graph_kernel_overhead.source})
+    if step and r["step"] is None and rt is not None:
+        eff = replace(eff, sources={**eff.sources, "step_overhead": rt.step_overhead.source})
+        decode = replace(decode, sources={**decode.sources, "step_overhead": rt.step_overhead.source})
+    reserve = rt.memory_reserve.value if rt else 0.0
+    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve  # type: ignore[arg-type]
+    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),  # type: ignore[call-overload]
+                   step_overhead_s=step)
+
+
+def check_phase(phase: object) -> str:
+    """The phase in lower case ('Decode' is decode); anything else is refused."""
+    picked = phase.strip().lower() if isinstance(phase, str) else None
+    if picked not in PHASES:
+        raise InvalidInputError(f"phase must be one of {', '.join(PHASES)}, got {quoted(phase)}", "phase")
+    return picked
+
+
+def check_lengths(model: ModelSpec, phase: str, prompt_lens: list[int], contexts: list[int], gen_len: int) -> None:
+    limit = model.max_position_embeddings
+    if phase == "decode":
+        check_context(max(contexts), limit)
+    elif phase == "prefill":
+        check_context(max(prompt_lens), limit, "prompt length")
+    else:
+        check_context(max(prompt_lens) + gen_len - 1, limit, "prompt length + gen length")

@@ -1,0 +1,315 @@
+"""Reports → plain words: the regime of a step, what binds, and the levers ranked by predicted gain.
+
+Every number in the prose comes from a Report, a CriticalBatch or a lever's own analysis; this
+module computes no physics. Levers are evaluated by running the same analysis with one thing changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from typing_extensions import Unpack
+
+from rooflm import units
+from rooflm.analyses.analyze import LEVER_SCHEMES, analyze, lighter_schemes
+from rooflm.analyses.critical import CriticalBatch, critical_batch
+from rooflm.analyses.regimes import Regimes, regimes
+from rooflm.analyses.report import Report
+from rooflm.core.inputs import Deployment
+from rooflm.core.memory import overflow_text, parts_text
+from rooflm.errors import RooflmError
+from rooflm.explain.regimes import CpuComparison, comparison_lines, cpu_comparison, regime_lines
+from rooflm.specs.hardware import HardwareSpec, Link, load_hardware
+from rooflm.specs.hf_config import load_model
+from rooflm.specs.model import ModelSpec
+from rooflm.specs.quant import load_scheme
+
+# Below this share of the bandwidth, decode attention's time is mostly its kernels' fixed cost (explain says so).
+FIXED_COST_SHARE = 0.5
+CLASS_NAMES = {"weight_gemm": "weight GEMMs", "attention": "attention (KV cache)", "expert": "MoE experts",
+               "communication": "communication", "other": "norms and element-wise ops", "overhead": "launch overhead"}
+
+
+@dataclass(frozen=True)
+class ClassRegime:
+    op_class: str
+    time_s: float
+    share: float
+    bound: str
+    arithmetic_intensity: float | None
+
+
+@dataclass(frozen=True)
+class Lever:
+    lever: str
+    change: str
+    time_s: float
+    tokens_per_s: float
+    speedup: float  # step time now / step time with the change (latency)
+    throughput_gain: float  # tokens/s with the change / tokens/s now
+    fits: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    report: Report
+    critical: CriticalBatch | None
+    regimes: list[ClassRegime]
+    attention_intensity_at_double_batch: float | None
+    levers: list[Lever] = field(default_factory=list)
+    regime_table: Regimes | None = None  # the seed's regimes for this model, device and scheme (rooflm regimes)
+    cpu_vs_gpu: CpuComparison | None = None  # on a CPU: what int4 buys there and on a GPU
+    # Decode attention's achieved DRAM bandwidth as a share of the device's: low where each kernel's fixed cost
+    # (calibrated mode's attention-decode curve) outweighs the KV it moves. None without decode attention.
+    attention_bandwidth_share: float | None = None
+
+    def to_json_dict(self) -> dict[str, object]:
+        r = self.report
+        return {
+            "model": r.model, "hardware": r.hardware, "phase": r.phase, "batch": r.batch, "context": r.context,
+            "quant": r.quant,
+            "profile": None if r.profile is None else r.profile.model_dump(),
+            "layout": r.layout.label, "time_s": r.totals.time_s, "bound": r.totals.bound,
+            "tokens_per_s": r.totals.tokens_per_s, "arithmetic_intensity": r.totals.arithmetic_intensity,
+            "ridge_intensity": r.totals.ridge_intensity,
+            "critical_batch": None if self.critical is None else self.critical.critical_batch_unconstrained,
+            "expert_critical_batch": None if self.critical is None else self.critical.expert_critical_batch,
+            "max_batch": r.memory.max_batch, "fits": r.memory.fits, "memory_suggestions": r.memory.suggestions,
+            "regimes": [asdict(x) for x in self.regimes],
+            "attention_intensity_at_double_batch": self.attention_intensity_at_double_batch,
+            "attention_bandwidth_share": self.attention_bandwidth_share,
+            "moe": None if r.moe is None else r.moe.model_dump(),
+            "levers": [asdict(x) for x in self.levers],
+            "regime_table": None if self.regime_table is None else self.regime_table.to_json_dict()["regimes"],
+            "cpu_vs_gpu": None if self.cpu_vs_gpu is None else self.cpu_vs_gpu.to_json_dict(),
+            "markdown": self.to_markdown(),
+        }
+
+    def to_markdown(self) -> str:
+        return "\n".join(_markdown(self))
+
+
+def _regimes(r: Report) -> list[ClassRegime]:
+    out = []
+    for cls, t in r.totals.time_by_class.items():
+        ops = [o for o in r.operators if o.op_class == cls]
+        if t <= 0 or not ops:
+            continue
+        by_bound: dict[str, float] = {}
+        for o in ops:
+            by_bound[o.bound] = by_bound.get(o.bound, 0.0) + o.time_s
+        flops, nbytes = sum(o.flops for o in ops), sum(o.bytes for o in ops)
+        out.append(ClassRegime(cls, t, t / r.totals.time_s, max(by_bound, key=by_bound.get),  # type: ignore[arg-type]
+                               flops / nbytes if nbytes else None))
+    if r.totals.overhead_time_s:
+        out.append(ClassRegime("overhead", r.totals.overhead_time_s, r.totals.overhead_time_s / r.totals.time_s,
+                               "overhead", None))
+    return sorted(out, key=lambda x: -x.time_s)
+
+
+def _attention_bandwidth_share(r: Report, hw: HardwareSpec) -> float | None:
+    """Decode attention's KV and activation bytes over its memory time, as a share of the device's bandwidth."""
+    ops = [o for o in r.operators if o.kind == "attention"]
+    seconds = sum(o.memory_time_s for o in ops)
+    if r.phase != "decode" or not seconds:
+        return None
+    return sum(o.bytes for o in ops) / seconds / hw.memory_bandwidth.value
+
+
+def _attention_ai(r: Report) -> float | None:
+    ops = [o for o in r.operators if o.kind == "attention"]
+    nbytes = sum(o.bytes for o in ops)
+    return sum(o.flops for o in ops) / nbytes if nbytes else None
+
+
+def _lever(name: str, change: str, now: Report, new: Report, note: str = "") -> Lever:
+    t = new.totals
+    return Lever(name, change, t.time_s, t.tokens_per_s, now.totals.time_s / t.time_s,
+                 t.tokens_per_s / now.totals.tokens_per_s, new.memory.fits, note)
+
+
+def _faster_links(hw: HardwareSpec, factor: float) -> HardwareSpec:
+    def better(link: Link | None) -> Link | None:
+        if link is None:
+            return None
+        return link.model_copy(update={
+            "bandwidth": link.bandwidth.model_copy(update={"value": link.bandwidth.value * factor}),
+            "latency": link.latency.model_copy(update={"value": link.latency.value / factor})})
+
+    ic = hw.interconnect
+    return hw.model_copy(update={"interconnect": ic.model_copy(update={
+        "intra_node": better(ic.intra_node), "inter_node": better(ic.inter_node)})})
+
+
+def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> list[Lever]:
+    """Each lever: the same workload with one change, analysed; ranked by throughput gain."""
+    levers: list[Lever] = []
+    base = dict(run)
+    deployment = dict(base.pop("deployment"))  # type: ignore[call-overload]
+
+    def attempt(name: str, change: str, note: str = "", **override: object) -> None:
+        args = {**base, **{k: v for k, v in override.items() if k in base}}
+        dep = {**deployment, **{k: v for k, v in override.items() if k not in base}}
+        try:
+            new = analyze(**args, **dep)  # type: ignore[arg-type]
+        except RooflmError:
+            return
+        levers.append(_lever(name, change, now, new, note))
+
+    if now.phase == "decode":
+        target = now.batch * 2
+        if cb and cb.critical_batch_unconstrained and now.batch < cb.critical_batch_unconstrained:
+            target = min(cb.critical_batch_unconstrained, max(now.memory.max_batch, 1))
+        target = min(target, max(now.memory.max_batch, 1)) if now.memory.max_batch else target
+        if target > now.batch:
+            attempt("bigger batch", f"--batch {target}", "more tokens per step; each sequence waits as long as a step",
+                    batch=target)
+    hw = run["hardware"]
+    assert isinstance(hw, HardwareSpec)  # explain() resolves it once: a file's name is not a catalog name
+    spec = run["model"]
+    assert isinstance(spec, ModelSpec)
+    # As analyze resolves it: no --quant is the checkpoint's own scheme (bf16 for a model without one).
+    current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)  # type: ignore[arg-type]
+    for scheme, _ in lighter_schemes(LEVER_SCHEMES, current, hw, spec):
+        attempt("weight quantization", f"--quant {scheme}", quant=scheme)
+    if current.kv_bytes > 1:
+        attempt("KV-cache quantization", "--kv-dtype fp8", kv_dtype="fp8")
+    lay = now.layout
+    if lay.ep > 1:
+        attempt("more expert parallelism", f"--dp {lay.dp * 2} --ep {lay.ep * 2} --batch {now.batch * 2}",
+                "twice the devices, the same batch per device", dp=lay.dp * 2, ep=lay.ep * 2, batch=now.batch * 2)
+    else:
+        attempt("more tensor parallelism", f"--tp {lay.tp * 2}", "twice the devices for the same batch", tp=lay.tp * 2)
+    if now.totals.comm_time_s > 0:
+        attempt("faster interconnect", "links 2× faster (bandwidth ×2, latency ÷2)", "a what-if, not a product",
+                hardware=_faster_links(hw, 2.0))
+    best: dict[str, Lever] = {}
+    for lv in levers:
+        if lv.lever not in best or lv.throughput_gain > best[lv.lever].throughput_gain:
+            best[lv.lever] = lv
+    return sorted(best.values(), key=lambda lv: -lv.throughput_gain)
+
+
+def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
+            phase: str = "decode", batch: int = 1, prompt_len: int = 1024, context: int | None = None,
+            gen_len: int = 256, **deployment: Unpack[Deployment]) -> Explanation:
+    # Resolved once, so every lever's analysis runs on the same device and model, whether they were given by
+    # name, as a file or as a spec (a file's device is not in the catalog under its own name).
+    model, hardware = load_model(model), load_hardware(hardware)
+    r = analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len,
+                **deployment)
+    cb = critical_batch(model, hardware, context=r.context, **deployment) if phase == "decode" else None
+    double = None
+    if phase == "decode":
+        double = _attention_ai(analyze(model, hardware, phase=phase, batch=batch * 2, prompt_len=prompt_len,
+                                       context=context, gen_len=gen_len, **deployment))
+    run = {"model": model, "hardware": hardware, "phase": phase, "batch": batch, "prompt_len": prompt_len,
+           "context": context, "gen_len": gen_len, "deployment": deployment}
+    return Explanation(r, cb, _regimes(r), double, _levers(r, run, cb), _regime_table(model, hardware, deployment),
+                       cpu_comparison(model, hardware, dict(deployment)), _attention_bandwidth_share(r, hardware))
+
+
+def _regime_table(model: ModelSpec, hardware: HardwareSpec, deployment: Deployment) -> Regimes | None:
+    try:
+        return regimes(model, hardware, **deployment)
+    except RooflmError:  # a layout or scheme one of the regimes' workloads cannot run: the section is left out
+        return None
+
+
+def _markdown(e: Explanation) -> list[str]:
+    r, t = e.report, e.report.totals
+    where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label})"
+    step = {"decode": f"one decode step of batch {r.batch} at context {r.context}",
+            "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
+            "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
+    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({r.efficiency} mode)", ""]
+    if r.profile is not None:
+        lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
+                  f"`{r.profile.data_sha256 or 'unknown'}`).", ""]
+    lines.append(f"**{units.seconds(t.time_s)}**, {units.rate(t.tokens_per_s, 'tokens/s')}, bound by **{t.bound}**. "
+                 f"The step does {units.flops(t.flops)} on {units.nbytes(t.bytes)}: an arithmetic intensity of "
+                 f"{t.arithmetic_intensity:.3g} FLOP/byte against a ridge of {t.ridge_intensity:.4g} "
+                 f"({'below' if t.arithmetic_intensity < t.ridge_intensity else 'above'} it).")
+    lines += ["", "## Where the time goes", ""]
+    for g in e.regimes:
+        ai = "" if g.arithmetic_intensity is None else f", {g.arithmetic_intensity:.3g} FLOP/byte"
+        lines.append(f"- {CLASS_NAMES.get(g.op_class, g.op_class)}: {units.seconds(g.time_s)} "
+                     f"({g.share:.0%}), {g.bound}-bound{ai}")
+    lines += ["", "## Why", ""]
+    lines += _why(e)
+    if e.levers:
+        lines += ["", "## Levers, by predicted gain", "",
+                  "| lever | change | step time | latency | throughput | fits |", "|---|---|---:|---:|---:|---|"]
+        for lv in e.levers:
+            lines.append(f"| {lv.lever} | `{lv.change}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
+                         f"{lv.throughput_gain:.2f}× | {'yes' if lv.fits else 'no'} |")
+    if e.regime_table is not None:
+        lines += ["", "## The regimes of this model here (`rooflm regimes`)", "", *regime_lines(e.regime_table)]
+    if e.cpu_vs_gpu is not None:
+        lines += ["", f"## Weight quantization on this CPU, next to {e.cpu_vs_gpu.gpu.hardware}", "",
+                  *comparison_lines(e.cpu_vs_gpu)]
+    m = r.memory
+    parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
+    lines += ["", "## Memory", "",
+              f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
+    if m.suggestions:
+        lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in m.suggestions) + ".")
+    return lines
+
+
+def _why(e: Explanation) -> list[str]:
+    r, t, cb = e.report, e.report.totals, e.critical
+    out: list[str] = []
+    gemms = [o for o in r.operators if o.op_class == "weight_gemm"]
+    if gemms and r.phase == "decode":
+        ai = sum(o.flops for o in gemms) / sum(o.bytes for o in gemms)
+        out.append(f"- Decode reads every weight once per step whatever the batch, so the weight GEMMs' intensity "
+                   f"grows with the batch: {ai:.3g} FLOP/byte at batch {r.batch}.")
+        if cb and cb.critical_batch_unconstrained:
+            ratio = r.batch / cb.critical_batch_unconstrained
+            reach = ("within" if cb.critical_batch is not None else "beyond") + f" the memory limit of batch {cb.max_batch}"
+            out.append(f"- They cross the ridge ({t.ridge_intensity:.4g} FLOP/byte) at the critical batch "
+                       f"{cb.critical_batch_unconstrained}, {reach}; this batch is {ratio:.2g}× of it, so the "
+                       f"weight GEMMs are {'compute' if ratio >= 1 else 'memory'}-bound and "
+                       + ("saved weight bytes buy little time here." if ratio >= 1 else
+                          "weight quantization pays about in proportion to the bytes it saves."))
+    attn = _attention_ai(r)
+    if attn is not None and r.phase == "decode":
+        if r.moe is None and e.attention_intensity_at_double_batch is not None:
+            out.append(f"- Decode attention reads each sequence's own KV cache: {attn:.3g} FLOP/byte at batch "
+                       f"{r.batch} and {e.attention_intensity_at_double_batch:.3g} at batch {r.batch * 2}. Batching "
+                       "does not raise it, so long contexts stay KV-bandwidth-bound; a smaller KV dtype helps there, "
+                       "weight quantization does not.")
+        else:
+            out.append(f"- Decode attention runs at {attn:.3g} FLOP/byte whatever the batch; only the KV dtype moves it.")
+        share, attention_s = e.attention_bandwidth_share, sum(o.time_s for o in r.operators if o.kind == "attention")
+        if share is not None and share < FIXED_COST_SHARE and attention_s >= 0.05 * t.time_s:
+            out.append(f"- Here decode attention moves its KV at only {share:.0%} of the memory bandwidth: each of its "
+                       "kernels has a fixed cost (partial results per KV split and their merge, page-table walks) that "
+                       "this little KV cannot hide. More sequences or longer contexts amortise it; `rooflm hardware "
+                       "show` gives the fixed cost per device class.")
+        if any(o.name == "attention_latent" for o in r.operators):
+            out.append("- MLA caches one compressed latent per token shared by all heads, and the absorbed form "
+                       f"attends in that latent space: {attn:.3g} FLOP/byte, far above GQA's query-per-KV-head ratio.")
+    if r.moe and cb:
+        mo = r.moe
+        crossing = (f"they turn compute-bound at a global batch of {cb.expert_critical_batch}"
+                    if cb.expert_critical_batch else "they never turn compute-bound")
+        out.append(f"- The {mo.tokens_per_step:.4g} tokens routed this step (top-{mo.top_k} of {mo.num_experts}) hit "
+                   f"{mo.distinct_experts:.4g} experts, each seeing {mo.tokens_per_expert:.3g} tokens: the experts' "
+                   f"GEMMs see ≈ B·k/E of the batch, so {crossing}, about E/k = {mo.num_experts / mo.top_k:.3g}× "
+                   "later than a dense layer of the same shape.")
+        if r.layout.ep > 1:
+            out.append(f"- Expert parallelism over {r.layout.ep} devices pools the tokens of every replica into each "
+                       "MoE layer and frees memory for KV cache, so the global batch can grow until the experts are "
+                       "compute-bound; that, not the experts becoming more memory-bound, is what shrinks the "
+                       "benefit of int4 weights at large EP.")
+    if t.comm_time_s:
+        out.append(f"- Communication takes {units.seconds(t.comm_time_s)} ({t.comm_time_s / t.time_s:.0%} of the step) "
+                   f"on the links of {r.layout.label}.")
+    if t.overhead_time_s:
+        out.append(f"- Kernel launches add {units.seconds(t.overhead_time_s)} ({t.overhead_time_s / t.time_s:.0%}).")
+    return out
