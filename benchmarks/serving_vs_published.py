@@ -5,10 +5,11 @@
 
 The measurements (``benchmarks/data/published_serving.csv``) are closed-loop runs at a fixed
 concurrency (``vllm bench serve --max-concurrency C --request-rate inf``), each row one concurrency, with
-its source. Each is simulated by ``rooflm.serve_traffic(..., concurrency=[C], method="simulate")`` with
-the run's lengths and engine settings; medians are compared with medians (rooflm's TPOT is the engine's
-inter-token latency when every step emits one token). Error = predicted / measured − 1. These rows check
-the model; nothing is fitted to them.
+its source. Each is simulated by ``rooflm.serve_traffic(..., concurrency=[C], method="simulate",
+view="benchmark")`` with the run's lengths and engine settings: all users start at once, as the benchmark
+client starts them, over 1,000 prompts (the client's default `--num-prompts`; the rows do not state theirs).
+Medians are compared with medians (rooflm's TPOT is the engine's inter-token latency when every step emits
+one token). Error = predicted / measured − 1. These rows check the model; nothing is fitted to them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import rooflm
 DATA = Path(__file__).parent / "data"
 # Engine settings of the published runs that differ from rooflm's defaults, by row id prefix.
 SETTINGS = {"l4-q05": {"gpu_memory_utilization": 0.6}}
+# vllm bench serve's default --num-prompts.
+NUM_PROMPTS = 1000
 METRICS = (("ttft_p50_ms", "ttft_p50_s", 1e3), ("itl_p50_ms", "tpot_p50_s", 1e3),
            ("output_tokens_per_s", "output_tokens_per_s", 1.0), ("e2e_p50_ms", "e2e_latency_p50_s", 1e3))
 
@@ -40,7 +43,8 @@ def compare() -> list[dict[str, object]]:
         extra = next((v for k, v in SETTINGS.items() if row["id"].startswith(k)), {})
         result = rooflm.serve_traffic(_model(row["model"]), row["hardware"], prompt_len=int(row["prompt_len"]),
                                       gen_len=int(row["gen_len"]), concurrency=[int(row["concurrency"])],
-                                      method="simulate", efficiency="calibrated", **extra)
+                                      method="simulate", view="benchmark", requests=NUM_PROMPTS,
+                                      efficiency="calibrated", **extra)
         point = result.points[0].to_json_dict()
         values: dict[str, object] = {"id": row["id"], "concurrency": int(row["concurrency"])}
         for measured_key, predicted_key, scale in METRICS:

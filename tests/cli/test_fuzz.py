@@ -118,6 +118,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "request_rate": _mostly(st.lists(st.one_of(_float_text(), st.sampled_from(["1", "2.5", "10"])), min_size=1,
                                      max_size=3).map(",".join), ANY),
     "method": _mostly(_cased(["simulate", "steady", "exact"]), ANY),
+    "view": _mostly(_cased(["steady", "benchmark", "bench"]), ANY),
     "requests": _mostly(st.integers(1, 64).map(str), INT),
     "seed": INT, "max_running": INT, "kv_blocks": INT,
     "disaggregate": _mostly(_cased(["1P:1D", "2p:1d", "0P:1D", "1P:999D", "1P:3", "abc"]), ANY),

@@ -224,6 +224,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "concurrency": _mostly(st.one_of(st.none(), _axis())), "request_rate": _mostly(st.one_of(
         st.none(), st.lists(st.sampled_from(EDGE_FLOATS), min_size=1, max_size=4), st.sampled_from(["1,2.5", "x", ""]))),
     "method": _mostly(_cased(["simulate", "steady", "exact"])),
+    "view": _mostly(_cased(["steady", "benchmark", "bench"])),
     "disaggregate": _mostly(st.one_of(st.none(), _cased(["1P:1D", "1p:3d", "0P:1D", "1P:999D", "abc", ""]))),
     "kv_link": _mostly(st.one_of(st.none(), _cased(["inter_node", "intra_node", "fiber"]))),
     **dict.fromkeys(["requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks"], INT),

@@ -20,6 +20,9 @@ Concurrency = Annotated[str | None, typer.Option(help="Closed-loop users: 1,8,64
 RequestRate = Annotated[str | None, typer.Option(help="Poisson arrivals, requests/s: 1,2.5,10.")]
 Method = Annotated[str, typer.Option(help="simulate (requests one by one: means and percentiles) | steady (the "
                                           "steady-state model: means)", callback=lower_case)]
+View = Annotated[str, typer.Option(help="steady (the steady window's means: warm-up and drain left out) | benchmark "
+                                        "(every request of a run started as vllm bench serve starts one: all users at "
+                                        "once).", callback=lower_case)]
 Requests = Annotated[int | None, typer.Option(help="Requests simulated per point (default: 2,000 or 4 × the largest "
                                                    "concurrency).")]
 DisaggregateSplit = Annotated[str | None, typer.Option(
@@ -41,7 +44,7 @@ def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] 
 def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
             gen_len: LengthText = "256",
             concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
-            requests: Requests = None,
+            view: View = "steady", requests: Requests = None,
             seed: Annotated[int, typer.Option(help="Seed of the lengths and arrivals drawn.")] = 0,
             max_running: Annotated[int | None, typer.Option(help="Requests running at once per replica "
                                                                  "(vLLM max_num_seqs; default 256).")] = None,
@@ -56,7 +59,7 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
     users, rates = loads(concurrency, request_rate)
     result = serve_traffic(
         model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
-        requests=requests,
+        requests=requests, view=view,
         seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
         disaggregate=disaggregate, kv_link=kv_link, **deployment)
     if as_json:
@@ -78,7 +81,7 @@ def num_cell(v: float | None, digits: int = 0) -> str:
 def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
     t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
-                    f"output {r.gen_len} tokens ({r.method})")
+                    f"output {r.gen_len} tokens ({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",

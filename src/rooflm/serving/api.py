@@ -20,6 +20,14 @@ from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
 METHODS: tuple[str, ...] = ("simulate", "steady")
+# What a simulated point's means are over: the steady window (warm-up and drain left out; what capacity planning
+# wants) or the whole run as a benchmark client runs it (every user starts at once; every request counts).
+VIEWS: tuple[str, ...] = ("steady", "benchmark")
+# A mean's confidence interval: the measured requests in arrival order cut into this many batches (neighbours
+# share the engine, so single requests are not independent; batch means nearly are), Student's t with 9 degrees
+# of freedom at 95%: 2.262.
+CI_BATCHES = 10
+T_95_9 = 2.262
 # A simulated request costs ~50–100 µs (benchmarks/bench_serving.py: 10,000 in well under a second on one core):
 # 10^6 simulated requests in one call is about a minute; the web API allows a tenth of that.
 MAX_SIMULATED_REQUESTS = 1_000_000
@@ -34,7 +42,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
                   method: str = "simulate", requests: int | None = None, seed: int = 0,
                   max_running: int | None = None, max_tokens_per_step: int | None = None, kv_blocks: int | None = None,
-                  disaggregate: str | Split | None = None, kv_link: str | None = None,
+                  disaggregate: str | Split | None = None, kv_link: str | None = None, view: str = "steady",
                   **deployment: Unpack[Deployment]) -> ServingResult:
     """TTFT, TPOT, end-to-end latency and output tokens/s of a deployment under a traffic, one point per load.
 
@@ -46,13 +54,23 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     max_num_batched_tokens, 8192), ``kv_blocks`` of 16 tokens (default: what the memory left after the weights
     and one step's activations holds). Lengths: see rooflm.serving.traffic.
 
+    ``view`` (simulate): "steady", the means of the steady window (a closed loop's users start mid-request; the
+    warm-up and the drain at the end are left out), or "benchmark", the means of every request of a run started as
+    ``vllm bench serve --max-concurrency N``, SGLang's bench_serving and genai-perf start one: all users at once
+    into an empty engine, ``requests`` prompts in all, throughput over the whole run. Published serving numbers are
+    benchmark-view numbers; at high load the first wave of prompts queues and raises the mean TTFT.
+
     ``disaggregate="2P:6D"``: 2 prefill and 6 decode replicas of the layout, each request's KV cache sent from one
     to the other over ``kv_link`` ("inter_node", the default, or "intra_node"); ``requests`` then counts the whole
     deployment's (see rooflm.serving.disagg)."""
     load, values = check_loads(None if concurrency is None else list(concurrency),
                                None if request_rate is None else list(request_rate))
     method = _check_method(method)
+    view = _check_view(view, method)
     split = parse_split(disaggregate)
+    if split is not None and view == "benchmark":
+        raise InvalidInputError("view benchmark is not modelled for disaggregated serving: use view steady",
+                                field="view")
     if split is None and kv_link is not None:
         raise InvalidInputError("--kv-link is the link of --disaggregate's KV transfer; give --disaggregate too",
                                 field="kv_link")
@@ -88,12 +106,12 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     elif method == "steady":
         points = steady.closed_loop(steps, m, loads) if load == "concurrency" else steady.poisson(steps, m, loads)
     else:
-        points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit) for v in values]
+        points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit, view) for v in values]
     lab = steps.labels
     return ServingResult(
         model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
         efficiency=lab["efficiency"], layout=lab["layout"], devices=pools.devices if pools else steps.devices,
-        method=method,
+        method=method, view=view,
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
         points=points, notes=_notes(steps, method) + (pools.notes(method) if pools else []), profile=steps.profile,
@@ -104,6 +122,16 @@ def _check_method(method: object) -> str:
     picked = method.strip().lower() if isinstance(method, str) else None
     if picked not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, got {quoted(method)}", field="method")
+    return picked
+
+
+def _check_view(view: object, method: str) -> str:
+    picked = view.strip().lower() if isinstance(view, str) else None
+    if picked not in VIEWS:
+        raise InvalidInputError(f"view must be one of {', '.join(VIEWS)}, got {quoted(view)}", field="view")
+    if picked == "benchmark" and method != "simulate":
+        raise InvalidInputError("view benchmark runs requests as a benchmark client sends them: it needs method "
+                                "simulate (the steady-state model has no start and no end)", field="view")
     return picked
 
 
@@ -147,18 +175,21 @@ def sample_requests(prompt: Lengths, gen: Lengths, n: int, seed: int, limit: int
 
 
 def _simulated(steps: StepModel, prompt: Lengths, gen: Lengths, load: str, value: float, requests: int, seed: int,
-               limit: int) -> ServingPoint:
+               limit: int, view: str = "steady") -> ServingPoint:
     p, g = sample_requests(prompt, gen, requests, seed, limit)
     if load == "concurrency":
         users = max(1, round(value / steps.dp))
-        if users >= requests:
+        if users >= requests and view == "steady":
             raise InvalidInputError(f"--requests ({requests:,}) must exceed the users per replica ({users:,}): the "
                                     "first request of each user is warm-up, not measured", field="requests")
-        run = sim.simulate(steps, p, g, concurrency=users, seed=seed)
+        run = sim.simulate(steps, p, g, concurrency=users, seed=seed, benchmark=view == "benchmark")
     else:
         rate = value / steps.dp
         gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=requests)
-        run = sim.simulate(steps, p, g, arrivals=np.cumsum(gaps))
+        arrivals = np.cumsum(gaps)
+        if view == "benchmark":
+            arrivals -= arrivals[0]  # the client sends its first request at the start
+        run = sim.simulate(steps, p, g, arrivals=arrivals, benchmark=view == "benchmark")
     return point_of(steps, run, load, value)
 
 
@@ -190,12 +221,23 @@ def point_of(steps: StepModel, run: sim.Run, load: str, value: float) -> Serving
         output_tokens_per_s_per_gpu=_f(tokens / steps.devices),
         output_tokens_per_s_per_user=None if not mean_tpot else 1.0 / mean_tpot, batch=_f(run.running),
         decode_batch=_f(run.decode_rows), kv_use=_f(run.kv_use), bound=bound,
-        requests_per_s=_f(len(i) / max(float(run.finish[i].max() - run.finish[i].min()), 1e-300) * steps.dp)
-        if len(i) > 1 else None, percentiles=pct, requests=len(i))
+        requests_per_s=_f(run.completed / run.window_s * steps.dp) if run.window_s > 0 else None,
+        percentiles=pct, requests=len(i),
+        intervals={f"{name}_ci_s": confidence_half_width(xs) for name, xs in (("ttft", ttft), ("tpot", tpot),
+                                                                              ("e2e_latency", e2e))})
+
+
+def confidence_half_width(xs: np.ndarray) -> float | None:
+    """The half-width of a 95% confidence interval of the mean of ``xs`` (in arrival order), by batch means; None
+    with fewer than two requests a batch."""
+    if len(xs) < 2 * CI_BATCHES:
+        return None
+    means = np.array([b.mean() for b in np.array_split(xs, CI_BATCHES)])
+    return float(T_95_9 * means.std(ddof=1) / np.sqrt(CI_BATCHES))
 
 
 def _f(v: float) -> float | None:
     return float(v) if np.isfinite(v) else None
 
 
-__all__ = ["METHODS", "Moments", "serve_traffic"]
+__all__ = ["METHODS", "VIEWS", "Moments", "serve_traffic"]

@@ -41,15 +41,20 @@ class ServingPoint:
     requests: int | None = None  # simulated requests measured
     kv_transfer_s: float | None = None  # disaggregated: mean time to send a request's KV cache to its decode replica
     prefill_busy: float | None = None  # disaggregated: share of the time a prefill replica runs steps
+    # Simulated: the half-width of each mean's 95% confidence interval ("ttft_ci_s", "tpot_ci_s",
+    # "e2e_latency_ci_s"), by batch means over the measured requests; None from the steady-state model.
+    intervals: dict[str, float | None] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, object]:
         d = asdict(self)
         value = d.pop("value")
         load = d.pop("load")
         pct = d.pop("percentiles")
+        ci = d.pop("intervals")
         head: dict[str, object] = {load: int(value) if load == "concurrency" else value}
         return {**head, **{k: _finite(v) for k, v in d.items()},
-                **{k: _finite(pct.get(k)) for k in percentile_names()}}
+                **{k: _finite(pct.get(k)) for k in percentile_names()},
+                **{f"{name}_ci_s": _finite(ci.get(f"{name}_ci_s")) for name in LATENCIES}}
 
 
 def _finite(v: object) -> object:
@@ -83,6 +88,7 @@ class ServingResult:
     # Disaggregated serving: {"split": "2P:6D", "prefill_replicas", "decode_replicas", "devices_per_replica",
     # "kv_link", "kv_link_name", "kv_link_bandwidth"}; None when aggregated. ``devices`` then counts both pools.
     disaggregate: dict[str, object] | None = None
+    view: str = "steady"  # "steady" (the steady window's means) or "benchmark" (every request of a benchmark run)
 
     def to_json_dict(self) -> dict[str, object]:
         head = {k: v for k, v in asdict(self).items() if k not in ("points", "notes")}

@@ -45,6 +45,7 @@ class Run:
     kv_use: float  # time-averaged share of the KV cache held
     blocked: float  # share of the window with requests waiting while the engine was full
     kv_blocked: float  # share of that caused by the KV cache (the rest: max_running)
+    completed: int  # requests completed inside the window (requests/s = completed / window_s)
 
 
 class _Window:
@@ -73,9 +74,14 @@ class _Window:
 
 
 def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurrency: int | None = None,
-             arrivals: np.ndarray | None = None, seed: int = 0) -> Run:
+             arrivals: np.ndarray | None = None, seed: int = 0, benchmark: bool = False, gap_s: float = 0.0) -> Run:
     """Serve requests i = 0 … n−1 (``prompt[i]`` and ``gen[i]`` tokens) on one replica: a closed loop of
-    ``concurrency`` users (each sends its next request when its last completes), or open-loop ``arrivals`` (s)."""
+    ``concurrency`` users (each sends its next request when its last completes; it reaches the engine ``gap_s``
+    later, mid-step as a rule, and waits for the step in progress to end), or open-loop ``arrivals`` (s).
+
+    ``benchmark``: a closed loop starts as a benchmark client starts it — every user's first request at once, into an
+    empty engine — and every request is measured (the run's means are a benchmark tool's). Otherwise the users start
+    mid-request (the state a long-running loop is in) and only the steady window is measured."""
     e = steps.engine
     n = len(prompt)
     footprint = prompt + gen
@@ -94,7 +100,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
     run_p = np.zeros(0, dtype=np.int64)
     run_g = np.zeros(0, dtype=np.int64)
     reserved = 0
-    next_arrival = 0  # open loop: the next request to arrive
+    next_arrival = 0  # the next request to reach the engine (open loop: all times known; closed loop: those sent)
     sent = 0  # closed loop: requests sent so far
     now = 0.0
     tokens = 0.0
@@ -107,11 +113,17 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
         if i == n - 1:
             win.closed, win.end, win.tokens1 = True, t, tokens
 
-    if concurrency is not None:
+    if concurrency is not None and benchmark:
+        # A benchmark client's start: every user's first request at once, into an empty engine; all are measured.
+        sent = next_arrival = min(concurrency, n)
+        warm = 0
+        for i in range(sent):
+            arrive(i, 0.0)
+    elif concurrency is not None:
         # The users start mid-request, at a uniformly drawn point of their first output (the state a long-running
         # closed loop is in): started together, requests of equal lengths would finish together forever and
         # prefill in lockstep, which no real engine's jitter sustains. They are warm-up, never measured.
-        sent = min(concurrency, n)
+        sent = next_arrival = min(concurrency, n)
         warm = max(warm, sent)
         drawn = np.random.default_rng(seed).integers(0, np.maximum(gen[:sent] - 1, 1))
         start = np.where(gen[:sent] > 1, drawn + 1, 0)  # tokens already out: 1 … G − 1
@@ -130,7 +142,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
             run_id, run_p, run_g = np.append(run_id, i), np.append(run_p, 0), np.append(run_g, 0)
             reserved += int(footprint[i])
         if len(run_id) == 0:  # idle: jump to the next arrival
-            if next_arrival >= n:
+            if next_arrival >= n or not np.isfinite(arrival[next_arrival]):
                 break
             now = max(now, float(arrival[next_arrival]))
             while next_arrival < n and arrival[next_arrival] <= now:
@@ -151,7 +163,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
             mean_ctx = float(ctx.mean())
             dts = steps.decode_time(float(b), mean_ctx + np.arange(k, dtype=np.float64))
             cum = np.cumsum(dts)
-            if concurrency is None and next_arrival < n and arrival[next_arrival] < now + cum[-1]:
+            if next_arrival < n and arrival[next_arrival] < now + cum[-1]:
                 k = int(np.searchsorted(cum, arrival[next_arrival] - now, side="left")) + 1
                 cum = cum[:k]
             dt = float(cum[-1])
@@ -191,28 +203,43 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
             done += len(ids)
             keep = ~complete
             run_id, run_p, run_g = run_id[keep], run_p[keep], run_g[keep]
-            if concurrency is not None:
+            if concurrency is not None:  # each user sends its next request; the engine sees it gap_s later
                 for _ in ids:
                     if sent < n:
-                        arrive(sent, now)
+                        arrival[sent] = now + gap_s
                         sent += 1
-        while concurrency is None and next_arrival < n and arrival[next_arrival] <= now:
+        while next_arrival < n and arrival[next_arrival] <= now:
             a = float(arrival[next_arrival])
             win.add(now - a, 1.0, 0, 0.0, 0.0, 0.0, False, False)  # in the system since it arrived mid-step
             arrive(next_arrival, a)
             next_arrival += 1
-    return _run(arrival, first, finish, gen, warm, win)
+    return _run(arrival, first, finish, gen, warm, win, benchmark)
 
 
-def _run(arrival: np.ndarray, first: np.ndarray, finish: np.ndarray, gen: np.ndarray, warm: int, win: _Window) -> Run:
+def _run(arrival: np.ndarray, first: np.ndarray, finish: np.ndarray, gen: np.ndarray, warm: int, win: _Window,
+         benchmark: bool = False) -> Run:
     n = len(arrival)
-    span = win.end - win.start
-    measured = np.arange(warm, n)
-    if span <= 0:  # too few requests for a window (or all at once): measure the whole run
-        span = float(np.nanmax(finish)) if n else 0.0
-        return Run(arrival, first, finish, gen, np.arange(n), span, float(gen.sum()), float("nan"), float("nan"),
-                   float("nan"), float("nan"), float("nan"), 0.0, 0.0)
+    w = win.end - win.start
     rows = win.rows_area
-    return Run(arrival, first, finish, gen, measured, span, win.tokens1 - win.tokens0, win.area / span,
-               win.run_area / span, rows / span, win.ctx_area / rows if rows else float("nan"), win.kv_area / span,
-               win.blocked / span, win.kv_blocked / max(win.blocked, 1e-300))
+    nan = float("nan")
+    integrals = {"in_system": win.area / w if w > 0 else nan, "running": win.run_area / w if w > 0 else nan,
+                 "decode_rows": rows / w if w > 0 else nan, "context": win.ctx_area / rows if rows else nan,
+                 "kv_use": win.kv_area / w if w > 0 else nan, "blocked": win.blocked / w if w > 0 else 0.0,
+                 "kv_blocked": win.kv_blocked / max(win.blocked, 1e-300)}
+    if benchmark or w <= 0:
+        # Every request (a benchmark's means; or too few requests for a window), over the run as a benchmark tool
+        # times it: from the first arrival to the last completion.
+        span = float(np.nanmax(finish) - np.nanmin(arrival)) if n else 0.0
+        return Run(arrival, first, finish, gen, np.arange(n), span, float(gen.sum()), completed=n, **integrals)
+    # The steady window runs from the first measured arrival to the last request's: after it the load falls (a
+    # closed loop's users leave one by one, an open loop's queue empties), so the requests still running then are
+    # faster than the steady state's. Measured: the requests that arrived in the window before the first of those
+    # (chosen by arrival time, not by length, so long requests are not under-counted).
+    after_warmup = np.arange(n) >= warm
+    late = after_warmup & (finish > win.end)
+    cutoff = float(arrival[late].min()) if late.any() else np.inf
+    measured = np.flatnonzero(after_warmup & (arrival < cutoff))
+    if len(measured) == 0:
+        measured = np.arange(warm, n)
+    completed = int(((finish >= win.start) & (finish <= win.end)).sum())
+    return Run(arrival, first, finish, gen, measured, w, win.tokens1 - win.tokens0, completed=completed, **integrals)

@@ -330,7 +330,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
         with slots.held():
             result = rooflm.serve_traffic(
                 model, device, prompt_len=body.prompt_len, gen_len=body.gen_len, concurrency=concurrency,
-                request_rate=rates, method=body.method, requests=body.requests, seed=body.seed,
+                request_rate=rates, method=body.method, view=body.view, requests=body.requests, seed=body.seed,
                 max_running=body.max_running, max_tokens_per_step=body.max_tokens_per_step, kv_blocks=body.kv_blocks,
                 disaggregate=body.disaggregate, kv_link=body.kv_link, **body.common())
             return _json(result.to_json_dict())

@@ -221,6 +221,8 @@ class ServingBody(Options):
     concurrency: IntList | None = None
     request_rate: AxisText | Annotated[list[float], Len(min_length=1, max_length=MAX_API_LOADS)] | None = None
     method: Name = "simulate"
+    view: Name = Field("steady", description="steady (the steady window's means) | benchmark (every request of a run "
+                       "started as a benchmark client starts one: all users at once)")
     requests: int | None = None
     seed: int = 0
     max_running: int | None = None
