@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from rooflm.serving.steady import ITERATIONS, SETTLED, iterate
+from rooflm.serving.steady import ITERATIONS, SETTLED, iterate, residual_step
 
 # The fixed point of x = cos(x) (the Dottie number), a published constant: 0.739085133215160641655312087673…
 DOTTIE = 0.7390851332151607
@@ -45,3 +46,14 @@ def test_a_point_that_never_settles_runs_every_iteration() -> None:
 
     (x,) = iterate(flip, (np.array([1.0]),), 7)
     assert calls[0] == 7 and x[0] == -1.0  # 7 flips from +1
+
+
+def test_an_arrival_waits_the_length_biased_rest_of_the_step_in_progress() -> None:
+    """Half the steps mixed (30 ms), half decode-only (10 ms): the mean step is 20 ms, but a random instant falls in
+    a mixed step 30 / (30 + 10) = 75% of the time. The mean rest is E[τ²] / (2 E[τ]) = (0.5 · 30² + 0.5 · 10²) /
+    (2 · 20) = 500 / 40 = 12.5 ms, not half the mean step (10 ms)."""
+    s = {"phi": np.array([0.5]), "tau_mixed": np.array([0.030]), "tau0": np.array([0.010])}
+    assert residual_step(s, np.array([0.020]))[0] == pytest.approx(0.0125, rel=1e-12)
+    # Every step alike: the rest is half a step.
+    s = {"phi": np.array([0.0]), "tau_mixed": np.array([0.030]), "tau0": np.array([0.010])}
+    assert residual_step(s, np.array([0.010]))[0] == pytest.approx(0.005, rel=1e-12)

@@ -15,8 +15,8 @@ X = running / (TTFT + (Ḡ − 1) · τ̄), solved by fixed-point iteration; use
 (Little). Poisson arrivals at λ per replica: X = λ; τ̄ solves τ̄ = F(τ̄) (F grows with τ̄ through b); no solution
 with b within the slots (or every step mixed) is an overloaded point (None latencies). The wait for a slot is
 Sakasegawa's M/G/c approximation, c = slots. The step in progress: an arrival finds the engine busy with
-probability 1 − e^(−X·W) (M/G/∞) and waits half a step on average (a closed loop's next request arrives as a
-step ends: no wait).
+probability 1 − e^(−X·W) (M/G/∞) and waits the rest of it: E[τ²] / (2 E[τ]) over the mix of mixed and decode-only
+steps (an arrival lands in a long step more often; a closed loop's next request arrives as a step ends: no wait).
 
 Means only; the simulation (simulate.py) gives the tails and checks these means (tests/serving).
 """
@@ -98,7 +98,8 @@ def _step(steps: StepModel, m: Moments, lengths: np.ndarray, x: np.ndarray, tau:
     phi = np.minimum(k, 1.0)
     tau0 = steps.decode_time(np.maximum(b, 1.0), c)
     own = np.where((k_all <= 1.0)[:, None], prefill, pieces * crowded[:, None])
-    return {"b": b, "phi": phi, "tau_new": phi * tau_mixed + (1.0 - phi) * tau0, "prefill": own.mean(axis=1),
+    return {"b": b, "phi": phi, "tau_new": phi * tau_mixed + (1.0 - phi) * tau0, "tau_mixed": tau_mixed,
+            "tau0": tau0, "prefill": own.mean(axis=1),
             "prefill_var": own.var(axis=1), "n_p": n_p, "k": k_all, "room": room, "piece": piece}
 
 
@@ -163,11 +164,19 @@ def poisson(steps: StepModel, m: Moments, rates: np.ndarray) -> list[ServingPoin
     safe = np.where(stable, rho, 0.5)
     wait_slot = service * safe ** (np.sqrt(2.0 * (cap + 1.0)) - 1.0) / (cap * (1.0 - safe)) * (1.0 + cs2) / 2.0
     busy = 1.0 - np.exp(-x * service)
-    ttft = np.where(stable, wait_slot + busy * tau / 2.0 + s["prefill"], np.nan)
+    ttft = np.where(stable, wait_slot + busy * residual_step(s, tau) + s["prefill"], np.nan)
     running = x * service
     bound = [steps.bound(float(max(b, 1.0)), c) if ok else "overloaded" for ok, b in zip(stable, s["b"], strict=True)]
     return _points(steps, m, "request_rate", rates, np.where(stable, x, np.nan), np.where(stable, tau, np.nan), ttft,
                    s, running, bound)
+
+
+def residual_step(s: dict[str, np.ndarray], tau: np.ndarray) -> np.ndarray:
+    """The mean rest of the step in progress that an arrival at a random time waits for: E[τ²] / (2 E[τ]) over the
+    steps' mix (a share φ of mixed steps τ_m, the rest decode steps τ_0). Long steps cover more of the time, so an
+    arrival lands in a mixed step more often than φ: the renewal-theory residual, not half the mean step."""
+    second = s["phi"] * s["tau_mixed"] ** 2 + (1.0 - s["phi"]) * s["tau0"] ** 2
+    return second / (2.0 * np.maximum(tau, 1e-300))
 
 
 def _points(steps: StepModel, m: Moments, load: str, values: np.ndarray, x: np.ndarray, tau: np.ndarray,
