@@ -8,6 +8,13 @@ percentiles and errors. Client and server share the machine, so the figures are 
     python benchmarks/load_web.py --requests 5000 --concurrency 50 --json
     python benchmarks/load_web.py --requests 5000 --mix  # the soak: sweeps, mistakes and oversize requests too
 
+With --heavy, the requests are the server's heaviest kinds in turn (the memory soak): a 10,000-point sweep, a
+serving run of 4 loads × 1,000 simulated requests, a roofline figure, a mistake and an analysis; the resident memory
+is sampled every 50 requests, after the load and after 3 s idle (targets: below 300 MB throughout, back within 50 MB
+of the idle server's after the load).
+
+    python benchmarks/load_web.py --requests 400 --concurrency 20 --heavy
+
 With --mix, one request in ten is a 64-point sweep, one in ten a mistake (expects 422) and one in twenty an
 oversize request (a 16.7M-point sweep or a 2 MB body; expects 422). The server's resident memory is sampled
 every 500 requests, and the time to refuse an oversize request is measured after the soak.
@@ -89,9 +96,14 @@ OVERSIZE_SWEEP = ("/api/sweep", {"batch": "1:4096", "context": "1:4096"}, 422)
 OVERSIZE_BODY = ("/api/analyze", b'{"model": "' + b"x" * (2 << 20) + b'"}', 422)
 SWEEP = ("/api/sweep", {"batch": "1:64", "context": "1024"}, 200)
 MISTAKE = ("/api/analyze", {"batch": 0}, 422)
+HEAVY = [("/api/sweep", {"batch": "1:2500", "context": "128,1024,4096,8192"}, 200),
+         ("/api/serving", {"concurrency": "1,8,64,256", "requests": 1000}, 200),
+         ("/api/figure/roofline", {"batch": 512}, 200), MISTAKE]
 
 
-def request_for(i: int, bodies: list[dict[str, object]], mix: bool) -> tuple[str, object, int]:
+def request_for(i: int, bodies: list[dict[str, object]], mix: bool, heavy: bool = False) -> tuple[str, object, int]:
+    if heavy and i % (len(HEAVY) + 1) < len(HEAVY):
+        return HEAVY[i % (len(HEAVY) + 1)]
     if mix and i % 20 == 7:
         return OVERSIZE_SWEEP if i % 40 == 7 else OVERSIZE_BODY
     if mix and i % 10 == 3:
@@ -120,22 +132,23 @@ async def _post(client: httpx.AsyncClient, path: str, body: object) -> httpx.Res
 
 
 async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str, object]], mix: bool = False,
-               pid: int | None = None) -> tuple[list[float], int, float, list[float]]:
+               pid: int | None = None, heavy: bool = False) -> tuple[list[float], int, float, list[float]]:
     latencies: list[float] = []
     rss: list[float] = []
     errors = 0
     next_index = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+    every = 50 if heavy else 500
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120 if heavy else 30) as client:
 
         async def worker() -> None:
             nonlocal next_index, errors
             while next_index < requests:
                 i = next_index
                 next_index += 1
-                if pid is not None and i % 500 == 0:
+                if pid is not None and i % every == 0:
                     rss.append(_rss_mb(pid))
-                path, body, expected = request_for(i, bodies, mix)
+                path, body, expected = request_for(i, bodies, mix, heavy)
                 t0 = time.perf_counter()
                 try:
                     reply = await _post(client, path, body)
@@ -152,6 +165,9 @@ async def _run(url: str, requests: int, concurrency: int, bodies: list[dict[str,
         elapsed = time.perf_counter() - start
         if pid is not None:
             rss.append(_rss_mb(pid))
+            if heavy:  # what the server gives back once the load stops
+                await asyncio.sleep(3)
+                rss.append(_rss_mb(pid))
     return latencies, errors, elapsed, rss
 
 
@@ -183,6 +199,7 @@ def main() -> None:
     parser.add_argument("--fitting-only", action="store_true", help="only workloads that fit in memory")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--mix", action="store_true", help="add sweeps, mistakes and oversize requests (the soak)")
+    parser.add_argument("--heavy", action="store_true", help="the heaviest requests in turn (the memory soak)")
     args = parser.parse_args()
 
     bodies = workloads(args.fitting_only)
@@ -195,7 +212,7 @@ def main() -> None:
         with _server() as (url, pid):
             cpu0 = _cpu_seconds(pid)
             latencies, errors, elapsed, rss = asyncio.run(
-                _run(url, args.requests, args.concurrency, bodies, args.mix, pid))
+                _run(url, args.requests, args.concurrency, bodies, args.mix, pid, args.heavy))
             server_cpu = _cpu_seconds(pid) - cpu0  # includes the 50 warm-up requests
             if args.mix:
                 refusals = asyncio.run(_refusal_ms(url))
@@ -219,7 +236,8 @@ def main() -> None:
               f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms; server CPU "
               f"{result['server_cpu_ms_per_request']} ms/request ({result['machine']})")
         if rss:
-            print(f"server RSS every 500 requests (MB): {result['server_rss_mb']}")
+            every = "50 requests, after the load and 3 s later" if args.heavy else "500 requests"
+            print(f"server RSS every {every} (MB): {result['server_rss_mb']}")
         for name, ms in refusals.items():
             print(f"{name}: {ms} ms")
     if errors:

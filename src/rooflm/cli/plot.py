@@ -187,9 +187,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.
                                    "any web page you visit reach the server by DNS rebinding).")] = None) -> None:
     """Start the local web page and its JSON API (needs the `web` extra)."""
     try:
-        import uvicorn
-
         from rooflm.web import create_app
+        from rooflm.web.server import run
     except ImportError as exc:
         raise InvalidInputError(f"`rooflm serve` needs {exc.name}: pip install 'rooflm[web]'") from None
     if not 0 < port < 65536:
@@ -201,4 +200,4 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.
     hosts = served_hosts(host, allow_host or [])
     err.print(f"rooflm page at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops it); answering Host "
               f"{', '.join(sorted(hosts))}", highlight=False, markup=False)
-    uvicorn.run(create_app(allowed_hosts=hosts), host=host, port=port, log_level="warning")
+    run(create_app(allowed_hosts=hosts), host, port)
