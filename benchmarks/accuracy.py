@@ -32,6 +32,11 @@ one prompt:
 * ``ttft_s`` ≈ P1.time_s (no queueing; only rows at low concurrency are in the table)
 * ``output_tokens_per_s_per_user`` ≈ O / E.time_s
 
+``--engine``: ``none`` (the default: calibrated mode's generic kernel families), ``row`` (each row's own engine
+where its ``engine`` column names TensorRT-LLM, vLLM or SGLang; a NIM row names no engine and keeps the generic
+families), or one engine for every row (``trtllm``, ``vllm``, ``sglang``): rooflm's ``engine=`` keyword, which prices
+dense GEMMs from that engine's measured kernels on devices that have its tables.
+
 phase ``decode`` / ``prefill`` — one step: ``step_time_s`` (and ``tpot_s`` for decode,
 ``ttft_s`` for prefill) = totals.time_s of ``analyze(phase=..., batch=B, context=I + O)``.
 
@@ -168,12 +173,29 @@ def load_rows(path: Path = DEFAULT_TABLE) -> list[Row]:
 # --- predictions -------------------------------------------------------------------------------------
 
 
+ENGINE_CHOICES = ("none", "row", "trtllm", "vllm", "sglang")
+
+
+def row_engine(row: Row, choice: str) -> str | None:
+    """The engine keyword for a row under ``--engine choice`` (None: the generic kernel families)."""
+    if choice == "none":
+        return None
+    if choice != "row":
+        return choice
+    text = row.engine.lower()
+    for prefix, engine in (("tensorrt-llm", "trtllm"), ("trtllm", "trtllm"), ("vllm", "vllm"), ("sglang", "sglang")):
+        if text.startswith(prefix):
+            return engine
+    return None
+
+
 @cache
 def _totals(model: str, hardware: str, quant: str, kv_dtype: str, tp: int, ep: int, efficiency: str, phase: str,
-            batch: int, prompt_len: int, context: int, gen_len: int) -> dict[str, object]:
+            batch: int, prompt_len: int, context: int, gen_len: int, engine: str | None = None) -> dict[str, object]:
     """rooflm's totals (plus whether it fits) for one analysis; cached since rows share analyses."""
     report = rooflm.analyze(model, hardware, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
-                            gen_len=gen_len, quant=quant, kv_dtype=kv_dtype, efficiency=efficiency, tp=tp, ep=ep)
+                            gen_len=gen_len, quant=quant, kv_dtype=kv_dtype, efficiency=efficiency, tp=tp, ep=ep,
+                            engine=engine)
     doc = report.to_json_dict()
     totals = dict(doc["totals"])  # type: ignore[call-overload]
     totals["fits"] = doc["memory"]["fits"]  # type: ignore[index]
@@ -187,11 +209,12 @@ def _num(totals: dict[str, object], key: str) -> float:
     return float(v)
 
 
-def predict(row: Row, efficiency: str = "calibrated") -> tuple[float, bool]:
+def predict(row: Row, efficiency: str = "calibrated", engine: str = "none") -> tuple[float, bool]:
     """rooflm's value of ``row.metric`` for the row's setup and whether every analysis used fits in memory."""
     def run(phase: str, batch: int, context: int | None = None) -> dict[str, object]:
         return _totals(row.model, row.hardware, row.quant, row.kv_dtype, row.tp, row.ep, efficiency, phase, batch,
-                       row.prompt_len, context if context is not None else row.prompt_len, row.gen_len)
+                       row.prompt_len, context if context is not None else row.prompt_len, row.gen_len,
+                       row_engine(row, engine))
 
     b, n_out, m = row.batch, row.gen_len, row.metric
     if row.phase in ("decode", "prefill"):
@@ -255,6 +278,7 @@ class Pair:
 class Summary:
     date: str
     efficiency: str
+    engine: str
     table: str
     rooflm_version: str
     rows: int
@@ -269,9 +293,9 @@ class Summary:
     pairs_by_reference: dict[str, list[int]] = field(default_factory=dict)
 
 
-def evaluate_row(row: Row, efficiency: str) -> Result:
+def evaluate_row(row: Row, efficiency: str, engine: str = "none") -> Result:
     try:
-        value, fits = predict(row, efficiency)
+        value, fits = predict(row, efficiency, engine)
     except RooflmError as exc:  # the model, scheme or layout is not something rooflm models (yet)
         return Result(row, skipped=str(exc).splitlines()[0])
     return Result(row, predicted=value, error=value / row.value - 1.0, fits=fits)
@@ -316,15 +340,15 @@ def comparison_pairs(results: Sequence[Result]) -> list[Pair]:
 
 
 def evaluate(rows: Sequence[Row], efficiency: str = "calibrated", progress: bool = True,
-             table: Path = DEFAULT_TABLE) -> tuple[list[Result], Summary]:
+             table: Path = DEFAULT_TABLE, engine: str = "none") -> tuple[list[Result], Summary]:
     it: Iterable[Row] = rows
     if progress:
         it = track(rows, description="analyzing", console=Console(stderr=True), transient=True)
-    results = [evaluate_row(r, efficiency) for r in it]
+    results = [evaluate_row(r, efficiency, engine) for r in it]
     pairs = comparison_pairs(results)
     judged = [p for p in pairs if p.right_side is not None]
     summary = Summary(
-        date=datetime.date.today().isoformat(), efficiency=efficiency, table=str(table),
+        date=datetime.date.today().isoformat(), efficiency=efficiency, engine=engine, table=str(table),
         rooflm_version=getattr(rooflm, "__version__", "unknown"), rows=len(results),
         predicted=sum(r.error is not None for r in results), skipped=sum(r.skipped is not None for r in results),
         groups=group_stats(results), pairs=pairs, pairs_right_side=sum(bool(p.right_side) for p in judged),
@@ -358,7 +382,8 @@ def _reason(r: Result) -> str:
 
 
 def print_report(results: Sequence[Result], summary: Summary, console: Console) -> None:
-    rows = Table(title=f"rooflm {summary.efficiency} vs published measurements ({summary.date})")
+    engine = "" if summary.engine == "none" else f", engine {summary.engine}"
+    rows = Table(title=f"rooflm {summary.efficiency}{engine} vs published measurements ({summary.date})")
     for col in ("id", "group", "metric", "measured", "predicted", "error"):
         rows.add_column(col, justify="right" if col in ("measured", "predicted", "error") else "left")
     for r in results:
@@ -398,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--table", type=Path, default=DEFAULT_TABLE, help="the CSV of published measurements")
     ap.add_argument("--efficiency", default="calibrated", choices=("calibrated", "ideal"))
+    ap.add_argument("--engine", default="none", choices=ENGINE_CHOICES,
+                    help="kernel tables of an engine: none (generic families), row (each row's), or one engine")
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     args = ap.parse_args(argv)
@@ -411,7 +438,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("error: --limit must be ≥ 1", file=sys.stderr)
             return 2
         rows = rows[: args.limit]
-    results, summary = evaluate(rows, args.efficiency, progress=sys.stderr.isatty(), table=args.table)
+    results, summary = evaluate(rows, args.efficiency, progress=sys.stderr.isatty(), table=args.table,
+                                engine=args.engine)
     if args.json:
         print(json.dumps(to_json(results, summary), indent=2))
     else:

@@ -186,3 +186,23 @@ def test_group_statistics() -> None:
     assert g.median_abs_error == pytest.approx(0.2)
     assert g.worst_abs_error == pytest.approx(0.3)
     assert g.worst_id == "b"
+
+
+@pytest.mark.parametrize(("engine_cell", "choice", "keyword"), [
+    ("TensorRT-LLM 0.15", "row", "trtllm"), ("vLLM (nightly CI)", "row", "vllm"), ("SGLang 0.5", "row", "sglang"),
+    ("NIM 1.8.0", "row", None),  # NIM runs one of several backends: no engine named
+    ("TensorRT-LLM 0.15", "none", None), ("NIM 1.8.0", "sglang", "sglang"),
+])
+def test_engine_choice_per_row(engine_cell: str, choice: str, keyword: str | None) -> None:
+    assert acc.row_engine(acc.parse_row(_raw(engine=engine_cell), 2), choice) == keyword
+
+
+def test_an_engine_prices_the_rows_dense_gemms_from_its_tables(tmp_path: Path) -> None:
+    """The first row, run in bf16 on H100 SXM: the vLLM tables give another prediction than the generic families."""
+    table = _write(tmp_path / "t.csv", [_raw(comparison="", comparison_role="", hardware="h100-sxm", quant="bf16")])
+    rows = acc.load_rows(table)
+    (generic,), plain = acc.evaluate(rows, progress=False)
+    (engine,), summary = acc.evaluate(rows, progress=False, engine="vllm")
+    assert (plain.engine, summary.engine) == ("none", "vllm")
+    assert generic.predicted is not None and engine.predicted is not None
+    assert engine.predicted != generic.predicted

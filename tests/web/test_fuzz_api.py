@@ -227,6 +227,8 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "view": _mostly(_cased(["steady", "benchmark", "bench"])),
     "disaggregate": _mostly(st.one_of(st.none(), _cased(["1P:1D", "1p:3d", "0P:1D", "1P:999D", "abc", ""]))),
     "kv_link": _mostly(st.one_of(st.none(), _cased(["inter_node", "intra_node", "fiber"]))),
+    "engine": _mostly(st.one_of(st.none(), _cased(["vllm", "trtllm", "sglang", "vllm@0.24", "sglang@9", "tgi", "@1",
+                                                   ""]))),
     **dict.fromkeys(["requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks"], INT),
 }
 AXES = {"batch", "prompt_len", "context"}

@@ -185,7 +185,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         gen_len=gen_len, quant=s.quant.label, weight_dtype=s.quant.weight, activation_dtype=s.quant.activation,
         kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, quant_modules=_present_modules(s), efficiency=s.eff.mode,
         efficiency_sources=s.eff.sources, profile=None if s.profile is None else ProfileRef(**s.profile),
-        layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
+        engine=s.engine, layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
                       label=p.label),
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
         moe=moe_report(s, phase, batch, prompt_len, ctx) if s.model.is_moe else None,

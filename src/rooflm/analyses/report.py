@@ -127,6 +127,7 @@ class Report(_Frozen):
     efficiency: str
     efficiency_sources: dict[str, str]
     profile: ProfileRef | None = None
+    engine: str | None = None  # the engine asked for; efficiency_sources["engine"] says what it priced
     layout: Layout
     totals: Totals
     operators: list[OperatorRow]

@@ -18,6 +18,7 @@ from rooflm.core.step import MlaDecode, Options
 from rooflm.errors import InvalidInputError, quoted
 from rooflm.ops.comm import ALGORITHMS
 from rooflm.ops.moe import Routing
+from rooflm.specs.engine_kernels import engine_tables, measured_devices, parse_engine
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
@@ -85,6 +86,10 @@ class Deployment(TypedDict, total=False):
     kv_dtype: Annotated[str | None, Flag(None, "KV-cache dtype: bf16, fp16, fp8, int8, int4", any_case=True)]
     efficiency: Annotated[str, Flag("ideal", "ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
                                     any_case=True)]
+    engine: Annotated[str | None, Flag(
+        None, "Serving engine whose measured GEMM kernels calibrated mode prices dense GEMMs with, where the device has "
+              "its tables: trtllm, vllm or sglang, optionally @version (vllm@0.24); unset: the generic kernel "
+              "families", any_case=True)]
     eta_memory: Annotated[float | None, Flag(None, "Override the achievable fraction of memory bandwidth.")]
     eta_compute: Annotated[float | None, Flag(None, "Override the achievable fraction of peak FLOP/s.")]
     kernel_overhead_s: Annotated[float | None, Flag(None, "Override the per-kernel overhead (s).", alias="kernel_overhead",
@@ -176,6 +181,7 @@ class Setup:
     max_num_batched_tokens: int = MAX_NUM_BATCHED_TOKENS
     step_overhead_s: float = 0.0
     profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
+    engine: str | None = None  # the engine asked for (its tables in eff.engine_gemm where the device has them)
 
     @property
     def decode_efficiency(self) -> Efficiency:
@@ -222,6 +228,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
     eff = efficiency_for(hw, _get(d, "efficiency"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
+    engine = check_engine(d.get("engine"), d)
+    eff = with_engine(eff, hw, engine)
     if isinstance(quant, str):
         check_quant(quant)  # a malformed --quant is refused before the model is read
     spec = load_model(model)
@@ -238,7 +246,45 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
-    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile), runtime, d.get("kernel_overhead_s"))
+    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine), runtime,
+                        d.get("kernel_overhead_s"))
+
+
+def check_engine(engine: object, d: Deployment) -> str | None:
+    """The engine asked for, in lower case (None: the generic kernel families). Flat efficiency overrides replace
+    every measured curve, so with an engine they are refused rather than silently winning."""
+    if engine is None:
+        return None
+    if not isinstance(engine, str):
+        raise InvalidInputError(f"engine must be an engine name, got {quoted(engine)}", "engine")
+    name, version = parse_engine(engine)
+    if d.get("eta_memory") is not None or d.get("eta_compute") is not None:
+        raise InvalidInputError("engine: --eta-memory/--eta-compute replace the engine's measured kernels; "
+                                "drop one or the other", "engine")
+    return name if version is None else f"{name}@{version}"
+
+
+def with_engine(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> Efficiency:
+    """Calibrated mode with an engine: its measured GEMM tables on this device, where it has them; the efficiency
+    sources say which (and why not: ideal mode, or no table for this device or version)."""
+    if engine is None:
+        return eff
+    if eff.mode == "ideal":
+        note = f"{engine}: ideal mode is the physical bound; the engine's measured kernels apply in calibrated mode"
+        return replace(eff, sources={**eff.sources, "engine": note})
+    tables = engine_tables(hw.name, engine)
+    if tables is None:
+        name = engine.partition("@")[0]
+        other = engine_tables(hw.name, name)
+        why = (f"the tables for {hw.name} are {name} {other.version}" if other is not None else
+               f"no measured kernel tables for {hw.name} (measured on: {', '.join(measured_devices(name))})")
+        note = f"{engine}: {why}; the generic kernel families price its GEMMs"
+        return replace(eff, sources={**eff.sources, "engine": note})
+    gpu = tables.provenance["collection"]["gpu"]  # type: ignore[index]
+    note = (f"{tables.engine} {tables.version} on {gpu}: dense GEMMs in {', '.join(sorted(tables.gemm))} from its "
+            f"measured kernels (data/engine_kernels/{hw.name}-{tables.engine}.toml; {tables.provenance['notice']}); "
+            "grouped expert GEMMs, attention and other families: the generic kernel families")
+    return replace(eff, engine_gemm=dict(tables.gemm), sources={**eff.sources, "engine": note})
 
 
 def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:

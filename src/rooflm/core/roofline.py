@@ -15,6 +15,7 @@ from rooflm.core.levels import NOT_RESIDENT, Residency, cache_times, level_bytes
 from rooflm.errors import InvalidInputError
 from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op, any_nonzero
+from rooflm.specs.engine_kernels import GemmTable
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
 from rooflm.specs.kernels import KernelCurve, curves_for, find_curve
@@ -47,6 +48,18 @@ class Efficiency:
     kernels: dict[str, KernelCurve] = field(default_factory=dict)
     # The fraction of communication time hidden behind compute (inputs.setup's comm_overlap; 0: none).
     comm_overlap: float = 0.0
+    # A serving engine's measured GEMM tables on this device, by kernel family (specs.engine_kernels; calibrated mode
+    # with an engine asked for): they price the dense GEMMs of their families in place of the curves above.
+    engine_gemm: dict[str, GemmTable] = field(default_factory=dict)
+
+    def engine_table(self, op: Op) -> GemmTable | None:
+        """The engine's table for a dense weight GEMM (one [M,K]×[K,N] per instance, not a batched or grouped one) of
+        a family it measured; None for every other operator."""
+        if op.kind != "gemm" or not op.weight_shape or not self.engine_gemm:
+            return None
+        if np.ndim(op.instances) or float(op.instances) != 1.0:
+            return None
+        return self.engine_gemm.get(op.family)
 
     def kernel_curve(self, family: str) -> KernelCurve | None:
         """The family's curve, or its base family's for a variant (grouped MoE GEMMs, small attention heads) not
@@ -216,6 +229,23 @@ def time_on_kernel_curve(op: Op, hw: HardwareSpec, eff: Efficiency, curve: Kerne
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
 
 
+def time_on_engine_table(op: Op, hw: HardwareSpec, eff: Efficiency, table: GemmTable,
+                         resident: Residency = NOT_RESIDENT) -> OpTiming:
+    """A dense GEMM at the time its engine measured for its shape (M rows, the weight's K × N): fill, tile
+    quantization, dequantization and the kernel's efficiency are all in that one figure. It is booked to the roof
+    that binds at the datasheet figures (the other keeps its datasheet time), so the operator's bound names the same
+    resource as in ideal mode; the launch overhead comes on top, as for every kernel."""
+    k, n = op.weight_shape or (0, 0)
+    measured = op.count * table.time(gemm_rows_per_instance(op), n, k) * has_work(op)
+    flops = np.asarray(op.cost.flops, dtype=np.float64)
+    by_level = level_bytes(op, hw, resident)
+    compute = op.count * flops / hw.peak(op.compute_dtype) if any_nonzero(flops) else np.zeros(())
+    memory = op.count * np.asarray(by_level[DRAM], dtype=np.float64) / hw.memory_bandwidth.value
+    compute_bound = compute >= memory
+    compute, memory = np.where(compute_bound, measured, compute), np.where(compute_bound, memory, measured)
+    return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), launch_overhead(op, eff)), hw, by_level)
+
+
 def has_work(op: Op) -> np.ndarray:
     """1 at the points where the op has work, 0 elsewhere: in a sweep, an operator that only some points run (the
     attention over earlier prefill chunks) launches nothing, and fills no pipeline, at the others."""
@@ -240,6 +270,9 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     n = op.count
     # A device's own measured attention bandwidth (efficiency.memory_by_kind, as `rooflm measure` writes it)
     # outranks its class's curves, which were measured on other devices of the class.
+    table = eff.engine_table(op)
+    if table is not None:
+        return time_on_engine_table(op, hw, eff, table, resident)
     on_curve = op.kind == "gemm" or (op.kind == "attention" and "attention" not in eff.memory_by_kind)
     curve = eff.kernel_curve(op.family) if on_curve else None
     if curve is not None:

@@ -1,0 +1,239 @@
+"""Derive rooflm's engine kernel tables (src/rooflm/data/engine_kernels/) from NVIDIA AIConfigurator's data.
+
+AIConfigurator (the PyPI package ``aiconfigurator-core``, Apache-2.0) publishes per-kernel latency measured inside
+TensorRT-LLM, vLLM and SGLang under CUDA-graph replay. This script reads its GEMM tables and writes, per device ×
+engine, one TOML file: for each kernel family, every measured (N, K) cell as a curve of time vs M kept at the
+measured points needed for rooflm's interpolation (rooflm.specs.engine_kernels) to reproduce every measured row of
+that cell within TOLERANCE. The residual is measured on all rows, with the runtime's own interpolation and the
+rounded figures written.
+
+Usage (pyarrow and pyyaml: `pip install -e .[derive]`):
+    pip download --no-deps aiconfigurator-core==0.12.0 -d /tmp/aic
+    python -c "import zipfile,sys; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" /tmp/aic/*.whl /tmp/aic/x
+    python tools/derive_kernels.py /tmp/aic/x
+
+Running it again on the same package writes the same bytes (sorted keys, fixed float format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+from rooflm.specs.engine_kernels import curve_log_time  # noqa: E402
+
+SCRIPT_VERSION = "1"
+PACKAGE = "aiconfigurator-core"
+PACKAGE_VERSION = "0.12.0"
+NOTICE = f"Derived from NVIDIA AIConfigurator ({PACKAGE} {PACKAGE_VERSION}), Apache License 2.0"
+TOLERANCE = 0.2  # largest relative error allowed on any measured row of a cell
+DIGITS = 3  # significant digits of the times written (rounding error <= 0.5%, inside the residual)
+# A family slower than this many times the same table's bf16 GEMM at M = 1 is left out, with its figures: at one
+# row a quantized GEMM moves fewer bytes, so such a floor is fixed time the harness charged (vLLM 0.24's block-fp8
+# rows: 60 us on H100/H200 and 270 us on B200 at every shape), not the kernel a serving step runs.
+SUSPECT_RATIO = 5.0
+OUT = ROOT / "src" / "rooflm" / "data" / "engine_kernels"
+
+# AIConfigurator's system name → rooflm's hardware file name.
+DEVICES = {"h100_sxm": "h100-sxm", "h200_sxm": "h200", "b200_sxm": "b200"}
+ENGINES = ("trtllm", "vllm", "sglang")
+# AIConfigurator's gemm_dtype → rooflm's kernel family (rooflm.specs.kernels.kernel_family).
+FAMILIES = {"bfloat16": "dense", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "fp4"}
+
+
+def version_key(version: str) -> tuple:
+    """Order versions numerically ("1.3.0rc20" > "1.3.0rc10"; "0.5.14" > "0.5.6.post2")."""
+    parts = []
+    for piece in version.replace("rc", ".-1.").replace("post", "").split("."):
+        parts.append(int(piece) if piece.lstrip("-").isdigit() else 0)
+    return tuple(parts)
+
+
+def newest_collected(root: Path, system: str, engine: str) -> Path | None:
+    """The newest version folder of ``engine``'s GEMM table that holds a parquet file (a folder that declares
+    reuse of another version's table holds none)."""
+    base = root / "aiconfigurator_core" / "systems" / "data" / system / "gemm" / engine
+    if not base.is_dir():
+        return None
+    found = [d for d in base.iterdir() if (d / "gemm_perf.parquet").is_file()]
+    return max(found, key=lambda d: version_key(d.name)) if found else None
+
+
+def fmt(x: float) -> str:
+    """A positive figure in DIGITS significant digits, positional (1067.2 → "1070", 9.8712 → "9.87")."""
+    return np.format_float_positional(x, precision=DIGITS, unique=False, fractional=False, trim="-")
+
+
+def fmt_up(x: float) -> str:
+    """``fmt`` rounded up, so that a stated bound holds for the figure it bounds."""
+    scale = 10.0 ** (DIGITS - 1 - math.floor(math.log10(x)))
+    return fmt(math.ceil(x * scale) / scale)
+
+
+@dataclass
+class Fit:
+    cells: list[tuple[int, int, list[int], list[float]]]  # n, k, kept M, rounded µs
+    residuals: np.ndarray  # |predicted / measured − 1| over every row
+
+
+def knots(ms: np.ndarray, us: np.ndarray) -> list[int]:
+    """Indices of the measured points kept: both ends, then repeatedly the worst-reproduced point, until every
+    point is within TOLERANCE (greedy; each kept point is a measured one)."""
+    lm, lt = np.log(ms), np.log(us)
+    keep = {0, len(ms) - 1}
+    while True:
+        idx = sorted(keep)
+        err = np.abs(np.expm1(curve_log_time(lm[idx], lt[idx], lm) - lt))
+        worst = int(np.argmax(err))
+        if err[worst] <= TOLERANCE or worst in keep:
+            return idx
+        keep.add(worst)
+
+
+def single_row_times(m: np.ndarray, n: np.ndarray, k: np.ndarray, us: np.ndarray) -> dict[tuple[int, int], float]:
+    """Each (N, K) cell's time at M = 1 (a weight-bound GEMV: the kernel's floor)."""
+    one = m == 1
+    return {(int(a), int(b)): float(t) for a, b, t in zip(n[one], k[one], us[one], strict=True)}
+
+
+def fit_family(m: np.ndarray, n: np.ndarray, k: np.ndarray, us: np.ndarray) -> Fit:
+    cells, residuals = [], []
+    for nn, kk in sorted(set(zip(n.tolist(), k.tolist(), strict=True))):
+        sel = (n == nn) & (k == kk)
+        order = np.argsort(m[sel])
+        ms, ts = m[sel][order].astype(float), us[sel][order]
+        idx = knots(ms, ts)
+        kept_t = [float(fmt(t)) for t in ts[idx]]
+        pred = curve_log_time(np.log(ms[idx]), np.log(np.asarray(kept_t)), np.log(ms))
+        residuals.append(np.abs(np.expm1(pred - np.log(ts))))
+        cells.append((int(nn), int(kk), [int(x) for x in ms[idx]], kept_t))
+    return Fit(cells, np.concatenate(residuals))
+
+
+def collection(meta_path: Path, gpu: str) -> dict[str, object]:
+    """What collection_meta.yaml says of how the table was collected (the GPU from the table's own column)."""
+    meta = yaml.safe_load(meta_path.read_text())
+    runtime = meta.get("runtime", {})
+    out: dict[str, object] = {"gpu": gpu, "provenance": meta.get("provenance", ""),
+                              "framework": runtime.get("framework", ""),
+                              "framework_version": str(runtime.get("version", ""))}
+    if "image" in runtime:
+        out["image"] = runtime["image"]
+    table = meta.get("tables", {}).get("gemm_perf", {})
+    dates = sorted({str(c["collected_at"]) for c in table.get("collections", []) if "collected_at" in c})
+    out["collected_at"] = dates if dates else "not stated in collection_meta.yaml"
+    out["status"] = table.get("status", "")
+    return out
+
+
+def toml_value(v: object) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return fmt(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(type(v))
+
+
+def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None:
+    folder = newest_collected(root, system, engine)
+    if folder is None:
+        return None
+    rel = folder.relative_to(root)
+    table = pq.read_table(folder / "gemm_perf.parquet").to_pydict()
+    dtype = np.asarray(table["gemm_dtype"])
+    gpus = sorted(set(table["device"]))
+    lines = [
+        f"# Measured GEMM latency of {engine} {folder.name} on {', '.join(gpus)} (rooflm device {DEVICES[system]}).",
+        f"# NOTICE: {NOTICE}.",
+        "# Written by tools/derive_kernels.py: do not edit by hand; run the script again.",
+        "# Each [gemm.<family>] holds every measured (N, K) cell: M = GEMM rows (tokens), us = microseconds per",
+        "# GEMM [M,K]x[K,N], kept at the measured M needed for log-log interpolation in M to reproduce every",
+        "# measured row within `tolerance` (residual_* over all rows); rooflm.specs.engine_kernels interpolates.",
+        "",
+    ]
+    header = {"notice": NOTICE, "license": "Apache-2.0", "package": PACKAGE, "package_version": PACKAGE_VERSION,
+              "script": "tools/derive_kernels.py", "script_version": SCRIPT_VERSION,
+              "device": DEVICES[system], "engine": engine, "engine_version": folder.name}
+    lines += [f"{key} = {toml_value(value)}" for key, value in header.items()]
+    lines += ["", "[collection]", f"meta_file = {toml_value(str(rel / 'collection_meta.yaml'))}"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in
+              collection(folder / "collection_meta.yaml", ", ".join(gpus)).items()]
+    report, sections, left_out = [], [], {}
+    bf16_floor = None
+    for source_dtype, family in FAMILIES.items():
+        sel = dtype == source_dtype
+        if not sel.any():
+            continue
+        m, n, k = (np.asarray(table[c])[sel] for c in ("m", "n", "k"))
+        us = np.asarray(table["latency"])[sel] * 1e3  # the table's latency is in milliseconds
+        floor = single_row_times(m, n, k, us)
+        if bf16_floor is None:
+            bf16_floor = floor
+        ratio = float(np.median([floor[c] / bf16_floor[c] for c in floor if c in bf16_floor]))
+        if ratio > SUSPECT_RATIO:
+            left_out[family] = (f"{source_dtype}: {int(sel.sum())} rows left out: at M = 1 its median time is "
+                                f"{ratio:.1f}x the bfloat16 GEMM of the same shape in this table (median "
+                                f"{np.median(list(floor.values())):.1f} us), where it moves half the weight bytes")
+            report.append(f"{DEVICES[system]} {engine} {folder.name} {family}: LEFT OUT ({left_out[family]})")
+            continue
+        fit = fit_family(m, n, k, us)
+        kernels = Counter(np.asarray(table["kernel_source"])[sel].tolist())
+        med, worst = float(np.median(fit.residuals)), float(np.max(fit.residuals))
+        p90 = float(np.percentile(fit.residuals, 90))
+        knots_kept = sum(len(c[2]) for c in fit.cells)
+        sections += ["", f"[gemm.{family}]",
+                     f"source_file = {toml_value(str(rel / 'gemm_perf.parquet'))}",
+                     f"source_dtype = {toml_value(source_dtype)}",
+                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}",
+                     f"rows = {int(sel.sum())}",
+                     f"points_kept = {knots_kept}",
+                     f"tolerance = {fmt(TOLERANCE)}",
+                     f"residual_median = {fmt(med)}",
+                     f"residual_p90 = {fmt_up(p90)}",
+                     f"residual_max = {fmt_up(worst)}",
+                     "cells = ["]
+        sections += [f"  {{ n = {nn}, k = {kk}, m = [{','.join(map(str, ms))}], us = [{','.join(map(fmt, ts))}] }},"
+                     for nn, kk, ms, ts in fit.cells]
+        sections += ["]"]
+        report.append(f"{DEVICES[system]} {engine} {folder.name} {family}: {int(sel.sum())} rows, {knots_kept} kept, "
+                      f"residual median {med:.4f} p90 {p90:.4f} max {worst:.4f}")
+    if left_out:
+        lines += ["", "[left_out]"] + [f"{toml_value(f)} = {toml_value(why)}" for f, why in left_out.items()]
+    lines += sections
+    return "\n".join(lines) + "\n", report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("package_root", type=Path, help="the unpacked aiconfigurator-core wheel")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for system, device in DEVICES.items():
+        for engine in ENGINES:
+            result = derive(args.package_root, system, engine)
+            if result is None:
+                continue
+            text, report = result
+            (args.out / f"{device}-{engine}.toml").write_text(text)
+            print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()
