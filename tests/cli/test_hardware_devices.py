@@ -13,7 +13,7 @@ from rooflm.specs.hardware import load_hardware
 
 runner = CliRunner()
 
-NEW_DEVICES = ["h20", "h800", "a800", "l20"]
+NEW_DEVICES = ["h20", "h800", "a800", "l20", "h100-nvl", "b300", "gb200", "gb300"]
 
 
 def _analyze(*args: str) -> dict:
@@ -31,6 +31,32 @@ def test_analyze_runs_on_each_new_device(name: str, phase: str) -> None:
     assert doc["totals"]["ridge_intensity"] == pytest.approx(load_hardware(name).ridge("bf16"))
 
 
+def _all_reduce_s(hardware: str) -> float:
+    """Seconds of the attention all-reduces of one Llama-3.1-70B decode step of 8 sequences at TP 16, ideal mode."""
+    doc = _analyze("--model", "llama-3.1-70b", "--hardware", hardware, "--tp", "16", "--batch", "8",
+                   "--efficiency", "ideal")
+    return next(o["time_s"] for o in doc["operators"] if o["name"] == "attn_all_reduce")
+
+
+@pytest.mark.parametrize(("rack", "board"), [("gb200", "b200"), ("gb300", "b300")])
+def test_a_tp16_layout_on_an_nvl72_rack_all_reduces_over_nvlink(rack: str, board: str) -> None:
+    # One all-reduce of the hidden state: S = 8 sequences x 8192 x 2 B = 131,072 B; a ring sends 2 S (n-1)/n =
+    # 2 x 131,072 x 15/16 = 245,760 B per GPU. 80 layers, one after attention each.
+    # NVL72: 16 GPUs fit the 72-GPU NVLink domain: 245,760 B / 900 GB/s = 0.27307 us, x 80 = 21.85 us.
+    assert _all_reduce_s(rack) == pytest.approx(80 * 245_760 / 900e9, rel=1e-6)
+    # An HGX board's NVLink domain is 8 GPUs: 16 cross the 400 Gb/s (b200, 50 GB/s) or 800 Gb/s (b300, 100 GB/s) NIC.
+    nic = {"b200": 50e9, "b300": 100e9}[board]
+    assert _all_reduce_s(board) == pytest.approx(80 * 245_760 / nic, rel=1e-6)
+
+
+@pytest.mark.parametrize("rack", ["gb200", "gb300"])
+def test_the_rack_is_one_72_gpu_nvlink_domain(rack: str) -> None:
+    link = load_hardware(rack).interconnect.intra_node
+    assert link is not None and link.devices_per_domain == 72 and "NVLink" in link.name
+    # vLLM's one-shot custom all-reduce serves up to 8 GPUs; over the rack NVLS or NCCL take over.
+    assert [a.max_devices for a in link.all_reduce if a.name.startswith("one-shot")] == [8]
+
+
 @pytest.mark.parametrize(("name", "dtype", "ridge"), [
     # H20: 148 TFLOP/s bf16 / 4.0 TB/s = 37.0 FLOP/B (HGX H20 table): decode-like AI already sits near the ridge.
     ("h20", "bf16", 37.0),
@@ -38,6 +64,17 @@ def test_analyze_runs_on_each_new_device(name: str, phase: str) -> None:
     ("h800", "bf16", 295.3),
     # L20: 119.5e12 / 864e9 = 138.3.
     ("l20", "bf16", 138.3),
+    # GB200 NVL72: 360 PFLOPS sparse / 72 / 2 = 2.5e15 over 576 TB/s / 72 = 8e12: 312.5; fp4 1,440 / 72 / 2 = 10e15: 1250.
+    ("gb200", "bf16", 312.5),
+    ("gb200", "fp4", 1250.0),
+    # B300: 108 PFLOPS dense fp4 / 8 = 13.5e15 over 8e12 = 1687.5.
+    ("b300", "fp4", 1687.5),
 ])
 def test_hand_checked_ridges(name: str, dtype: str, ridge: float) -> None:
     assert load_hardware(name).ridge(dtype) == pytest.approx(ridge, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", ["b300", "gb300"])
+def test_blackwell_ultra_has_no_int8_roof(name: str) -> None:
+    # Its INT8 tensor rate is cut and the published figures disagree: an int8 scheme is refused, naming the roofs.
+    assert "int8" not in load_hardware(name).supported_dtypes
