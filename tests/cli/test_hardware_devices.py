@@ -13,7 +13,8 @@ from rooflm.specs.hardware import load_hardware
 
 runner = CliRunner()
 
-NEW_DEVICES = ["h20", "h800", "a800", "l20", "h100-nvl", "b300", "gb200", "gb300"]
+NEW_DEVICES = ["h20", "h800", "a800", "l20", "h100-nvl", "b300", "gb200", "gb300", "mi355x", "rtx-4090", "rtx-5090",
+               "rtx-pro-6000", "gaudi3", "ascend-910c", "tpu-v7"]
 
 
 def _analyze(*args: str) -> dict:
@@ -69,6 +70,17 @@ def test_the_rack_is_one_72_gpu_nvlink_domain(rack: str) -> None:
     ("gb200", "fp4", 1250.0),
     # B300: 108 PFLOPS dense fp4 / 8 = 13.5e15 over 8e12 = 1687.5.
     ("b300", "fp4", 1687.5),
+    # RTX 4090 (Ada whitepaper): bf16 with FP32 accumulate 165.2e12 / 1,008e9 = 163.9.
+    ("rtx-4090", "bf16", 163.9),
+    # AMD MI355X: 2,516.6e12 / 8e12 = 314.6; MXFP4 10,066.3e12 / 8e12 = 1,258.3.
+    ("mi355x", "bf16", 314.6),
+    ("mi355x", "fp4", 1258.3),
+    # Google TPU7x: 2,307e12 / 7.3e12 = 316.0.
+    ("tpu-v7", "bf16", 316.0),
+    # Intel Gaudi 3: 1,835e12 / 3.67e12 = 500.0.
+    ("gaudi3", "bf16", 500.0),
+    # Huawei Ascend 910C: 300 PFLOPS / 384 = 781.25e12 over 3.2e12 = 244.1.
+    ("ascend-910c", "bf16", 244.1),
 ])
 def test_hand_checked_ridges(name: str, dtype: str, ridge: float) -> None:
     assert load_hardware(name).ridge(dtype) == pytest.approx(ridge, rel=1e-3)
@@ -78,3 +90,15 @@ def test_hand_checked_ridges(name: str, dtype: str, ridge: float) -> None:
 def test_blackwell_ultra_has_no_int8_roof(name: str) -> None:
     # Its INT8 tensor rate is cut and the published figures disagree: an int8 scheme is refused, naming the roofs.
     assert "int8" not in load_hardware(name).supported_dtypes
+
+
+def test_the_ascend_supernode_keeps_384_npus_on_its_unified_bus() -> None:
+    # CloudMatrix 384: a TP 16 all-reduce stays on UB (392 GB/s per direction), not on the 25 GB/s RoCE scale-out:
+    # 80 x 245,760 B / 392e9 B/s (the same message as the NVL72 test above).
+    assert _all_reduce_s("ascend-910c") == pytest.approx(80 * 245_760 / 392e9, rel=1e-6)
+
+
+def test_a_consumer_card_has_no_multi_node_link() -> None:
+    # GeForce cards list PCIe only: a layout over more than one 8-card box is refused with one line, not priced.
+    result = runner.invoke(app, ["analyze", "--model", "llama-3.1-70b", "--hardware", "rtx-4090", "--tp", "16"])
+    assert result.exit_code == 2 and "no interconnect figures for 16 devices" in result.output

@@ -7,7 +7,8 @@ import rooflm.specs.figures
 from rooflm.specs.hardware import hardware_names, load_hardware
 
 REQUIRED = ["a100-sxm", "h100-sxm", "h100-pcie", "h200", "b200", "l40s", "l4", "mi300x", "mi325x", "tpu-v5e",
-            "tpu-v5p", "tpu-v6e", "xeon-8480", "epyc-9654"]
+            "tpu-v5p", "tpu-v6e", "xeon-8480", "epyc-9654", "h20", "h800", "a800", "l20", "h100-nvl", "b300", "gb200",
+            "gb300", "mi355x", "rtx-4090", "rtx-5090", "rtx-pro-6000", "gaudi3", "ascend-910c", "tpu-v7"]
 
 
 def test_catalog_has_the_required_devices() -> None:

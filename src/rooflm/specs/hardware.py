@@ -177,7 +177,7 @@ class HardwareSpec(BaseModel):
     name: str
     display_name: str
     vendor: str
-    kind: Literal["gpu", "tpu", "cpu"]
+    kind: Literal["gpu", "tpu", "npu", "cpu"]  # npu: a matrix-engine accelerator sold as neither (Ascend, Gaudi)
     aliases: list[str] = []
     peak_flops: dict[str, Figure]
     memory_bandwidth: Figure
