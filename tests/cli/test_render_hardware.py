@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from rooflm.cli import app
 from rooflm.cli.render_hardware import curve_text
 from rooflm.specs.figures import GemmCurve
-from rooflm.specs.hardware import HARDWARE_DIR
+from rooflm.specs.hardware import HARDWARE_DIR, grouped, load_hardware
 from rooflm.specs.kernels import KERNELS_FILE
 
 runner = CliRunner()
@@ -65,3 +65,36 @@ def test_the_memory_levels_bandwidths_are_shown() -> None:
     for level in levels:
         row = next(line for line in lines if f"level {level['name']} bandwidth" in line)
         assert level["bandwidth"]["source"][:40] in row
+
+
+def test_the_list_groups_devices_by_vendor_then_cpus() -> None:
+    result = runner.invoke(app, ["hardware", "list"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    first = [line.split("│")[1].strip() for line in result.output.splitlines() if line.startswith("│")]
+    titles = ["NVIDIA", "AMD", "Google", "Intel", "Huawei", "CPUs"]
+    at = {title: first.index(title) for title in titles}
+    assert [at[t] for t in titles] == sorted(at.values())  # the groups in this order
+    def group_of(name: str) -> str:
+        return max((t for t in titles if at[t] < first.index(name)), key=lambda t: at[t])
+    assert group_of("gb200") == group_of("h20") == "NVIDIA" and group_of("mi355x") == "AMD"
+    assert group_of("tpu-v7") == "Google" and group_of("gaudi3") == "Intel" and group_of("ascend-910c") == "Huawei"
+    # A CPU is listed with the CPUs, whoever makes it: the Xeon is Intel's and the EPYC AMD's.
+    assert group_of("xeon-8480") == group_of("epyc-9654") == "CPUs"
+
+
+def test_the_list_json_names_each_device_vendor_and_group_in_listing_order() -> None:
+    result = runner.invoke(app, ["hardware", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    devices = json.loads(result.stdout)["hardware"]
+    assert {d["name"]: d["vendor"] for d in devices}["xeon-8480"] == "Intel"
+    for d in devices:  # the fields the list always had stay, "vendor" among them
+        assert {"name", "display_name", "vendor", "kind", "peak_flops", "memory_bandwidth", "ridge"} <= set(d)
+        assert d["group"] == ("CPUs" if d["kind"] == "cpu" else d["vendor"])
+    groups = [d["group"] for d in devices]
+    assert groups == sorted(groups, key=[g for i, g in enumerate(groups) if g not in groups[:i]].index)  # contiguous
+
+
+def test_a_vendor_outside_the_listed_ones_comes_after_them_and_before_the_cpus() -> None:
+    h100, xeon = load_hardware("h100-sxm"), load_hardware("xeon-8480")
+    other = h100.model_copy(update={"name": "mine", "vendor": "Acme"})
+    assert [g for g, _ in grouped([xeon, other, h100])] == ["NVIDIA", "Acme", "CPUs"]

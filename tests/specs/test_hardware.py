@@ -3,26 +3,40 @@ from pathlib import Path
 import pytest
 
 import rooflm
+import rooflm.specs.figures
 from rooflm.specs.hardware import hardware_names, load_hardware
 
 REQUIRED = ["a100-sxm", "h100-sxm", "h100-pcie", "h200", "b200", "l40s", "l4", "mi300x", "mi325x", "tpu-v5e",
-            "tpu-v5p", "tpu-v6e", "xeon-8480", "epyc-9654"]
+            "tpu-v5p", "tpu-v6e", "xeon-8480", "epyc-9654", "h20", "h800", "a800", "l20", "h100-nvl", "b300", "gb200",
+            "gb300", "mi355x", "rtx-4090", "rtx-5090", "rtx-pro-6000", "gaudi3", "ascend-910c", "tpu-v7"]
 
 
 def test_catalog_has_the_required_devices() -> None:
     assert set(REQUIRED) <= set(hardware_names())
 
 
-@pytest.mark.parametrize("name", REQUIRED)
-def test_every_figure_has_a_source(name: str) -> None:
-    hw = load_hardware(name)
+def _figures(hw: rooflm.HardwareSpec) -> list[rooflm.specs.figures.Figure]:
+    """Every sourced figure of a device: datasheet, memory levels, links and their all-reduce fits, engine costs and
+    calibrated fractions."""
     figures = [*hw.peak_flops.values(), hw.memory_bandwidth, hw.memory_capacity, *hw.caches.values(),
                hw.kernel_launch_overhead, hw.efficiency.memory, hw.efficiency.kernel_overhead,
-               *hw.efficiency.compute.values()]
+               *hw.efficiency.compute.values(), *hw.efficiency.memory_by_kind.values(),
+               *hw.efficiency.kernel_overhead_by_kind.values()]
+    for level in hw.levels:
+        figures += [level.bandwidth, level.capacity]
     for link in (hw.interconnect.intra_node, hw.interconnect.inter_node):
         if link:
             figures += [link.bandwidth, link.latency]
-    for fig in figures:
+            for algorithm in link.all_reduce:
+                figures += [algorithm.latency, algorithm.bus_efficiency]
+    if hw.runtime is not None:
+        figures += [hw.runtime.graph_kernel_overhead, hw.runtime.step_overhead, hw.runtime.memory_reserve]
+    return figures
+
+
+@pytest.mark.parametrize("name", hardware_names())
+def test_every_figure_has_a_source(name: str) -> None:
+    for fig in _figures(load_hardware(name)):
         assert fig.source and fig.source != "user-supplied", f"{name}: a figure lacks its source"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rooflm.errors import UnsupportedModelError
-from rooflm.specs.hardware import HardwareSpec, hardware_names, load_hardware
+from rooflm.specs.hardware import HardwareSpec, catalog_group, grouped, hardware_names, load_hardware
 from rooflm.specs.hf_config import catalog, families, load_model, model_names
 from rooflm.specs.kernels import curves_for
 from rooflm.specs.levels import DRAM
@@ -65,5 +65,7 @@ def levels_document(h: HardwareSpec) -> list[dict[str, Any]]:
 
 
 def hardware_list_document() -> dict[str, Any]:
-    """`rooflm hardware list --json`."""
-    return {"hardware": [hardware_document(load_hardware(n)) for n in hardware_names()]}
+    """`rooflm hardware list --json`: every device's document (with its "vendor"), listed in the catalog's groups
+    (accelerators by vendor, then CPUs); "group" names the group each is listed under."""
+    devices = [h for _, members in grouped([load_hardware(n) for n in hardware_names()]) for h in members]
+    return {"hardware": [{**hardware_document(h), "group": catalog_group(h)} for h in devices]}

@@ -7,29 +7,39 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from rooflm import units
 from rooflm.specs.figures import GemmCurve
-from rooflm.specs.hardware import HardwareSpec
+from rooflm.specs.hardware import HardwareSpec, grouped
 from rooflm.specs.kernels import curves_for
 
 _NAME: dict[str, Any] = {"overflow": "fold", "min_width": 8}
 
 
 def hardware_table(devices: list[HardwareSpec]) -> Table:
+    """The catalog in its groups (accelerators by vendor, then CPUs): a title row per group, a section between groups."""
     table = Table(header_style="bold")
     for col in ("hardware", "kind", "bf16 peak", "best low-precision peak", "memory BW", "memory", "bf16 ridge"):
         table.add_column(col, justify="left" if col in ("hardware", "kind") else "right",
                          **_NAME if col == "hardware" else {})
-    for h in devices:
-        bf16 = h.peak_flops.get("bf16")
-        low = max(((d, f.value) for d, f in h.peak_flops.items() if d in ("fp8", "int8", "fp4", "int4")),
-                  key=lambda x: x[1], default=None)
-        table.add_row(h.name, h.kind, units.rate(bf16.value, "FLOP/s") if bf16 else "–",
-                      f"{units.rate(low[1], 'FLOP/s')} ({low[0]})" if low else "–",
-                      units.rate(h.memory_bandwidth.value, "B/s"), units.nbytes(h.memory_capacity.value),
-                      f"{h.ridge('bf16'):.4g}" if bf16 else "–")
+    for i, (group, members) in enumerate(grouped(devices)):
+        if i:
+            table.add_section()
+        table.add_row(Text(group, style="bold"))
+        for h in members:
+            _device_row(table, h)
     return table
+
+
+def _device_row(table: Table, h: HardwareSpec) -> None:
+    bf16 = h.peak_flops.get("bf16")
+    low = max(((d, f.value) for d, f in h.peak_flops.items() if d in ("fp8", "int8", "fp4", "int4")),
+              key=lambda x: x[1], default=None)
+    table.add_row(h.name, h.kind, units.rate(bf16.value, "FLOP/s") if bf16 else "–",
+                  f"{units.rate(low[1], 'FLOP/s')} ({low[0]})" if low else "–",
+                  units.rate(h.memory_bandwidth.value, "B/s"), units.nbytes(h.memory_capacity.value),
+                  f"{h.ridge('bf16'):.4g}" if bf16 else "–")
 
 
 def _figure_table(title: str) -> Table:

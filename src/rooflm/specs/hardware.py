@@ -177,7 +177,7 @@ class HardwareSpec(BaseModel):
     name: str
     display_name: str
     vendor: str
-    kind: Literal["gpu", "tpu", "cpu"]
+    kind: Literal["gpu", "tpu", "npu", "cpu"]  # npu: a matrix-engine accelerator sold as neither (Ascend, Gaudi)
     aliases: list[str] = []
     peak_flops: dict[str, Figure]
     memory_bandwidth: Figure
@@ -253,6 +253,32 @@ def _alias_table() -> dict[str, str]:
 
 def hardware_names() -> list[str]:
     return list(_catalog_files())
+
+
+# How the catalog is listed: accelerators by vendor, the vendors people deploy most first, then any other vendor
+# alphabetically, then every CPU in one group whoever makes it (a CPU is picked against CPUs, not against its vendor's
+# GPUs).
+VENDOR_ORDER: tuple[str, ...] = ("NVIDIA", "AMD", "Google", "Intel", "Huawei")
+CPU_GROUP = "CPUs"
+
+
+def catalog_group(h: HardwareSpec) -> str:
+    """The group a device is listed under: its vendor, or "CPUs" for any CPU."""
+    return CPU_GROUP if h.kind == "cpu" else h.vendor
+
+
+def grouped(devices: list[HardwareSpec]) -> list[tuple[str, list[HardwareSpec]]]:
+    """``devices`` in their catalog groups, in listing order; the devices keep their order within a group."""
+    groups: dict[str, list[HardwareSpec]] = {}
+    for h in devices:
+        groups.setdefault(catalog_group(h), []).append(h)
+
+    def rank(group: str) -> tuple[int, str]:
+        if group == CPU_GROUP:
+            return (len(VENDOR_ORDER) + 1, group)
+        return (VENDOR_ORDER.index(group), group) if group in VENDOR_ORDER else (len(VENDOR_ORDER), group.lower())
+
+    return [(g, groups[g]) for g in sorted(groups, key=rank)]
 
 
 # A hardware file is a couple of kilobytes; more than this is a mistake (or an attack on a server).
