@@ -10,7 +10,7 @@ from rich.table import Table
 from rooflm.analyses.axes import parse_int_list
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
 from rooflm.serving.traffic import parse_rates
 
@@ -37,7 +37,7 @@ def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] 
 
 
 @user_errors
-@with_deployment()
+@with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
             gen_len: LengthText = "256",
             concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",

@@ -16,7 +16,7 @@ from rooflm.analyses.analyze import LEVER_SCHEMES, analyze, lighter_schemes
 from rooflm.analyses.critical import CriticalBatch, critical_batch
 from rooflm.analyses.regimes import Regimes, regimes
 from rooflm.analyses.report import Report
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, realistic
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.errors import RooflmError
 from rooflm.explain.regimes import CpuComparison, comparison_lines, cpu_comparison, regime_lines
@@ -195,6 +195,8 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
 def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
             phase: str = "decode", batch: int = 1, prompt_len: int = 1024, context: int | None = None,
             gen_len: int = 256, **deployment: Unpack[Deployment]) -> Explanation:
+    """The step in words, in calibrated mode unless ``efficiency`` says otherwise (what an engine reaches)."""
+    deployment = realistic(deployment)
     # Resolved once, so every lever's analysis runs on the same device and model, whether they were given by
     # name, as a file or as a spec (a file's device is not in the catalog under its own name).
     model, hardware = load_model(model), load_hardware(hardware)
