@@ -40,7 +40,7 @@ def _workload_line(r: Report) -> str:
         what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
     where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label}; per device)"
     return (f"{r.model} on {where} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
-            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {r.efficiency} mode")
+            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {mode_label(r.efficiency)}")
 
 
 def _expected(e: Expectation) -> Text:
@@ -157,7 +157,8 @@ def sweep_table(s: SweepResult, limit: int = 40) -> Table:
 def critical_batch_table(cb: CriticalBatch) -> Group:
     out_of_reach = cb.critical_batch is None and cb.critical_batch_unconstrained is not None
     head = Text.assemble(
-        f"{cb.model} on {cb.hardware} ({cb.layout}) · {cb.quant} · decode at context {cb.context}\n",
+        f"{cb.model} on {cb.hardware} ({cb.layout}) · {cb.quant} · decode at context {cb.context} · "
+        f"{mode_label(cb.efficiency)}\n",
         "weight GEMMs turn compute-bound at batch ",
         Text(str(cb.critical_batch_unconstrained or "never"), style="bold"),
         f" (ridge {cb.ridge_intensity:.4g} FLOP/B)",
@@ -204,7 +205,7 @@ def _quant_title(cmp: QuantComparison) -> Text:
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
     given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
     return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
-                f"{cmp.efficiency}{given}", style="bold")
+                f"{mode_label(cmp.efficiency)}{given}", style="bold")
 
 
 def _fit_mark(text: str, fits: bool, style: str = "") -> Text:

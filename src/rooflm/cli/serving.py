@@ -13,6 +13,7 @@ from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
 from rooflm.serving.traffic import parse_rates
+from rooflm.units import mode_label
 
 LengthText = Annotated[str, typer.Option(help="Tokens: N, uniform:LO:HI, normal:MEAN:STD or lognormal:MEAN:STD.")]
 # The load and method options, shared with `rooflm plot serving`.
@@ -77,8 +78,8 @@ def num_cell(v: float | None, digits: int = 0) -> str:
 
 def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
-    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
-                    f"output {r.gen_len} tokens ({r.method})")
+    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {mode_label(r.efficiency)}: prompt "
+                    f"{r.prompt_len}, output {r.gen_len} tokens ({r.method})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",

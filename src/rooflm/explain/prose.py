@@ -24,6 +24,7 @@ from rooflm.specs.hardware import HardwareSpec, Link, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
+from rooflm.units import mode_label
 
 # Below this share of the bandwidth, decode attention's time is mostly its kernels' fixed cost (explain says so).
 FIXED_COST_SHARE = 0.5
@@ -69,7 +70,7 @@ class Explanation:
         r = self.report
         return {
             "model": r.model, "hardware": r.hardware, "phase": r.phase, "batch": r.batch, "context": r.context,
-            "quant": r.quant,
+            "quant": r.quant, "efficiency": r.efficiency,
             "profile": None if r.profile is None else r.profile.model_dump(),
             "layout": r.layout.label, "time_s": r.totals.time_s, "bound": r.totals.bound,
             "tokens_per_s": r.totals.tokens_per_s, "arithmetic_intensity": r.totals.arithmetic_intensity,
@@ -226,7 +227,7 @@ def _markdown(e: Explanation) -> list[str]:
     step = {"decode": f"one decode step of batch {r.batch} at context {r.context}",
             "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
             "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
-    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({r.efficiency} mode)", ""]
+    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({mode_label(r.efficiency)})", ""]
     if r.profile is not None:
         lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
                   f"`{r.profile.data_sha256 or 'unknown'}`).", ""]
