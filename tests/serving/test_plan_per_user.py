@@ -63,12 +63,13 @@ def test_the_table_names_the_mode_and_shows_both_per_user_rates() -> None:
             "--max-running", "512", "--max-tokens-per-step", "2048", "--concurrency", "16,4096", "--workers", "1"]
     table = runner.invoke(app, args, env={"COLUMNS": "250"})
     assert table.exit_code == 0, table.output
-    out = table.stdout
+    out = " ".join(table.stdout.split())  # a narrow console folds the title
     assert "calibrated mode" in out and "e2e tok/s/user" in out and "tok/s/user" in out
     assert "best (TTFT ≤ 10 s (default))" in out and "default TTFT target of 10 s" in out
     doc = json.loads(runner.invoke(app, [*args, "--efficiency", "ideal", "--json"]).stdout)
     assert doc["efficiency"] == "ideal" and "--efficiency ideal" in doc["best"]["command"]
-    assert "ideal mode" in runner.invoke(app, [*args, "--efficiency", "ideal"], env={"COLUMNS": "250"}).stdout
+    ideal = runner.invoke(app, [*args, "--efficiency", "ideal"], env={"COLUMNS": "250"}).stdout
+    assert "ideal mode" in " ".join(ideal.split())
 
 
 def test_a_calibrated_plans_command_reproduces_it_in_serving_s_default_mode(default: rooflm.PlanResult) -> None:
