@@ -17,6 +17,12 @@ def _scaled(value: float, unit: str, prefixes: list[tuple[float, str]], digits: 
 _SI = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 
 
+def mode_label(efficiency: str) -> str:
+    """How every title names the mode its numbers were priced in ("calibrated mode"): one place, so a title that
+    comes to name more of what priced it (an engine) changes here."""
+    return f"{efficiency} mode"
+
+
 def seconds(s: float) -> str:
     if s is None or not math.isfinite(s):
         return "–"

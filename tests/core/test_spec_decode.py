@@ -149,13 +149,13 @@ def test_e2e_decode_takes_fewer_steps() -> None:
 
 def test_serving_tpot_is_the_effective_one(draft_1b: Path) -> None:
     # At concurrency 1 the serving view equals analyze's e2e at batch 1 (issue 12), with speculation too.
-    kw = {"spec_tokens": 3, "acceptance": "0.9,0.7,0.5", "draft": draft_1b}
+    kw = {"spec_tokens": 3, "acceptance": "0.9,0.7,0.5", "draft": draft_1b, "efficiency": "ideal"}
     point = serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=1024, gen_len=256, concurrency=[1], method="steady",
                           **kw).points[0]  # type: ignore[arg-type]
     e2e = analyze("llama-3.1-8b", "h100-sxm", phase="e2e", batch=1, prompt_len=1024, gen_len=256, **kw)  # type: ignore[arg-type]
     assert point.tpot_s == pytest.approx(e2e.totals.tpot_s, rel=1e-6)
     plain = serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=1024, gen_len=256, concurrency=[1],
-                          method="steady").points[0]
+                          method="steady", efficiency="ideal").points[0]
     assert point.tpot_s < plain.tpot_s
 
 

@@ -12,7 +12,7 @@ from rooflm.cli import app
 
 
 def test_numbers_in_the_text_are_the_reports() -> None:
-    e = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=64, context=4096)
+    e = rooflm.explain("llama-3.1-8b", "h100-sxm", batch=64, context=4096, efficiency="ideal")  # analyze's default
     md = e.to_markdown()
     r = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=64, context=4096)
     assert units.seconds(r.totals.time_s) in md
@@ -21,7 +21,7 @@ def test_numbers_in_the_text_are_the_reports() -> None:
     assert f"critical batch {cb.critical_batch_unconstrained}" in md
     assert f"largest batch at this context is {r.memory.max_batch}" in md
     # Another device, other numbers: nothing is a fixed string.
-    other = rooflm.explain("llama-3.1-8b", "a100-sxm", batch=64, context=4096).to_markdown()
+    other = rooflm.explain("llama-3.1-8b", "a100-sxm", batch=64, context=4096, efficiency="ideal").to_markdown()
     assert units.seconds(rooflm.analyze("llama-3.1-8b", "a100-sxm", batch=64, context=4096).totals.time_s) in other
     assert units.seconds(r.totals.time_s) not in other
 
@@ -109,5 +109,6 @@ def test_short_decode_attention_is_said_to_be_its_kernels_fixed_cost() -> None:
     assert long.attention_bandwidth_share == pytest.approx(0.74, abs=0.01)
     assert "fixed cost" not in long.to_markdown()
     # Ideal mode moves every byte at the full bandwidth.
-    assert rooflm.explain("llama-3.1-8b", "h100-sxm", batch=1, context=1024).attention_bandwidth_share == \
+    assert rooflm.explain("llama-3.1-8b", "h100-sxm", batch=1, context=1024,
+                          efficiency="ideal").attention_bandwidth_share == \
         pytest.approx(1.0)

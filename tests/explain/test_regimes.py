@@ -5,7 +5,7 @@ from rooflm import units
 
 
 def test_regime_section_carries_the_tables_numbers() -> None:
-    e = rooflm.explain("llama-3.1-8b", "h100-sxm")
+    e = rooflm.explain("llama-3.1-8b", "h100-sxm", efficiency="ideal")  # regimes' default mode
     t = rooflm.regimes("llama-3.1-8b", "h100-sxm")
     md = e.to_markdown()
     assert "## The regimes of this model here" in md
@@ -17,7 +17,7 @@ def test_regime_section_carries_the_tables_numbers() -> None:
 
 
 def test_cpu_explains_int4_next_to_a_gpu() -> None:
-    e = rooflm.explain("llama-3.1-8b", "ryzen-5800x")
+    e = rooflm.explain("llama-3.1-8b", "ryzen-5800x", efficiency="ideal")  # critical_batch's default mode
     c = e.cpu_vs_gpu
     assert c is not None and c.gpu.hardware == "h100-sxm"
     cpu_cb = rooflm.critical_batch("llama-3.1-8b", "ryzen-5800x", quant="w4a16").critical_batch_unconstrained

@@ -21,14 +21,15 @@ from rooflm.plot import Query, render
 from rooflm.plot.pareto_data import from_result, label
 
 runner = CliRunner()
+# Ideal mode: the 3.5 ms TPOT target below binds on the roofline's step times.
 PLAN = {"gpus": 2, "prompt_len": 512, "gen_len": 64, "quant": "fp8", "kv_dtype": "fp8", "max_running": [16, 64],
-        "max_tokens_per_step": [2048], "concurrency": [1, 8, 64], "workers": 1}
+        "max_tokens_per_step": [2048], "concurrency": [1, 8, 64], "workers": 1, "efficiency": "ideal"}
 QUERY = Query.of(model="llama-3.1-8b", hardware="h100-sxm", prompt_len=512, gen_len=64, quant="fp8", kv_dtype="fp8",
-                 max_num_batched_tokens=2048)
+                 max_num_batched_tokens=2048, efficiency="ideal")
 SEARCH = {"quants": ["fp8"], "gpus": 2, "max_running": [16, 64], "concurrency": [1, 8, 64], "ttft_slo": 0.1,
           "tpot_slo": 0.0035, "workers": 1}
 CLI = ["--gpus", "2", "--prompt-len", "512", "--gen-len", "64", "--quant", "fp8", "--kv-dtype", "fp8",
-       "--max-num-batched-tokens", "2048", "--concurrency", "1,8,64", "--tpot-slo", "0.0035"]
+       "--max-num-batched-tokens", "2048", "--concurrency", "1,8,64", "--tpot-slo", "0.0035", "--efficiency", "ideal"]
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_ttft_at_one_user_is_the_prefill_plus_the_kv_transfer(method: str, tp: i
     bandwidth, latency = LINK[kv_link]
     transfer = latency + 2000 * KV_BYTES / tp / bandwidth
     r = rooflm.serve_traffic(MODEL, HW, prompt_len=2000, gen_len=100, concurrency=[1], method=method, requests=40,
-                             disaggregate="1P:1D", kv_link=kv_link, tp=tp)
+                             disaggregate="1P:1D", kv_link=kv_link, tp=tp, efficiency="ideal")  # analyze's mode
     p = r.points[0]
     assert p.kv_transfer_s == pytest.approx(transfer, rel=1e-12)
     assert p.ttft_s == pytest.approx(a.totals.time_s + transfer, rel=1e-9)

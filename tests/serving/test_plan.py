@@ -26,8 +26,10 @@ runner = CliRunner()
 # A quick search: 2 GPUs (tp1·dp2, tp2, pp2, and tp1·dp2's two 1-GPU replicas disaggregated 1P:1D, read off its step
 # table) × 2 schemes × 2 KV dtypes = 12 step tables and 16 deployments, × 3 engine limits (16/32, 16/2048, 64/2048;
 # 64/32 is not searched: a token budget below max_running) × 4 loads = 192 configurations.
+# Ideal mode: the targets below are derived from the roofline's step times.
 QUICK = {"gpus": 2, "prompt_len": 512, "gen_len": 64, "quant": "bf16,fp8", "kv_dtype": "bf16,fp8",
-         "max_running": [16, 64], "max_tokens_per_step": [32, 2048], "concurrency": [1, 4, 16, 64], "workers": 1}
+         "max_running": [16, 64], "max_tokens_per_step": [32, 2048], "concurrency": [1, 4, 16, 64], "workers": 1,
+         "efficiency": "ideal"}
 
 
 # Built once per run: conftest.WORKER_UNITS sends this module's tests to one xdist worker.
@@ -146,7 +148,7 @@ def test_layouts_the_model_does_not_divide_into_are_not_searched() -> None:
 
 def test_a_target_nobody_meets_gives_no_best_and_says_so() -> None:
     args = {**QUICK, "quant": "fp8", "kv_dtype": "fp8", "max_running": [16], "max_tokens_per_step": [512]}
-    r = rooflm.plan("llama-3.1-8b", "h100-sxm", tpot_slo=1e-6, **args)  # type: ignore[arg-type]
+    r = rooflm.plan("llama-3.1-8b", "h100-sxm", tpot_slo=1e-6, ttft_slo=math.inf, **args)  # type: ignore[arg-type]
     assert r.best is None and r.pareto
     assert any("no searched configuration meets the targets (TPOT ≤ 0.001 ms)" in n for n in r.notes)
     assert r.to_json_dict()["best"] is None
@@ -154,7 +156,8 @@ def test_a_target_nobody_meets_gives_no_best_and_says_so() -> None:
                               "--kv-dtype", "fp8", "--max-running", "16", "--max-tokens-per-step", "512",
                               "--concurrency", "1,8", "--tpot-slo", "1e-6"])
     assert cli.exit_code == 0, cli.output
-    assert "best (TPOT ≤ 0.001 ms): none of the 2 fitting configurations meets it" in cli.stdout
+    # No --ttft-slo: the default TTFT target stands beside the TPOT one.
+    assert "best (TTFT ≤ 10 s (default) and TPOT ≤ 1 µs): none of the 2 fitting configurations meets it" in cli.stdout
 
 
 def test_nothing_fits_says_so() -> None:
@@ -202,7 +205,9 @@ def test_the_table_says_which_frontier_points_meet_the_targets() -> None:
             "--max-running", "16", "--max-tokens-per-step", "2048", "--concurrency", "1,64", "--workers", "1"]
     with_targets = runner.invoke(app, [*args, "--ttft-slo", "0.2"], env={"COLUMNS": "200"})
     assert with_targets.exit_code == 0 and "targets" in with_targets.stdout, with_targets.output
-    without = runner.invoke(app, args, env={"COLUMNS": "200"})
+    by_default = runner.invoke(app, args, env={"COLUMNS": "200"})  # the default TTFT target is a target too
+    assert by_default.exit_code == 0 and "targets" in by_default.stdout, by_default.output
+    without = runner.invoke(app, [*args, "--ttft-slo", "inf"], env={"COLUMNS": "200"})
     assert without.exit_code == 0 and "targets" not in without.stdout and "misses" not in without.stdout
 
 
@@ -361,7 +366,7 @@ def test_long_prompts_and_a_tight_tpot_pick_disaggregated_serving() -> None:
       target. Aggregated engines meet it only at fewer users (32), for fewer tokens/s per GPU."""
     kw = {"gpus": 4, "prompt_len": 8000, "gen_len": 512, "quant": "fp8", "kv_dtype": "fp8", "max_running": [64],
           "max_tokens_per_step": [8192], "concurrency": [16, 32, 48, 64], "ttft_slo": 1.0, "tpot_slo": 0.0045,
-          "workers": 1}
+          "workers": 1, "efficiency": "ideal"}  # the hand figures above are the roofline's
     r = rooflm.plan("llama-3.1-8b", "h100-sxm", **kw)  # type: ignore[arg-type]
     best = r.best
     assert best is not None and best.config["disaggregate"] == "1P:1D" and best.config["tp"] == 2
@@ -373,7 +378,8 @@ def test_long_prompts_and_a_tight_tpot_pick_disaggregated_serving() -> None:
     assert pure[0] <= best.metrics["tpot_s"] <= pure[1] * 1.01 and best.metrics["tpot_s"] <= 0.0045  # type: ignore[operator]
     # The aggregated engines at the same users, and the hand figure of their TPOT.
     agg = rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=8000, gen_len=512, concurrency=[users],
-                               method="steady", tp=2, dp=2, max_running=64, max_tokens_per_step=8192, **fp8).points[0]
+                               method="steady", tp=2, dp=2, max_running=64, max_tokens_per_step=8192,
+                               efficiency="ideal", **fp8).points[0]
     assert agg.tpot_s is not None and agg.requests_per_s is not None and agg.decode_batch is not None
     x_e, n = agg.requests_per_s / 2, users / 2
     prefill = rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", batch=1, prompt_len=8000, tp=2, **fp8)
@@ -417,10 +423,10 @@ def test_a_replica_reads_the_step_table_of_its_aggregated_layout() -> None:
     search = plan_module.Search(spec, hw, traffic.build_args | {"max_running": 64, "max_tokens_per_step": 8192},
                                 traffic.moments, np.array([64.0]), np.array([8192.0]), np.array([1.0, 16.0]),
                                 traffic.need_tokens, plan_module.pick_link(hw, "inter_node", 4))
-    columns = plan_module.evaluate(search, own_table[0].replica({}), own_table[0].splits, aggregated=False)
+    replica = own_table[0].replica({"efficiency": "ideal"})
+    columns = plan_module.evaluate(search, replica, own_table[0].splits, aggregated=False)
     served = rooflm.serve_traffic(spec, hw, prompt_len=2000, gen_len=128, concurrency=[1, 16], method="steady",
-                                  disaggregate="1P:1D", max_running=64, max_tokens_per_step=8192,
-                                  **own_table[0].replica({}))
+                                  disaggregate="1P:1D", max_running=64, max_tokens_per_step=8192, **replica)
     assert columns["output_tokens_per_s_per_gpu"][0, 0].tolist() == pytest.approx(
         [p.output_tokens_per_s_per_gpu for p in served.points], rel=5e-3)
 

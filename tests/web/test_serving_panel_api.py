@@ -20,7 +20,8 @@ from rooflm.web import create_app
 
 BODIES = json.loads((Path(__file__).parent / "serving_panel_bodies.json").read_text())
 # The same inputs as serve_traffic's arguments, written out by hand (the load lists as the lists they denote).
-DEPLOYMENT = {"quant": "bf16", "efficiency": "ideal", "tp": 1, "ep": 1, "pp": 1, "dp": 1}
+# The page leaves the mode to the view (no efficiency sent): serving's own default, calibrated, on both sides.
+DEPLOYMENT = {"quant": "bf16", "tp": 1, "ep": 1, "pp": 1, "dp": 1}
 DIRECT: dict[str, dict[str, Any]] = {
     "simulate_concurrency": {"prompt_len": "uniform:100:400", "gen_len": 32, "method": "simulate",
                              "concurrency": [1, 4, 16], "requests": 100},

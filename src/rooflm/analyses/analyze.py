@@ -14,13 +14,13 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm.analyses.critical import moe_report
-from rooflm.analyses.report import Layout, MemoryReport, OperatorRow, ProfileRef, Report, Totals
+from rooflm.analyses.report import Expectation, Layout, MemoryReport, OperatorRow, ProfileRef, Report, Totals
 from rooflm.core import engine, evaluate, graph
 from rooflm.core.evaluate import OpTotals, StepTotals
-from rooflm.core.inputs import Deployment, Setup, check_lengths, check_phase, setup
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.core.memory import MemoryUse, memory_use
 from rooflm.core.roofline import BOUNDS
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.kinds import OP_CLASSES
 from rooflm.ops.cost import Op
 from rooflm.specs.hardware import HardwareSpec
@@ -174,6 +174,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         ttft_s=_optional(r.ttft_s), tpot_s=_optional(r.tpot_s), output_tokens_per_s=columns.get("output_tokens_per_s"),
         pipelined_tokens_per_s=_f(r.tokens) * s.parallel.pp / _f(r.step.time_s) if s.parallel.pp > 1 else None,
         **_speculation_totals(s, phase, _f(r.step.time_s), _optional(r.tpot_s)),
+        calibrated=_expectation(s, deployment, phase, batch, prompt_len, ctx, gen_len, lm_head_all_tokens),
     )
     assert r.memory is not None  # run_phase computes it unless told not to
     memory = _memory_report(r.memory)
@@ -190,6 +191,23 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
         moe=moe_report(s, phase, batch, prompt_len, ctx) if s.model.is_moe else None,
     )
+
+
+def _expectation(s: Setup, deployment: Deployment, phase: str, batch: int, prompt_len: int, context: int, gen_len: int,
+                 lm_head_all_tokens: bool) -> Expectation | None:
+    """An ideal report's step again in calibrated mode (one more evaluation, times only): what an engine is expected
+    to take beside the roofline's bound. None for a report that is not ideal, or keywords calibrated mode refuses."""
+    if s.eff.mode != "ideal":
+        return None
+    try:
+        c = setup(s.model, s.hardware, **{**deployment, "efficiency": REALISTIC_EFFICIENCY})  # type: ignore[misc]
+    except RooflmError:
+        return None
+    r = run_phase(c, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len, lm_head_all_tokens,
+                  with_memory=False)
+    return Expectation(efficiency=c.eff.mode, time_s=_f(r.step.time_s), bound=BOUNDS[int(_f(r.step.bound))],
+                       tokens_per_s=_f(total_columns(c, r)["tokens_per_s"]), ttft_s=_optional(r.ttft_s),
+                       tpot_s=_optional(r.tpot_s))
 
 
 def _speculation_totals(s: Setup, phase: str, time_s: float, tpot_s: float | None) -> dict[str, float | None]:

@@ -54,10 +54,12 @@ class CriticalBatch:
     per_gemm: list[GemmCrossover]
     expert_critical_batch: int | None = None
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
+    efficiency: str = "ideal"  # the mode of the crossover's efficiencies
 
     def to_json_dict(self) -> dict[str, object]:
         return {
-            "model": self.model, "hardware": self.hardware, "quant": self.quant, "context": self.context,
+            "model": self.model, "hardware": self.hardware, "quant": self.quant, "efficiency": self.efficiency,
+            "context": self.context,
             "layout": self.layout, "ridge_intensity": self.ridge_intensity, "critical_batch": self.critical_batch,
             "critical_batch_unconstrained": self.critical_batch_unconstrained, "max_batch": self.max_batch,
             "expert_critical_batch": self.expert_critical_batch, "profile": self.profile,
@@ -131,7 +133,7 @@ def critical_batch(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str
     overall_global = _global(overall, dp)
     within = overall_global if overall_global is not None and overall_global <= max_batch else None
     return CriticalBatch(s.model.name, s.hardware.name, s.quant.label, context, s.parallel.label, s.ridge, within,
-                         overall_global, max_batch, per_gemm, expert_critical_batch(s, context), s.profile)
+                         overall_global, max_batch, per_gemm, expert_critical_batch(s, context), s.profile, s.eff.mode)
 
 
 def _global(replica_batch: int | None, dp: int) -> int | None:

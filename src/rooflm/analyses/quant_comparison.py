@@ -19,7 +19,7 @@ from typing_extensions import Unpack
 
 from rooflm.analyses import jsonstream
 from rooflm.analyses.sweep import MAX_POINTS_IN_MEMORY, SweepResult, count_points, sweep
-from rooflm.core.inputs import DEFAULTS, Deployment
+from rooflm.core.inputs import DEFAULTS, Deployment, realistic
 from rooflm.errors import InvalidInputError
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -232,7 +232,9 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     """Every scheme over the same grid; speed-up = baseline time / scheme time at the same point.
 
     ``schemes`` may carry a KV dtype as ``scheme+kv-fp8`` (e.g. ``bf16+kv-fp8``). A scheme whose math the device
-    has no roof for (fp8 on an A100) is skipped, and listed in ``skipped``; the baseline is never skipped."""
+    has no roof for (fp8 on an A100) is skipped, and listed in ``skipped``; the baseline is never skipped. Calibrated
+    mode unless ``efficiency`` says otherwise."""
+    deployment = realistic(deployment)  # calibrated unless asked: what a kernel reaches decides a scheme's gain
     if not schemes:
         raise InvalidInputError("give at least one scheme to compare", field="schemes")
     if not 0 < threshold < 10:

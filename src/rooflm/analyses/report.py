@@ -9,6 +9,18 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class Expectation(_Frozen):
+    """What a calibrated engine is expected to take for the same step: the roofline's companion (docs/DESIGN.md,
+    ``totals.calibrated``)."""
+
+    efficiency: str  # the mode it was priced in ("calibrated")
+    time_s: float
+    bound: str
+    tokens_per_s: float
+    ttft_s: float | None = None  # e2e only
+    tpot_s: float | None = None
+
+
 class Totals(_Frozen):
     time_s: float
     compute_time_s: float
@@ -36,6 +48,9 @@ class Totals(_Frozen):
     # and the effective time per output token (a decode step's time / tokens_per_step; e2e: tpot_s). None in prefill.
     tokens_per_step: float | None = None
     effective_tpot_s: float | None = None
+    # An ideal (roofline) report's calibrated expectation of the same step, beside it; None when the report is already
+    # calibrated, or when calibrated mode refuses one of its keywords (a dequantization override on a measured curve).
+    calibrated: Expectation | None = None
 
 
 class OperatorRow(_Frozen):

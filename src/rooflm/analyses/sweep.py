@@ -24,9 +24,9 @@ from rooflm.analyses import jsonstream
 from rooflm.analyses.analyze import STEP_COLUMNS, run_phase, total_columns
 from rooflm.core import engine, graph
 from rooflm.core.evaluate import OpTotals
-from rooflm.core.inputs import Deployment, Setup, check_lengths, check_phase, setup
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.core.roofline import BOUNDS
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -36,6 +36,9 @@ from rooflm.specs.workload import check_positive
 TOTAL_COLUMNS: tuple[str, ...] = (*STEP_COLUMNS[:-1], "bound", "tokens_per_s", "memory_total_bytes", "fits",
                                   "max_batch")
 E2E_COLUMNS: tuple[str, ...] = ("ttft_s", "tpot_s", "output_tokens_per_s")
+# An ideal sweep's calibrated expectation per point (analyze's totals.calibrated): the same chunk evaluated once more,
+# times only, so the sweep stays vectorised at about twice the work of its times.
+EXPECTED_COLUMNS: tuple[str, ...] = ("calibrated_time_s", "calibrated_bound")
 
 # What cannot finish is refused before any work (benchmarks/bench_bounds.py measures these costs). Streamed, a
 # point costs ~1 µs to evaluate and ~20 µs to write as text (Python's shortest float repr dominates): 10^8 points
@@ -205,6 +208,7 @@ class _Grid:
     axes: dict[str, np.ndarray]
     fixed: dict[str, np.float64]
     gen_len: int
+    expected: Setup | None = None  # the same deployment in calibrated mode, beside an ideal sweep
 
 
 def _prepare(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, phase: str, batch: Sequence[int],
@@ -225,7 +229,18 @@ def _prepare(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec,
     axes = {name: np.asarray(v, dtype=np.int64) for name, v in _axis_lists(phase, batch, prompt_len, context).items()}
     # The axis a phase does not span is fixed at its first value (prompt_len in decode, context elsewhere).
     fixed = {"prompt_len": np.float64(prompt_len[0]), "context": np.float64(context[0])}
-    return _Grid(s, phase, axes, fixed, gen_len)
+    return _Grid(s, phase, axes, fixed, gen_len, _expected_setup(s, deployment))
+
+
+def _expected_setup(s: Setup, deployment: Deployment) -> Setup | None:
+    """The deployment in calibrated mode, for an ideal sweep's expectation; None when the sweep is not ideal or
+    calibrated mode refuses one of its keywords (analyze's totals.calibrated is null there too)."""
+    if s.eff.mode != "ideal":
+        return None
+    try:
+        return setup(s.model, s.hardware, **{**deployment, "efficiency": REALISTIC_EFFICIENCY})  # type: ignore[misc]
+    except RooflmError:
+        return None
 
 
 def _chunks(grid: _Grid, lm_head_all_tokens: bool, size: int) -> Iterator[SweepResult]:
@@ -264,6 +279,9 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
         cols[f"{c}_memory_bound_s"] = full(sum((o.time_by_bound[memory_index] for o in members), np.zeros(())))
     if phase == "e2e":
         cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s), "output_tokens_per_s": totals["output_tokens_per_s"]}
+    if grid.expected is not None:
+        c = run_phase(grid.expected, phase, b, pl, ctx, gen_len, lm_head_all_tokens, with_memory=False).step
+        cols |= {"calibrated_time_s": full(c.time_s), "calibrated_bound": np.asarray(BOUNDS)[np.broadcast_to(c.bound, (n,))]}
     if s.options.speculation is not None and phase == "decode":  # as analyze's totals: tokens per verify step
         per_step = engine.tokens_per_step(s)
         cols |= {"tokens_per_step": full(per_step), "effective_tpot_s": cols["time_s"] / per_step}

@@ -34,7 +34,7 @@ from rooflm.cli.plan import plan
 from rooflm.cli.plot import plot, serve
 from rooflm.cli.regimes import regimes
 from rooflm.cli.serving import serving
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.explain.prose import explain as _explain
 from rooflm.specs.hardware import hardware_names, load_hardware
@@ -143,7 +143,7 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
 
 @app.command()
 @user_errors
-@with_deployment(defaults={"efficiency": "calibrated"}, exclude=("quant",))
+@with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("quant",))
 def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           schemes: Annotated[str, typer.Option(help="Schemes to compare; the first is the baseline unless --baseline. "
                                                "Add a KV dtype as scheme+kv-fp8.")] = "bf16,fp8,w4a16,w4a8",
@@ -177,7 +177,7 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
 
 @app.command()
 @user_errors
-@with_deployment()
+@with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
             context: Annotated[int | None, typer.Option(help="Decode: tokens in each cache (default: --prompt-len).")] = None,

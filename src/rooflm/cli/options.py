@@ -79,7 +79,8 @@ def with_deployment(*, defaults: dict[str, Any] | None = None, exclude: tuple[st
 def _given(chosen: dict[str, Any]) -> dict[str, Any]:
     """The keywords less those left at the API's own default, which the API fills in the same way: a flag not
     typed must not read as given, so that a --profile's parameters are not overridden by defaults (and an
-    --efficiency ideal typed can be told from the default)."""
+    --efficiency ideal typed can be told from the default). None is never given: a command whose default depends on
+    what it runs (`plot`'s efficiency) leaves it to the API."""
     ctx = get_current_context(silent=True)
     if ctx is None:
         return chosen
@@ -89,4 +90,4 @@ def _given(chosen: dict[str, Any]) -> dict[str, Any]:
         source = ctx.get_parameter_source(cli)
         return source is not None and source is not ParameterSource.DEFAULT
 
-    return {k: v for k, v in chosen.items() if typed(k) or v != DEFAULTS[k]}
+    return {k: v for k, v in chosen.items() if v is not None and (typed(k) or v != DEFAULTS[k])}

@@ -10,18 +10,21 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from rooflm import units
 from rooflm.analyses.axes import parse_int_list
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.cli.serving import LengthText, ms_cell, num_cell
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import pareto
 from rooflm.serving.plan import plan as run_plan
-from rooflm.serving.plan_result import PlanPoint, PlanResult
+from rooflm.serving.plan_result import E2E_PER_USER, PlanPoint, PlanResult
+from rooflm.units import mode_label
 
 # The search's option types, shared with `rooflm plot pareto`.
 Gpus = Annotated[int, typer.Option(help="GPUs to lay out: every tp × pp × dp (and ep for MoE) of this count is searched.")]
-TtftSlo = Annotated[float | None, typer.Option(help="Target mean time to first token, seconds (e.g. 0.5).")]
+TtftSlo = Annotated[float | None, typer.Option(help="Target mean time to first token, seconds (e.g. 0.5); plan's "
+                                                    "default 10 s, inf for none.")]
 TpotSlo = Annotated[float | None, typer.Option(help="Target mean time per output token, seconds (e.g. 0.03).")]
 IntList = Annotated[str | None, typer.Option()]
 Disaggregate = Annotated[str, typer.Option(help=(
@@ -36,7 +39,7 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 
 
 @user_errors
-@with_deployment(exclude=("tp", "ep", "pp", "dp"))
+@with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("tp", "ep", "pp", "dp"))
 def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: Gpus = 8,
          prompt_len: LengthText = "1024", gen_len: LengthText = "256",
          quant: Annotated[str | None, typer.Option("--quant", "-q", callback=lower_case, help=(
@@ -91,7 +94,8 @@ def _layout(p: PlanPoint) -> str:
 
 def _row(p: PlanPoint) -> list[str]:
     c, m = p.config, p.metrics
-    return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
+    return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m[E2E_PER_USER], 1),
+            num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
             ms_cell(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
             str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
 
@@ -121,14 +125,14 @@ def spread(per_user: list[float], rows: int) -> list[int]:
 def plan_table(r: PlanResult, rows: int = 0) -> Table:
     shown = spread([p.metrics["output_tokens_per_s_per_user"] or 0.0 for p in r.pareto], rows)
     part = f"{len(shown)} of its {len(r.pareto)} points, " if len(shown) < len(r.pareto) else ""
-    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
-                    f"{r.traffic.gen.label()} tokens — Pareto frontier ({part}--json for all) of {r.searched:,} "
-                    f"configurations ({r.fits:,} fit)" if part else
-                    f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
-                    f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
-                    f"({r.fits:,} fit)")
+    frontier = f"Pareto frontier ({part}--json for all)" if part else "Pareto frontier"
+    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}, {mode_label(r.efficiency)}: prompt "
+                    f"{r.traffic.prompt.label()}, output {r.traffic.gen.label()} tokens — {frontier} of "
+                    f"{r.searched:,} configurations ({r.fits:,} fit)",
+              caption="tok/s/user: 1 / TPOT (interactivity); e2e: output tokens / (TTFT + output tokens × TPOT)",
+              caption_justify="left")
     with_targets = any(v is not None for v in r.slo)
-    for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
+    for c in ("tok/s/user", "e2e tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
               "tok/step", "users", "bound", *(("targets",) if with_targets else ())):
         t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound", "targets") else "right")
     for i in shown:
@@ -137,7 +141,9 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
 
 
 def _best(r: PlanResult) -> None:
-    targets = [f"{name} ≤ {v * 1e3:g} ms" for name, v in (("TTFT", r.slo[0]), ("TPOT", r.slo[1])) if v is not None]
+    targets = [f"{name} ≤ {units.seconds(v)}" for name, v in (("TTFT", r.slo[0]), ("TPOT", r.slo[1])) if v is not None]
+    if r.ttft_slo_default and targets:
+        targets[0] += " (default)"
     within = " and ".join(targets) if targets else "no latency target"
     if r.best is None:
         out.print(f"best ({within}): none of the {r.fits:,} fitting configurations meets it", highlight=False,
@@ -145,7 +151,8 @@ def _best(r: PlanResult) -> None:
         return
     m = r.best.metrics
     out.print(f"best ({within}): {num_cell(m['output_tokens_per_s_per_gpu'])} tok/s/GPU at "
-              f"{num_cell(m['output_tokens_per_s_per_user'], 1)} tok/s/user (TTFT {ms_cell(m['ttft_s'])} ms, TPOT "
+              f"{num_cell(m['output_tokens_per_s_per_user'], 1)} tok/s/user, {num_cell(m[E2E_PER_USER], 1)} end to end "
+              f"(TTFT {ms_cell(m['ttft_s'])} ms, TPOT "
               f"{ms_cell(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
               f"{r.best.config['concurrency']} users", highlight=False, soft_wrap=True)
     out.print(f"  {r.best.command}", highlight=False, soft_wrap=True)

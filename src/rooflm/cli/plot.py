@@ -63,7 +63,7 @@ def _check_serving_flags(kind: str, batch: str | None, context: str | None, conc
 
 
 @user_errors
-@with_deployment()
+@with_deployment(defaults={"efficiency": None})  # by kind: ideal for a step's figures, calibrated for serving
 def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown | memory | serving | pareto | levels",
                                              callback=lower_case)],
          output: Annotated[Path, typer.Option("--output", "-o", help="File to write: .png, .svg, .pdf or .html "

@@ -15,6 +15,7 @@ from rooflm.analyses.regimes import regimes as _regimes
 from rooflm.cli.options import Hardware, Json, Model, with_deployment
 from rooflm.cli.output import print_json, show, user_errors
 from rooflm.core.inputs import Deployment
+from rooflm.units import mode_label
 
 
 def _speedup(x: float | None) -> str:
@@ -22,7 +23,7 @@ def _speedup(x: float | None) -> str:
 
 
 def regimes_table(r: Regimes) -> Group:
-    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {r.efficiency} mode · the seed's regimes, computed")
+    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode_label(r.efficiency)} · the seed's regimes, computed")
     table = Table(header_style="bold")
     for col in ("regime", "workload", "FLOP/B", "bound", "level", "step time", "vs bf16",
                 f"{INT4_SCHEME} vs bf16", "seed says", "agrees"):

@@ -13,10 +13,11 @@ from rich.text import Text
 from rooflm import units
 from rooflm.analyses.critical import CriticalBatch
 from rooflm.analyses.quant_comparison import QuantComparison
-from rooflm.analyses.report import Report
+from rooflm.analyses.report import Expectation, Report
 from rooflm.analyses.sweep import SweepResult
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.specs.model import ModelSpec
+from rooflm.units import mode_label
 
 BOUND_STYLE = {"compute": "bold green", "memory": "bold yellow", "communication": "bold magenta",
                "overhead": "bold red"}
@@ -39,7 +40,14 @@ def _workload_line(r: Report) -> str:
         what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
     where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label}; per device)"
     return (f"{r.model} on {where} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
-            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {r.efficiency} mode")
+            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {mode_label(r.efficiency)}")
+
+
+def _expected(e: Expectation) -> Text:
+    latency = "" if e.ttft_s is None else (f" (TTFT {units.seconds(e.ttft_s)}, TPOT "
+                                           f"{units.seconds(e.tpot_s) if e.tpot_s is not None else '–'})")
+    return Text.assemble(f"{units.seconds(e.time_s)}{latency}, ", _bound(e.bound), "-bound, ",
+                         units.rate(e.tokens_per_s, "tok/s"))
 
 
 def analysis(r: Report) -> Group:
@@ -53,6 +61,8 @@ def analysis(r: Report) -> Group:
     if t.tpot_s is not None:
         summary.add_row("time per output token", units.seconds(t.tpot_s))
     summary.add_row("bound", _bound(t.bound))
+    if t.calibrated is not None:  # the roofline's companion: what an engine is expected to take
+        summary.add_row(f"expected ({t.calibrated.efficiency})", _expected(t.calibrated))
     summary.add_row("tokens/s", units.rate(t.tokens_per_s, "tok/s"))
     if t.output_tokens_per_s is not None:
         summary.add_row("output tokens/s", units.rate(t.output_tokens_per_s, "tok/s"))
@@ -119,13 +129,16 @@ def shown_rows(n: int, limit: int) -> list[int]:
 
 
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
-    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
+    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {mode_label(s.efficiency)} · "
+                        f"{len(s)} points",
                   title_justify="left", header_style="bold")
     axes = list(s.axes)
     for a in axes:
         table.add_column(a, justify="right")
     experts = "tokens_per_expert" in s.columns
-    for col in ("time", "tokens/s", "AI", "bound", *(("tokens/expert", "experts") if experts else ()), "fits"):
+    expected = "calibrated_time_s" in s.columns  # an ideal sweep: the calibrated expectation beside each point
+    for col in ("time", "tokens/s", "AI", "bound", *(("calibrated", "cal. bound") if expected else ()),
+                *(("tokens/expert", "experts") if experts else ()), "fits"):
         table.add_column(col, justify="right")
     n = len(s)
     for i, row in enumerate(shown_rows(n, limit)):
@@ -133,16 +146,19 @@ def sweep_table(s: SweepResult, limit: int = 40) -> Table:
             table.add_row(*(["…"] * len(table.columns)))
         c = s.columns
         expert_cells = (f"{c['tokens_per_expert'][row]:.3g}", _bound(str(c["expert_bound"][row]))) if experts else ()
+        expected_cells = (units.seconds(float(c["calibrated_time_s"][row])),
+                          _bound(str(c["calibrated_bound"][row]))) if expected else ()
         table.add_row(*(str(s.axes[a][row]) for a in axes), units.seconds(float(c["time_s"][row])),
                       units.rate(float(c["tokens_per_s"][row]), "tok/s"), f"{c['arithmetic_intensity'][row]:.3g}",
-                      _bound(str(c["bound"][row])), *expert_cells, "yes" if c["fits"][row] else "no")
+                      _bound(str(c["bound"][row])), *expected_cells, *expert_cells, "yes" if c["fits"][row] else "no")
     return table
 
 
 def critical_batch_table(cb: CriticalBatch) -> Group:
     out_of_reach = cb.critical_batch is None and cb.critical_batch_unconstrained is not None
     head = Text.assemble(
-        f"{cb.model} on {cb.hardware} ({cb.layout}) · {cb.quant} · decode at context {cb.context}\n",
+        f"{cb.model} on {cb.hardware} ({cb.layout}) · {cb.quant} · decode at context {cb.context} · "
+        f"{mode_label(cb.efficiency)}\n",
         "weight GEMMs turn compute-bound at batch ",
         Text(str(cb.critical_batch_unconstrained or "never"), style="bold"),
         f" (ridge {cb.ridge_intensity:.4g} FLOP/B)",
@@ -189,7 +205,7 @@ def _quant_title(cmp: QuantComparison) -> Text:
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
     given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
     return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
-                f"{cmp.efficiency}{given}", style="bold")
+                f"{mode_label(cmp.efficiency)}{given}", style="bold")
 
 
 def _fit_mark(text: str, fits: bool, style: str = "") -> Text:

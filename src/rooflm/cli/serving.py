@@ -10,9 +10,10 @@ from rich.table import Table
 from rooflm.analyses.axes import parse_int_list
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
 from rooflm.serving.traffic import parse_rates
+from rooflm.units import mode_label
 
 LengthText = Annotated[str, typer.Option(help="Tokens: N, uniform:LO:HI, normal:MEAN:STD or lognormal:MEAN:STD.")]
 # The load and method options, shared with `rooflm plot serving`.
@@ -40,7 +41,7 @@ def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] 
 
 
 @user_errors
-@with_deployment()
+@with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
             gen_len: LengthText = "256",
             concurrency: Concurrency = None, request_rate: RequestRate = None, method: Method = "simulate",
@@ -80,8 +81,9 @@ def num_cell(v: float | None, digits: int = 0) -> str:
 
 def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
-    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
-                    f"output {r.gen_len} tokens ({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
+    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {mode_label(r.efficiency)}: prompt "
+                    f"{r.prompt_len}, output {r.gen_len} tokens "
+                    f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",

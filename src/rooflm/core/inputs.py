@@ -41,6 +41,11 @@ MAX_NUM_BATCHED_TOKENS = 8192
 # decode step's all-reduces sit on its critical path; overlap is an opt-in (e.g. SGLang's two-batch overlap).
 COMM_OVERLAP = 0.0
 
+# The mode of the views a deployer decides from (serving, plan, quant, explain) when none is asked: calibrated, what an
+# engine reaches. The roofline views (analyze, sweep, critical batch) keep ideal, the physical bound, as their subject
+# (``Deployment.efficiency``'s default) and show the calibrated expectation beside it.
+REALISTIC_EFFICIENCY = "calibrated"
+
 # Routing skew: 1 is uniform. Past a factor of a million every hot expert is already picked by every token
 # (its probability is capped at 1), so a larger one changes nothing but risks overflow (1e308 · experts = inf).
 MAX_HOT_EXPERT_FACTOR = 1e6
@@ -84,8 +89,10 @@ class Deployment(TypedDict, total=False):
         web_help="Quantization scheme, as --quant: a name, `native` (the checkpoint's own; bf16 without one) or a mix "
                  "per module class.")]
     kv_dtype: Annotated[str | None, Flag(None, "KV-cache dtype: bf16, fp16, fp8, int8, int4", any_case=True)]
-    efficiency: Annotated[str, Flag("ideal", "ideal (datasheet roofs, no overhead) | calibrated (measured fractions)",
-                                    any_case=True)]
+    efficiency: Annotated[str, Flag("ideal", "ideal (datasheet roofs, no overhead) | calibrated (measured fractions). "
+                                             "Default: calibrated for serving, plan, quant and explain; ideal (the "
+                                             "roofline, the calibrated expectation beside it) for analyze, sweep and "
+                                             "critical-batch", any_case=True)]
     engine: Annotated[str | None, Flag(
         None, "Serving engine whose measured GEMM kernels calibrated mode prices dense GEMMs with, where the device has "
               "its tables: trtllm, vllm or sglang, optionally @version (vllm@0.24); unset: the generic kernel "
@@ -285,6 +292,12 @@ def with_engine(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> Effici
             f"measured kernels (data/engine_kernels/{hw.name}-{tables.engine}.toml; {tables.provenance['notice']}); "
             "grouped expert GEMMs, attention and other families: the generic kernel families")
     return replace(eff, engine_gemm=dict(tables.gemm), sources={**eff.sources, "engine": note})
+
+
+def realistic(d: Deployment) -> Deployment:
+    """The keywords with calibrated mode where no efficiency is given (the default of the views that predict what a
+    deployment reaches: serving, plan, quant, explain)."""
+    return d if d.get("efficiency") is not None else {**d, "efficiency": REALISTIC_EFFICIENCY}  # type: ignore[typeddict-item]
 
 
 def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:

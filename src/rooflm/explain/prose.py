@@ -16,7 +16,7 @@ from rooflm.analyses.analyze import LEVER_SCHEMES, analyze, lighter_schemes
 from rooflm.analyses.critical import CriticalBatch, critical_batch
 from rooflm.analyses.regimes import Regimes, regimes
 from rooflm.analyses.report import Report
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, realistic
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.errors import RooflmError
 from rooflm.explain.regimes import CpuComparison, comparison_lines, cpu_comparison, regime_lines
@@ -24,6 +24,7 @@ from rooflm.specs.hardware import HardwareSpec, Link, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import load_scheme
+from rooflm.units import mode_label
 
 # Below this share of the bandwidth, decode attention's time is mostly its kernels' fixed cost (explain says so).
 FIXED_COST_SHARE = 0.5
@@ -69,7 +70,7 @@ class Explanation:
         r = self.report
         return {
             "model": r.model, "hardware": r.hardware, "phase": r.phase, "batch": r.batch, "context": r.context,
-            "quant": r.quant,
+            "quant": r.quant, "efficiency": r.efficiency,
             "profile": None if r.profile is None else r.profile.model_dump(),
             "layout": r.layout.label, "time_s": r.totals.time_s, "bound": r.totals.bound,
             "tokens_per_s": r.totals.tokens_per_s, "arithmetic_intensity": r.totals.arithmetic_intensity,
@@ -195,6 +196,8 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
 def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
             phase: str = "decode", batch: int = 1, prompt_len: int = 1024, context: int | None = None,
             gen_len: int = 256, **deployment: Unpack[Deployment]) -> Explanation:
+    """The step in words, in calibrated mode unless ``efficiency`` says otherwise (what an engine reaches)."""
+    deployment = realistic(deployment)
     # Resolved once, so every lever's analysis runs on the same device and model, whether they were given by
     # name, as a file or as a spec (a file's device is not in the catalog under its own name).
     model, hardware = load_model(model), load_hardware(hardware)
@@ -224,7 +227,7 @@ def _markdown(e: Explanation) -> list[str]:
     step = {"decode": f"one decode step of batch {r.batch} at context {r.context}",
             "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
             "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
-    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({r.efficiency} mode)", ""]
+    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({mode_label(r.efficiency)})", ""]
     if r.profile is not None:
         lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
                   f"`{r.profile.data_sha256 or 'unknown'}`).", ""]

@@ -20,6 +20,7 @@ from rooflm.analyses.sweep import SweepResult
 from rooflm.core.inputs import DEFAULTS, Deployment
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
+from rooflm.units import mode_label
 
 # Roofs worth drawing: the formats LLM inference runs its math in. A scheme's own roof is added if missing.
 ROOF_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "int4", "fp4")
@@ -131,8 +132,7 @@ def title(report: Report, hw: HardwareSpec, *, batch: bool = True, scheme: bool 
     parts.append(workload_words(report))
     if batch:
         parts.append(f"batch {report.batch:,}")
-    if report.efficiency != "ideal":
-        parts.append(f"{report.efficiency} efficiency")
+    parts.append(mode_label(report.efficiency))
     return " · ".join(parts)
 
 
@@ -270,8 +270,7 @@ def batch_data(query: Query, batches: Sequence[int] = DEFAULT_BATCHES, quants: S
     if len(quant_list) == 1:
         head.append(first.quant)
     head.append(workload_words(first))
-    if first.efficiency != "ideal":
-        head.append(f"{first.efficiency} efficiency")
+    head.append(mode_label(first.efficiency))
     return BatchData(" · ".join(head), query.phase, series)
 
 
@@ -309,8 +308,7 @@ def _context_title(report: Report, hw: HardwareSpec) -> str:
     parts = [report.model, hw.display_name, report.quant, report.phase, f"batch {report.batch:,}"]
     if report.layout.devices > 1:
         parts.insert(3, report.layout.label)
-    if report.efficiency != "ideal":
-        parts.append(f"{report.efficiency} efficiency")
+    parts.append(mode_label(report.efficiency))
     return " · ".join(parts)
 
 

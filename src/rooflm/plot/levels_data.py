@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rooflm.analyses.documents import levels_document
 from rooflm.analyses.report import Report
 from rooflm.specs.hardware import HardwareSpec
+from rooflm.units import mode_label
 
 
 @dataclass(frozen=True)
@@ -46,5 +47,6 @@ def levels_data(report: Report, hw: HardwareSpec, all_levels: bool = False) -> L
             if moved > 0 and (binds or all_levels):
                 points.append(LevelPoint(o.name, level, o.flops / moved, o.flops / o.time_s, binds))
     slopes = [LevelSlope(lv["name"], lv["bandwidth"]) for lv in levels_document(hw)]
-    title = f"{report.model} on {hw.display_name}: hierarchical roofline ({report.phase}, batch {report.batch})"
+    title = (f"{report.model} on {hw.display_name}: hierarchical roofline ({report.phase}, batch {report.batch}, "
+             f"{mode_label(report.efficiency)})")
     return LevelsData(title, hw.peak(report.compute_dtype), slopes, points)

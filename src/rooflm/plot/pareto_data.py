@@ -13,6 +13,7 @@ from rooflm.errors import InvalidInputError
 from rooflm.plot.data import Query
 from rooflm.serving.plan_result import PlanPoint, PlanResult
 from rooflm.serving.plan_space import SEARCHED
+from rooflm.units import mode_label
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def from_result(r: PlanResult) -> ParetoData:
     front = [(p.metrics["output_tokens_per_s_per_user"], p.metrics["output_tokens_per_s_per_gpu"]) for p in r.pareto]
     best = None if r.best is None else (float(r.best.metrics["output_tokens_per_s_per_user"] or 0),
                                          float(r.best.metrics["output_tokens_per_s_per_gpu"] or 0), label(r.best))
-    title = (f"{r.model} on {r.gpus} × {r.hardware} · prompt {r.traffic.prompt.label()}, output "
+    title = (f"{r.model} on {r.gpus} × {r.hardware} · {mode_label(r.efficiency)} · prompt {r.traffic.prompt.label()}, output "
              f"{r.traffic.gen.label()} tokens · Pareto frontier of {r.searched:,} configurations ({r.fits:,} fit)")
     return ParetoData(title, [float(v) for v in f.get("output_tokens_per_s_per_user", [])],
                       [float(v) for v in f.get("output_tokens_per_s_per_gpu", [])], [bool(v) for v in meets],

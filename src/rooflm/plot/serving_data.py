@@ -10,6 +10,7 @@ from typing import Any
 import rooflm
 from rooflm.plot.data import Query
 from rooflm.serving.result import ServingResult
+from rooflm.units import mode_label
 
 # Closed-loop users from one to past a typical engine's 256 running requests: the curve reaches its knee.
 DEFAULT_CONCURRENCY: tuple[int, ...] = tuple(2**i for i in range(10))
@@ -43,8 +44,7 @@ def serving_title(r: ServingResult) -> str:
         parts.append(r.layout)
     parts.append(f"prompt {r.prompt_len}, {r.gen_len} output tokens")
     parts.append("simulated requests" if r.method == "simulate" else "steady-state model")
-    if r.efficiency != "ideal":
-        parts.append(f"{r.efficiency} efficiency")
+    parts.append(mode_label(r.efficiency))
     return " · ".join(parts)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, realistic
 from rooflm.errors import InvalidInputError, quoted
 from rooflm.serving import disagg_api, steady
 from rooflm.serving import simulate as sim
@@ -62,7 +62,8 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
 
     ``disaggregate="2P:6D"``: 2 prefill and 6 decode replicas of the layout, each request's KV cache sent from one
     to the other over ``kv_link`` ("inter_node", the default, or "intra_node"); ``requests`` then counts the whole
-    deployment's (see rooflm.serving.disagg)."""
+    deployment's (see rooflm.serving.disagg). Calibrated mode unless ``efficiency`` says otherwise."""
+    deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
     load, values = check_loads(None if concurrency is None else list(concurrency),
                                None if request_rate is None else list(request_rate))
     method = _check_method(method)

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, realistic
 from rooflm.errors import InvalidInputError
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
 from rooflm.serving.disagg_steady import steady_points
-from rooflm.serving.plan_result import METRICS, PlanPoint, PlanResult, Traffic, command_line
+from rooflm.serving.plan_result import E2E_PER_USER, METRICS, PlanPoint, PlanResult, Traffic, command_line, e2e_per_user
 from rooflm.serving.steps import Engine, build, kv_room, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -81,9 +81,13 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     None) searches, for each layout of gpus / R devices with R ≥ 2 replicas, disaggregated serving on every split
     xP:yD with x + y = R (past 8 replicas: x and y of 1, 2, 4, …), "off" none, or a list of splits ("1P:3D,2P:2D");
     ``kv_link`` the KV transfer's link (serve_traffic's). Other deployment keywords (efficiency, acceptance, draft,
-    profile, …) apply to every configuration. ``workers``: processes (default: by the work)."""
+    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work)."""
+    deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
     gpus = space.check_gpus(gpus)
+    ttft_default = ttft_slo is None
     ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
+    if ttft_default:
+        ttft_slo = space.DEFAULT_TTFT_SLO_S
     space.check_not_searched(deployment)
     ks = space.integers(spec_tokens, space.DEFAULT_SPEC_TOKENS, "spec_tokens", 0, 64)
     if max(ks) == 0 and ("acceptance" in deployment or "draft" in deployment):
@@ -111,8 +115,11 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
                     traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
     columns = _run(search, [(t.deployment(deployment) if t.aggregated else t.replica(deployment), t.splits,
                              t.aggregated) for t in found], workers)
+    if ttft_default:
+        notes.append(f"no --ttft-slo given: the best meets the default TTFT target of {space.DEFAULT_TTFT_SLO_S:g} s "
+                     "(a first token later than that is a queue, not a service); --ttft-slo sets another, inf none")
     return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
-                   (ttft_slo, tpot_slo), notes, deployment, link)
+                   (ttft_slo, tpot_slo), notes, deployment, link, ttft_default)
 
 
 def _disaggregated(spec: ModelSpec, hw: HardwareSpec, gpus: int,
@@ -233,8 +240,9 @@ def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...], bool]
 def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
             found: list[space.Table], limits: list[tuple[int, int]], loads: list[int],
             columns: list[dict[str, np.ndarray]], searched: int, slo: tuple[float | None, float | None],
-            notes: list[str], extra: Deployment, link: KvLink | None) -> PlanResult:
+            notes: list[str], extra: Deployment, link: KvLink | None, ttft_default: bool = False) -> PlanResult:
     flat = {name: np.concatenate([c[name].ravel() for c in columns]) for name in columns[0]}
+    flat[E2E_PER_USER] = e2e_per_user(traffic.moments.mean_gen, flat["ttft_s"], flat["tpot_s"])
     x, y = flat["output_tokens_per_s_per_user"], flat["output_tokens_per_s_per_gpu"]
     fits = np.isfinite(flat["output_tokens_per_s"])
     front = pareto.frontier(x, y)
@@ -249,7 +257,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
         config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant, "kv_dtype": t.kv_dtype,
                   "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
                   "max_running": r, "max_tokens_per_step": b, "concurrency": users}
-        metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i])) for name in METRICS}
+        metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i]))
+                   for name in (*METRICS, E2E_PER_USER)}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
                          command_line(model, hardware, traffic, d, r, b, users, split, link))
 
@@ -261,7 +270,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
     return PlanResult(model=spec.name, hardware=hw.name, gpus=gpus, traffic=traffic, slo=slo, searched=searched,
                       fits=int(fits.sum()), pareto=[point(int(i)) for i in front],
                       best=None if top is None else point(top), notes=notes,
-                      fitting={name: flat[name][fits] for name in METRICS})
+                      fitting={name: flat[name][fits] for name in (*METRICS, E2E_PER_USER)},
+                      efficiency=str(extra.get("efficiency")).strip().lower(), ttft_slo_default=ttft_default)
 
 
 def _targets(ttft: float | None, tpot: float | None) -> str:

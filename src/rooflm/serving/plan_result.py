@@ -10,15 +10,24 @@ from typing import Any
 
 import numpy as np
 
-from rooflm.core.inputs import DEPLOYMENT_FIELDS, Deployment
+from rooflm.core.inputs import DEPLOYMENT_FIELDS, REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Split
 from rooflm.serving.traffic import Lengths, Moments
 
 # The serving figures each searched configuration gets (rooflm.serving.ServingPoint's fields, steady-state means).
 METRICS: tuple[str, ...] = ("ttft_s", "tpot_s", "e2e_latency_s", "output_tokens_per_s", "output_tokens_per_s_per_gpu",
                             "output_tokens_per_s_per_user", "batch", "decode_batch", "kv_use", "requests_per_s")
+# What a user feels end to end: output tokens over the whole wait, first token included (beside interactivity,
+# output_tokens_per_s_per_user = 1 / TPOT, which leaves the wait for the first token out).
+E2E_PER_USER = "e2e_output_tokens_per_s_per_user"
 # Written by the command line itself (searched, or the traffic's), not from the deployment keywords.
 _OWN_FLAGS = ("tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "max_num_batched_tokens")
+
+
+def e2e_per_user(gen_len: float, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
+    """End-to-end output tokens/s one user sees: gen_len / (TTFT + gen_len × TPOT), ``gen_len`` the mean output
+    length (NaN where a figure is)."""
+    return gen_len / (ttft_s + gen_len * tpot_s)
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class PlanPoint:
     config: dict[str, int | str | None]  # tp, ep, pp, dp, quant, kv_dtype, spec_tokens, disaggregate (None:
     # aggregated, or the split "xP:yD" of replicas of tp × pp devices, dp 1), max_running, max_tokens_per_step,
     # concurrency
-    metrics: dict[str, float | None]  # METRICS
+    metrics: dict[str, float | None]  # METRICS and E2E_PER_USER
     bound: str
     kv_capacity_tokens: int  # per replica (per decode replica when disaggregated)
     command: str
@@ -60,11 +69,14 @@ class PlanResult:
     notes: list[str] = field(default_factory=list)
     # Every configuration that fits, METRICS name → values (for figures and checks; not in the JSON document).
     fitting: dict[str, np.ndarray] = field(default_factory=dict)
+    efficiency: str = "calibrated"  # the mode every configuration was priced in
+    ttft_slo_default: bool = False  # slo[0] is the default TTFT target (none was given)
 
     def to_json_dict(self) -> dict[str, object]:
-        return {"model": self.model, "hardware": self.hardware, "gpus": self.gpus,
+        return {"model": self.model, "hardware": self.hardware, "efficiency": self.efficiency, "gpus": self.gpus,
                 "prompt_len": self.traffic.prompt.label(), "gen_len": self.traffic.gen.label(),
-                "ttft_slo_s": self.slo[0], "tpot_slo_s": self.slo[1], "searched": self.searched, "fits": self.fits,
+                "ttft_slo_s": self.slo[0], "ttft_slo_default": self.ttft_slo_default, "tpot_slo_s": self.slo[1],
+                "searched": self.searched, "fits": self.fits,
                 "pareto": [p.to_json_dict() for p in self.pareto],
                 "best": None if self.best is None else self.best.to_json_dict(), "notes": list(self.notes)}
 
@@ -89,8 +101,8 @@ def deployment_flags(d: Deployment) -> list[str]:
     out: list[str] = []
     for f in DEPLOYMENT_FIELDS:
         v = d.get(f.name)
-        if f.name in _OWN_FLAGS or v is None:
-            continue
+        if f.name in _OWN_FLAGS or v is None or (f.name == "efficiency" and v == REALISTIC_EFFICIENCY):
+            continue  # serving's own default mode is not spelled out
         pair = next((s for s in f.flag.decls if "/" in s), None)
         if pair is not None:  # --x/--no-x
             out.append(pair.split("/")[0 if v else 1])

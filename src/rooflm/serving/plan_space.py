@@ -30,6 +30,11 @@ DEFAULT_MAX_RUNNING: tuple[int, ...] = (32, 64, 128, 256, 512)
 DEFAULT_MAX_TOKENS: tuple[int, ...] = (2048, 8192)
 DEFAULT_CONCURRENCY: tuple[int, ...] = tuple(2**i for i in range(12))  # 1 … 2048 users
 DEFAULT_SPEC_TOKENS: tuple[int, ...] = (0,)
+# The mean TTFT the best configuration must meet when no target is given. Without one, the most tokens/s per GPU is
+# a point deep in the queue (users waiting tens of seconds for their first token). 10 s is past every published
+# serving constraint (MLPerf Inference v5.0's server scenario: TTFT ≤ 2 s for Llama 2 70B, ≤ 6 s for Llama 3.1 405B),
+# so it only rules out points whose first token waits on a queue no interactive service would keep.
+DEFAULT_TTFT_SLO_S = 10.0
 # `--disaggregate auto`: every split xP:yD of up to this many replicas; past it the prefill share on a geometric
 # grid from each end (1, 2, 4, … prefill replicas, and as many decode), ~2 log2(R) splits, so the count stays small.
 AUTO_EVERY_SPLIT = 8
@@ -130,12 +135,13 @@ def check_gpus(gpus: object) -> int:
 
 
 def check_slo(value: object, field: str) -> float | None:
+    """A latency target in seconds; None (not given) and infinity (no target) are None."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise InvalidInputError(f"--{field.replace('_', '-')} must be a positive number of seconds, got "
-                                f"{quoted(value)}", field=field)
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+        raise InvalidInputError(f"--{field.replace('_', '-')} must be a positive number of seconds (inf: no "
+                                f"target), got {quoted(value)}", field=field)
+    return None if math.isinf(value) else float(value)
 
 
 def check_not_searched(extra: Deployment) -> None:

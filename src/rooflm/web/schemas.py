@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from annotated_types import Len
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from rooflm.core.inputs import DEPLOYMENT_FIELDS
+from rooflm.core.inputs import DEPLOYMENT_FIELDS, REALISTIC_EFFICIENCY
 from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.specs.hardware import HardwareSpec, catalog_hardware, hardware_from_text
 from rooflm.specs.hf_config import catalog_model, model_from_text
@@ -183,17 +183,18 @@ class QuantBody(Options):
     context: IntList | None = None
     gen_len: int = 256
     threshold: float = 0.10
-    efficiency: Name = "calibrated"
+    efficiency: Name = REALISTIC_EFFICIENCY
 
 
 class ExplainBody(Options):
-    """``rooflm explain``: the inputs of analyze."""
+    """``rooflm explain``: the inputs of analyze (calibrated mode by default, as there)."""
 
     phase: Name = "decode"
     batch: int = 1
     prompt_len: int = 1024
     context: int | None = None
     gen_len: int = 256
+    efficiency: Name = REALISTIC_EFFICIENCY
 
 
 class RegimesBody(Options):
@@ -214,7 +215,8 @@ MAX_API_LOADS = 64
 
 
 class ServingBody(Options):
-    """``rooflm serving``: a traffic's lengths (a number or the CLI's distribution text) and one load list."""
+    """``rooflm serving``: a traffic's lengths (a number or the CLI's distribution text) and one load list
+    (calibrated mode by default, as there)."""
 
     prompt_len: int | Name = 1024
     gen_len: int | Name = 256
@@ -231,3 +233,4 @@ class ServingBody(Options):
     disaggregate: Name | None = Field(None, description="xP:yD: x prefill and y decode replicas of the layout, the "
                                       "KV cache sent between them (rooflm serving --disaggregate)")
     kv_link: Name | None = Field(None, description="the KV transfer's link: inter_node (default) | intra_node")
+    efficiency: Name = REALISTIC_EFFICIENCY

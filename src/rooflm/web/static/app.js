@@ -42,7 +42,9 @@ function lengthValue() { return Math.min(maxContext, Math.max(1, Math.round(2 **
 // The deployment the inputs describe (model, device, scheme, layout, efficiency, profile): what every analysis and
 // the serving panel (serving.js) send.
 function deploymentBody() {
-  const body = { quant: $("quant").value, efficiency: $("efficiency").value };
+  const body = { quant: $("quant").value };
+  // Left to the view (empty): each endpoint's own default, ideal for the step and calibrated for explain and serving.
+  if ($("efficiency").value) body.efficiency = $("efficiency").value;
   if ($("hardware").value === HARDWARE_TOML) body.hardware_toml = $("hardware_toml").value;
   else body.hardware = $("hardware").value;
   for (const id of ["tp", "ep", "pp", "dp"]) body[id] = Number($(id).value);
@@ -93,6 +95,9 @@ function showError(error) {
 function renderSummary(r) {
   const t = r.totals;
   $("time").textContent = fmt.seconds(t.time_s);
+  // An ideal step's calibrated expectation, beside the roofline's time.
+  $("expected").textContent = t.calibrated ? `${t.calibrated.efficiency}: ${fmt.seconds(t.calibrated.time_s)}, ` +
+    `${t.calibrated.bound}` : `${r.efficiency} mode`;
   $("bound").textContent = t.bound;
   $("bound").className = `value ${t.bound}`;
   $("tokens").textContent = fmt.rate(t.output_tokens_per_s ?? t.tokens_per_s);

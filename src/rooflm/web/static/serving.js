@@ -105,7 +105,7 @@ function servingTitle(doc) {
   if (doc.disaggregate) parts.push(`disaggregated ${doc.disaggregate.split}`);
   parts.push(`prompt ${doc.prompt_len}, ${doc.gen_len} output tokens`);
   parts.push(doc.method === "simulate" ? "simulated requests" : "steady-state model");
-  if (doc.efficiency !== "ideal") parts.push(`${doc.efficiency} efficiency`);
+  parts.push(`${doc.efficiency} mode`);
   return parts.join(" · ");
 }
 
