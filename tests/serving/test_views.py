@@ -32,10 +32,10 @@ def test_the_steady_window_holds_littles_law_and_leaves_out_the_drain(users: int
 
 def test_at_one_user_both_views_are_analyze() -> None:
     """One user never queues: a benchmark's first request finds the engine as empty as every later one."""
-    a = rooflm.analyze(MODEL, HW, phase="e2e", batch=1, prompt_len=1000, gen_len=100)
+    a = rooflm.analyze(MODEL, HW, phase="e2e", batch=1, prompt_len=1000, gen_len=100, efficiency="calibrated")
     for view in ("steady", "benchmark"):
         p = rooflm.serve_traffic(MODEL, HW, prompt_len=1000, gen_len=100, concurrency=[1], requests=30,
-                                 view=view).points[0]
+                                 view=view, efficiency="calibrated").points[0]
         assert p.ttft_s == pytest.approx(a.totals.ttft_s, rel=1e-9), view
         assert p.tpot_s == pytest.approx(a.totals.tpot_s, rel=1e-9), view
 
