@@ -59,7 +59,7 @@ class Explanation:
     regimes: list[ClassRegime]
     attention_intensity_at_double_batch: float | None
     levers: list[Lever] = field(default_factory=list)
-    regime_table: Regimes | None = None  # the seed's regimes for this model, device and scheme (rooflm regimes)
+    regime_table: Regimes | None = None  # the rule of thumb's regimes for this model, device and scheme (rooflm regimes)
     cpu_vs_gpu: CpuComparison | None = None  # on a CPU: what int4 buys there and on a GPU
     # Decode attention's achieved DRAM bandwidth as a share of the device's: low where each kernel's fixed cost
     # (calibrated mode's attention-decode curve) outweighs the KV it moves. None without decode attention.
