@@ -31,6 +31,11 @@ CLASS_NAMES = {"weight_gemm": "weight GEMMs", "attention": "attention (KV cache)
                "communication": "communication", "other": "norms and element-wise ops", "overhead": "launch overhead"}
 
 
+
+def _flag(keyword: str) -> str:
+    """A keyword as `rooflm explain`'s reader types it: the command line's flag (``kv_dtype`` → ``--kv-dtype``)."""
+    return "--" + keyword.replace("_", "-")
+
 @dataclass(frozen=True)
 class ClassRegime:
     op_class: str
@@ -76,7 +81,8 @@ class Explanation:
             "ridge_intensity": r.totals.ridge_intensity,
             "critical_batch": None if self.critical is None else self.critical.critical_batch_unconstrained,
             "expert_critical_batch": None if self.critical is None else self.critical.expert_critical_batch,
-            "max_batch": r.memory.max_batch, "fits": r.memory.fits, "memory_suggestions": r.memory.suggestions,
+            "max_batch": r.memory.max_batch, "fits": r.memory.fits,
+            "memory_suggestions": [s.model_dump() for s in r.memory.suggestions],
             "regimes": [asdict(x) for x in self.regimes],
             "attention_intensity_at_double_batch": self.attention_intensity_at_double_batch,
             "attention_bandwidth_share": self.attention_bandwidth_share,
@@ -255,8 +261,8 @@ def _markdown(e: Explanation) -> list[str]:
     verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
     lines += ["", "## Memory", "",
               f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
-    if m.suggestions:
-        lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in m.suggestions) + ".")
+    if suggestions := m.suggestion_lines(_flag):
+        lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in suggestions) + ".")
     return lines
 
 
