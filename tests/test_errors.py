@@ -83,3 +83,15 @@ def test_marks_never_come_from_what_the_user_sent() -> None:
     sent = f"{arg('seed')}"  # a value that looks like a marked keyword is quoted with its control characters escaped
     e = InvalidInputError(f"{arg('quant')} {quoted(sent)} is unknown", "quant")
     assert e.spelled(flag) == "--quant '\\x1dseed\\x1e' is unknown"
+
+
+def test_an_input_named_as_a_noun_keeps_each_surfaces_spelling() -> None:
+    from typer.testing import CliRunner
+
+    from rooflm.cli import app
+
+    with pytest.raises(rooflm.RooflmError) as info:
+        rooflm.analyze("llama-3.1-8b", "h100-sxm", phase="prefill", prompt_len=-5)
+    assert str(info.value) == "prompt_len must be a positive integer, got -5"
+    cli = CliRunner().invoke(app, ["analyze", "--phase", "prefill", "--prompt-len", "-5"])
+    assert cli.exit_code == 2 and "error: prompt-len must be a positive integer, got -5" in cli.output

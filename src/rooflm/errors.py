@@ -2,7 +2,8 @@
 
 A message names the inputs it is about as the API's keywords (``seed must be …``), each marked with :func:`arg`, so
 that every surface spells them its own way: ``str(error)`` the Python keyword, the CLI its flag (``--seed``), the
-web its body field (:meth:`RooflmError.spelled`).
+web its body field (:meth:`RooflmError.spelled`). :func:`named` marks an input named as a noun rather than a
+flag: the CLI writes it without dashes (``prompt-len must be a positive integer``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Two control characters around a keyword: repr(), and so quoted(), escapes them in whatever the user sent, so the
-# marks never come from user text.
-_ARG = re.compile("\x1d([A-Za-z0-9_]+)\x1e")
+# Control characters around a keyword: repr(), and so quoted(), escapes them in whatever the user sent, so the
+# marks never come from user text. \x1d opens a flag, \x1c a noun.
+_ARG = re.compile("([\x1c\x1d])([A-Za-z0-9_]+)\x1e")
 
 
 def arg(name: str) -> str:
@@ -25,9 +26,16 @@ def arg(name: str) -> str:
     return f"\x1d{name}\x1e"
 
 
+def named(name: str) -> str:
+    """The API keyword ``name`` as the subject of a message, spelled as :func:`arg` is less leading dashes."""
+    return f"\x1c{name}\x1e"
+
+
 def spell(message: str, spelling: Callable[[str], str]) -> str:
-    """``message`` with every keyword marked by :func:`arg` spelled by ``spelling`` (keyword → text)."""
-    return _ARG.sub(lambda m: spelling(m.group(1)), message)
+    """``message`` with every keyword marked by :func:`arg` or :func:`named` spelled by ``spelling`` (keyword →
+    text)."""
+    return _ARG.sub(lambda m: spelling(m.group(2)).lstrip("-") if m.group(1) == "\x1c" else spelling(m.group(2)),
+                    message)
 
 
 class RooflmError(Exception):

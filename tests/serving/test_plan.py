@@ -241,7 +241,7 @@ def test_a_process_pool_gives_the_same_plan() -> None:
     ({"ttft_slo": -1.0}, "ttft_slo", "^ttft_slo must be a positive number"),
     ({"tpot_slo": float("nan")}, "tpot_slo", "^tpot_slo must be a positive number"),
     ({"tp": 2}, "tp", "tp is searched by the plan"),
-    ({"max_num_batched_tokens": 2048}, "max_tokens_per_step", "max-tokens-per-step is searched"),
+    ({"max_num_batched_tokens": 2048}, "max_tokens_per_step", "^max_tokens_per_step is searched"),
     ({"max_running": [512], "max_tokens_per_step": [256]}, "max_tokens_per_step", "is below every max_running"),
     ({"concurrency": [0]}, "concurrency", "^concurrency must be integers between 1"),
     ({"quant": "bf16,nope"}, "quant", "nope"),

@@ -18,7 +18,7 @@ from rooflm import units
 from rooflm.analyses.analyze import analyze
 from rooflm.analyses.report import OperatorRow, Report
 from rooflm.core.inputs import Deployment
-from rooflm.errors import InvalidInputError, RooflmError
+from rooflm.errors import InvalidInputError, RooflmError, named
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
@@ -256,7 +256,7 @@ def regimes(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
     check_positive(context=context, small_prefill=small_prefill, moe_batch=moe_batch)
     for name, value, limit in (("small_prefill", small_prefill, MAX_TOKENS), ("moe_batch", moe_batch, MAX_BATCH)):
         if value > limit:
-            raise InvalidInputError(f"{name.replace('_', '-')} must be at most {limit:,}, got {value}", name)
+            raise InvalidInputError(f"{named(name)} must be at most {limit:,}, got {value}", name)
     spec, hw = load_model(model), load_hardware(hardware)
     rows, reports = [], []
     for w in WORKLOADS:

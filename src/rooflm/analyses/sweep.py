@@ -26,7 +26,7 @@ from rooflm.core import engine, graph
 from rooflm.core.evaluate import OpTotals
 from rooflm.core.inputs import Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.core.roofline import BOUNDS
-from rooflm.errors import InvalidInputError, arg
+from rooflm.errors import InvalidInputError, arg, named
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -218,7 +218,7 @@ def _prepare(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec,
                max_points)
     for name, values in {"batch": batch, "prompt_len": prompt_len, "context": context}.items():
         if not values:
-            raise InvalidInputError(f"{name.replace('_', '-')} lists no value: the sweep has no point", field=name)
+            raise InvalidInputError(f"{named(name)} lists no value: the sweep has no point", field=name)
     check_positive(batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len)
     s = setup(model, hardware, **deployment)
     check_lengths(s.model, phase, prompt_len, context, gen_len)

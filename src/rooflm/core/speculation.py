@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rooflm.core.step import Draft, Options, Speculation
-from rooflm.errors import InvalidInputError, arg, quoted
+from rooflm.errors import InvalidInputError, arg, named, quoted
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
@@ -24,8 +24,8 @@ def check_acceptance(value: object, k: int) -> tuple[float, ...]:
     """k acceptance rates in [0, 1]: one rate (a number or "0.8") for every position, or k of them ("0.8,0.6,0.4"
     or a list)."""
     if value is None:
-        raise InvalidInputError(f"spec-tokens {k} needs an acceptance rate: {arg('acceptance')} 0.8, or one per drafted "
-                                "position (0.8,0.6,0.4)", "acceptance")
+        raise InvalidInputError(f"{named('spec_tokens')} {k} needs an acceptance rate: {arg('acceptance')} 0.8, or one "
+                                "per drafted position (0.8,0.6,0.4)", "acceptance")
     items: list[object]
     if isinstance(value, str):
         items = [v.strip() for v in value.split(",")]

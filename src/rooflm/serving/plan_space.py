@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rooflm.core.inputs import Deployment, setup
-from rooflm.errors import InvalidInputError, RooflmError, arg, quoted
+from rooflm.errors import InvalidInputError, RooflmError, arg, named, quoted
 from rooflm.serving.disagg import MAX_REPLICAS, Split, parse_split
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -102,7 +102,7 @@ def names(value: str | Sequence[str] | None, default: Sequence[str], field: str)
         return list(default), False
     items = value.split(",") if isinstance(value, str) else list(value)
     if not all(isinstance(v, str) for v in items):
-        raise InvalidInputError(f"{field.replace('_', '-')} must be names, got {quoted(value)}", field=field)
+        raise InvalidInputError(f"{named(field)} must be names, got {quoted(value)}", field=field)
     picked = list(dict.fromkeys(v.strip().lower() for v in items if v.strip()))
     if not picked:
         raise InvalidInputError(f"{arg(field)} lists no value", field=field)
@@ -142,7 +142,7 @@ def check_not_searched(extra: Deployment) -> None:
     for name in SEARCHED:
         if name in extra:
             flag = {"max_num_batched_tokens": "max_tokens_per_step"}.get(name, name)
-            raise InvalidInputError(f"{flag.replace('_', '-')} is searched by the plan: give the values to search "
+            raise InvalidInputError(f"{named(flag)} is searched by the plan: give the values to search "
                                     f"({arg('quant')}, {arg('kv_dtype')}, {arg('spec_tokens')}, "
                                     f"{arg('max_tokens_per_step')} lists; layouts follow "
                                     f"{arg('gpus')}), not a fixed deployment keyword", field=flag)
