@@ -2,7 +2,7 @@
 
     python benchmarks/bench_core.py
 
-Targets (issue 3): one `analyze` through the API under 2 ms; the 12,288-point sweep under 1 s.
+Targets: one `analyze` through the API under 2 ms; the 12,288-point sweep under 1 s.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_plan.py [--workers N]
 
-Target (issue 12): a plan over ≥ 10,000 configurations in under 10 s on a 2-core machine. Each step table (layout ×
+Target: a plan over ≥ 10,000 configurations in under 10 s on a 2-core machine. Each step table (layout ×
 scheme × KV dtype) is priced once by rooflm.sweep; its engine limits and loads are one vectorised steady-state call,
 and its disaggregated splits × limits × loads one more.
 """

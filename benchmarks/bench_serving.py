@@ -2,7 +2,7 @@
 
     python benchmarks/bench_serving.py
 
-Target (issue 12): one simulated run of 10,000 requests under 10 s on a 2-core machine. The step times come from
+Target: one simulated run of 10,000 requests under 10 s on a 2-core machine. The step times come from
 one grid priced by rooflm.sweep (timed apart: "grid"), then each step is a few numpy reads of it.
 """
 

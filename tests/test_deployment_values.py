@@ -1,4 +1,4 @@
-"""Values of the deployment levers that had none checked (issue 15 item 7): the tree all-reduce, pipeline
+"""Values of the deployment levers: the tree all-reduce, pipeline
 parallelism, the inter-node link, hot-expert skew and the KV dequantization cost, each derived by hand from the
 data files' sourced figures (data/hardware/h100-sxm.toml: NVLink 4 at 450 GB/s per direction with 2 us per step,
 InfiniBand NDR at 50 GB/s per GPU with 5 us per step, 8 GPUs per NVLink domain; l40s.toml: fp32 91.6 TFLOP/s, bf16

@@ -120,7 +120,7 @@ def test_memory_fit_and_max_batch(llama8b: rooflm.ModelSpec) -> None:
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"batch": 0}, "batch must be a positive integer"),
-    ({"prompt_len": -5}, "prompt-len must be a positive integer"),
+    ({"prompt_len": -5}, "^prompt_len must be a positive integer"),  # the keyword (the CLI: prompt-len)
     ({"context": 200_000}, "exceeds the model's maximum"),
     ({"phase": "train"}, "phase must be one of"),
     ({"efficiency": "fast"}, "efficiency 'fast': use ideal or calibrated"),

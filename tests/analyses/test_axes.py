@@ -43,6 +43,6 @@ def test_a_huge_axis_is_refused_before_it_is_built() -> None:
 
 @pytest.mark.parametrize("text", ["1:x", "1:8:0", "1:8:x1", "0:8:x2", "1:8:xnan", "a", "1:2:3:4", ""])
 def test_malformed_axes_name_the_flag(text: str) -> None:
-    with pytest.raises(InvalidInputError, match=r"--prompt-len .* is not a list of integers") as caught:
+    with pytest.raises(InvalidInputError, match=r"^prompt_len .* is not a list of integers") as caught:
         parse_int_list(text, "prompt-len")
     assert caught.value.field == "prompt_len"

@@ -40,7 +40,7 @@ def test_batch1_decode_row_by_hand(h100: rooflm.Regimes) -> None:
     assert flops / nbytes == pytest.approx(1.0266, abs=5e-4)
     # Norm, rope and residual activations add a few MB: the step's intensity is the hand figure within 0.2%.
     assert row.arithmetic_intensity == pytest.approx(flops / nbytes, rel=2e-3)
-    assert row.bound == "memory" and row.agrees_with_seed is True
+    assert row.bound == "memory" and row.agrees_with_rule_of_thumb is True
     assert row.time_s == pytest.approx(nbytes / H100_BW, rel=2e-3)  # 4.52 ms
     assert row.ridge_intensity == pytest.approx(H100_BF16 / H100_BW)  # 295.3
     # W4A16: 4.125 bits per weight (one fp16 scale per 128), the lm_head kept in bf16.
@@ -56,8 +56,8 @@ def test_small_prefill_is_below_the_ridge(h100: rooflm.Regimes) -> None:
     # far below the ridge of 295.
     assert 90 < row.arithmetic_intensity < 128
     assert row.bound == "memory"
-    if row.agrees_with_seed is False:  # memory-bound on DRAM: the note says so with the intensity and the ridge
-        assert row.note.startswith("contradicts the seed's table (L2 / shared memory)")
+    if row.agrees_with_rule_of_thumb is False:  # memory-bound on DRAM: the note says so with the intensity and the ridge
+        assert row.note.startswith("contradicts the rule of thumb (L2 / shared memory)")
         assert f"{row.arithmetic_intensity:.3g} FLOP/B against a ridge of 295.3" in row.note
 
 
@@ -85,8 +85,8 @@ def test_contradiction_when_small_prefill_is_compute_bound() -> None:
     # A CPU's ridge is low enough that one 128-token prompt is already compute-bound: not "L2 / shared memory".
     t = rooflm.regimes("llama-3.1-8b", "ryzen-5800x")
     row = _row(t, "small-batch prefill")
-    assert row.bound == "compute" and row.agrees_with_seed is False
-    assert row.note.startswith("contradicts the seed's table") and "compute-bound, not cache-bound" in row.note
+    assert row.bound == "compute" and row.agrees_with_rule_of_thumb is False
+    assert row.note.startswith("contradicts the rule of thumb") and "compute-bound, not cache-bound" in row.note
 
 
 def test_scheme_speedup_is_bf16_over_the_scheme() -> None:
@@ -111,7 +111,7 @@ def test_cli_json_and_table() -> None:
         assert math.isfinite(row["time_s"])
     assert len(doc["regimes"]) == 4
     table = runner.invoke(app, ["regimes", "--context", "512"])
-    assert table.exit_code == 0 and "small-batch prefill" in table.stdout and "seed says" in table.stdout
+    assert table.exit_code == 0 and "small-batch prefill" in table.stdout and "rule of thumb" in table.stdout
     bad = runner.invoke(app, ["regimes", "--moe-batch", "0"])
     assert bad.exit_code == 2 and "moe-batch must be a positive integer" in bad.output
 
@@ -134,3 +134,22 @@ def test_moe_gap_is_against_the_roofline_whatever_the_overrides() -> None:
                 "MoE, small per-expert batches")
     assert base.kernel_efficiency_gap is not None and slow.kernel_efficiency_gap is not None
     assert slow.kernel_efficiency_gap > 1.5 * base.kernel_efficiency_gap
+
+
+def test_the_verdict_follows_the_claim_as_data_not_its_words() -> None:
+    # The same small prefill judged twice: the rule of thumb's words reworded change the note's quote only; the row
+    # whose `binds` says DRAM agrees where the cache claim did not (DRAM-bound on an H100, as derived above).
+    from dataclasses import replace
+
+    from rooflm.analyses import regimes as module
+    from rooflm.specs.hardware import load_hardware
+    from rooflm.specs.hf_config import load_model
+
+    spec, hw = load_model("llama-3.1-8b"), load_hardware("h100-sxm")
+    small = module.WORKLOADS[1]
+    reworded, _ = module._regime(spec, hw, replace(small, rule_of_thumb="on-chip memory"), {})
+    as_dram, _ = module._regime(spec, hw, replace(small, binds="dram"), {})
+    assert small.binds == "cache" and reworded.agrees_with_rule_of_thumb is False
+    assert reworded.note.startswith("contradicts the rule of thumb (on-chip memory): DRAM-bound, not cache-bound")
+    assert as_dram.agrees_with_rule_of_thumb is True and as_dram.note.startswith("memory-bound (dram)")
+    assert "binds" not in reworded.__dict__  # the JSON carries the words, the test stays internal

@@ -1,4 +1,4 @@
-"""Fuzz the command line (issue #10): whatever arguments a user types, `rooflm` answers with its output and exit
+"""Fuzz the command line: whatever arguments a user types, `rooflm` answers with its output and exit
 status 0, or with one line on stderr starting "error:" and exit status 2. Never a traceback, never status 1.
 
 The argument lists are built from the flags each command really declares (read from the click command typer

@@ -1,4 +1,4 @@
-"""What a serving engine adds to the roofline (issue 11): collectives as engines run them, CUDA-graph decode, a
+"""What a serving engine adds to the roofline: collectives as engines run them, CUDA-graph decode, a
 per-step CPU cost, the memory it may fill, chunked prefill and whole sequences per data-parallel replica."""
 
 import numpy as np

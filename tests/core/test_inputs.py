@@ -1,5 +1,5 @@
 """Deployment keywords are checked once, in inputs.setup: wrong choices, non-finite or out-of-range numbers
-and absurd sizes are InvalidInputErrors that name the field, never a crash deeper in (issue #10)."""
+and absurd sizes are InvalidInputErrors that name the field, never a crash deeper in."""
 
 from __future__ import annotations
 

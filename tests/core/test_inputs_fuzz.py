@@ -1,5 +1,5 @@
 """Fuzz every deployment keyword of analyze: the answer is a Report whose JSON is strict (no NaN, no inf) or a
-RooflmError, never another exception (issue #10)."""
+RooflmError, never another exception."""
 
 from __future__ import annotations
 

@@ -96,8 +96,8 @@ def test_w4a16_follows_marlins_shape_on_h100() -> None:
     # 4 us fill and 4 us launch (1.02 ms): (4.63 + 1.02) / (1.95 + 1.02) = 1.90x.
     assert gemm_speedup_1 > 1.85
     assert speedup[1] > speedup[64] > 1.0  # memory-bound: ahead, shrinking as Marlin's compute ceiling nears
-    assert speedup[256] < 0.9  # issue #11 target (Marlin 0.74x at 256)
-    assert speedup[2048] < 0.8  # issue #11 target (Marlin ≈0.6x from 1024)
+    assert speedup[256] < 0.9  # Marlin measured 0.74x at 256
+    assert speedup[2048] < 0.8  # Marlin measured ≈0.6x from 1024
 
 
 def test_w4a8_is_near_fp8_at_batch_1_on_h100() -> None:
@@ -196,7 +196,7 @@ def graph_decode_time(scheme: str, batch: float, hardware: str, gemms_only: bool
 
 
 def test_w4a16_follows_marlins_shape_on_a100() -> None:
-    """Issue #11's Marlin shape on the device Marlin's batch sweep was measured on (vllm PR #2497: 3.12x fp16 at
+    """Marlin's measured shape on the device Marlin's batch sweep was measured on (vllm PR #2497: 3.12x fp16 at
     batch 1, 0.74x at 256, ≈0.6x from 1024).
 
     Layer GEMMs of Llama-3.1-8B at batch 1: 32 × (4096·6144 + 4096·4096 + 4096·28672 + 14336·4096) = 6.98e9 weights.
@@ -213,7 +213,7 @@ def test_w4a16_follows_marlins_shape_on_a100() -> None:
 
 
 def test_w4a8_on_a100_streams_weights_at_marlins_rate() -> None:
-    """Regression (issue #11): A100 had no W4A8 curve, so W4A8 took the flat 0.81 bandwidth fraction and ran 1.52x
+    """Regression: A100 had no W4A8 curve, so W4A8 took the flat 0.81 bandwidth fraction and ran 1.52x
     faster than W4A16 at batch 1 on the same int4 weights. Both are Marlin's main loop on Ampere (QQQ, IST-DASLab/marlin
     PR #31): at batch 1 both read 6.98e9 · 0.5156 B = 3.60 GB at 0.585 · 2.039 TB/s (3.02 ms), so they differ only by
     what is not a weight GEMM (W4A8 also quantizes its activations): within 10%. At batch 1024 W4A8's int8 math
@@ -224,7 +224,7 @@ def test_w4a8_on_a100_streams_weights_at_marlins_rate() -> None:
 
 
 def test_dequant_ops_is_refused_where_a_measured_curve_times_the_gemm() -> None:
-    """Regression (issue #11): --dequant-ops was silently ignored on devices whose quantized GEMMs run on measured
+    """Regression: --dequant-ops was silently ignored on devices whose quantized GEMMs run on measured
     kernel curves (their times include the conversion). It is refused there, naming the field; it still applies
     with flat fractions (an --eta-memory override drops the curves) and in ideal mode."""
     import rooflm

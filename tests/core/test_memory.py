@@ -14,8 +14,8 @@ def test_llama_70b_bf16_does_not_fit_one_h100_and_says_how_to_fix_it() -> None:
     assert not r.memory.fits
     assert r.memory.capacity_bytes == pytest.approx(81_559 * 2**20 * 0.9 - 2**30)
     assert r.memory.shortfall_bytes == pytest.approx(r.memory.total_bytes - 75_894_987_161.6)
-    flags = " ".join(r.memory.suggestions)
-    assert "--tp 2" in flags and "--quant fp8" in flags
+    changes = [s.change for s in r.memory.suggestions]  # data: API keywords, each surface spells them
+    assert {"tp": 2} in changes and {"quant": "fp8"} in changes
 
 
 def test_llama_70b_fits_on_tp2_with_max_batch_from_free_memory() -> None:
@@ -51,3 +51,33 @@ def test_expert_parallel_divides_expert_memory() -> None:
     # TP 8 splits attention and the embeddings too; norms and routers stay whole on every device:
     # (45,097,156,608 + 1,342,177,280 + 262,144,000) / 8 + 1,048,576 + 266,240 = 5,838,999,552 params = 11,677,999,104 B.
     assert one.memory.weights_bytes == pytest.approx(11_677_999_104, rel=1e-9)
+
+
+def test_suggestions_are_data_each_surface_spells() -> None:
+    from typer.testing import CliRunner
+
+    from rooflm.cli import app
+
+    r = rooflm.analyze("llama-3.1-70b", "h100-sxm", batch=1, context=8192)
+    tp2 = next(s for s in r.memory.suggestions if s.change == {"tp": 2})
+    # 141.1 GB of bf16 weights halved, plus half the 2.7 GB KV cache and the activations: ≈ 72 GB of the 75.9 usable.
+    assert tp2.bytes_per_device is not None and 70.5e9 < tp2.bytes_per_device < 75.9e9
+    # One H100 holds no sequence at all (the weights alone are 141 GB): no batch to suggest, and the text says so.
+    assert not any("batch" in s.change for s in r.memory.suggestions)
+    lines = r.memory.suggestion_lines(lambda k: f"<{k}>")
+    assert f"<tp> 2: {tp2.bytes_per_device / 1e9:.1f} GB per device" in lines
+    assert lines[-1].startswith("even one sequence does not fit as laid out")
+    cli = CliRunner().invoke(app, ["analyze", "-m", "llama-3.1-70b", "--context", "8192"], env={"COLUMNS": "400"})
+    assert f"would fit with: --tp 2: {tp2.bytes_per_device / 1e9:.1f} GB per device" in cli.stdout
+    explained = rooflm.explain("llama-3.1-70b", "h100-sxm", batch=1, context=8192).to_json_dict()
+    assert f"`--tp 2: {tp2.bytes_per_device / 1e9:.1f} GB per device`" in str(explained["markdown"])
+    assert {"change": {"tp": 2}, "bytes_per_device": tp2.bytes_per_device} in explained["memory_suggestions"]
+
+
+def test_the_largest_batch_is_the_last_suggestion() -> None:
+    # Llama-3.1-8B at 128k context, batch 64: ~1 TB of KV cache cannot fit one H100; fewer sequences do.
+    r = rooflm.analyze("llama-3.1-8b", "h100-sxm", batch=64, context=131072)
+    assert not r.memory.fits
+    last = r.memory.suggestions[-1]
+    assert last.change == {"batch": r.memory.max_batch} and last.bytes_per_device is None
+    assert r.memory.suggestion_lines(str)[-1] == f"batch {r.memory.max_batch}: the largest batch that fits as laid out"

@@ -106,7 +106,7 @@ def test_hopper_w4a16_grouped_curve_reproduces_marlin_moe(batch: int) -> None:
 
 
 def test_ep_with_fewer_sequences_than_replicas_routes_only_the_real_tokens() -> None:
-    """Regression (issue #11): under EP over data-parallel replicas an EP group routed dp × the busiest replica's
+    """Regression: under EP over data-parallel replicas an EP group routed dp × the busiest replica's
     tokens, so batch 1 on dp = ep = 8 routed 8 tokens. Qwen3-30B-A3B (128 experts, top-8, 48 layers, expert
     gate_up 2·768 × 2048 in bf16 = 6.29 MB): one token hits 8 experts over 8 devices, one per device, so a device's
     gate_up reads 48 × 6,291,456 B = 302.0 MB (was 51.6 experts hit → 6.45 per device, 1.95 GB). Batch 9 (replicas

@@ -1,4 +1,4 @@
-"""Speculative decoding and MTP (issue 12 item 2): a decode step verifies k drafted tokens (k + 1 rows per sequence)
+"""Speculative decoding and MTP: a decode step verifies k drafted tokens (k + 1 rows per sequence)
 and emits 1 + Σ_i Π_{j≤i} p_j tokens on average; the draft (a small model or an MTP layer) runs k times per step."""
 
 import json
@@ -148,7 +148,7 @@ def test_e2e_decode_takes_fewer_steps() -> None:
 
 
 def test_serving_tpot_is_the_effective_one(draft_1b: Path) -> None:
-    # At concurrency 1 the serving view equals analyze's e2e at batch 1 (issue 12), with speculation too.
+    # At concurrency 1 the serving view equals analyze's e2e at batch 1, with speculation too.
     kw = {"spec_tokens": 3, "acceptance": "0.9,0.7,0.5", "draft": draft_1b, "efficiency": "ideal"}
     point = serve_traffic("llama-3.1-8b", "h100-sxm", prompt_len=1024, gen_len=256, concurrency=[1], method="steady",
                           **kw).points[0]  # type: ignore[arg-type]
@@ -221,7 +221,7 @@ def test_sweep_carries_tokens_per_step() -> None:
     assert "tokens_per_step" not in rooflm.sweep("llama-3.1-8b", "h100-sxm", batch=[1]).to_json_dict()["points"][0]
 
 
-# Regression (issue #11): a separate draft model is resident beside the target, weights and KV cache, and the memory
+# Regression: a separate draft model is resident beside the target, weights and KV cache, and the memory
 # summary counted neither.
 def test_draft_weights_and_cache_are_counted(draft_1b: Path) -> None:
     """Llama-3.2-1B draft, by hand: 16 layers × (2048·2048 q + 2·2048·512 k, v + 2048·2048 o + 3·2048·8192 MLP)

@@ -112,3 +112,18 @@ def test_short_decode_attention_is_said_to_be_its_kernels_fixed_cost() -> None:
     assert rooflm.explain("llama-3.1-8b", "h100-sxm", batch=1, context=1024,
                           efficiency="ideal").attention_bandwidth_share == \
         pytest.approx(1.0)
+
+
+def test_lever_changes_are_keywords_the_markdown_spells_as_flags() -> None:
+    e = rooflm.explain("mixtral-8x7b", "h100-sxm", batch=16, context=1024, dp=2, ep=2)
+    by_name = {lv.lever: lv for lv in e.levers}
+    # Twice the expert-parallel devices at the same batch per device: dp and ep doubled, the batch too.
+    assert by_name["more expert parallelism"].change == {"dp": 4, "ep": 4, "batch": 32}
+    assert by_name["KV-cache quantization"].change == {"kv_dtype": "fp8"}
+    md = e.to_markdown()
+    assert "| more expert parallelism | `--dp 4 --ep 4 --batch 32` |" in md
+    assert "| KV-cache quantization | `--kv-dtype fp8` |" in md
+    levers = e.to_json_dict()["levers"]
+    assert isinstance(levers, list) and {"dp": 4, "ep": 4, "batch": 32} in [lv["change"] for lv in levers]
+    link = by_name["faster interconnect"]  # a what-if of the device (EP's all-to-all): no keyword, words
+    assert link.change == {} and link.change_text().startswith("links 2× faster")

@@ -1,4 +1,4 @@
-"""The hardware schema refuses non-finite and physically absurd figures, naming the key (issue #10)."""
+"""The hardware schema refuses non-finite and physically absurd figures, naming the key."""
 
 from __future__ import annotations
 

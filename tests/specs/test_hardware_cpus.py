@@ -1,4 +1,4 @@
-"""The desktop and server CPUs of issue 14: they load, every figure is sourced, and each peak is its note's derivation."""
+"""The desktop and server CPUs: they load, every figure is sourced, and each peak is its note's derivation."""
 
 import re
 

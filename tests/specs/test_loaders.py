@@ -18,7 +18,8 @@ def test_a_hugging_face_id_outside_the_catalog_is_told_how_to_bring_its_config()
     message = str(caught.value)
     # Mistral-7B is a dense model; Mixtral-8x7B a mixture of experts: suggesting one for the other misleads.
     assert "did you mean" not in message and "mixtral" not in message.lower()
-    assert "download its config.json" in message and "--model path/to/config.json" in message
+    assert "download its config.json" in message and "(model path/to/config.json)" in message
+    assert "(--model path/to/config.json)" in caught.value.spelled(lambda k: f"--{k}")  # as the CLI prints it
     # A plain misspelling still gets the closest names.
     with pytest.raises(UnknownNameError, match=r"did you mean 'llama-3\.1-8b'"):
         load_model("llama-3.1-8x")

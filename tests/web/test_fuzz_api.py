@@ -1,4 +1,4 @@
-"""Fuzz the JSON API (issue #10): whatever a client sends, the reply is JSON with status 200, or 422 naming the
+"""Fuzz the JSON API: whatever a client sends, the reply is JSON with status 200, or 422 naming the
 problem in "message" and "field". Never a 500, never a stack trace, never a reply that takes long.
 
 Two fuzzers: hypothesis over bodies built from the request schemas' own field names (with values that are

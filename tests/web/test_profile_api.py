@@ -1,4 +1,4 @@
-"""A `rooflm fit` profile over HTTP (issue 13 item 5): its TOML text in `profile_toml`, read from text, never a file."""
+"""A `rooflm fit` profile over HTTP: its TOML text in `profile_toml`, read from text, never a file."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm.analyses.critical import moe_report
-from rooflm.analyses.report import Expectation, Layout, MemoryReport, OperatorRow, ProfileRef, Report, Totals
+from rooflm.analyses.report import Expectation, FitSuggestion, Layout, MemoryReport, OperatorRow, ProfileRef, Report, Totals
 from rooflm.core import engine, evaluate, graph
 from rooflm.core.evaluate import OpTotals, StepTotals
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment, Setup, check_lengths, check_phase, setup
@@ -248,12 +248,14 @@ def lighter_schemes(names: tuple[str, ...], current: QuantScheme, hw: HardwareSp
     return out
 
 
-def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: int, gen_len: int) -> list[str]:
-    """Layouts and dtypes under which the same workload fits, nearest change first."""
+def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: int,
+                    gen_len: int) -> list[FitSuggestion]:
+    """Layouts and dtypes under which the same workload fits, nearest change first; then the largest batch that
+    fits as laid out, if one does."""
     p, hw = s.parallel, s.hardware
     intra = hw.interconnect.intra_node
     domain = intra.devices_per_domain if intra else 1
-    candidates: list[tuple[str, Setup]] = []
+    candidates: list[tuple[dict[str, int | str], Setup]] = []
     for tp in FIT_TP:
         if p.tp < tp <= domain:
             layout = Parallelism(tp=tp, ep=tp * p.dp if p.ep > 1 else 1, pp=p.pp, dp=p.dp, algorithm=p.algorithm)
@@ -261,19 +263,19 @@ def fit_suggestions(s: Setup, phase: str, batch: int, prompt_len: int, context: 
                 layout.check(s.model)
             except InvalidInputError:
                 continue
-            candidates.append((f"--tp {tp}" + (f" --ep {layout.ep}" if layout.ep > 1 else ""),
+            candidates.append(({"tp": tp, "ep": layout.ep} if layout.ep > 1 else {"tp": tp},
                                replace(s, options=replace(s.options, parallel=layout))))
     for scheme, q in lighter_schemes(FIT_SCHEMES, s.quant, hw):
-        candidates.append((f"--quant {scheme}", replace(s, quant=q)))
+        candidates.append(({"quant": scheme}, replace(s, quant=q)))
     if s.quant.kv_bytes > 1 and "fp8" in hw.supported_dtypes:
-        candidates.append(("--kv-dtype fp8", replace(s, quant=s.quant.with_kv("fp8"))))
+        candidates.append(({"kv_dtype": "fp8"}, replace(s, quant=s.quant.with_kv("fp8"))))
     out = []
-    for flag, alt in candidates:
+    for change, alt in candidates:
         use = phase_memory(alt, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len)
         if bool(_f(use.fits)):
-            out.append(f"{flag}: {_f(use.total_bytes) / 1e9:.1f} GB per device")
+            out.append(FitSuggestion(change=change, bytes_per_device=_f(use.total_bytes)))
     current = phase_memory(s, phase, np.float64(1), np.float64(prompt_len), np.float64(context), gen_len)
     max_batch = int(_f(current.max_batch))
-    out.append(f"--batch {max_batch}: the largest batch that fits as laid out" if max_batch >= 1 else
-               "even one sequence does not fit as laid out: the weights alone exceed the device memory")
+    if max_batch >= 1:
+        out.append(FitSuggestion(change={"batch": max_batch}))
     return out

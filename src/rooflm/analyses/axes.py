@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, quoted
 
 # More values than this on one axis are refused up front: 10^7 values is already ~20 s of evaluation and 1 GB of
 # CSV per value of the other axes, and the list of them alone holds ~400 MB of Python integers.
@@ -37,7 +37,8 @@ def _ranges(text: str) -> Iterator[tuple[int, int, str]]:
 
 
 def _refuse(text: str, flag: str) -> InvalidInputError:
-    return InvalidInputError(f"--{flag} {quoted(text)} is not a list of integers: use e.g. 1,2,8 or 1:4096 or 1:4096:x2",
+    return InvalidInputError(f"{arg(flag.replace('-', '_'))} {quoted(text)} is not a list of integers: use e.g. 1,2,8 or "
+                             "1:4096 or 1:4096:x2",
                              field=flag.replace("-", "_"))
 
 
@@ -62,7 +63,8 @@ def parse_int_list(text: str, flag: str, max_values: int = MAX_AXIS_VALUES) -> l
     More than ``max_values`` values is refused before any is built."""
     count = count_int_list(text, flag)
     if count > max_values:
-        raise InvalidInputError(f"--{flag} {quoted(text)} lists {count:,} values; at most {max_values:,} can be "
+        raise InvalidInputError(f"{arg(flag.replace('-', '_'))} {quoted(text)} lists {count:,} values; at most "
+                                f"{max_values:,} can be "
                                 "evaluated (split the range, or step through it: 1:N:x2)", field=flag.replace("-", "_"))
     parts = list(_ranges(text))
     if len(parts) == 1 and not parts[0][2].startswith("x") and parts[0][0] <= parts[0][1]:
@@ -78,5 +80,5 @@ def parse_int_list(text: str, flag: str, max_values: int = MAX_AXIS_VALUES) -> l
         else:
             values.extend(range(lo, hi + 1, int(step)))
     if not values:
-        raise InvalidInputError(f"--{flag} {quoted(text)} selects nothing", field=flag.replace("-", "_"))
+        raise InvalidInputError(f"{arg(flag.replace('-', '_'))} {quoted(text)} selects nothing", field=flag.replace("-", "_"))
     return sorted(dict.fromkeys(values))

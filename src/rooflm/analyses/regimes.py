@@ -1,6 +1,6 @@
-"""The regime table: the seed's four regimes of LLM inference, computed for one model × device × scheme.
+"""The regime table: the usual rule of thumb's four regimes of LLM inference, computed for a model × device × scheme.
 
-The question rooflm was born from ends on a table — batch-1 decode bound by DRAM bandwidth, small-batch prefill by
+The usual summary of LLM inference is a table — batch-1 decode bound by DRAM bandwidth, small-batch prefill by
 "L2 / shared memory", large-batch prefill by compute, MoE with small per-expert batches by "kernel efficiency". This
 module evaluates each row on a stated workload with ``analyze`` (no physics of its own), says what weight
 quantization buys there, and says so, with the numbers, where the result contradicts the table.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from typing_extensions import Unpack
 
@@ -17,7 +18,7 @@ from rooflm import units
 from rooflm.analyses.analyze import analyze
 from rooflm.analyses.report import OperatorRow, Report
 from rooflm.core.inputs import Deployment
-from rooflm.errors import InvalidInputError, RooflmError
+from rooflm.errors import InvalidInputError, RooflmError, named
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
@@ -35,7 +36,7 @@ SMALL_PREFILL_TOKENS = 128
 LARGE_PREFILL_BATCH, LARGE_PREFILL_TOKENS = 8, 1024
 MOE_DECODE_BATCH = 64
 INT4_SCHEME = "w4a16"  # weight-only int4 (GPTQ/AWQ-style): what "int4 helps" is said of
-# The MoE row agrees with the seed's "kernel efficiency" when real grouped-GEMM kernels (calibrated mode) take at
+# The MoE row agrees with the rule of thumb's "kernel efficiency" when real grouped-GEMM kernels (calibrated mode) take at
 # least this many times the experts' roofline time: then the kernels, not a roof, decide the time.
 KERNEL_EFFICIENCY_GAP = 1.5
 # What only the calibrated mode reads: the MoE row's roofline run leaves them out, so that its gap is the kernels'.
@@ -43,6 +44,10 @@ CALIBRATION_KEYS = ("eta_memory", "eta_compute", "kernel_overhead_s", "step_over
                     "kv_dequant_ops", "act_quant", "profile")
 CACHE_LEVELS = ("l2", "smem_per_sm", "lds_per_cu", "l1", "infinity_cache", "l3")
 
+
+# What binds a row when the rule of thumb holds: DRAM bandwidth, a cache level (L2 / shared memory), compute, or
+# the kernels (grouped GEMMs far slower than their roofline).
+Binds = Literal["dram", "cache", "compute", "kernels"]
 
 # The analyze field a row's size reaches → the regimes flag that set it, for error messages' field.
 _FLAGS = {("step", "prefill", "prompt_len"): "small_prefill", ("experts", "decode", "batch"): "moe_batch"}
@@ -55,7 +60,8 @@ class Workload:
     batch: int
     prompt_len: int
     context: int
-    seed_claim: str  # what the seed's table says binds this row
+    rule_of_thumb: str  # what the usual rule of thumb says binds this row, in its words
+    binds: Binds  # the same claim as data: what must bind for the row to agree with it
     focus: str  # "step": the whole step's operators; "experts": the routed experts only
 
     def describe(self) -> str:
@@ -65,13 +71,13 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("batch-1 decode", "decode", 1, DECODE_CONTEXT, DECODE_CONTEXT, "DRAM bandwidth", "step"),
+    Workload("batch-1 decode", "decode", 1, DECODE_CONTEXT, DECODE_CONTEXT, "DRAM bandwidth", "dram", "step"),
     Workload("small-batch prefill", "prefill", 1, SMALL_PREFILL_TOKENS, SMALL_PREFILL_TOKENS, "L2 / shared memory",
-             "step"),
+             "cache", "step"),
     Workload("large-batch prefill", "prefill", LARGE_PREFILL_BATCH, LARGE_PREFILL_TOKENS, LARGE_PREFILL_TOKENS,
-             "compute", "step"),
+             "compute", "compute", "step"),
     Workload("MoE, small per-expert batches", "decode", MOE_DECODE_BATCH, DECODE_CONTEXT, DECODE_CONTEXT,
-             "kernel efficiency", "experts"),
+             "kernel efficiency", "kernels", "experts"),
 )
 
 
@@ -89,8 +95,8 @@ class Regime:
     int4_time_s: float | None
     scheme_speedup: float | None  # bf16 time / time at the scheme asked for
     quant_speedup: float | None  # bf16 time / int4 (W4A16) time: what int4 weights buy in this row
-    seed_claim: str
-    agrees_with_seed: bool | None
+    rule_of_thumb: str
+    agrees_with_rule_of_thumb: bool | None
     note: str
     tokens_per_expert: float | None = None
     kernel_efficiency_gap: float | None = None  # MoE row: calibrated experts time / ideal experts time
@@ -170,21 +176,21 @@ def intensity_text(ai: float) -> str:
 
 def _judge(w: Workload, ops: list[OperatorRow], bound: str, level: str | None, ai: float, ridge: float,
            hw: HardwareSpec, gap: float | None) -> tuple[bool | None, str]:
-    """Whether the row agrees with the seed's claim, and a sentence with the numbers either way."""
+    """Whether the row agrees with the rule of thumb's claim, and a sentence with the numbers either way."""
     where = f"{intensity_text(ai)} FLOP/B against a ridge of {ridge:.4g}"
-    if w.seed_claim == "DRAM bandwidth":
+    if w.binds == "dram":
         ok = bound == "memory" and level == "dram"
         return ok, f"{bound}-bound ({level or bound}): {where}"
-    if w.seed_claim == "compute":
+    if w.binds == "compute":
         return bound == "compute", f"{bound}-bound: {where}"
-    if w.seed_claim == "kernel efficiency":
+    if w.binds == "kernels":
         if gap is None:
             return None, f"{bound}-bound on the roofline: {where}"
         ok = gap >= KERNEL_EFFICIENCY_GAP
         return ok, (f"{bound}-bound ({level or bound}) on the roofline at {where}; real grouped-GEMM kernels "
                     f"(calibrated mode) take {gap:.2f}× the roofline time"
                     + ("" if ok else f", under the {KERNEL_EFFICIENCY_GAP}× that would make kernels the limit"))
-    # "L2 / shared memory": true only if a cache level binds.
+    # "cache": true only if a cache level binds.
     ok = bound == "memory" and level not in (None, "dram")
     if ok:
         return True, f"memory-bound on {level}: {where}; {_level_text(ops, hw)}"
@@ -230,13 +236,13 @@ def _regime(model: ModelSpec, hw: HardwareSpec, w: Workload, d: Deployment) -> t
         gap = real / ideal if ideal else None
     agrees, note = _judge(w, ops, bound, level, ai, r.totals.ridge_intensity, hw, gap)
     if agrees is False:
-        note = f"contradicts the seed's table ({w.seed_claim}): {note}"
+        note = f"contradicts the rule of thumb ({w.rule_of_thumb}): {note}"
     now = focus_time if w.focus != "step" else r.totals.time_s
     bf16, int4 = _time_at(model, hw, w, "bf16", d), _time_at(model, hw, w, INT4_SCHEME, d)
     return Regime(name=w.name, workload=w.describe(), arithmetic_intensity=ai, ridge_intensity=r.totals.ridge_intensity,
                   bound=bound, level=level, time_s=r.totals.time_s, focus_time_s=focus_time, bf16_time_s=bf16,
                   int4_time_s=int4, scheme_speedup=_ratio(bf16, now), quant_speedup=_ratio(bf16, int4),
-                  seed_claim=w.seed_claim, agrees_with_seed=agrees, note=note,
+                  rule_of_thumb=w.rule_of_thumb, agrees_with_rule_of_thumb=agrees, note=note,
                   tokens_per_expert=r.moe.tokens_per_expert if r.moe and w.focus == "experts" else None,
                   kernel_efficiency_gap=gap), r
 
@@ -244,13 +250,13 @@ def _regime(model: ModelSpec, hw: HardwareSpec, w: Workload, d: Deployment) -> t
 def regimes(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
             context: int = DECODE_CONTEXT, small_prefill: int = SMALL_PREFILL_TOKENS,
             moe_batch: int = MOE_DECODE_BATCH, **deployment: Unpack[Deployment]) -> Regimes:
-    """The seed's regime table for ``model`` on ``hardware`` at the deployment's scheme: one row per regime (the
-    MoE row only for a model with experts), each with its intensity, bound, binding level, time and what int4
-    weights buy there."""
+    """The usual rule of thumb's regime table for ``model`` on ``hardware`` at the deployment's scheme: one row per
+    regime (the MoE row only for a model with experts), each with its intensity, bound, binding level, time and what
+    int4 weights buy there."""
     check_positive(context=context, small_prefill=small_prefill, moe_batch=moe_batch)
     for name, value, limit in (("small_prefill", small_prefill, MAX_TOKENS), ("moe_batch", moe_batch, MAX_BATCH)):
         if value > limit:
-            raise InvalidInputError(f"{name.replace('_', '-')} must be at most {limit:,}, got {value}", name)
+            raise InvalidInputError(f"{named(name)} must be at most {limit:,}, got {value}", name)
     spec, hw = load_model(model), load_hardware(hardware)
     rows, reports = [], []
     for w in WORKLOADS:

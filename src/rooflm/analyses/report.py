@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -83,6 +85,14 @@ class OperatorRow(_Frozen):
     bound_level: str | None = None
 
 
+class FitSuggestion(_Frozen):
+    """A change under which the workload fits: the API keywords to set (``{"tp": 2}``, ``{"quant": "fp8"}``,
+    ``{"batch": 12}``) and the memory per device then (None for the largest batch, which fills it)."""
+
+    change: dict[str, int | str]
+    bytes_per_device: float | None = None
+
+
 class MemoryReport(_Frozen):
     weights_bytes: float
     kv_cache_bytes: float
@@ -92,7 +102,18 @@ class MemoryReport(_Frozen):
     fits: bool
     max_batch: int
     shortfall_bytes: float
-    suggestions: list[str] = []
+    suggestions: list[FitSuggestion] = []  # nearest change first; the largest batch that fits last
+
+    def suggestion_lines(self, spelling: Callable[[str], str]) -> list[str]:
+        """The suggestions as text, each keyword spelled by ``spelling`` (the CLI's ``--tp``)."""
+        lines = []
+        for s in self.suggestions:
+            change = " ".join(f"{spelling(k)} {v}" for k, v in s.change.items())
+            lines.append(f"{change}: the largest batch that fits as laid out" if s.bytes_per_device is None
+                         else f"{change}: {s.bytes_per_device / 1e9:.1f} GB per device")
+        if not self.fits and not any("batch" in s.change for s in self.suggestions):
+            lines.append("even one sequence does not fit as laid out: the weights alone exceed the device memory")
+        return lines
 
 
 class Layout(_Frozen):

@@ -26,7 +26,7 @@ from rooflm.core import engine, graph
 from rooflm.core.evaluate import OpTotals
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment, Setup, check_lengths, check_phase, setup
 from rooflm.core.roofline import BOUNDS
-from rooflm.errors import InvalidInputError, RooflmError
+from rooflm.errors import InvalidInputError, RooflmError, arg, named
 from rooflm.kinds import OP_CLASSES
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -166,7 +166,7 @@ def check_size(phase: str, points: int, gen_len: int, max_points: int = MAX_POIN
     if steps > MAX_E2E_POINT_STEPS:
         raise InvalidInputError(
             f"the e2e sweep has {points:,} points × {gen_len - 1:,} decode steps = {steps:,} step evaluations; at "
-            f"most {MAX_E2E_POINT_STEPS:,} can be evaluated: fewer points or a shorter --gen-len", field="gen_len")
+            f"most {MAX_E2E_POINT_STEPS:,} can be evaluated: fewer points or a shorter {arg('gen_len')}", field="gen_len")
 
 
 def chunk_size(phase: str, gen_len: int) -> int:
@@ -222,7 +222,7 @@ def _prepare(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec,
                max_points)
     for name, values in {"batch": batch, "prompt_len": prompt_len, "context": context}.items():
         if not values:
-            raise InvalidInputError(f"{name.replace('_', '-')} lists no value: the sweep has no point", field=name)
+            raise InvalidInputError(f"{named(name)} lists no value: the sweep has no point", field=name)
     check_positive(batch=batch, prompt_len=prompt_len, context=context, gen_len=gen_len)
     s = setup(model, hardware, **deployment)
     check_lengths(s.model, phase, prompt_len, context, gen_len)

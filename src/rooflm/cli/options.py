@@ -50,6 +50,13 @@ def _flag(f: DeploymentField) -> tuple[str, Any, Any]:
 # --kernel-overhead and --step-overhead, which the API takes as kernel_overhead_s and step_overhead_s.
 DEPLOYMENT_FLAGS: list[tuple[str, Any, Any]] = [_flag(f) for f in DEPLOYMENT_FIELDS]
 _API_NAME = {f.cli_name: f.name for f in DEPLOYMENT_FIELDS}
+_CLI_NAME = {f.name: f.cli_name for f in DEPLOYMENT_FIELDS}
+
+
+def flag(keyword: str) -> str:
+    """An API keyword as the command line spells it in messages: ``seed`` → ``--seed``, ``kernel_overhead_s`` →
+    ``--kernel-overhead``."""
+    return "--" + _CLI_NAME.get(keyword, keyword).replace("_", "-")
 
 
 def with_deployment(*, defaults: dict[str, Any] | None = None, exclude: tuple[str, ...] = ()) -> Callable[[F], F]:

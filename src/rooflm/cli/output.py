@@ -18,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from rooflm.cli.options import flag
 from rooflm.errors import RooflmError
 
 # Names, files and messages come from the user: never read them as rich markup ("[bold]") or emoji codes
@@ -40,7 +41,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except RooflmError as exc:
-            print_error(str(exc))
+            print_error(exc.spelled(flag))  # the API's keywords as this command's flags
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

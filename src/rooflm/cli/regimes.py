@@ -1,4 +1,4 @@
-"""`rooflm regimes`: the seed's regime table for a model × device × scheme, with what int4 weights buy per row."""
+"""`rooflm regimes`: the usual rule of thumb's regime table for a model × device × scheme, with what int4 buys per row."""
 
 from __future__ import annotations
 
@@ -23,17 +23,17 @@ def _speedup(x: float | None) -> str:
 
 
 def regimes_table(r: Regimes) -> Group:
-    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode_label(r.efficiency)} · the seed's regimes, computed")
+    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode_label(r.efficiency)} · the rule of thumb's regimes, computed")
     table = Table(header_style="bold")
     for col in ("regime", "workload", "FLOP/B", "bound", "level", "step time", "vs bf16",
-                f"{INT4_SCHEME} vs bf16", "seed says", "agrees"):
-        table.add_column(col, justify="left" if col in ("regime", "workload", "bound", "level", "seed says")
+                f"{INT4_SCHEME} vs bf16", "rule of thumb", "agrees"):
+        table.add_column(col, justify="left" if col in ("regime", "workload", "bound", "level", "rule of thumb")
                          else "right")
     for g in r.regimes:
         agrees = {True: Text("yes", style="green"), False: Text("no", style="bold red"), None: Text("—")}
         table.add_row(g.name, g.workload, intensity_text(g.arithmetic_intensity), g.bound, g.level or "—",
-                      units.seconds(g.time_s), _speedup(g.scheme_speedup), _speedup(g.quant_speedup), g.seed_claim,
-                      agrees[g.agrees_with_seed])
+                      units.seconds(g.time_s), _speedup(g.scheme_speedup), _speedup(g.quant_speedup),
+                      g.rule_of_thumb, agrees[g.agrees_with_rule_of_thumb])
     notes = [Text(f"{g.name}: {g.note}") for g in r.regimes]
     return Group(head, table, *notes)
 
@@ -49,7 +49,7 @@ def regimes(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm",
     """The regime table: what binds batch-1 decode, small and large prefill and MoE decode, and what int4 buys.
 
     Batch-1 decode, small and large prefill, MoE with few tokens per expert: intensity, bound, binding level,
-    time and the int4 speed-up per regime, and where the seed's table is contradicted."""
+    time and the int4 speed-up per regime, and where the rule of thumb is contradicted."""
     result = _regimes(model, hardware, context=context, small_prefill=small_prefill, moe_batch=moe_batch,
                       **deployment)
     if as_json:

@@ -15,6 +15,7 @@ from rooflm.analyses.critical import CriticalBatch
 from rooflm.analyses.quant_comparison import QuantComparison
 from rooflm.analyses.report import Expectation, Report
 from rooflm.analyses.sweep import SweepResult
+from rooflm.cli.options import flag
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.specs.model import ModelSpec
 from rooflm.units import mode_label
@@ -95,8 +96,8 @@ def analysis(r: Report) -> Group:
     fits = Text("fits", style="green") if m.fits else Text(
         f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*parts)}", style="bold red")
     mem = Text.assemble(f"{parts_text(*parts)}: ", fits, f" · largest batch at this context: {m.max_batch}")
-    if m.suggestions:
-        mem.append("\nwould fit with: " + "; ".join(m.suggestions))
+    if suggestions := m.suggestion_lines(flag):
+        mem.append("\nwould fit with: " + "; ".join(suggestions))
     parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
     if r.moe:
         parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))

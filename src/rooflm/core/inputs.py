@@ -15,7 +15,7 @@ from typing_extensions import Unpack
 from rooflm.core.roofline import Efficiency, efficiency_for
 from rooflm.core.speculation import check_speculation
 from rooflm.core.step import MlaDecode, Options
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.ops.comm import ALGORITHMS
 from rooflm.ops.moe import Routing
 from rooflm.specs.engine_kernels import engine_tables, measured_devices, parse_engine
@@ -310,7 +310,7 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
         return rest, None  # type: ignore[return-value]
     mode = rest.get("efficiency")
     if isinstance(mode, str) and mode.strip().lower() == "ideal":
-        raise InvalidInputError("profile: a profile predicts in calibrated mode; drop --efficiency ideal", "profile")
+        raise InvalidInputError(f"profile: a profile predicts in calibrated mode; drop {arg('efficiency')} ideal", "profile")
     if isinstance(source, (str, Path)):
         from rooflm.core.profiles import load_profile  # at first use: most runs read no profile
 

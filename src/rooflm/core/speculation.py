@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rooflm.core.step import Draft, Options, Speculation
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, named, quoted
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
@@ -24,8 +24,8 @@ def check_acceptance(value: object, k: int) -> tuple[float, ...]:
     """k acceptance rates in [0, 1]: one rate (a number or "0.8") for every position, or k of them ("0.8,0.6,0.4"
     or a list)."""
     if value is None:
-        raise InvalidInputError(f"spec-tokens {k} needs an acceptance rate: --acceptance 0.8, or one per drafted "
-                                "position (0.8,0.6,0.4)", "acceptance")
+        raise InvalidInputError(f"{named('spec_tokens')} {k} needs an acceptance rate: {arg('acceptance')} 0.8, or one "
+                                "per drafted position (0.8,0.6,0.4)", "acceptance")
     items: list[object]
     if isinstance(value, str):
         items = [v.strip() for v in value.split(",")]
@@ -59,7 +59,7 @@ def check_speculation(k: object, acceptance: object, draft: object, target: Mode
                                 "spec_tokens")
     if k == 0:
         if draft is not None or acceptance is not None:
-            raise InvalidInputError("acceptance and draft need speculative decoding: set --spec-tokens k ≥ 1",
+            raise InvalidInputError(f"acceptance and draft need speculative decoding: set {arg('spec_tokens')} k ≥ 1",
                                     "spec_tokens")
         return None
     rates = check_acceptance(acceptance, k)
@@ -86,5 +86,5 @@ def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Optio
     try:
         layout.check(spec)
     except InvalidInputError as e:
-        raise InvalidInputError(f"draft {spec.name} cannot run at --tp {layout.tp}: {e}", "draft") from None
+        raise InvalidInputError(f"draft {spec.name} cannot run at {arg('tp')} {layout.tp}: {e.marked}", "draft") from None
     return Draft(spec, scheme, replace(plain, parallel=layout))

@@ -32,6 +32,11 @@ CLASS_NAMES = {"weight_gemm": "weight GEMMs", "attention": "attention (KV cache)
                "communication": "communication", "other": "norms and element-wise ops", "overhead": "launch overhead"}
 
 
+
+def _flag(keyword: str) -> str:
+    """A keyword as `rooflm explain`'s reader types it: the command line's flag (``kv_dtype`` → ``--kv-dtype``)."""
+    return "--" + keyword.replace("_", "-")
+
 @dataclass(frozen=True)
 class ClassRegime:
     op_class: str
@@ -44,13 +49,18 @@ class ClassRegime:
 @dataclass(frozen=True)
 class Lever:
     lever: str
-    change: str
+    change: dict[str, object]  # the API keywords changed ({"batch": 16}); empty for a what-if of the device
     time_s: float
     tokens_per_s: float
     speedup: float  # step time now / step time with the change (latency)
     throughput_gain: float  # tokens/s with the change / tokens/s now
     fits: bool
     note: str = ""
+    what_if: str = ""  # a change no keyword makes (links twice as fast)
+
+    def change_text(self) -> str:
+        """The change as `rooflm explain`'s reader types it (``--batch 16``), or the what-if in words."""
+        return " ".join(f"{_flag(k)} {v}" for k, v in self.change.items()) or self.what_if
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,7 @@ class Explanation:
     regimes: list[ClassRegime]
     attention_intensity_at_double_batch: float | None
     levers: list[Lever] = field(default_factory=list)
-    regime_table: Regimes | None = None  # the seed's regimes for this model, device and scheme (rooflm regimes)
+    regime_table: Regimes | None = None  # the rule of thumb's regimes for this model, device and scheme (rooflm regimes)
     cpu_vs_gpu: CpuComparison | None = None  # on a CPU: what int4 buys there and on a GPU
     # Decode attention's achieved DRAM bandwidth as a share of the device's: low where each kernel's fixed cost
     # (calibrated mode's attention-decode curve) outweighs the KV it moves. None without decode attention.
@@ -77,7 +87,8 @@ class Explanation:
             "ridge_intensity": r.totals.ridge_intensity,
             "critical_batch": None if self.critical is None else self.critical.critical_batch_unconstrained,
             "expert_critical_batch": None if self.critical is None else self.critical.expert_critical_batch,
-            "max_batch": r.memory.max_batch, "fits": r.memory.fits, "memory_suggestions": r.memory.suggestions,
+            "max_batch": r.memory.max_batch, "fits": r.memory.fits,
+            "memory_suggestions": [s.model_dump() for s in r.memory.suggestions],
             "regimes": [asdict(x) for x in self.regimes],
             "attention_intensity_at_double_batch": self.attention_intensity_at_double_batch,
             "attention_bandwidth_share": self.attention_bandwidth_share,
@@ -125,10 +136,10 @@ def _attention_ai(r: Report) -> float | None:
     return sum(o.flops for o in ops) / nbytes if nbytes else None
 
 
-def _lever(name: str, change: str, now: Report, new: Report, note: str = "") -> Lever:
+def _lever(name: str, change: dict[str, object], now: Report, new: Report, note: str = "", what_if: str = "") -> Lever:
     t = new.totals
     return Lever(name, change, t.time_s, t.tokens_per_s, now.totals.time_s / t.time_s,
-                 t.tokens_per_s / now.totals.tokens_per_s, new.memory.fits, note)
+                 t.tokens_per_s / now.totals.tokens_per_s, new.memory.fits, note, what_if)
 
 
 def _faster_links(hw: HardwareSpec, factor: float) -> HardwareSpec:
@@ -150,14 +161,15 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     base = dict(run)
     deployment = dict(base.pop("deployment"))  # type: ignore[call-overload]
 
-    def attempt(name: str, change: str, note: str = "", **override: object) -> None:
+    def attempt(name: str, note: str = "", what_if: str = "", **override: object) -> None:
         args = {**base, **{k: v for k, v in override.items() if k in base}}
         dep = {**deployment, **{k: v for k, v in override.items() if k not in base}}
         try:
             new = analyze(**args, **dep)  # type: ignore[arg-type]
         except RooflmError:
             return
-        levers.append(_lever(name, change, now, new, note))
+        change = {} if what_if else dict(override)  # a what-if overrides the device itself, no keyword
+        levers.append(_lever(name, change, now, new, note, what_if))
 
     if now.phase == "decode":
         target = now.batch * 2
@@ -165,8 +177,7 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
             target = min(cb.critical_batch_unconstrained, max(now.memory.max_batch, 1))
         target = min(target, max(now.memory.max_batch, 1)) if now.memory.max_batch else target
         if target > now.batch:
-            attempt("bigger batch", f"--batch {target}", "more tokens per step; each sequence waits as long as a step",
-                    batch=target)
+            attempt("bigger batch", "more tokens per step; each sequence waits as long as a step", batch=target)
     hw = run["hardware"]
     assert isinstance(hw, HardwareSpec)  # explain() resolves it once: a file's name is not a catalog name
     spec = run["model"]
@@ -174,17 +185,17 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     # As analyze resolves it: no --quant is the checkpoint's own scheme (bf16 for a model without one).
     current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)  # type: ignore[arg-type]
     for scheme, _ in lighter_schemes(LEVER_SCHEMES, current, hw, spec):
-        attempt("weight quantization", f"--quant {scheme}", quant=scheme)
+        attempt("weight quantization", quant=scheme)
     if current.kv_bytes > 1:
-        attempt("KV-cache quantization", "--kv-dtype fp8", kv_dtype="fp8")
+        attempt("KV-cache quantization", kv_dtype="fp8")
     lay = now.layout
     if lay.ep > 1:
-        attempt("more expert parallelism", f"--dp {lay.dp * 2} --ep {lay.ep * 2} --batch {now.batch * 2}",
-                "twice the devices, the same batch per device", dp=lay.dp * 2, ep=lay.ep * 2, batch=now.batch * 2)
+        attempt("more expert parallelism", "twice the devices, the same batch per device", dp=lay.dp * 2,
+                ep=lay.ep * 2, batch=now.batch * 2)
     else:
-        attempt("more tensor parallelism", f"--tp {lay.tp * 2}", "twice the devices for the same batch", tp=lay.tp * 2)
+        attempt("more tensor parallelism", "twice the devices for the same batch", tp=lay.tp * 2)
     if now.totals.comm_time_s > 0:
-        attempt("faster interconnect", "links 2× faster (bandwidth ×2, latency ÷2)", "a what-if, not a product",
+        attempt("faster interconnect", "a what-if, not a product", "links 2× faster (bandwidth ×2, latency ÷2)",
                 hardware=_faster_links(hw, 2.0))
     best: dict[str, Lever] = {}
     for lv in levers:
@@ -246,7 +257,7 @@ def _markdown(e: Explanation) -> list[str]:
         lines += ["", "## Levers, by predicted gain", "",
                   "| lever | change | step time | latency | throughput | fits |", "|---|---|---:|---:|---:|---|"]
         for lv in e.levers:
-            lines.append(f"| {lv.lever} | `{lv.change}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
+            lines.append(f"| {lv.lever} | `{lv.change_text()}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
                          f"{lv.throughput_gain:.2f}× | {'yes' if lv.fits else 'no'} |")
     if e.regime_table is not None:
         lines += ["", "## The regimes of this model here (`rooflm regimes`)", "", *regime_lines(e.regime_table)]
@@ -258,8 +269,8 @@ def _markdown(e: Explanation) -> list[str]:
     verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
     lines += ["", "## Memory", "",
               f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
-    if m.suggestions:
-        lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in m.suggestions) + ".")
+    if suggestions := m.suggestion_lines(_flag):
+        lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in suggestions) + ".")
     return lines
 
 

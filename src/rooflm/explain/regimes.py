@@ -72,8 +72,8 @@ def regime_lines(t: Regimes) -> list[str]:
         gain = "" if r.quant_speedup is None else f"; int4 ({INT4_SCHEME}) weights: {r.quant_speedup:.2f}×"
         out.append(f"- **{r.name}** ({r.workload}): {intensity_text(r.arithmetic_intensity)} FLOP/byte, {where}, "
                    f"{units.seconds(r.time_s)}{gain}.")
-        if r.agrees_with_seed is False:
-            out.append(f"  The seed's table says {r.seed_claim}; {r.note.split(': ', 1)[1]}.")
+        if r.agrees_with_rule_of_thumb is False:
+            out.append(f"  The rule of thumb says {r.rule_of_thumb}; {r.note.split(': ', 1)[1]}.")
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.measure.timing import require_torch
 
 _CACHE_LEVELS = Path("/sys/devices/system/cpu/cpu0/cache")
@@ -134,7 +134,8 @@ def describe_machine(device: str = "cpu") -> Machine:
                        busy_fraction=cpu_busy_fraction())
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise InvalidInputError("--device cuda: PyTorch sees no CUDA device here; use --device cpu")
+            raise InvalidInputError(f"{arg('device')} cuda: PyTorch sees no CUDA device here; use {arg('device')} cpu",
+                                    "device")
         props = torch.cuda.get_device_properties(0)
         caches = {"l2": float(props.L2_cache_size)} if getattr(props, "L2_cache_size", 0) else {}
         major, minor = torch.cuda.get_device_capability(0)
@@ -143,4 +144,4 @@ def describe_machine(device: str = "cpu") -> Machine:
                        hostname=host, date=today, torch_version=torch.__version__, threads=0,
                        cpu_count=os.cpu_count() or 1, memory_capacity_bytes=float(props.total_memory),
                        caches_bytes=caches, driver=driver)
-    raise InvalidInputError(f"--device must be cpu or cuda, got {device!r}")
+    raise InvalidInputError(f"{arg('device')} must be cpu or cuda, got {device!r}", "device")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.plot.data import Query
 from rooflm.serving.plan_result import PlanPoint, PlanResult
 from rooflm.serving.plan_space import SEARCHED
@@ -73,7 +73,8 @@ def pareto_data(query: Query, *, quants: Sequence[str] | None = None, **search: 
     d = dict(query.deployment)
     for name in ("tp", "ep", "pp", "dp"):
         if name in d:
-            raise InvalidInputError(f"--{name}: `plot pareto` searches every layout of --gpus devices; drop --{name}",
+            raise InvalidInputError(f"{arg(name)}: `plot pareto` searches every layout of {arg('gpus')} devices; drop "
+                                    f"{arg(name)}",
                                     field=name)
     kv = d.pop("kv_dtype", None)
     k = d.pop("spec_tokens", None)

@@ -9,7 +9,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm.core.inputs import Deployment, realistic
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.serving import disagg_api, steady
 from rooflm.serving import simulate as sim
 from rooflm.serving.disagg import DEFAULT_LINK, Pools, Split, parse_split, pick_link
@@ -73,7 +73,8 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         raise InvalidInputError("view benchmark is not modelled for disaggregated serving: use view steady",
                                 field="view")
     if split is None and kv_link is not None:
-        raise InvalidInputError("--kv-link is the link of --disaggregate's KV transfer; give --disaggregate too",
+        raise InvalidInputError(f"{arg('kv_link')} is the link of {arg('disaggregate')}'s KV transfer; give "
+                                f"{arg('disaggregate')} too",
                                 field="kv_link")
     if len(values) > MAX_LOADS:
         raise InvalidInputError(f"{len(values):,} loads; at most {MAX_LOADS:,} per call", field=load)
@@ -94,8 +95,8 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   max_tokens_per_step=max_tokens_per_step, kv_blocks=kv_blocks,
                   mean_context=m.mean_prompt + m.mean_gen, **deployment)
     if steps.engine.max_tokens_per_step < steps.engine.max_running:
-        raise InvalidInputError(f"--max-tokens-per-step ({steps.engine.max_tokens_per_step:,}) must be at least "
-                                f"--max-running ({steps.engine.max_running:,}): every running request needs a row per "
+        raise InvalidInputError(f"{arg('max_tokens_per_step')} ({steps.engine.max_tokens_per_step:,}) must be at least "
+                                f"{arg('max_running')} ({steps.engine.max_running:,}): every running request needs a row per "
                                 "step (vLLM refuses the same)", field="max_tokens_per_step")
     loads = np.asarray(values, dtype=np.float64)
     pools = None
@@ -138,7 +139,7 @@ def _check_view(view: object, method: str) -> str:
 
 def _check_requests(requests: object, loads: int) -> None:
     if isinstance(requests, bool) or not isinstance(requests, int) or not 1 <= requests <= MAX_SIMULATED_REQUESTS:
-        raise InvalidInputError(f"--requests must be an integer between 1 and {MAX_SIMULATED_REQUESTS:,}, got "
+        raise InvalidInputError(f"{arg('requests')} must be an integer between 1 and {MAX_SIMULATED_REQUESTS:,}, got "
                                 f"{quoted(requests)}", field="requests")
     if requests * loads > MAX_SIMULATED_REQUESTS:
         raise InvalidInputError(f"{loads:,} loads × {requests:,} requests = {loads * requests:,} simulated requests; "
@@ -150,7 +151,7 @@ def check_simulated_tokens(requests: int, gen: Lengths, limit: int) -> None:
     tokens = requests * gen.upper
     if tokens > limit:
         raise InvalidInputError(f"{requests:,} simulated requests × up to {gen.upper:,} output tokens = {tokens:,} "
-                                f"tokens; at most {limit:,} per call: fewer --requests or a shorter --gen-len",
+                                f"tokens; at most {limit:,} per call: fewer {arg('requests')} or a shorter {arg('gen_len')}",
                                 field="requests")
 
 
@@ -181,7 +182,7 @@ def _simulated(steps: StepModel, prompt: Lengths, gen: Lengths, load: str, value
     if load == "concurrency":
         users = max(1, round(value / steps.dp))
         if users >= requests and view == "steady":
-            raise InvalidInputError(f"--requests ({requests:,}) must exceed the users per replica ({users:,}): the "
+            raise InvalidInputError(f"{arg('requests')} ({requests:,}) must exceed the users per replica ({users:,}): the "
                                     "first request of each user is warm-up, not measured", field="requests")
         run = sim.simulate(steps, p, g, concurrency=users, seed=seed, benchmark=view == "benchmark")
     else:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.serving.steps import StepModel
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 
@@ -59,12 +59,12 @@ def parse_split(value: object) -> Split | None:
     else:
         match = _SPLIT.match(value) if isinstance(value, str) and len(value) <= 40 else None
         if match is None:
-            raise InvalidInputError(f"--disaggregate must be xP:yD (prefill and decode replicas, e.g. 2P:6D), got "
+            raise InvalidInputError(f"{arg('disaggregate')} must be xP:yD (prefill and decode replicas, e.g. 2P:6D), got "
                                     f"{quoted(value)}", field="disaggregate")
         x, y = int(match.group(1)), int(match.group(2))
     for n in (x, y):
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_REPLICAS:
-            raise InvalidInputError(f"--disaggregate needs 1 to {MAX_REPLICAS} replicas of each kind, got "
+            raise InvalidInputError(f"{arg('disaggregate')} needs 1 to {MAX_REPLICAS} replicas of each kind, got "
                                     f"{quoted(value if not isinstance(value, Split) else value.label)}",
                                     field="disaggregate")
     return Split(x, y)
@@ -84,14 +84,14 @@ def pick_link(hardware: str | Path | HardwareSpec, kind: object, devices: int) -
     """The hardware file's link of ``kind``; the intra-node one only when ``devices`` fit in its domain."""
     picked = kind.strip().lower().replace("-", "_") if isinstance(kind, str) else None
     if picked not in LINKS:
-        raise InvalidInputError(f"--kv-link must be one of {', '.join(LINKS)}, got {quoted(kind)}", field="kv_link")
+        raise InvalidInputError(f"{arg('kv_link')} must be one of {', '.join(LINKS)}, got {quoted(kind)}", field="kv_link")
     spec = load_hardware(hardware)
     link = getattr(spec.interconnect, picked)
     if link is None:
-        raise InvalidInputError(f"{spec.name}'s hardware file gives no {picked} link; use --kv-link "
+        raise InvalidInputError(f"{spec.name}'s hardware file gives no {picked} link; use {arg('kv_link')} "
                                 f"{'intra_node' if picked == 'inter_node' else 'inter_node'}", field="kv_link")
     if picked == "intra_node" and devices > link.devices_per_domain:
-        raise InvalidInputError(f"--kv-link intra_node: the {devices} devices of the prefill and decode replicas do "
+        raise InvalidInputError(f"{arg('kv_link')} intra_node: the {devices} devices of the prefill and decode replicas do "
                                 f"not fit in one {link.name} domain of {link.devices_per_domain}; use inter_node",
                                 field="kv_link")
     return KvLink(picked, link.name, float(link.bandwidth.value), float(link.latency.value))

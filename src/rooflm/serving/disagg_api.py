@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.serving import disagg_sim
 from rooflm.serving.disagg import Pools
 from rooflm.serving.disagg_steady import bound_of, steady_points
@@ -21,7 +21,7 @@ def points(pools: Pools, m: Moments, load: str, values: list[float], method: str
     for v in values:
         if load == "concurrency":
             if int(v) >= len(prompt):
-                raise InvalidInputError(f"--requests ({len(prompt):,}) must exceed the users ({int(v):,}): the first "
+                raise InvalidInputError(f"{arg('requests')} ({len(prompt):,}) must exceed the users ({int(v):,}): the first "
                                         "request of each user is warm-up, not measured", field="requests")
             run = disagg_sim.simulate(pools, prompt, gen, concurrency=int(v))
         else:

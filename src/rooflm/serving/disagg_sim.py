@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rooflm.errors import DoesNotFitError
+from rooflm.errors import DoesNotFitError, arg
 from rooflm.serving.disagg import Pools
 from rooflm.serving.simulate import WARMUP
 
@@ -255,7 +255,7 @@ def simulate(pools: Pools, prompt: np.ndarray, gen: np.ndarray, *, concurrency: 
     if int((prompt + gen).max()) > e.kv_capacity_tokens:
         raise DoesNotFitError(f"a request of {int((prompt + gen).max()):,} tokens (prompt + output) does not fit in "
                               f"a decode replica's KV cache of {e.kv_capacity_tokens:,} tokens: shorter requests, "
-                              "more GPUs (--tp) or --kv-dtype fp8", field="prompt_len")
+                              f"more GPUs ({arg('tp')}) or {arg('kv_dtype')} fp8", field="prompt_len")
     sim = _Sim(pools, prompt, gen, concurrency, arrivals)
     sim.run(concurrency)
     n = len(prompt)

@@ -31,7 +31,7 @@ import numpy as np
 from typing_extensions import Unpack
 
 from rooflm.core.inputs import Deployment, realistic
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
@@ -91,15 +91,15 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     space.check_not_searched(deployment)
     ks = space.integers(spec_tokens, space.DEFAULT_SPEC_TOKENS, "spec_tokens", 0, 64)
     if max(ks) == 0 and ("acceptance" in deployment or "draft" in deployment):
-        raise InvalidInputError("acceptance and draft need speculative decoding: add --spec-tokens values ≥ 1 (e.g. "
+        raise InvalidInputError(f"acceptance and draft need speculative decoding: add {arg('spec_tokens')} values ≥ 1 (e.g. "
                                 "0,3 searches it off and on)", field="spec_tokens")
     running = space.integers(max_running, space.DEFAULT_MAX_RUNNING, "max_running", 1, 10**6)
     budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_tokens_per_step", 1, 10**6)
     loads = space.integers(concurrency, space.DEFAULT_CONCURRENCY, "concurrency", 1, 10**6)
     limits = [(r, t) for r in running for t in budgets if t >= r]  # serving refuses a budget below max_running
     if not limits:
-        raise InvalidInputError(f"every --max-tokens-per-step ({', '.join(map(str, budgets))}) is below every "
-                                f"--max-running ({', '.join(map(str, running))}): each running request needs a row",
+        raise InvalidInputError(f"every {arg('max_tokens_per_step')} ({', '.join(map(str, budgets))}) is below every "
+                                f"{arg('max_running')} ({', '.join(map(str, running))}): each running request needs a row",
                                 field="max_tokens_per_step")
     spec, hw = resolve_model(model), load_hardware(hardware)
     traffic = _traffic(spec, prompt_len, gen_len, seed)
@@ -130,7 +130,8 @@ def _disaggregated(spec: ModelSpec, hw: HardwareSpec, gpus: int,
     choice = space.parse_disaggregate(disaggregate)
     if choice == "off":
         if kv_link is not None:
-            raise InvalidInputError("--kv-link is the link of disaggregated serving's KV transfer; --disaggregate off "
+            raise InvalidInputError(f"{arg('kv_link')} is the link of disaggregated serving's KV transfer; "
+                                    f"{arg('disaggregate')} off "
                                     "searches none", field="kv_link")
         return None, [], []
     found = space.disaggregated_layouts(spec, gpus, choice)
@@ -150,7 +151,7 @@ def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | in
     limit = spec.max_position_embeddings
     check_against_model(prompt, gen, limit, seed)
     if gen.upper < 2:
-        raise InvalidInputError("--gen-len must allow 2 or more output tokens: tokens/s per user is 1 / TPOT, the "
+        raise InvalidInputError(f"{arg('gen_len')} must allow 2 or more output tokens: tokens/s per user is 1 / TPOT, the "
                                 "time between output tokens", field="gen_len")
     m = moments(prompt, gen, seed, cap=limit - 1)
     args: dict[str, object] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rooflm.core.inputs import Deployment, setup
-from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.errors import InvalidInputError, RooflmError, arg, named, quoted
 from rooflm.serving.disagg import MAX_REPLICAS, Split, parse_split
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
@@ -107,17 +107,17 @@ def names(value: str | Sequence[str] | None, default: Sequence[str], field: str)
         return list(default), False
     items = value.split(",") if isinstance(value, str) else list(value)
     if not all(isinstance(v, str) for v in items):
-        raise InvalidInputError(f"{field.replace('_', '-')} must be names, got {quoted(value)}", field=field)
+        raise InvalidInputError(f"{named(field)} must be names, got {quoted(value)}", field=field)
     picked = list(dict.fromkeys(v.strip().lower() for v in items if v.strip()))
     if not picked:
-        raise InvalidInputError(f"--{field.replace('_', '-')} lists no value", field=field)
+        raise InvalidInputError(f"{arg(field)} lists no value", field=field)
     return picked, True
 
 
 def integers(value: int | Sequence[int] | None, default: Sequence[int], field: str, low: int, high: int) -> list[int]:
     """A sorted list of integers in [low, high] without repeats."""
     items = list(default) if value is None else [value] if isinstance(value, int) else list(value)
-    flag = "--" + field.replace("_", "-")
+    flag = arg(field)
     if not items:
         raise InvalidInputError(f"{flag} lists no value", field=field)
     for v in items:
@@ -129,7 +129,7 @@ def integers(value: int | Sequence[int] | None, default: Sequence[int], field: s
 
 def check_gpus(gpus: object) -> int:
     if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= MAX_GPUS:
-        raise InvalidInputError(f"--gpus must be an integer between 1 and {MAX_GPUS:,}, got {quoted(gpus)}",
+        raise InvalidInputError(f"{arg('gpus')} must be an integer between 1 and {MAX_GPUS:,}, got {quoted(gpus)}",
                                 field="gpus")
     return gpus
 
@@ -139,8 +139,8 @@ def check_slo(value: object, field: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
-        raise InvalidInputError(f"--{field.replace('_', '-')} must be a positive number of seconds (inf: no "
-                                f"target), got {quoted(value)}", field=field)
+        raise InvalidInputError(f"{arg(field)} must be a positive number of seconds (inf: no target), got "
+                                f"{quoted(value)}", field=field)
     return None if math.isinf(value) else float(value)
 
 
@@ -148,9 +148,10 @@ def check_not_searched(extra: Deployment) -> None:
     for name in SEARCHED:
         if name in extra:
             flag = {"max_num_batched_tokens": "max_tokens_per_step"}.get(name, name)
-            raise InvalidInputError(f"{flag.replace('_', '-')} is searched by the plan: give the values to search "
-                                    f"(--quant, --kv-dtype, --spec-tokens, --max-tokens-per-step lists; layouts follow "
-                                    "--gpus), not a fixed deployment keyword", field=flag)
+            raise InvalidInputError(f"{named(flag)} is searched by the plan: give the values to search "
+                                    f"({arg('quant')}, {arg('kv_dtype')}, {arg('spec_tokens')}, "
+                                    f"{arg('max_tokens_per_step')} lists; layouts follow "
+                                    f"{arg('gpus')}), not a fixed deployment keyword", field=flag)
 
 
 def parse_disaggregate(value: str | Sequence[str | Split] | None) -> str | list[Split]:
@@ -161,7 +162,7 @@ def parse_disaggregate(value: str | Sequence[str | Split] | None) -> str | list[
         return value.strip().lower()
     items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
     if not items:
-        raise InvalidInputError(f"--disaggregate must be auto, off or a list of xP:yD splits (e.g. 1P:3D,2P:2D), got "
+        raise InvalidInputError(f"{arg('disaggregate')} must be auto, off or a list of xP:yD splits (e.g. 1P:3D,2P:2D), got "
                                 f"{quoted(value)}", field="disaggregate")
     splits = [parse_split(v.strip() if isinstance(v, str) else v) for v in items]
     return list(dict.fromkeys(s for s in splits if s is not None))
@@ -197,9 +198,9 @@ def disaggregated_layouts(model: ModelSpec, gpus: int,
         used = {s for _, splits in found for s in splits}
         for s in choice:
             if s not in used:
-                raise InvalidInputError(f"--disaggregate {s.label}: {s.prefill + s.decode} replicas of "
-                                        f"{gpus / (s.prefill + s.decode):g} GPUs is no layout of --gpus {gpus} the model "
-                                        "divides into (x + y must divide the GPUs)", field="disaggregate")
+                raise InvalidInputError(f"{arg('disaggregate')} {s.label}: {s.prefill + s.decode} replicas of "
+                                        f"{gpus / (s.prefill + s.decode):g} GPUs is no layout of {arg('gpus')} {gpus} "
+                                        "the model divides into (x + y must divide the GPUs)", field="disaggregate")
     return found
 
 
@@ -246,11 +247,13 @@ def check_size(found: list[Table], n_limits: int, n_loads: int) -> int:
     if n_tables > MAX_STEP_TABLES:
         raise InvalidInputError(f"{what}: {n_tables:,} step tables (layouts × schemes × KV dtypes × spec tokens, "
                                 f"aggregated and disaggregated), at most {MAX_STEP_TABLES:,} per plan; give fewer "
-                                "--quant, --kv-dtype or --spec-tokens, or --disaggregate off", field="quant")
+                                f"{arg('quant')}, {arg('kv_dtype')} or {arg('spec_tokens')}, or {arg('disaggregate')} off",
+                                field="quant")
     if configs > MAX_CONFIGS:
-        raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer --concurrency, --max-running, "
-                                "--max-tokens-per-step or --disaggregate values", field="concurrency")
+        raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer {arg('concurrency')}, "
+                                f"{arg('max_running')}, {arg('max_tokens_per_step')} or {arg('disaggregate')} values",
+                                field="concurrency")
     if configs == 0:
-        raise InvalidInputError("no layout, scheme and KV dtype to search: no tp × pp × dp of --gpus divides the "
+        raise InvalidInputError(f"no layout, scheme and KV dtype to search: no tp × pp × dp of {arg('gpus')} divides the "
                                 "model, or the device runs none of the schemes", field="gpus")
     return configs

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rooflm.errors import DoesNotFitError
+from rooflm.errors import DoesNotFitError, arg
 from rooflm.serving.steps import StepModel
 
 # Requests measured are those after the first WARMUP share (the start of a closed loop is a burst, and a Poisson
@@ -88,7 +88,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
     if footprint.max() > e.kv_capacity_tokens:
         raise DoesNotFitError(f"a request of {int(footprint.max()):,} tokens (prompt + output) does not fit in the KV "
                               f"cache of {e.kv_capacity_tokens:,} tokens per replica: shorter requests, more GPUs "
-                              "(--tp) or --kv-dtype fp8", field="prompt_len")
+                              f"({arg('tp')}) or {arg('kv_dtype')} fp8", field="prompt_len")
     arrival = np.full(n, np.inf) if arrivals is None else np.asarray(arrivals, dtype=np.float64).copy()
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)

@@ -49,7 +49,7 @@ from rooflm.analyses.analyze import analyze
 from rooflm.analyses.report import Report
 from rooflm.analyses.sweep import sweep
 from rooflm.core.inputs import Deployment
-from rooflm.errors import DoesNotFitError, InvalidInputError
+from rooflm.errors import DoesNotFitError, InvalidInputError, arg
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
@@ -241,7 +241,7 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
     for name, v in {"max_running": running, "max_tokens_per_step": budget}.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**6:
-            raise InvalidInputError(f"--{name.replace('_', '-')} must be an integer between 1 and 1,000,000, got {v}",
+            raise InvalidInputError(f"{arg(name)} must be an integer between 1 and 1,000,000, got {v}",
                                     field=name)
     dp = int(d.get("dp", 1) or 1)
     room = kv_room(model, hardware, d, dp, mean_context)
@@ -249,7 +249,7 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     positions = model.max_position_embeddings
     if kv_blocks is not None:
         if isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or not 1 <= kv_blocks <= 10**9:
-            raise InvalidInputError(f"--kv-blocks must be an integer between 1 and 10^9, got {kv_blocks}",
+            raise InvalidInputError(f"{arg('kv_blocks')} must be an integer between 1 and 10^9, got {kv_blocks}",
                                     field="kv_blocks")
         kv_tokens = kv_blocks * BLOCK_TOKENS
     else:
@@ -258,7 +258,8 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
             raise DoesNotFitError(
                 f"no room for a KV cache: weights {dec.memory.weights_bytes / 1e9:.1f} GB + one step's activations "
                 f"{room.activation_bytes / 1e9:.1f} GB leave nothing of the {dec.memory.capacity_bytes / 1e9:.1f}"
-                " GB the engine may use; use more GPUs (--tp), a smaller --quant or a smaller --max-tokens-per-step",
+                f" GB the engine may use; use more GPUs ({arg('tp')}), a smaller {arg('quant')} or a smaller "
+                f"{arg('max_tokens_per_step')}",
                 field="tp")
 
     batch_grid = int_grid(running, DENSE_BATCH)

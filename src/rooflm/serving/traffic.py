@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.specs.workload import MAX_TOKENS
 
 Kind = Literal["fixed", "uniform", "normal", "lognormal"]
@@ -84,7 +84,7 @@ def _lognormal_params(mean: float, std: float) -> tuple[float, float]:
 
 def parse_lengths(text: str | int, field: str) -> Lengths:
     """``1024``, ``uniform:512:2048``, ``normal:1024:256`` or ``lognormal:1024:512`` (see the module's doc)."""
-    flag = "--" + field.replace("_", "-")
+    flag = arg(field)
     if isinstance(text, bool):
         raise InvalidInputError(f"{flag} must be a length or a distribution, got {quoted(text)}", field=field)
     if isinstance(text, int):
@@ -162,22 +162,23 @@ def moments(prompt: Lengths, gen: Lengths, seed: int = 0, cap: int | None = None
 def check_loads(concurrency: list[int] | None, request_rate: list[float] | None) -> tuple[str, list[float]]:
     """Exactly one of the two load lists, non-empty and in range: ("concurrency" | "request_rate", values)."""
     if (concurrency is None) == (request_rate is None):
-        raise InvalidInputError("give --concurrency (a closed loop of users) or --request-rate (Poisson arrivals, "
+        raise InvalidInputError(f"give {arg('concurrency')} (a closed loop of users) or {arg('request_rate')} (Poisson "
+                                "arrivals, "
                                 "requests/s), not both and not neither", field="concurrency")
     if concurrency is not None:
         if not concurrency:
-            raise InvalidInputError("--concurrency lists no value", field="concurrency")
+            raise InvalidInputError(f"{arg('concurrency')} lists no value", field="concurrency")
         for n in concurrency:
             if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 10**6:
-                raise InvalidInputError(f"--concurrency must be integers between 1 and 1,000,000, got {quoted(n)}",
+                raise InvalidInputError(f"{arg('concurrency')} must be integers between 1 and 1,000,000, got {quoted(n)}",
                                         field="concurrency")
         return "concurrency", [float(n) for n in concurrency]
     assert request_rate is not None
     if not request_rate:
-        raise InvalidInputError("--request-rate lists no value", field="request_rate")
+        raise InvalidInputError(f"{arg('request_rate')} lists no value", field="request_rate")
     for r in request_rate:
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or not 0 < r <= 1e6:
-            raise InvalidInputError(f"--request-rate must be requests/s in (0, 1,000,000], got {quoted(r)}",
+            raise InvalidInputError(f"{arg('request_rate')} must be requests/s in (0, 1,000,000], got {quoted(r)}",
                                     field="request_rate")
     return "request_rate", [float(r) for r in request_rate]
 
@@ -189,7 +190,7 @@ def parse_rates(text: str) -> list[float]:
         try:
             values.append(float(part.strip()))
         except ValueError:
-            raise InvalidInputError(f"--request-rate {quoted(text)} is not a list of numbers (requests/s), e.g. "
+            raise InvalidInputError(f"{arg('request_rate')} {quoted(text)} is not a list of numbers (requests/s), e.g. "
                                     "1,2.5,10", field="request_rate") from None
     return values
 
@@ -198,10 +199,10 @@ def check_against_model(prompt: Lengths, gen: Lengths, positions: int, seed: obj
     """What ``serve_traffic`` and ``plan`` refuse before any work: a seed out of range, and bounded lengths that
     cannot fit the model's ``positions`` (a prompt and its output share them)."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InvalidInputError(f"--seed must be an integer between 0 and 2^63 − 1, got {quoted(seed)}", field="seed")
+        raise InvalidInputError(f"{arg('seed')} must be an integer between 0 and 2^63 − 1, got {quoted(seed)}", field="seed")
     bounded = ("fixed", "uniform")
     if prompt.upper >= positions and prompt.kind in bounded:
-        raise InvalidInputError(f"--prompt-len reaches {prompt.upper:,} tokens, past the model's {positions:,} "
+        raise InvalidInputError(f"{arg('prompt_len')} reaches {prompt.upper:,} tokens, past the model's {positions:,} "
                                 "positions less one for the output", field="prompt_len")
     if prompt.upper + gen.upper - 1 > positions and prompt.kind in bounded and gen.kind in bounded:
         raise InvalidInputError(f"prompt + gen length reaches {prompt.upper + gen.upper - 1:,} tokens, past the "

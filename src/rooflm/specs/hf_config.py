@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rooflm.errors import InvalidInputError, UnknownNameError, UnsupportedModelError, blames
+from rooflm.errors import InvalidInputError, UnknownNameError, UnsupportedModelError, arg, blames
 from rooflm.specs.files import path_test, read_limited
 from rooflm.specs.hf_families import READERS as MORE_FAMILIES
 from rooflm.specs.hf_fields import Config, show_value
@@ -167,7 +167,7 @@ def load_model(name_or_path: str | Path | ModelSpec) -> ModelSpec:
         if _is_path(text):
             return read_config_file(Path(text))  # a user's file may change: never cached
         raise _unknown(text, "it is not in the catalog and not a file here: download its config.json from the "
-                             "Hugging Face Hub and pass its path (--model path/to/config.json)")
+                             f"Hugging Face Hub and pass its path ({arg('model')} path/to/config.json)")
     _CACHE[text] = _catalog_spec(key)
     return _CACHE[text]
 

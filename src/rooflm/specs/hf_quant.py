@@ -1,5 +1,5 @@
 """A config.json's quantization_config: the checkpoint's own scheme, which modules it leaves in bf16, and its
-scale and zero-point sizes (issue 11's `native` scheme)."""
+scale and zero-point sizes (what the `native` scheme reads)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.figures import FRACTION, OVERHEAD, Figure, GemmCurve
 from rooflm.specs.quant import QuantScheme
@@ -138,5 +138,6 @@ def check_dequant_override(device: str, schemes: dict[str, QuantScheme], kernels
         if find_curve(kernels, family) is not None:
             raise InvalidInputError(
                 f"dequant-ops: on {device} calibrated mode times {family} GEMMs ({module}) with a measured kernel "
-                "curve that includes dequantization; use it with --efficiency ideal or with --eta-memory/--eta-compute",
+                f"curve that includes dequantization; use it with {arg('efficiency')} ideal or with "
+                f"{arg('eta_memory')}/{arg('eta_compute')}",
                 "dequant_ops")

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rooflm.errors import InvalidInputError
+from rooflm.errors import InvalidInputError, arg
 from rooflm.specs.model import ModelSpec
 
 
@@ -79,11 +79,11 @@ class Parallelism(BaseModel):
                 raise InvalidInputError(f"tp={n} does not divide the {what} {size} of {model.name}", "tp")
         if self.ep > 1:
             if not model.moe:
-                raise InvalidInputError(f"{model.name} has no experts: expert parallelism needs a MoE model (drop --ep)",
+                raise InvalidInputError(f"{model.name} has no experts: expert parallelism needs a MoE model (drop {arg('ep')})",
                                         "ep")
             if self.ep != self.stage_devices:
                 raise InvalidInputError(f"ep={self.ep} must equal tp × dp = {self.stage_devices}: experts are spread "
-                                        "over every device of a stage (set --dp so that tp × dp = ep)", "ep")
+                                        f"over every device of a stage (set {arg('dp')} so that tp × dp = ep)", "ep")
             if model.moe.num_experts % self.ep:
                 raise InvalidInputError(f"ep={self.ep} does not divide the {model.moe.num_experts} experts of "
                                         f"{model.name}", "ep")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rooflm.errors import InvalidInputError, UnknownNameError, quoted
+from rooflm.errors import InvalidInputError, UnknownNameError, arg, quoted
 from rooflm.specs.dtypes import COMPUTE_DTYPES, STORAGE_BITS, bytes_per_element
 from rooflm.specs.model import MODULES, CheckpointQuant, ModelSpec
 from rooflm.specs.names import closest, normalise_name
@@ -186,7 +186,7 @@ def native_scheme(model: ModelSpec) -> QuantScheme:
         return _named("bf16")
     if cq.weight is None:
         raise InvalidInputError(f"{model.name}'s quantization_config (quant_method {cq.method!r}) is not modelled; "
-                                "give a scheme with --quant (e.g. w4a16, fp8)", "quant")
+                                f"give a scheme with {arg('quant')} (e.g. w4a16, fp8)", "quant")
     quantized = _checkpoint_scheme(cq)
     keep = set(cq.bf16_modules)
     modules = {m: _bf16(quantized) if m in keep else quantized for m in MODULES}
@@ -213,7 +213,7 @@ def _module(name: str) -> str:
     key = name.strip().lower().replace("-", "_")
     key = _MODULE_ALIASES.get(key, key)
     if key not in MODULES:
-        raise InvalidInputError(f"--quant names an unknown module class {quoted(name)}; known: "
+        raise InvalidInputError(f"{arg('quant')} names an unknown module class {quoted(name)}; known: "
                                 f"{', '.join(MODULES)}", "quant")
     return key
 
@@ -227,13 +227,13 @@ def parse_mix(text: str) -> tuple[str | None, dict[str, str], str | None]:
     for raw in re.split(r"[,+]", text):
         entry = raw.strip()
         if not entry:
-            raise InvalidInputError(f"--quant {quoted(text)} has an empty entry", "quant")
+            raise InvalidInputError(f"{arg('quant')} {quoted(text)} has an empty entry", "quant")
         key, eq, value = entry.partition("=")
         if not eq and normalise_name(entry).startswith("kv-"):
             key, eq, value = "kv", "=", entry[3:]
         if not eq:
             if base is not None:
-                raise InvalidInputError(f"--quant {quoted(text)} names two base schemes ({quoted(base)} and "
+                raise InvalidInputError(f"{arg('quant')} {quoted(text)} names two base schemes ({quoted(base)} and "
                                         f"{quoted(entry)}); give the others as class=scheme", "quant")
             base = entry
         elif key.strip().lower() == "kv":
@@ -241,7 +241,7 @@ def parse_mix(text: str) -> tuple[str | None, dict[str, str], str | None]:
         else:
             module = _module(key)
             if module in per:
-                raise InvalidInputError(f"--quant {quoted(text)} sets {module} twice", "quant")
+                raise InvalidInputError(f"{arg('quant')} {quoted(text)} sets {module} twice", "quant")
             per[module] = value.strip()
     return base, per, kv
 

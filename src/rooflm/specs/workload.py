@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Literal, get_args
 
-from rooflm.errors import InvalidInputError, quoted
+from rooflm.errors import InvalidInputError, named, quoted
 
 # prefill: B prompts of L tokens. decode: one step of B sequences whose caches hold C tokens (the new
 # one included). e2e: prefill, then gen_len − 1 decode steps at contexts L+1 … L+N−1.
@@ -35,7 +35,7 @@ def check_positive(**sizes: object) -> None:
     for name, value in sizes.items():
         # A list, tuple, range or one-dimensional array (np.arange) of sizes, or one size.
         values = value if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0) == 1 else [value]
-        flag = name.replace("_", "-")
+        flag = named(name)
         limit = SIZE_LIMITS.get(name)
         for v in values:
             # Integral: Python's int and numpy's integers (an API caller's np.arange), not bool.
@@ -60,7 +60,7 @@ def check_number(value: object, name: str, low: float, high: float, *, low_open:
     """A finite real number in [low, high] (an end excluded when ``*_open``), as a float. NaN, ±inf, 1e308,
     strings and booleans are refused with a message that starts with ``label`` (default: the flag of ``name``)
     and is blamed on ``name`` (the CLI flag's snake_case name)."""
-    flag = label or name.replace("_", "-")
+    flag = label or named(name)
     if isinstance(value, bool) or not isinstance(value, Real):
         raise InvalidInputError(f"{flag} must be a number, got {quoted(value)}", name)
     try:

@@ -45,6 +45,7 @@ from rooflm.web.schemas import (
     RegimesBody,
     ServingBody,
     SweepBody,
+    body_field,
 )
 from rooflm.web.serving_limits import check_simulation, serving_loads
 
@@ -63,7 +64,7 @@ def field_of(exc: RooflmError, fields: list[str]) -> str | None:
     # spelt with dashes in messages (prompt-len) and underscores in bodies.
     # A profile's own errors (a device it does not cover) are about the pasted profile_toml.
     for name in ("schemes" if exc.field == "quant" else "", "profile_toml" if exc.field == "profile" else "",
-                 exc.field, exc.field.replace("-", "_")):
+                 exc.field, body_field(exc.field), exc.field.replace("-", "_")):
         if name in fields:
             return name
     return None
@@ -196,7 +197,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
     @app.exception_handler(RooflmError)
     async def _user_mistake(request: Request, exc: RooflmError) -> JSONResponse:
         path = request.url.path
-        return _unprocessable(field_of(exc, fields_for(path)), str(exc), type(exc).__name__, path)
+        return _unprocessable(field_of(exc, fields_for(path)), exc.spelled(body_field), type(exc).__name__, path)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:

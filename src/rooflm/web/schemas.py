@@ -122,7 +122,7 @@ class Options(_Deployment):  # type: ignore[misc]
         if profile is not None:
             # As the CLI's --profile: a field the client did not send is not given, so the profile's parameters are
             # not overridden by the page's defaults (and an efficiency "ideal" sent can be told from the default).
-            out = {k: v for k, v in out.items() if _cli_name(k) in self.model_fields_set}
+            out = {k: v for k, v in out.items() if body_field(k) in self.model_fields_set}
             out["profile"] = profile
         draft = out.get("draft")
         if draft is not None and draft.strip().lower() != "mtp":  # a catalog draft model, never a file
@@ -134,8 +134,12 @@ class Options(_Deployment):  # type: ignore[misc]
         return out
 
 
-def _cli_name(keyword: str) -> str:
-    return next(f.cli_name for f in DEPLOYMENT_FIELDS if f.name == keyword)
+_BODY_NAME = {f.name: f.cli_name for f in DEPLOYMENT_FIELDS}
+
+
+def body_field(keyword: str) -> str:
+    """An API keyword as a request body names it (``kernel_overhead`` for ``kernel_overhead_s``; most are the same)."""
+    return _BODY_NAME.get(keyword, keyword)
 
 
 class AnalyzeBody(Options):
