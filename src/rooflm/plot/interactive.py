@@ -17,6 +17,7 @@ from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData,
 from rooflm.plot.interactive_levels import levels  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.interactive_pareto import pareto  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.serving_data import ServingData
+from rooflm.specs.files import write_atomic
 
 TERA = 1e12
 GIGA = 1e9
@@ -227,7 +228,6 @@ def serving(d: ServingData) -> go.Figure:
 
 def save(fig: go.Figure, path: str | Path) -> Path:
     """A self-contained HTML file: plotly.js inline (no CDN), no MathJax."""
-    path = Path(path)
-    fig.write_html(path, include_plotlyjs=True, include_mathjax=False, full_html=True,
-                   config={"displaylogo": False, "responsive": True})
-    return path
+    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True,
+                       config={"displaylogo": False, "responsive": True})
+    return write_atomic(path, html, str(path), field="output")
