@@ -42,9 +42,10 @@ def new_figure(ncols: int = 1) -> tuple[Figure, list[Axes]]:
 
 
 def wrap_title(text: str, width: int = 105) -> tuple[str, int]:
-    """A title broken at its " · " separators into lines that fit a 12-inch figure, and how many lines."""
+    """A title broken at its " · " separators into lines that fit a 12-inch figure, and how many lines; its names
+    (the user's) shown literally."""
     lines: list[str] = []
-    for part in text.split(" · "):
+    for part in style.mpl_text(text).split(" · "):
         if lines and len(lines[-1]) + 3 + len(part) <= width:
             lines[-1] += " · " + part
         else:
