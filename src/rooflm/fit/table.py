@@ -108,7 +108,10 @@ def _csv_rows(name: str, text: str) -> list[tuple[int, dict[str, str]]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        try:
+            cells = [c.strip() for c in next(csv.reader([line]))]
+        except csv.Error as exc:  # a NUL byte, a cell past csv's field limit (128 KiB)
+            raise TableError(f"{name} line {number}: not a CSV row ({exc})", field="data") from None
         if header is None:
             header = [_column(name, number, c) for c in cells]
             continue
