@@ -161,3 +161,16 @@ def test_a_read_only_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(tempfile, "mkstemp", denied)
     _write_refused(tmp_path / "out.toml", "cannot write .*Permission denied")
+
+
+def test_a_read_only_file_is_left_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file its owner made read-only is not replaced (renaming over it would succeed, the folder being writable);
+    root may write anything, so the OS's answer is simulated."""
+    p = tmp_path / "out.toml"
+    p.write_text("kept")
+    real_access = os.access
+    monkeypatch.setattr(files.os, "access", lambda path, mode: Path(path) != p and real_access(path, mode))
+    _write_refused(p, "read-only")
+    assert p.read_text() == "kept"
+    monkeypatch.setattr(files.os, "access", lambda path, mode: Path(path) != tmp_path and real_access(path, mode))
+    _write_refused(tmp_path / "new.toml", "permission denied .folder")

@@ -132,6 +132,11 @@ def _unwritable(p: Path) -> str:
             return f"{target.parent} is not a folder"
         if len(os.fsencode(target.name)) > _name_max(target.parent):
             return "the file name is too long"
+        # A file the user may not write stays as it is, though renaming over it would succeed (the folder's right).
+        if os.path.lexists(target) and not os.access(target, os.W_OK):
+            return "permission denied (the file is read-only)"
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            return f"permission denied (folder {target.parent})"
     except OSError as exc:
         return exc.strerror or str(exc)
     except ValueError:
