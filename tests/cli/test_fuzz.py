@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,9 +83,14 @@ def _mostly(sane: st.SearchStrategy[str], anything: st.SearchStrategy[str]) -> s
 
 
 ANY = st.one_of(_int_text(), _float_text(), _junk())
+# Files of every kind a path may name (made in the fuzz's folder by _empty_cwd): a pipe, a folder, a dangling link,
+# an empty file, one past the 1 MiB bound, endless devices, a name under a file, a name too long, nothing.
+SPECIAL_FILES = ["pipe", "folder", "dangling.toml", "empty.toml", "big.toml", "/dev/zero", "/dev/urandom", "/dev/null",
+                 "missing.toml", "file/x.toml", "n" * 300, "folder/"]
+FILES = st.sampled_from(SPECIAL_FILES)
 MODELS = [name for name, _ in documents.catalog_models()]
-MODEL = _mostly(_cased(MODELS), ANY)
-HARDWARE = _mostly(_cased([*hardware_names(), "h100"]), ANY)
+MODEL = _mostly(_cased(MODELS), st.one_of(ANY, FILES))
+HARDWARE = _mostly(_cased([*hardware_names(), "h100"]), st.one_of(ANY, FILES))
 QUANT = _mostly(_cased([*scheme_names(), "fp8+kv-fp8"]), ANY)
 INT = _mostly(_int_text(), ANY)
 FLOAT = _mostly(_float_text(), ANY)
@@ -108,9 +114,9 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "dequant_ops": FLOAT, "kv_dequant_ops": FLOAT, "threshold": FLOAT,
     "spec_tokens": _mostly(st.sampled_from(["0", "1", "3", "65"]), INT),
     "acceptance": _mostly(st.sampled_from(["0.8", "0.8,0.6,0.4", "1", "0", "1.5", ",", "nan"]), FLOAT),
-    "draft": _mostly(_cased(["mtp", "qwen3-8b", "llama-3.1-8b"]), ANY),
-    # A profile file: none that exists here (the folder is empty), a folder, an empty file, junk.
-    "profile": _mostly(st.sampled_from(["missing.toml", ".", "/dev/null", ""]), ANY),
+    "draft": _mostly(_cased(["mtp", "qwen3-8b", "llama-3.1-8b"]), st.one_of(ANY, FILES)),
+    # A profile file: none that exists here, a folder, a pipe, a device, an empty or oversized file, junk.
+    "profile": _mostly(st.one_of(FILES, st.sampled_from([".", ""])), ANY),
     "schemes": _mostly(st.lists(QUANT, min_size=1, max_size=3).map(",".join), ANY),
     "baseline": QUANT,
     # rooflm serving: lengths are distributions, loads are lists; simulated requests kept few (each costs time).
@@ -202,7 +208,16 @@ def _empty_cwd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Run in an empty folder: a fuzzed model or hardware name is looked up as a path too, and must find nothing
     of the checkout's (a `.` would otherwise be the repository, a `pyproject.toml` a hardware file)."""
     old = Path.cwd()
-    os.chdir(tmp_path_factory.mktemp("fuzz-cwd"))
+    here = tmp_path_factory.mktemp("fuzz-cwd")
+    os.chdir(here)
+    os.mkfifo("pipe")
+    Path("folder").mkdir()
+    Path("dangling.toml").symlink_to(here / "gone" / "x.toml")
+    Path("empty.toml").write_text("")
+    with open("big.toml", "wb") as fh:
+        fh.truncate((1 << 20) + 1)  # sparse: past the bound without the disk
+    Path("file").write_text("")
+    Path(TABLE).write_text(TABLE_TEXT)
     yield
     os.chdir(old)
 
@@ -253,8 +268,64 @@ def test_any_arguments_give_output_or_one_error_line(path: tuple[str, ...], data
     ["critical-batch", "--eta-compute", "5e-324"],
     ["analyze", "--eta-memory", "5e-324", "--json"],
     ["quant", "--eta-compute", "5e-324", "--batch", "1,8", "--json"],
+    ["regimes", "--max-num-batched-tokens", str(10**400)],
+    ["fit", "big.toml"],
 ], ids=repr)
 def test_known_edges(argv: list[str]) -> None:
     """Edges the fuzzer found or might not draw in a short run: a range with a 400-digit end, markup in a name, an
-    efficiency so small (a subnormal float) that times overflow to inf."""
+    efficiency so small (a subnormal float) that times overflow to inf, an engine step of a 401-digit token count, a
+    table whose one line (a megabyte of NUL bytes) is past csv's field limit."""
     check_contract(argv, runner.invoke(app, argv))
+
+
+# ---------------------------------------------------------------- files in, files out
+
+# A small valid measurement table (four rows of examples/measurements.csv's form): fit and validate --table read it.
+TABLE = "table.csv"
+TABLE_TEXT = ("model,hardware,phase,batch,context,measured_s\n"
+              "llama-3.1-8b,h100-sxm,decode,1,1024,0.0068\nllama-3.1-8b,h100-sxm,decode,8,1024,0.0071\n"
+              "llama-3.1-8b,h100-sxm,decode,64,1024,0.0093\nllama-3.1-8b,h100-sxm,decode,256,1024,0.0190\n")
+# Where a run may be told to write: folders, a missing folder, a dangling link, a name under a file or too long,
+# devices and pipes, its own input table, and good names.
+OUTPUTS = st.sampled_from([".", "folder", "folder/", "missing/x.png", "dangling.toml", "file/x.png", "n" * 300 + ".png",
+                           "/dev/null", "pipe", TABLE, "x.txt", "", "out.png", "out.svg", "out.html", "out.toml"])
+INPUTS = st.one_of(FILES, st.just(TABLE))
+
+
+@st.composite
+def _file_argv(draw: st.DrawFn) -> list[str]:
+    """fit, validate --table and plot with files of every kind in and out."""
+    command = draw(st.sampled_from(["fit", "validate", "plot"]))
+    if command == "fit":
+        argv = ["fit", draw(INPUTS)]
+        if draw(st.booleans()):
+            argv += ["-o", draw(OUTPUTS)]
+        return argv
+    if command == "validate":
+        argv = ["validate", "--table", draw(INPUTS)]
+        return argv + (["--profile", draw(INPUTS)] if draw(st.booleans()) else [])
+    argv = ["plot", draw(st.sampled_from(["memory", "roofline"])), "-o", draw(OUTPUTS)]
+    for flag, values in (("--model", MODEL), ("--hardware", HARDWARE), ("--profile", INPUTS)):
+        if draw(st.integers(0, 2)) == 0:
+            argv += [flag, draw(values)]
+    return argv
+
+
+@FUZZ
+@given(argv=_file_argv())
+def test_files_of_any_kind_in_and_out_give_output_or_one_error_line(argv: list[str]) -> None:
+    """No read waits on a pipe or reads a device for ever (signal.alarm fails the example), no write error is a
+    traceback, and the run's own input table is never written over."""
+    old = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(60)
+    try:
+        result = runner.invoke(app, argv)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    check_contract(argv, result)
+    assert Path(TABLE).read_text() == TABLE_TEXT, argv
+
+
+def _hung(*_: object) -> None:
+    raise AssertionError("the command waited (a pipe or an endless device read)")

@@ -63,7 +63,7 @@ def test_pasted_config_text_is_parsed_without_quoting_it() -> None:
 def test_oversize_and_unreadable_files_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "config.json"
     big.write_bytes(b" " * ((1 << 20) + 1))
-    with pytest.raises(InvalidInputError, match="larger than"):
+    with pytest.raises(InvalidInputError, match="over 1 MiB"):
         load_model(str(big))
     binary = tmp_path / "gpu.toml"
     binary.write_bytes(b"\xff\xfe name = 1")

@@ -18,6 +18,7 @@ from rooflm.cli.options import Json
 from rooflm.cli.output import err, print_json, show, user_errors
 from rooflm.core.profile_params import BY_NAME
 from rooflm.errors import InvalidInputError
+from rooflm.specs.files import check_output
 
 if TYPE_CHECKING:  # solve and profile import scipy (~0.5 s): at first use, not with every command's start
     from rooflm.fit.solve import DeviceFit, Errors
@@ -38,9 +39,14 @@ def fit_command(
     from rooflm.fit.table import read_table
 
     names = _names(params)
-    fits = fit(read_table(data), names)
+    points = read_table(data)
+    # The files the table names are inputs too: the profile must not go over any of them (checked before the fit).
+    named = tuple(dict.fromkeys(v for p in points for v in (p.model, p.device)))
     if output is not None:
-        write_profile(output, fits, data, __version__)
+        check_output(output, f"profile {output}", (data, *named), field="output")
+    fits = fit(points, names)
+    if output is not None:
+        write_profile(output, fits, data, __version__, named)
     for f in fits:
         for warning in warnings(f):
             err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)

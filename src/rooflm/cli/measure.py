@@ -20,6 +20,7 @@ from rooflm.cli.options import Json
 from rooflm.cli.output import err, out, print_json, show, user_errors
 from rooflm.core.inputs import DEPLOYMENT_FIELDS
 from rooflm.errors import InvalidInputError
+from rooflm.specs.files import check_output
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 
 Device = Annotated[str, typer.Option(help="cpu | cuda")]
@@ -103,9 +104,15 @@ def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
     from rooflm.measure.render import measurement
     from rooflm.measure.timing import require_torch
 
+    _check_device(device)
+    if output is not None:  # refused before minutes of measuring
+        if output.suffix != ".toml":
+            raise InvalidInputError(f"-o {output}: a hardware file must end in .toml", field="output")
+        from rooflm.measure.hwfile import raw_path
+
+        for path in (output, raw_path(output)):
+            check_output(path, str(path), field="output")
     require_torch()
-    if output is not None and output.suffix != ".toml":
-        raise InvalidInputError(f"-o {output}: a hardware file must end in .toml")
     m, cal = _measure(device, quick)
     if output is not None:
         write_hardware_file(output, cal, m, name)
@@ -118,6 +125,27 @@ def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
                   f"to {p['to_bytes'] / 2**10:,.0f} KiB", highlight=False)
     if output is not None:
         out.print(f"wrote {output} (use it as --hardware {output}) and its raw measurements beside it")
+
+
+def _check_device(device: str) -> None:
+    """--device names the device kind before anything is measured (the machine's description checks it again)."""
+    if device != "cpu" and not device.startswith("cuda"):
+        raise InvalidInputError(f"--device must be cpu or cuda, got {device!r}", field="device")
+
+
+def _check_models(models: str | None, quick: bool) -> list[Any]:
+    """The validation models --models picks (all without it), refused before anything is measured."""
+    from rooflm.measure.runner import validation_models
+
+    cases = validation_models(quick)
+    if models is None:
+        return cases
+    wanted = {m.strip() for m in models.split(",")}
+    unknown = wanted - {c.name for c in cases}
+    if unknown:
+        raise InvalidInputError(f"--models: unknown {sorted(unknown)}; known: {[c.name for c in cases]}",
+                                field="models")
+    return [c for c in cases if c.name in wanted]
 
 
 def cache_dir() -> Path:
@@ -136,6 +164,10 @@ def _hardware_for_validation(hardware: str | None, device: str, remeasure: bool)
         err.print(f"using the cached measurement {path} (--remeasure to redo it)", highlight=False)
         return load_hardware(path), path
     err.print("no hardware file given: measuring this machine first (--quick)", highlight=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot create the cache folder {path.parent}: {exc.strerror}") from None
     m, cal = _measure(device, quick=True)
     return write_hardware_file(path, cal, m), path
 
@@ -153,6 +185,7 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
 
     Runs small transformers models and single GEMMs with PyTorch and compares with rooflm's predictions; or, with
     --table, compares a measurement table's rows with them (no PyTorch); or, with --quant, times int8/int4 weights."""
+    _check_device(device)
     if quant:
         if table is not None or models is not None:
             raise InvalidInputError("--quant: it times its own GEMMs and steps; drop --table and --models",
@@ -174,25 +207,24 @@ def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu"
         return
     if profile is not None:
         raise InvalidInputError("--profile: validate predicts with a profile against a --table only", field="profile")
-    if write_table is not None and write_table.suffix.lower() != ".csv":  # refused before minutes of measuring
-        raise InvalidInputError(f"--write-table {write_table}: the table is written as CSV; name it .csv",
-                                field="write_table")
+    # Every argument is checked before minutes of measuring: the table's name and folder, the models, the hardware.
+    if write_table is not None:
+        if write_table.suffix.lower() != ".csv":
+            raise InvalidInputError(f"--write-table {write_table}: the table is written as CSV; name it .csv",
+                                    field="write_table")
+        check_output(write_table, str(write_table), [hardware], field="write_table")
+    cases = _check_models(models, quick)
+    if hardware is not None:
+        load_hardware(hardware)
     from rooflm.measure.bench import past_cache_bytes
     from rooflm.measure.render import cases_table, classes_table, gemm_table, summary_table
-    from rooflm.measure.runner import gemm_grid, run_gemms, run_model, validation_models
+    from rooflm.measure.runner import gemm_grid, run_gemms, run_model
     from rooflm.measure.timing import require_torch, require_transformers
     from rooflm.measure.validate import infer_measured_bounds, summarize
 
     require_torch()
     require_transformers()
     hw, hw_path = _hardware_for_validation(hardware, device, remeasure)
-    cases = validation_models(quick)
-    if models is not None:
-        wanted = {m.strip() for m in models.split(",")}
-        unknown = wanted - {c.name for c in cases}
-        if unknown:
-            raise InvalidInputError(f"--models: unknown {sorted(unknown)}; known: {[c.name for c in cases]}")
-        cases = [c for c in cases if c.name in wanted]
     grid = gemm_grid(quick)
     total = sum(len(c.decode) + len(c.prefill) for c in cases) + (len(grid.m) * len(grid.kn) if gemms else 0)
     repeats = 3 if quick else 7

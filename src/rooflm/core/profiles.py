@@ -12,6 +12,7 @@ from typing import Any
 
 from rooflm.core.profile_params import BY_NAME, overrides
 from rooflm.errors import InvalidInputError
+from rooflm.specs.files import MAX_SPEC_BYTES, read_text_limited
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 
 
@@ -40,9 +41,10 @@ class Profile:
 def load_profile(path: str | Path) -> Profile:
     """Read a profile written by `rooflm fit`; a malformed one is refused naming what is wrong."""
     p = Path(path)
+    text = read_text_limited(p, MAX_SPEC_BYTES, f"profile {p}", "a profile (TOML)", field="profile")
     try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise InvalidInputError(f"cannot read profile {p}: {exc}", field="profile") from None
     return _profile(p, doc, repr)
 

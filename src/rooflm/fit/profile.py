@@ -31,6 +31,7 @@ from typing import Any
 
 from rooflm.core.profiles import Profile, load_profile
 from rooflm.fit.solve import DeviceFit, Errors
+from rooflm.specs.files import MAX_TABLE_BYTES, read_limited, write_atomic
 
 __all__ = ["Profile", "load_profile", "profile_text", "write_profile"]
 
@@ -53,7 +54,7 @@ def _errors(prefix: str, e: Errors | None) -> dict[str, float]:
 
 def profile_text(fits: list[DeviceFit], data: Path, version: str) -> str:
     """The profile's TOML text."""
-    raw = data.read_bytes()
+    raw = read_limited(data, MAX_TABLE_BYTES, f"measurement table {data}", "a measurement table", field="data")
     lines = ["# rooflm profile, written by `rooflm fit`: calibrated-mode parameters fitted to measurements.", ""]
     lines += _table("profile", {"rooflm": version, "created": datetime.now(UTC).isoformat(timespec="seconds"),
                                 "data": data.name, "data_sha256": hashlib.sha256(raw).hexdigest(),
@@ -68,5 +69,7 @@ def profile_text(fits: list[DeviceFit], data: Path, version: str) -> str:
     return "\n".join(lines)
 
 
-def write_profile(path: str | Path, fits: list[DeviceFit], data: str | Path, version: str) -> None:
-    Path(path).write_text(profile_text(fits, Path(data), version), encoding="utf-8")
+def write_profile(path: str | Path, fits: list[DeviceFit], data: str | Path, version: str,
+                  inputs: tuple[str | Path, ...] = ()) -> None:
+    """Write the profile whole, never over the table it was fitted on nor over ``inputs`` (the files the table names)."""
+    write_atomic(path, profile_text(fits, Path(data), version), f"profile {path}", (data, *inputs), field="output")

@@ -22,6 +22,7 @@ from typing import Any
 from rooflm.core.inputs import DEPLOYMENT_FIELDS, check_lengths, check_phase, setup
 from rooflm.core.profile_params import PARAMETERS
 from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.specs.files import MAX_TABLE_BYTES, read_text_limited
 
 MEASURED = ("measured_s", "ttft_s", "tpot_s", "tokens_per_s")
 # The workload columns and their CLI defaults (rooflm analyze's).
@@ -79,10 +80,7 @@ class TableError(InvalidInputError):
 def read_table(path: str | Path) -> list[Point]:
     """Read and check a CSV or JSON measurement table (by extension; .json is JSON, anything else CSV)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read measurement table {p}: {exc}", field="data") from None
+    text = read_text_limited(p, MAX_TABLE_BYTES, f"measurement table {p}", "a measurement table", field="data")
     is_json = p.suffix.lower() == ".json"
     rows = _json_rows(p.name, text) if is_json else _csv_rows(p.name, text)
     if not rows:
@@ -110,7 +108,10 @@ def _csv_rows(name: str, text: str) -> list[tuple[int, dict[str, str]]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        try:
+            cells = [c.strip() for c in next(csv.reader([line]))]
+        except csv.Error as exc:  # a NUL byte, a cell past csv's field limit (128 KiB)
+            raise TableError(f"{name} line {number}: not a CSV row ({exc})", field="data") from None
         if header is None:
             header = [_column(name, number, c) for c in cells]
             continue

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rooflm.errors import InvalidInputError
+from rooflm.specs.files import write_atomic
 from rooflm.specs.hf_config import load_model
 from rooflm.specs.model import ModelSpec
 
@@ -31,9 +33,11 @@ def tiny_config(layers: int) -> Config:
 
 def write_config(config: Config, folder: Path, name: str) -> Path:
     path = folder / name / "config.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config, indent=2) + "\n")
-    return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot create folder {path.parent}: {exc.strerror}", field="write_table") from None
+    return write_atomic(path, json.dumps(config, indent=2) + "\n", str(path), field="write_table")
 
 
 def model_spec(config: Config, name: str) -> ModelSpec:

@@ -14,6 +14,7 @@ from rooflm.measure.calibrate import Calibration
 from rooflm.measure.machine import Machine
 from rooflm.measure.results import Measurements
 from rooflm.measure.working_set import PRIVATE, measured_levels
+from rooflm.specs.files import write_atomic
 from rooflm.specs.hardware import HardwareSpec, read_hardware_file
 
 
@@ -95,12 +96,9 @@ def write_hardware_file(path: Path, cal: Calibration, m: Measurements, name: str
     """Write the TOML and, beside it, ``<stem>.raw.json`` with every raw measurement; return the loaded spec."""
     if path.suffix != ".toml":
         raise InvalidInputError(f"-o {path}: a hardware file must end in .toml")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(hardware_toml(cal, m.machine, name, levels_toml(m, cal.memory_bandwidth)))
-        raw_path(path).write_text(m.model_dump_json(indent=1) + "\n")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot write {path}: {exc.strerror}") from None
+    write_atomic(path, hardware_toml(cal, m.machine, name, levels_toml(m, cal.memory_bandwidth)), str(path),
+                 field="output")
+    write_atomic(raw_path(path), m.model_dump_json(indent=1) + "\n", str(raw_path(path)), field="output")
     return read_hardware_file(path)
 
 

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from rooflm.specs.files import write_atomic
+
 if TYPE_CHECKING:
     from rooflm.core.profiles import Profile
 
@@ -273,4 +275,4 @@ def write_fit_table(path: Path, cases: list[CaseResult], configs: dict[str, Path
     for c in cases:
         size = ("", c.context) if c.phase == "decode" else (c.prompt_len, "")
         writer.writerow([cell(configs[c.model]), cell(hardware), c.phase, c.batch, *size, f"{c.measured_s:.6g}"])
-    path.write_text(buffer.getvalue(), encoding="utf-8")
+    write_atomic(path, buffer.getvalue(), str(path), field="write_table")

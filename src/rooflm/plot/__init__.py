@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack
 from rooflm.analyses.report import Report
 from rooflm.errors import InvalidInputError
 from rooflm.plot.data import DEFAULT_BATCHES, DEFAULT_TRAJECTORY, Query, QueryArgs
+from rooflm.specs.files import check_output
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -165,8 +166,10 @@ def render(kind: str, path: str | Path, query: Query, **options: Any) -> Path:
                                 f"{', '.join(SUFFIXES)}")
     if kind not in KINDS:
         raise InvalidInputError(f"unknown figure kind {kind!r}; kinds: {', '.join(KINDS)}")
+    # Refused before the figure is built: a file that cannot be written, or one of the figure's own input files.
+    inputs = (query.model, query.hardware, *(options.get("hardwares") or ()),
+              *(query.deployment.get(k) for k in ("profile", "draft")))
+    check_output(path, str(path), inputs, field="output")
     backend = _interactive() if suffix == ".html" else _mpl()
     fig = getattr(backend, kind)(figure_data(kind, query, **options))
-    if not path.parent.exists():
-        raise InvalidInputError(f"folder {str(path.parent)!r} does not exist; create it or write elsewhere")
     return backend.save(fig, path)

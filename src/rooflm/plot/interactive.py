@@ -17,6 +17,7 @@ from rooflm.plot.data import BatchData, BreakdownData, MemoryData, RooflineData,
 from rooflm.plot.interactive_levels import levels  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.interactive_pareto import pareto  # noqa: F401 - render() draws each kind by its name here
 from rooflm.plot.serving_data import ServingData
+from rooflm.specs.files import write_atomic
 
 TERA = 1e12
 GIGA = 1e9
@@ -24,7 +25,7 @@ GIGA = 1e9
 
 def _layout(fig: go.Figure, title: str, **axes: Any) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 18}},
+        title={"text": style.plotly_text(title), "x": 0.01, "xanchor": "left", "font": {"size": 18}},
         template="simple_white", font={"size": 14}, hoverlabel={"font_size": 13},
         legend={"bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#CCCCCC", "borderwidth": 1},
         margin={"l": 70, "r": 30, "t": 70, "b": 60}, **axes,
@@ -63,16 +64,17 @@ def roofline(d: RooflineData) -> go.Figure:
     for roof in sorted(d.roofs, key=lambda r: r.is_scheme_roof):
         colour = style.ROOF_COLOUR if roof.is_scheme_roof else style.OTHER_ROOF_COLOUR
         peak = roof.peak_flops / TERA
-        hover = f"{roof.label}: {peak:,.0f} TFLOP/s, ridge {roof.ridge:,.0f} FLOP/B<extra></extra>"
+        hover = f"{style.plotly_text(roof.label)}: {peak:,.0f} TFLOP/s, ridge {roof.ridge:,.0f} FLOP/B<extra></extra>"
         fig.add_trace(go.Scatter(
             x=[xmin, roof.ridge, xmax], y=[d.bandwidth * xmin / TERA, peak, peak], mode="lines+markers",
-            line={"color": colour, "width": 3 if roof.is_scheme_roof else 1.5}, name=f"{roof.label} roof",
+            line={"color": colour, "width": 3 if roof.is_scheme_roof else 1.5}, name=f"{style.plotly_text(roof.label)} roof",
             marker={"size": [0, 9, 0], "color": colour}, hovertemplate=hover))
         # The ridge as a dotted drop line labelled at its foot, clear of the points that gather near the roof.
         fig.add_trace(go.Scatter(x=[roof.ridge, roof.ridge], y=[ymin, peak], mode="lines", showlegend=False,
                                  line={"color": colour, "width": 1, "dash": "dot"}, hovertemplate=hover))
         # Annotations on log axes take log10 coordinates.
-        fig.add_annotation(x=math.log10(roof.ridge), y=math.log10(peak), text=f"{roof.label} {peak:,.0f} TFLOP/s",
+        fig.add_annotation(x=math.log10(roof.ridge), y=math.log10(peak),
+                           text=f"{style.plotly_text(roof.label)} {peak:,.0f} TFLOP/s",
                            showarrow=False, xanchor="right", yanchor="bottom", xshift=-8, yshift=4,
                            font={"color": colour, "size": 14})
         fig.add_annotation(x=math.log10(roof.ridge), y=yr[0], text=f"ridge {roof.ridge:,.0f} FLOP/B", textangle=-90,
@@ -82,7 +84,7 @@ def roofline(d: RooflineData) -> go.Figure:
         ops = [o for o in d.operators if o.op_class == op_class]
         fig.add_trace(go.Scatter(
             x=[o.intensity for o in ops], y=[o.flops_per_s / TERA for o in ops], mode="markers",
-            name=style.class_label(op_class), text=[o.name for o in ops],
+            name=style.class_label(op_class), text=[style.plotly_text(o.name) for o in ops],
             customdata=[[100 * o.time_share, o.bound] for o in ops],
             marker={"color": style.class_colour(op_class), "size": [8 + 60 * math.sqrt(o.time_share) for o in ops],
                     "line": {"color": "white", "width": 1}, "opacity": 0.9},
@@ -109,7 +111,8 @@ def roofline(d: RooflineData) -> go.Figure:
     fig.update_xaxes(type="log", range=xr, dtick=1, title="arithmetic intensity (FLOP/byte)")
     fig.update_yaxes(type="log", range=yr, dtick=1, title="attainable performance (TFLOP/s)")
     if d.not_drawn:
-        fig.add_annotation(text=f"Not drawn (no FLOPs): {', '.join(d.not_drawn)}", xref="paper", yref="paper", x=0,
+        fig.add_annotation(text=style.plotly_text(f"Not drawn (no FLOPs): {', '.join(d.not_drawn)}"), xref="paper",
+                           yref="paper", x=0,
                            y=-0.12, showarrow=False, xanchor="left", font={"size": 11, "color": "#555555"})
     return fig
 
@@ -123,12 +126,13 @@ def batch(d: BatchData) -> go.Figure:
         symbols = [style.BOUND_MARKERS.get(b, ("o", "circle"))[1] + ("" if f else "-open")
                    for b, f in zip(s.bound, s.fits, strict=True)]
         custom = [[b, "fits" if f else "does not fit"] for b, f in zip(s.bound, s.fits, strict=True)]
+        label = style.plotly_text(s.label)
         for col, values, unit in ((1, [t * 1e3 for t in s.time_s], "ms"), (2, s.tokens_per_s, "tokens/s")):
             fig.add_trace(go.Scatter(
-                x=s.batch, y=values, mode="lines+markers", name=s.label, legendgroup=s.label, showlegend=col == 1,
+                x=s.batch, y=values, mode="lines+markers", name=label, legendgroup=label, showlegend=col == 1,
                 line={"color": colour, "width": 2 + 1.2 * (len(d.series) - 1 - i)},
                 marker={"symbol": symbols, "size": 9, "color": colour}, customdata=custom,
-                hovertemplate=f"{s.label}<br>batch %{{x:,}}: %{{y:.4g}} {unit}<br>%{{customdata[0]}}-bound · "
+                hovertemplate=f"{label}<br>batch %{{x:,}}: %{{y:.4g}} {unit}<br>%{{customdata[0]}}-bound · "
                               "%{customdata[1]}<extra></extra>"), row=1, col=col)
             if s.critical_batch:
                 # On log axes shapes take data values but annotations take log10 ones.
@@ -227,7 +231,6 @@ def serving(d: ServingData) -> go.Figure:
 
 def save(fig: go.Figure, path: str | Path) -> Path:
     """A self-contained HTML file: plotly.js inline (no CDN), no MathJax."""
-    path = Path(path)
-    fig.write_html(path, include_plotlyjs=True, include_mathjax=False, full_html=True,
-                   config={"displaylogo": False, "responsive": True})
-    return path
+    html = fig.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True,
+                       config={"displaylogo": False, "responsive": True})
+    return write_atomic(path, html, str(path), field="output")

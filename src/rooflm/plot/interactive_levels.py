@@ -27,23 +27,24 @@ def levels(d: LevelsData) -> go.Figure:
         # The same three vertices as the static figure: the slope bandwidth·x up to the ridge, then the roof.
         fig.add_trace(go.Scatter(
             x=[xmin, ridge, xmax], y=[slope.bandwidth * xmin / TERA, d.peak_flops / TERA, d.peak_flops / TERA],
-            mode="lines", name=f"{slope.name} {slope.bandwidth / TERA:,.1f} TB/s", legendgroup=slope.name,
+            mode="lines", name=f"{style.plotly_text(slope.name)} {slope.bandwidth / TERA:,.1f} TB/s", legendgroup=slope.name,
             line={"color": colour, "width": 2.5},
-            hovertemplate=f"{slope.name}: ridge {ridge:,.1f} FLOP/B<extra></extra>"))
+            hovertemplate=f"{style.plotly_text(slope.name)}: ridge {ridge:,.1f} FLOP/B<extra></extra>"))
         for binds in (True, False):
             pts = [p for p in d.points if p.level == slope.name and p.binds == binds]
             if not pts:
                 continue
             fig.add_trace(go.Scatter(
                 x=[p.intensity for p in pts], y=[p.flops_per_s / TERA for p in pts], mode="markers",
-                name=f"{slope.name}: {'binding' if binds else 'other level'}", legendgroup=slope.name,
-                showlegend=False, text=[p.operator for p in pts],
+                name=f"{style.plotly_text(slope.name)}: {'binding' if binds else 'other level'}", legendgroup=slope.name,
+                showlegend=False, text=[style.plotly_text(p.operator) for p in pts],
                 marker={"size": 9, "color": colour if binds else "rgba(0,0,0,0)", "line": {"color": colour,
                                                                                           "width": 1.5}},
-                hovertemplate=f"%{{text}} at {slope.name}{' (binds)' if binds else ''}<br>%{{x:.4g}} FLOP/B · "
+                hovertemplate=f"%{{text}} at {style.plotly_text(slope.name)}{' (binds)' if binds else ''}<br>"
+                              "%{x:.4g} FLOP/B · "
                               "%{y:.4g} TFLOP/s<extra></extra>"))
     fig.update_layout(
-        title={"text": d.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}}, template="simple_white",
+        title={"text": style.plotly_text(d.title), "x": 0.01, "xanchor": "left", "font": {"size": 16}}, template="simple_white",
         font={"size": 14}, margin={"l": 70, "r": 30, "t": 80, "b": 60},
         legend={"title": {"text": "memory level"}, "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#CCCCCC",
                 "borderwidth": 1})

@@ -22,14 +22,15 @@ def pareto(d: ParetoData) -> go.Figure:
             fig.add_trace(go.Scattergl(x=[d.per_user[i] for i in idx], y=[d.per_gpu[i] for i in idx], mode="markers",
                                        name=name, marker={"size": 5, "color": colour, "opacity": 0.6},
                                        hovertemplate="%{x:.4g} tok/s per user · %{y:.4g} tok/s per GPU<extra></extra>"))
+    labels = [style.plotly_text(t) for t in d.frontier_labels]
     fig.add_trace(go.Scatter(x=d.frontier_per_user, y=d.frontier_per_gpu, mode="lines+markers", name="Pareto frontier",
-                             line={"color": style.OKABE_ITO["blue"], "width": 2.5}, text=d.frontier_labels,
+                             line={"color": style.OKABE_ITO["blue"], "width": 2.5}, text=labels,
                              hovertemplate="%{text}<br>%{x:.4g} tok/s per user · %{y:.4g} tok/s per GPU"
                                            "<extra></extra>"))
     if d.best is not None:
         x, y, text = d.best
         fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name="best within the targets" if targets else
-                                 "best throughput", text=[text], marker={"symbol": "star", "size": 18,
+                                 "best throughput", text=[style.plotly_text(text)], marker={"symbol": "star", "size": 18,
                                                                           "color": style.OKABE_ITO["orange"],
                                                                           "line": {"color": "black", "width": 1}},
                                  hovertemplate="%{text}<br>%{x:.4g} tok/s per user · %{y:.4g} tok/s per GPU"
@@ -41,7 +42,8 @@ def pareto(d: ParetoData) -> go.Figure:
     if targets and d.best is None:
         subtitle.append("no configuration meets the targets")
     fig.update_layout(
-        title={"text": d.title.replace(" · ", "<br>", 1) + ("<br>" + " · ".join(subtitle) if subtitle else ""),
+        title={"text": style.plotly_text(d.title).replace(" · ", "<br>", 1)
+               + ("<br>" + " · ".join(subtitle) if subtitle else ""),
                "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         template="simple_white", font={"size": 14}, margin={"l": 70, "r": 30, "t": 110, "b": 60},
         legend={"bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "#CCCCCC", "borderwidth": 1})

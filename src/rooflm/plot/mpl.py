@@ -55,7 +55,7 @@ def batch(d: BatchData) -> Figure:
         last_fit = fit[-1] if fit else -1
         for ax, values in ((ax_t, [t * 1e3 for t in s.time_s]), (ax_r, s.tokens_per_s)):
             ax.plot(s.batch[: last_fit + 1], values[: last_fit + 1], "-", color=colour, linewidth=width, zorder=2 + i,
-                    label=s.label if ax is ax_t else None)
+                    label=style.mpl_text(s.label) if ax is ax_t else None)
             ax.plot(s.batch[max(last_fit, 0):], values[max(last_fit, 0):], ":", color=colour, linewidth=width,
                     zorder=2 + i)
             for b, v, bound, f in zip(s.batch, values, s.bound, s.fits, strict=True):

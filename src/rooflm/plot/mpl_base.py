@@ -4,6 +4,7 @@ type, plain log-axis labels, a label placer that keeps text from overlapping, an
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from rooflm.plot import style
+from rooflm.specs.files import write_atomic
 
 FS = style.FONT_SIZE
 WHITE_BOX = {"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1}
@@ -40,9 +42,10 @@ def new_figure(ncols: int = 1) -> tuple[Figure, list[Axes]]:
 
 
 def wrap_title(text: str, width: int = 105) -> tuple[str, int]:
-    """A title broken at its " · " separators into lines that fit a 12-inch figure, and how many lines."""
+    """A title broken at its " · " separators into lines that fit a 12-inch figure, and how many lines; its names
+    (the user's) shown literally."""
     lines: list[str] = []
-    for part in text.split(" · "):
+    for part in style.mpl_text(text).split(" · "):
         if lines and len(lines[-1]) + 3 + len(part) <= width:
             lines[-1] += " · " + part
         else:
@@ -167,6 +170,7 @@ class Labels:
 def save(fig: Figure, path: str | Path) -> Path:
     """Write PNG, SVG or PDF by the suffix. SVG keeps its text as text (so it can be searched and edited)."""
     path = Path(path)
+    buffer = io.BytesIO()  # drawn in memory, then written whole: a failed write leaves no truncated figure
     with mpl.rc_context({"svg.fonttype": "none", "pdf.fonttype": 42}):
-        fig.savefig(path, dpi=style.DPI, facecolor="white")
-    return path
+        fig.savefig(buffer, format=path.suffix.lstrip(".").lower(), dpi=style.DPI, facecolor="white")
+    return write_atomic(path, buffer.getvalue(), str(path), field="output")

@@ -6,6 +6,20 @@ shapes also carry the bound, so no figure relies on colour alone.
 
 from __future__ import annotations
 
+import html
+
+
+def plotly_text(text: str) -> str:
+    """Text that names what the user gave (a model, a device's display name) as plotly shows it literally: plotly reads
+    a subset of HTML in titles, legends, hover text and annotations (a link, styled text), and ``%{...}`` in hover
+    templates. Entities are what plotly decodes back to the characters."""
+    return html.escape(text, quote=False).replace("%", "&#37;")
+
+
+def mpl_text(text: str) -> str:
+    """Text as matplotlib shows it literally: a pair of ``$`` would start mathtext (``\\$`` is a plain dollar sign)."""
+    return text.replace("$", r"\$")
+
 OKABE_ITO: dict[str, str] = {
     "black": "#000000",
     "orange": "#E69F00",

@@ -31,7 +31,7 @@ from rooflm.specs.figures import (
     Figure,
     GemmCurve,
 )
-from rooflm.specs.files import path_test, read_limited
+from rooflm.specs.files import MAX_SPEC_BYTES, path_test, read_limited
 from rooflm.specs.kernels import check_kernel_class
 from rooflm.specs.levels import MemoryLevel, check_levels
 from rooflm.specs.names import closest, normalise_name
@@ -282,7 +282,7 @@ def grouped(devices: list[HardwareSpec]) -> list[tuple[str, list[HardwareSpec]]]
 
 
 # A hardware file is a couple of kilobytes; more than this is a mistake (or an attack on a server).
-MAX_HARDWARE_BYTES = 1 << 20
+MAX_HARDWARE_BYTES = MAX_SPEC_BYTES
 
 
 def hardware_from_text(text: str | bytes, where: str) -> HardwareSpec:
@@ -330,6 +330,8 @@ def load_hardware(name_or_path: str | Path | HardwareSpec) -> HardwareSpec:
         if not _is_file(text):
             raise InvalidInputError(f"hardware file {text} does not exist")
         return read_hardware_file(Path(text))
+    if text.strip() and path_test(text, Path.exists) and normalise_name(text) not in _alias_table():
+        return read_hardware_file(Path(text))  # a folder, a pipe, a device: refused as not a regular file
     return catalog_hardware(text)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rooflm.errors import InvalidInputError, UnknownNameError, UnsupportedModelError, arg, blames
-from rooflm.specs.files import path_test, read_limited
+from rooflm.specs.files import MAX_SPEC_BYTES, path_test, read_limited
 from rooflm.specs.hf_families import READERS as MORE_FAMILIES
 from rooflm.specs.hf_fields import Config, show_value
 from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
@@ -100,7 +100,7 @@ def _alias_table() -> dict[str, str]:
 
 
 # A config.json is a few kilobytes; reading more than this is a mistake (or an attack on a server), not a model.
-MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_BYTES = MAX_SPEC_BYTES
 
 
 def parse_config_text(text: str | bytes, where: str) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def read_config_file(path: Path, name: str | None = None, where: str | None = No
     if path.is_dir():
         path = path / "config.json"
     where = where or str(path)
-    if not path.is_file():
+    if not path_test(str(path), Path.exists):
         raise InvalidInputError(f"no config.json at {where}")
     raw = read_limited(path, MAX_CONFIG_BYTES, where, "a config.json")
     # A model is named by its folder (the Hub's layout, org/name/config.json), or by a file of its own name.

@@ -19,7 +19,8 @@ PHASES: tuple[str, ...] = get_args(Phase)
 # representable as a float64 (< 2^53) so the vectorised arithmetic never overflows (a 400-digit batch raised
 # OverflowError in np.float64(batch)).
 # - batch: a global batch of 10^7 concurrent sequences is ~100× what the largest serving fleets run at once.
-# - lengths: 10^8 tokens is 10× the longest context window any released model supports (10M, Llama 4 Scout);
+# - lengths (and the tokens of one engine step): 10^8 tokens is 10× the longest context window any released model
+#   supports (10M, Llama 4 Scout);
 #   the model's own max_position_embeddings is checked later, once the model is loaded.
 # - parallel degrees: 10^6 devices per dimension is more accelerators than any cluster has.
 MAX_BATCH = 10**7
@@ -27,7 +28,7 @@ MAX_TOKENS = 10**8
 MAX_DEVICES = 10**6
 SIZE_LIMITS: dict[str, int] = {"batch": MAX_BATCH, "prompt_len": MAX_TOKENS, "context": MAX_TOKENS,
                                "gen_len": MAX_TOKENS, "tp": MAX_DEVICES, "ep": MAX_DEVICES, "pp": MAX_DEVICES,
-                               "dp": MAX_DEVICES}
+                               "dp": MAX_DEVICES, "max_num_batched_tokens": MAX_TOKENS}
 
 
 def check_positive(**sizes: object) -> None:

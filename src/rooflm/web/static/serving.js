@@ -98,6 +98,10 @@ function renderServingTable(doc, loadKind) {
   }));
 }
 
+// Names the user gave (a pasted device's name), as plotly shows them literally: it reads a subset of HTML in titles
+// and %{...} in templates (as rooflm.plot.style.plotly_text).
+const plotlyText = (t) => String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/%/g, "&#37;");
+
 function servingTitle(doc) {
   // As rooflm.plot.data.serving_title.
   const parts = [doc.model, doc.hardware, doc.quant];
@@ -129,7 +133,7 @@ function renderServingChart(doc, loadKind) {
   const chart = $("serving-chart");
   chart.hidden = false;
   return Plotly.react(chart, [trace], {
-    title: { text: servingTitle(doc), x: 0.02, font: { size: 15 } }, height: 440, template: "simple_white",
+    title: { text: plotlyText(servingTitle(doc)), x: 0.02, font: { size: 15 } }, height: 440, template: "simple_white",
     xaxis: { type: "log", title: { text: "output tokens/s per user (interactivity)" }, showgrid: true, gridcolor: "#E5E5E5" },
     yaxis: { type: "log", title: { text: "output tokens/s per GPU (throughput)" }, showgrid: true, gridcolor: "#E5E5E5" },
     margin: { l: 70, r: 30, t: 50, b: 60 }, showlegend: false,
