@@ -225,7 +225,7 @@ def _vllm(spec: dict[str, Any], c: LaunchConfig, notes: list[str], files: dict[s
              f["memory_fraction"], _fraction(c.memory_fraction), f["max_model_len"], str(c.max_model_len)]
     if c.spec_tokens:
         method: dict[str, object] = ({"method": "mtp"} if c.draft == "mtp" else {"method": "ngram"} if c.draft is None
-                                     else {"model": c.draft})
+                                     else {"method": "draft_model", "model": c.draft})
         argv += [f["speculative"], json.dumps({**method, "num_speculative_tokens": c.spec_tokens},
                                               separators=(",", ":"))]
     if c.disaggregate is not None:
