@@ -227,6 +227,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "view": _mostly(_cased(["steady", "benchmark", "bench"])),
     "disaggregate": _mostly(st.one_of(st.none(), _cased(["1P:1D", "1p:3d", "0P:1D", "1P:999D", "abc", ""]))),
     "kv_link": _mostly(st.one_of(st.none(), _cased(["inter_node", "intra_node", "fiber"]))),
+    "emit": _mostly(st.one_of(st.none(), _cased(["vllm", "sglang", "trtllm", "tensorrt"]))),
     **dict.fromkeys(["requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks"], INT),
 }
 AXES = {"batch", "prompt_len", "context"}

@@ -231,3 +231,5 @@ class ServingBody(Options):
     disaggregate: Name | None = Field(None, description="xP:yD: x prefill and y decode replicas of the layout, the "
                                       "KV cache sent between them (rooflm serving --disaggregate)")
     kv_link: Name | None = Field(None, description="the KV transfer's link: inter_node (default) | intra_node")
+    emit: Name | None = Field(None, description="vllm | sglang | trtllm: add the engine's launch and benchmark "
+                              "commands of this configuration under \"launch\" (rooflm serving --emit)")
