@@ -107,6 +107,19 @@ def test_experts_over_every_replica_are_each_engines_data_parallel_attention() -
                            "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", "3"]
 
 
+def test_trtllm_spreads_experts_over_replicas_only_with_attention_data_parallelism() -> None:
+    """tp 1 × dp 8 with ep 8 is --tp_size 8 --ep_size 8 and enable_attention_dp (trtllm-serve.html; the LLM API's
+    enable_attention_dp); tp 2 × dp 4 is not expressible: each replica keeps its experts (ep 2), notes say so."""
+    c = L.config("qwen3-30b-a3b", prompt_len="1024", gen_len="128", concurrency=[64],
+                 deployment={"dp": 8, "ep": 8})
+    launch = L.launch("trtllm", c)
+    assert launch.serve[0][4:8] == ["--tp_size", "8", "--ep_size", "8"]
+    assert "enable_attention_dp: true" in launch.files["extra-llm-api-config.yml"]
+    launch = L.launch("trtllm", _moe())
+    assert launch.serve[0][4:8] == ["--tp_size", "2", "--ep_size", "2"]
+    assert [n.split(":")[0] for n in launch.notes][:2] == ["dp 4", "ep 8"]
+
+
 # A setting is in a launch when one of these flags (engines.toml's keys) is in a serve command, or a key in the
 # options file, or a note names it first.
 _WHERE = {"tp": ("tp",), "pp": ("pp",), "dp": ("dp",), "ep": ("ep",), "quant": ("quant", "dtype"),
@@ -224,3 +237,19 @@ def test_plan_json_gives_every_frontier_point_its_launch() -> None:
         bench = point["launch"]["benchmark"][0]
         assert bench[bench.index("--max-concurrency") + 1] == str(c["concurrency"])
     assert doc["launch"] == next(p["launch"] for p in doc["pareto"] if p["config"] == doc["best"]["config"])
+
+
+def test_plan_prints_the_best_points_launch_or_says_there_is_none() -> None:
+    args = ["plan", "--gpus", "1", "--quant", "bf16", "--kv-dtype", "bf16", "--max-running", "64",
+            "--max-tokens-per-step", "2048", "--concurrency", "4", "--workers", "1", "--emit", "vllm"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    serve = shlex.split(next(line for line in lines if line.startswith("vllm serve")))
+    # the one configuration searched: tp 1, 64 running, 2048-token steps, 4 users
+    assert serve[serve.index("--max-num-seqs") + 1] == "64" and serve[serve.index("--tensor-parallel-size") + 1] == "1"
+    bench = shlex.split(next(line for line in lines if line.startswith("vllm bench serve")))
+    assert bench[bench.index("--max-concurrency") + 1] == "4"
+    r = runner.invoke(app, [*args, "--tpot-slo", "1e-6"])
+    assert r.exit_code == 0 and "--emit vllm: no best configuration to launch" in r.output
+    assert "vllm serve" not in r.output

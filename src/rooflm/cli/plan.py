@@ -84,6 +84,8 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
     if engine is not None and result.best is not None:
         print_launch(_launch(engine, model, result, result.best, deployment))
+    elif engine is not None:
+        out.print(f"note: --emit {engine}: no best configuration to launch", highlight=False, soft_wrap=True)
 
 
 def _launch(engine: str, model: str, r: PlanResult, p: PlanPoint, deployment: Deployment) -> engine_launch.Launch:

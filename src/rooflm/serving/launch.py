@@ -320,6 +320,10 @@ def _trtllm(spec: dict[str, Any], c: LaunchConfig, notes: list[str], files: dict
     elif dp > 1:
         notes.append(f"dp {dp}: trtllm-serve runs one replica; start {dp} of the command below on disjoint GPUs "
                      "(CUDA_VISIBLE_DEVICES, each its own --port) behind a load balancer, and aim the benchmark at it")
+        if ep == c.tp * dp:  # attention data parallelism needs attention tp 1 here: each replica keeps its experts
+            ep = c.tp
+            notes.append(f"ep {c.ep}: TensorRT-LLM spreads experts over several replicas only with attention data "
+                         f"parallelism at tp 1 (enable_attention_dp); each replica spreads them over its own {c.tp}")
     argv = [*spec["serve"], c.model, f["backend"], "pytorch", f["tp"], str(tp)]
     if c.pp > 1:
         argv += [f["pp"], str(c.pp)]
