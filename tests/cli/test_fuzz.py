@@ -130,6 +130,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "disaggregate": _mostly(_cased(["1P:1D", "2p:1d", "0P:1D", "1P:999D", "1P:3", "abc"]), ANY),
     "kv_link": _mostly(_cased(["inter_node", "intra_node", "intra-node", "fiber"]), ANY),
     "engine": _mostly(_cased(["vllm", "trtllm", "sglang", "vllm@0.24", "sglang@9", "tgi", "@1"]), ANY),
+    "emit": _mostly(_cased(["vllm", "sglang", "trtllm", "tensorrt"]), ANY),
     # rooflm regimes: the small prefill's tokens and the MoE row's batch.
     "small_prefill": INT, "moe_batch": INT,
     # rooflm plan: the GPU count, the latency targets (seconds), processes and printed rows.

@@ -229,6 +229,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "kv_link": _mostly(st.one_of(st.none(), _cased(["inter_node", "intra_node", "fiber"]))),
     "engine": _mostly(st.one_of(st.none(), _cased(["vllm", "trtllm", "sglang", "vllm@0.24", "sglang@9", "tgi", "@1",
                                                    ""]))),
+    "emit": _mostly(st.one_of(st.none(), _cased(["vllm", "sglang", "trtllm", "tensorrt"]))),
     **dict.fromkeys(["requests", "seed", "max_running", "max_tokens_per_step", "kv_blocks"], INT),
 }
 AXES = {"batch", "prompt_len", "context"}

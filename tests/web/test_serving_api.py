@@ -30,6 +30,20 @@ def test_reply_equals_the_cli_json() -> None:
     assert reply.json() == json.loads(cli.stdout)
 
 
+def test_emit_adds_the_launch_as_the_cli_does() -> None:
+    body = {"concurrency": [8], "method": "steady", "tp": 2, "quant": "fp8", "emit": "sglang"}
+    reply = client.post("/api/serving", json=body)
+    assert reply.status_code == 200, reply.text
+    cli = CliRunner().invoke(cli_app, ["serving", "--concurrency", "8", "--method", "steady", "--tp", "2", "--quant",
+                                       "fp8", "--emit", "sglang", "--json"])
+    assert cli.exit_code == 0, cli.output
+    assert reply.json()["launch"] == json.loads(cli.stdout)["launch"]
+    assert reply.json()["launch"]["serve"][0][:5] == ["python", "-m", "sglang.launch_server", "--model-path",
+                                                      "meta-llama/Llama-3.1-8B"]
+    bad = client.post("/api/serving", json={**body, "emit": "tgi"})
+    assert bad.status_code == 422 and "emit" in bad.text
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"concurrency": "1:64", "requests": 2000}, "requests"),  # 64 × 2,000 simulated requests
     ({"concurrency": "1:64"}, "concurrency"),  # the default 2,000 per load

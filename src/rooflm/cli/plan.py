@@ -14,8 +14,9 @@ from rooflm import units
 from rooflm.analyses.axes import parse_int_list
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
-from rooflm.cli.serving import LengthText, ms_cell, num_cell
+from rooflm.cli.serving import Emit, LengthText, ms_cell, num_cell, print_launch
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
+from rooflm.serving import launch as engine_launch
 from rooflm.serving import pareto
 from rooflm.serving.plan import plan as run_plan
 from rooflm.serving.plan_result import E2E_PER_USER, PlanPoint, PlanResult
@@ -61,13 +62,15 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
                                                           "large).")] = None,
          rows: Annotated[int, typer.Option(min=0, help="Frontier rows printed, spread along it (0: all; --json has "
                                                        "all).")] = 20,
-         as_json: Json = False, *, deployment: Deployment) -> None:
+         emit: Emit = None, as_json: Json = False, *, deployment: Deployment) -> None:
     """The deployments of N GPUs for a traffic: Pareto frontier of tok/s per GPU vs per user, and the best within SLOs.
 
     Searches layouts, schemes, KV dtypes, spec decoding, aggregated or disaggregated (xP:yD) serving, engine limits
     and loads for N GPUs under a traffic: the Pareto frontier of output tokens/s per GPU against per user, and the
     best configuration meeting --ttft-slo and --tpot-slo, each with the `rooflm serving` command that reproduces it
-    (steady-state model)."""
+    (steady-state model). --emit vllm|sglang|trtllm adds the engine's launch and benchmark commands of the best
+    configuration (with --json, of every frontier point too)."""
+    engine = None if emit is None else engine_launch.check_engine(emit)
     result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
                       kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
                       max_running=_ints(max_running, "max-running"),
@@ -76,12 +79,29 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
                       ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
                       workers=workers, **deployment)
     if as_json:
-        print_json(result.to_json_dict())
+        print_json(result.to_json_dict() if engine is None else _with_launch(result, engine, model, deployment))
         return
     show(plan_table(result, rows))
     _best(result)
     for note in result.notes:
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if engine is not None and result.best is not None:
+        print_launch(_launch(engine, model, result, result.best, deployment))
+    elif engine is not None:
+        out.print(f"note: --emit {engine}: no best configuration to launch", highlight=False, soft_wrap=True)
+
+
+def _launch(engine: str, model: str, r: PlanResult, p: PlanPoint, deployment: Deployment) -> engine_launch.Launch:
+    return engine_launch.launch(engine, engine_launch.plan_config(model, r.traffic, p, deployment))
+
+
+def _with_launch(r: PlanResult, engine: str, model: str, deployment: Deployment) -> dict[str, object]:
+    """plan --json with "launch" beside the best point (top level) and in every frontier point."""
+    doc = r.to_json_dict()
+    doc["launch"] = None if r.best is None else _launch(engine, model, r, r.best, deployment).to_json_dict()
+    for point, row in zip(r.pareto, doc["pareto"], strict=True):  # type: ignore[call-overload]
+        row["launch"] = _launch(engine, model, r, point, deployment).to_json_dict()
+    return doc
 
 
 def _layout(p: PlanPoint) -> str:

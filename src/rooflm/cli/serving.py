@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deploymen
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
+from rooflm.serving import launch as engine_launch
 from rooflm.serving.traffic import parse_rates
 from rooflm.units import mode_label
 
@@ -29,6 +31,9 @@ Requests = Annotated[int | None, typer.Option(help="Requests simulated per point
 DisaggregateSplit = Annotated[str | None, typer.Option(
     "--disaggregate", help="xP:yD: x prefill and y decode replicas of the layout, the KV cache sent between them "
                            "(compare with --dp x+y on the same GPUs).")]
+Emit = Annotated[str | None, typer.Option(help=(
+    "Print the serving engine's launch command for this configuration and the benchmark command that measures it "
+    "(its result file is what `rooflm fit` reads): vllm | sglang | trtllm."))]
 KvLinkFlag = Annotated[str | None, typer.Option(
     "--kv-link", help="The KV transfer's link: inter_node (default: RDMA between nodes) | intra_node.",
     callback=lower_case)]
@@ -54,21 +59,51 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
                                               "max_num_batched_tokens; default 8192).")] = None,
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
-            disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None,
+            disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None, emit: Emit = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
+    engine = None if emit is None else engine_launch.check_engine(emit)
     users, rates = loads(concurrency, request_rate)
     result = serve_traffic(
         model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
         requests=requests, view=view,
         seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
         disaggregate=disaggregate, kv_link=kv_link, **deployment)
+    launch = None if engine is None else engine_launch.launch(engine, engine_launch.config(
+        model, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
+        max_running=max_running, max_tokens_per_step=max_num_batched_tokens, disaggregate=disaggregate,
+        deployment=deployment))
     if as_json:
-        print_json(result.to_json_dict())
-    else:
-        show(serving_table(result))
-        for note in result.notes:
-            out.print(f"note: {note}", highlight=False, soft_wrap=True)
+        print_json({**result.to_json_dict(), **({} if launch is None else {"launch": launch.to_json_dict()})})
+        return
+    show(serving_table(result))
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if launch is not None:
+        print_launch(launch)
+
+
+_ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang", "trtllm": "TensorRT-LLM"}
+
+
+def launch_lines(launch: engine_launch.Launch) -> list[str]:
+    """The launch as shell lines: comments, any file the server reads (as a here-document), the serve command(s),
+    one benchmark command per load, the notes as comments."""
+    lines = [f"# {_ENGINE_NAMES[launch.engine]} {launch.version_checked} (flags as documented at "
+             f"{launch.sources[0]})"]
+    for name, text in launch.files.items():
+        lines += [f"cat > {shlex.quote(name)} <<'EOF'", *text.rstrip("\n").split("\n"), "EOF"]
+    lines += [shlex.join(argv) for argv in launch.serve]
+    if launch.benchmark:
+        lines.append("# benchmark (its result file is what `rooflm fit` reads):")
+        lines += [shlex.join(argv) for argv in launch.benchmark]
+    return lines + [f"# note: {note}" for note in launch.notes]
+
+
+def print_launch(launch: engine_launch.Launch) -> None:
+    out.print("", highlight=False)
+    for line in launch_lines(launch):
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def ms_cell(v: float | None) -> str:

@@ -88,6 +88,13 @@ def model_names() -> list[str]:
     return list(catalog())
 
 
+def catalog_repo(name: str) -> str | None:
+    """The Hugging Face repository id of a catalog name or alias (what a serving engine downloads), or None when
+    ``name`` is not in the catalog."""
+    key = _alias_table().get(normalise_name(name))
+    return None if key is None else catalog()[key].get("hf_repo")
+
+
 def _alias_table() -> dict[str, str]:
     table: dict[str, str] = {}
     for name, entry in catalog().items():

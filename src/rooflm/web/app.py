@@ -32,6 +32,7 @@ import rooflm
 from rooflm.analyses import documents
 from rooflm.analyses.axes import count_int_list, parse_int_list
 from rooflm.errors import InvalidInputError, RooflmError, quoted
+from rooflm.serving import launch as engine_launch
 from rooflm.specs.hardware import catalog_hardware
 from rooflm.specs.hf_config import catalog_model
 from rooflm.specs.quant import scheme_names
@@ -327,6 +328,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
     def serving(body: ServingBody) -> Response:
         concurrency, rates = serving_loads(body)
         model, device = body.model_arg(), body.hardware_arg()
+        engine = None if body.emit is None else engine_launch.check_engine(body.emit)
         check_simulation(body, concurrency, rates, model)
         with slots.held():
             result = rooflm.serve_traffic(
@@ -334,7 +336,13 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
                 request_rate=rates, method=body.method, view=body.view, requests=body.requests, seed=body.seed,
                 max_running=body.max_running, max_tokens_per_step=body.max_tokens_per_step, kv_blocks=body.kv_blocks,
                 disaggregate=body.disaggregate, kv_link=body.kv_link, **body.common())
-            return _json(result.to_json_dict())
+            doc = result.to_json_dict()
+            if engine is not None:
+                doc["launch"] = engine_launch.launch(engine, engine_launch.config(
+                    model, prompt_len=body.prompt_len, gen_len=body.gen_len, concurrency=concurrency,
+                    request_rate=rates, max_running=body.max_running, max_tokens_per_step=body.max_tokens_per_step,
+                    disaggregate=body.disaggregate, deployment=body.common())).to_json_dict()
+            return _json(doc)
 
     @app.post("/api/figure/{kind}", summary="a plotly figure (JSON) of `rooflm plot KIND`, for the page")
     def figure(kind: str, body: AnalyzeBody) -> Response:

@@ -238,3 +238,5 @@ class ServingBody(Options):
                                       "KV cache sent between them (rooflm serving --disaggregate)")
     kv_link: Name | None = Field(None, description="the KV transfer's link: inter_node (default) | intra_node")
     efficiency: Name = REALISTIC_EFFICIENCY
+    emit: Name | None = Field(None, description="vllm | sglang | trtllm: add the engine's launch and benchmark "
+                              "commands of this configuration under \"launch\" (rooflm serving --emit)")
