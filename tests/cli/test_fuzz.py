@@ -135,7 +135,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "small_prefill": INT, "moe_batch": INT,
     # rooflm plan: the GPU count, the latency targets (seconds), processes and printed rows.
     "gpus": _mostly(st.sampled_from(["1", "2", "3", "8"]), INT), "ttft_slo": FLOAT, "tpot_slo": FLOAT,
-    "workers": _mostly(st.sampled_from(["1", "2"]), INT), "rows": INT,
+    "workers": _mostly(st.sampled_from(["1", "2"]), INT), "rows": INT, "verify": _mostly(st.sampled_from(["0", "1"]), INT),
 }
 # rooflm serving's --prompt-len and --gen-len: a token count or a distribution of them.
 LENGTH = _mostly(st.one_of(st.integers(1, 4096).map(str), st.tuples(

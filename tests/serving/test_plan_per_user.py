@@ -87,3 +87,26 @@ def test_a_ttft_target_must_be_positive(bad: float) -> None:
     with pytest.raises(rooflm.InvalidInputError, match="positive number of seconds") as e:
         rooflm.plan("llama-3.1-8b", "h100-sxm", ttft_slo=bad, **SEARCH)  # type: ignore[arg-type]
     assert e.value.field == "ttft_slo"
+
+
+def test_the_best_is_checked_by_simulation() -> None:
+    """The best few by the steady-state model are simulated request by request: the best point carries its simulated
+    means, equal to the simulation `rooflm serving` runs of the same configuration, and "best" is one whose simulated
+    means meet the targets (or a note says none did)."""
+    r = rooflm.plan("llama-3.1-8b", "h100-sxm", gpus=1, quant="bf16", kv_dtype="bf16", max_running=[64, 256],
+                    max_tokens_per_step=[8192], concurrency=[16, 64, 256], disaggregate="off", tpot_slo=0.03,
+                    verify=2)
+    best = r.best
+    assert best is not None and best.simulated is not None
+    c = best.config
+    again = rooflm.serve_traffic("llama-3.1-8b", "h100-sxm", concurrency=[c["concurrency"]], quant="bf16",
+                                 kv_dtype="bf16", max_running=c["max_running"], max_tokens_per_step=8192).points[0]
+    assert best.simulated["ttft_s"] == again.ttft_s and best.simulated["tpot_s"] == again.tpot_s
+    met = best.simulated["tpot_s"] <= 0.03 and best.simulated["ttft_s"] <= r.slo[0]
+    assert best.simulated["meets_targets"] == met
+    assert met or any("simulated" in n for n in r.notes)
+    assert best.to_json_dict()["simulated"] == best.simulated
+    # verify=0 simulates nothing.
+    r0 = rooflm.plan("llama-3.1-8b", "h100-sxm", gpus=1, quant="bf16", kv_dtype="bf16", max_running=[64],
+                     max_tokens_per_step=[8192], concurrency=[16], disaggregate="off", verify=0)
+    assert r0.best is not None and r0.best.simulated is None

@@ -62,6 +62,8 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
                                                           "large).")] = None,
          rows: Annotated[int, typer.Option(min=0, help="Frontier rows printed, spread along it (0: all; --json has "
                                                        "all).")] = 20,
+         verify: Annotated[int, typer.Option(help="The best configurations by the steady-state model simulated "
+                                                  "request by request before one is called best (0: none).")] = 3,
          emit: Emit = None, as_json: Json = False, *, deployment: Deployment) -> None:
     """The deployments of N GPUs for a traffic: Pareto frontier of tok/s per GPU vs per user, and the best within SLOs.
 
@@ -77,7 +79,7 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
                       max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
                       concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
                       ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
-                      workers=workers, **deployment)
+                      workers=workers, verify=verify, **deployment)
     if as_json:
         print_json(result.to_json_dict() if engine is None else _with_launch(result, engine, model, deployment))
         return
@@ -175,4 +177,11 @@ def _best(r: PlanResult) -> None:
               f"(TTFT {ms_cell(m['ttft_s'])} ms, TPOT "
               f"{ms_cell(m['tpot_s'])} ms): {_layout(r.best)}, {r.best.config['quant']}, KV {r.best.config['kv_dtype']}, "
               f"{r.best.config['concurrency']} users", highlight=False, soft_wrap=True)
+    sim = r.best.simulated
+    if sim is not None:
+        verdict = ("" if r.slo == (None, None) else
+                   ": meets the targets" if sim["meets_targets"] else ": misses the targets")
+        out.print(f"  simulated ({sim['requests']:,} requests): TTFT {ms_cell(sim['ttft_s'])} ms, TPOT "  # type: ignore[arg-type]
+                  f"{ms_cell(sim['tpot_s'])} ms, {num_cell(sim['output_tokens_per_s_per_gpu'])} tok/s/GPU"  # type: ignore[arg-type]
+                  f"{verdict}", highlight=False, soft_wrap=True)
     out.print(f"  {r.best.command}", highlight=False, soft_wrap=True)

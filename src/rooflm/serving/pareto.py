@@ -60,3 +60,11 @@ def best(x: np.ndarray, y: np.ndarray, allowed: np.ndarray) -> int | None:
     if not len(idx):
         return None
     return int(idx[np.lexsort((idx, -x[idx], -y[idx]))[0]])
+
+
+def ranked(x: np.ndarray, y: np.ndarray, allowed: np.ndarray) -> list[int]:
+    """The allowed points with both figures, in the order ``best`` prefers them (most ``y``, then more ``x``, then
+    the lower index): ``ranked(...)[0] == best(...)``."""
+    x, y = snapped(x), snapped(y)
+    idx = np.flatnonzero(allowed & np.isfinite(x) & np.isfinite(y))
+    return [int(i) for i in idx[np.lexsort((idx, -x[idx], -y[idx]))]]

@@ -34,9 +34,19 @@ from rooflm.core.inputs import Deployment, realistic
 from rooflm.errors import InvalidInputError, arg
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
+from rooflm.serving.api import serve_traffic
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
 from rooflm.serving.disagg_steady import steady_points
-from rooflm.serving.plan_result import E2E_PER_USER, METRICS, PlanPoint, PlanResult, Traffic, command_line, e2e_per_user
+from rooflm.serving.plan_result import (
+    E2E_PER_USER,
+    METRICS,
+    SIMULATED,
+    PlanPoint,
+    PlanResult,
+    Traffic,
+    command_line,
+    e2e_per_user,
+)
 from rooflm.serving.steps import Engine, build, kv_room, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
@@ -45,6 +55,10 @@ from rooflm.specs.parallel import Parallelism
 
 # Step tables per worker before a process pool pays for its start (~0.1 s per worker, forked).
 TABLES_PER_WORKER = 4
+# The best configurations (by the steady-state model) simulated request by request before one is called best; each
+# simulation is ~0.2–2 s (2,000 requests, or 4 × its users), so a plan pays a few seconds for it at most.
+VERIFY = 3
+MAX_VERIFY = 20
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
          max_tokens_per_step: int | Sequence[int] | None = None, concurrency: int | Sequence[int] | None = None,
          disaggregate: str | Sequence[str | Split] | None = "auto", kv_link: str | None = None,
          ttft_slo: float | None = None, tpot_slo: float | None = None, seed: int = 0, workers: int | None = None,
-         **deployment: Unpack[Deployment]) -> PlanResult:
+         verify: int = VERIFY, **deployment: Unpack[Deployment]) -> PlanResult:
     """Search the deployments of ``gpus`` devices for a traffic (closed loops of ``concurrency`` users, prompt and
     output lengths as serve_traffic takes them) and return the Pareto frontier (tokens/s per GPU against per user)
     and the best configuration whose mean TTFT and TPOT meet ``ttft_slo`` / ``tpot_slo`` (seconds).
@@ -81,8 +95,16 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     None) searches, for each layout of gpus / R devices with R ≥ 2 replicas, disaggregated serving on every split
     xP:yD with x + y = R (past 8 replicas: x and y of 1, 2, 4, …), "off" none, or a list of splits ("1P:3D,2P:2D");
     ``kv_link`` the KV transfer's link (serve_traffic's). Other deployment keywords (efficiency, acceptance, draft,
-    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work)."""
+    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work).
+
+    ``verify``: the steady-state model prices every configuration; the ``verify`` best that meet the targets by it
+    (most tokens/s per GPU first) are then simulated request by request (serve_traffic's simulation, its steady view),
+    each point carrying its simulated figures, and "best" is the first whose simulated means meet the targets too
+    (the model's TTFT runs short under load; a best that only the model says meets a target is no plan). 0: none."""
     deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
+    if isinstance(verify, bool) or not isinstance(verify, int) or not 0 <= verify <= MAX_VERIFY:
+        raise InvalidInputError(f"{arg('verify')} must be an integer between 0 and {MAX_VERIFY}, got {verify!r}",
+                                field="verify")
     gpus = space.check_gpus(gpus)
     ttft_default = ttft_slo is None
     ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
@@ -119,7 +141,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
         notes.append(f"no --ttft-slo given: the best meets the default TTFT target of {space.DEFAULT_TTFT_SLO_S:g} s "
                      "(a first token later than that is a queue, not a service); --ttft-slo sets another, inf none")
     return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
-                   (ttft_slo, tpot_slo), notes, deployment, link, ttft_default)
+                   (ttft_slo, tpot_slo), notes, deployment, link, ttft_default, verify)
 
 
 def _disaggregated(spec: ModelSpec, hw: HardwareSpec, gpus: int,
@@ -241,27 +263,63 @@ def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...], bool]
 def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
             found: list[space.Table], limits: list[tuple[int, int]], loads: list[int],
             columns: list[dict[str, np.ndarray]], searched: int, slo: tuple[float | None, float | None],
-            notes: list[str], extra: Deployment, link: KvLink | None, ttft_default: bool = False) -> PlanResult:
+            notes: list[str], extra: Deployment, link: KvLink | None, ttft_default: bool = False,
+            verify: int = 0) -> PlanResult:
     flat = {name: np.concatenate([c[name].ravel() for c in columns]) for name in columns[0]}
     flat[E2E_PER_USER] = e2e_per_user(traffic.moments.mean_gen, flat["ttft_s"], flat["tpot_s"])
     x, y = flat["output_tokens_per_s_per_user"], flat["output_tokens_per_s_per_gpu"]
     fits = np.isfinite(flat["output_tokens_per_s"])
     front = pareto.frontier(x, y)
-    top = pareto.best(x, y, pareto.meets(flat["ttft_s"], flat["tpot_s"], *slo))
+    allowed = pareto.meets(flat["ttft_s"], flat["tpot_s"], *slo)
+    top = pareto.best(x, y, allowed)
     per_block = len(limits) * len(loads)
     blocks = [(t, split) for t in found for split in t.blocks]
 
-    def point(i: int) -> PlanPoint:
+    def configuration(i: int) -> tuple[dict[str, int | str | None], Deployment, Split | None]:
         (t, split), rest = blocks[i // per_block], i % per_block
         (r, b), users = limits[rest // len(loads)], loads[rest % len(loads)]
         d = t.deployment(extra) if split is None else t.replica(extra)
         config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant, "kv_dtype": t.kv_dtype,
                   "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
                   "max_running": r, "max_tokens_per_step": b, "concurrency": users}
+        return config, d, split
+
+    def point(i: int, simulated: dict[str, object] | None = None) -> PlanPoint:
+        config, d, split = configuration(i)
         metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i]))
                    for name in (*METRICS, E2E_PER_USER)}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
-                         command_line(model, hardware, traffic, d, r, b, users, split, link))
+                         command_line(model, hardware, traffic, d, int(config["max_running"]),  # type: ignore[arg-type]
+                                      int(config["max_tokens_per_step"]), int(config["concurrency"]),  # type: ignore[arg-type]
+                                      split, link), simulated)
+
+    def simulate(i: int) -> dict[str, object]:
+        config, d, split = configuration(i)
+        run = serve_traffic(model, hardware, prompt_len=traffic.prompt, gen_len=traffic.gen,
+                            concurrency=[int(config["concurrency"])],  # type: ignore[arg-type]
+                            method="simulate", seed=traffic.seed, max_running=int(config["max_running"]),  # type: ignore[arg-type]
+                            max_tokens_per_step=int(config["max_tokens_per_step"]),  # type: ignore[arg-type]
+                            disaggregate=split, kv_link=None if split is None or link is None else link.kind,
+                            **d).points[0]
+        figures: dict[str, object] = {name: getattr(run, name) for name in SIMULATED}
+        figures["meets_targets"] = bool(pareto.meets(np.array([np.nan if run.ttft_s is None else run.ttft_s]),
+                                                     np.array([np.nan if run.tpot_s is None else run.tpot_s]),
+                                                     *slo)[0])
+        return figures
+
+    checked: dict[int, dict[str, object]] = {}
+    if top is not None and verify > 0:
+        order = pareto.ranked(x, y, allowed)[:verify]
+        checked = {i: simulate(i) for i in order}
+        passing = [i for i in order if checked[i]["meets_targets"]]
+        if passing:
+            if passing[0] != top:
+                notes.append(f"the steady-state model's best misses the targets when simulated; best is the next of "
+                             f"the {len(order)} simulated that meets them")
+            top = passing[0]
+        else:
+            notes.append(f"none of the {len(order)} best by the steady-state model meets the targets when simulated "
+                         "(its TTFT runs short under load); best is the model's, with its simulated figures")
 
     if not fits.any():
         notes.append(f"no configuration fits: the KV cache left after the weights holds no {traffic.need_tokens:,}-"
@@ -269,8 +327,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
     elif top is None:
         notes.append("no searched configuration meets the targets (" + _targets(*slo) + "); best is null")
     return PlanResult(model=spec.name, hardware=hw.name, gpus=gpus, traffic=traffic, slo=slo, searched=searched,
-                      fits=int(fits.sum()), pareto=[point(int(i)) for i in front],
-                      best=None if top is None else point(top), notes=notes,
+                      fits=int(fits.sum()), pareto=[point(int(i), checked.get(int(i))) for i in front],
+                      best=None if top is None else point(top, checked.get(top)), notes=notes,
                       fitting={name: flat[name][fits] for name in (*METRICS, E2E_PER_USER)},
                       efficiency=str(extra.get("efficiency")).strip().lower(), ttft_slo_default=ttft_default)
 

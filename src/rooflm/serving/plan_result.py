@@ -20,6 +20,10 @@ METRICS: tuple[str, ...] = ("ttft_s", "tpot_s", "e2e_latency_s", "output_tokens_
 # What a user feels end to end: output tokens over the whole wait, first token included (beside interactivity,
 # output_tokens_per_s_per_user = 1 / TPOT, which leaves the wait for the first token out).
 E2E_PER_USER = "e2e_output_tokens_per_s_per_user"
+# The figures a point checked by simulation carries (rooflm.serving.ServingPoint's, simulated means), beside
+# "meets_targets".
+SIMULATED: tuple[str, ...] = ("ttft_s", "tpot_s", "e2e_latency_s", "output_tokens_per_s_per_gpu",
+                              "output_tokens_per_s_per_user", "requests")
 # Written by the command line itself (searched, or the traffic's), not from the deployment keywords.
 _OWN_FLAGS = ("tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "max_num_batched_tokens")
 
@@ -49,10 +53,13 @@ class PlanPoint:
     bound: str
     kv_capacity_tokens: int  # per replica (per decode replica when disaggregated)
     command: str
+    # The best few by the steady-state model are simulated: SIMULATED's figures and "meets_targets"; None otherwise.
+    simulated: dict[str, object] | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         return {"config": dict(self.config), **self.metrics, "bound": self.bound,
-                "kv_capacity_tokens": self.kv_capacity_tokens, "command": self.command}
+                "kv_capacity_tokens": self.kv_capacity_tokens, "command": self.command,
+                "simulated": None if self.simulated is None else dict(self.simulated)}
 
 
 @dataclass(frozen=True)
