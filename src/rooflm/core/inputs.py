@@ -63,8 +63,11 @@ class Flag:
 class ProfileSource(Protocol):
     """A loaded profile (``rooflm.fit.Profile``; declared here because rooflm.fit imports this module)."""
 
-    path: Path
-    provenance: dict[str, Any]
+    @property
+    def path(self) -> Path: ...  # read-only: a loaded Profile is frozen
+
+    @property
+    def provenance(self) -> dict[str, Any]: ...
 
     def deployment_overrides(self, hardware: str | Path | HardwareSpec) -> dict[str, Any]: ...
 
@@ -212,7 +215,7 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     check_positive(**sizes)
     algorithm = check_choice(_get(d, "comm_algorithm"), "comm_algorithm", ALGORITHMS)
     runtime = check_runtime(d)
-    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",  # type: ignore[assignment]
+    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",
                                          get_args(MlaDecode))
     routing = Routing(
         check_number(_get(d, "hot_expert_factor"), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
@@ -230,7 +233,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
         hw.peak(scheme.for_module(module).compute)  # refuse a scheme the device has no roof for, before any work
     if d.get("dequant_ops") is not None:  # measured kernel curves include the dequantization: refuse, not ignore
         check_dequant_override(hw.name, {m: scheme.for_module(m) for m in MODULES}, eff.kernels)
-    overrides = {"dequant_ops": d.get("dequant_ops"), "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
+    overrides: dict[str, Any] = {"dequant_ops": d.get("dequant_ops"),
+                                 "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
     costs = costs_for(scheme, eff.mode, **overrides)
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
@@ -284,7 +288,7 @@ def check_runtime(d: Deployment) -> dict[str, object]:
                                                        label="step overhead"),
         "utilization": check_number(_get(d, "gpu_memory_utilization"), "gpu_memory_utilization",
                                     0, 1, low_open=True, label="GPU memory utilization"),
-        "chunk": int(chunk),  # type: ignore[call-overload]
+        "chunk": int(chunk),
     }
 
 
