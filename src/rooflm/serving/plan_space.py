@@ -72,7 +72,7 @@ class Table:
 
     def replica(self, extra: Deployment) -> Deployment:
         """The deployment keywords of one replica (dp = 1): those of `rooflm serving --disaggregate`."""
-        return {**self.deployment(extra), "dp": 1}  # type: ignore[typeddict-item]
+        return {**self.deployment(extra), "dp": 1}
 
 
 def divisors(n: int) -> list[int]:
@@ -207,7 +207,8 @@ def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[li
     dropped: dict[str, str] = {}
     # A replica layout with ep = 1 is read off the aggregated layout of dp replicas (their step tables are the same
     # per replica); one with its experts over its own devices (ep = tp > 1) has a table of its own.
-    plans = {(p.tp, p.ep, p.pp, p.dp): (p, (), True) for p in layouts(model, gpus)}
+    plans: dict[tuple[int, int, int, int], tuple[Parallelism, tuple[Split, ...], bool]] = {
+        (p.tp, p.ep, p.pp, p.dp): (p, (), True) for p in layouts(model, gpus)}
     for p, splits in disaggregated:
         key = (p.tp, p.ep, p.pp, p.dp)
         plans[key] = (p, splits, True) if p.ep == 1 and key in plans else (p, splits, False)
