@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypedDict, get_args, get_type_hints
+from typing import Annotated, Any, Protocol, TypedDict, cast, get_args, get_type_hints
 
 from typing_extensions import Unpack
 
@@ -252,7 +252,7 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
     source = d.get("profile")
     rest: dict[str, Any] = {k: v for k, v in d.items() if k != "profile"}
     if source is None:
-        return rest, None  # type: ignore[return-value]
+        return cast(Deployment, rest), None  # the keywords less profile
     mode = rest.get("efficiency")
     if isinstance(mode, str) and mode.strip().lower() == "ideal":
         raise InvalidInputError("profile: a profile predicts in calibrated mode; drop --efficiency ideal", "profile")
@@ -264,7 +264,7 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
         raise InvalidInputError(f"profile must be a profile file or a loaded Profile, got {quoted(source)}", "profile")
     merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
     sha = source.provenance.get("data_sha256")
-    return merged, {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}  # type: ignore[return-value]
+    return cast(Deployment, merged), {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}
 
 
 def _get(d: Deployment, name: str) -> Any:
@@ -272,7 +272,17 @@ def _get(d: Deployment, name: str) -> Any:
     return d.get(name, DEFAULTS[name])
 
 
-def check_runtime(d: Deployment) -> dict[str, object]:
+class RuntimeKeywords(TypedDict):
+    """The engine keywords, checked (check_runtime)."""
+
+    overlap: float
+    graphs: bool
+    step: float | None
+    utilization: float
+    chunk: int
+
+
+def check_runtime(d: Deployment) -> RuntimeKeywords:
     """The engine keywords, checked: overlap, CUDA graphs, step overhead, memory share and chunk size."""
     graphs = _get(d, "cuda_graphs")
     if not isinstance(graphs, bool):
@@ -292,14 +302,14 @@ def check_runtime(d: Deployment) -> dict[str, object]:
     }
 
 
-def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) -> Setup:
+def with_runtime(s: Setup, r: RuntimeKeywords, kernel_overhead: float | None) -> Setup:
     """The engine's costs on the device (data/hardware ``[runtime]``), calibrated mode only: decode launches from CUDA
     graphs (unless turned off or the per-kernel overhead is overridden), a per-step CPU cost (a ``host`` operator),
     and the memory it may fill. ``ideal`` keeps no overhead but the same memory share: memory is not a roof."""
-    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime  # type: ignore[arg-type]
+    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime
     calibrated = eff.mode == "calibrated"
     step = r["step"] if r["step"] is not None else (rt.step_overhead.value if rt and calibrated else 0.0)
-    step = float(step) if calibrated else 0.0  # type: ignore[arg-type]
+    step = float(step) if calibrated else 0.0
     if step:
         eff = replace(eff, overhead_by_kind={**eff.overhead_by_kind, "host": step})
     decode = eff
@@ -311,8 +321,8 @@ def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) 
         eff = replace(eff, sources={**eff.sources, "step_overhead": rt.step_overhead.source})
         decode = replace(decode, sources={**decode.sources, "step_overhead": rt.step_overhead.source})
     reserve = rt.memory_reserve.value if rt else 0.0
-    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve  # type: ignore[arg-type]
-    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),  # type: ignore[call-overload]
+    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve
+    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),
                    step_overhead_s=step)
 
 
