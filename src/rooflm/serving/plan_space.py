@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from rooflm.core.inputs import Deployment, setup
 from rooflm.errors import InvalidInputError, RooflmError, quoted
@@ -68,7 +68,7 @@ class Table:
         d: dict[str, Any] = {k: v for k, v in extra.items() if self.spec_tokens or k not in ("acceptance", "draft")}
         d.update(tp=self.tp, ep=self.ep, pp=self.pp, dp=self.dp, quant=self.quant, kv_dtype=self.kv_dtype,
                  spec_tokens=self.spec_tokens)
-        return d  # type: ignore[return-value]
+        return cast(Deployment, d)  # the caller's keywords with the table's own
 
     def replica(self, extra: Deployment) -> Deployment:
         """The deployment keywords of one replica (dp = 1): those of `rooflm serving --disaggregate`."""

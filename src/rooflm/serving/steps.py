@@ -235,7 +235,7 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
           exact_prompts: tuple[int, ...], max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
           mean_context: float, **deployment: Unpack[Deployment]) -> StepModel:
     """Price every grid point with rooflm.sweep and size the KV cache from rooflm.analyze's memory figures."""
-    d: Deployment = dict(deployment)  # type: ignore[assignment]
+    d: Deployment = deployment.copy()
     budget = int(max_tokens_per_step or d.get("max_num_batched_tokens") or 8192)
     d["max_num_batched_tokens"] = budget
     running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
