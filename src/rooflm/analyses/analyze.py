@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 from typing_extensions import Unpack
@@ -22,7 +23,7 @@ from rooflm.core.memory import MemoryUse, memory_use
 from rooflm.core.roofline import BOUNDS
 from rooflm.errors import InvalidInputError, RooflmError
 from rooflm.kinds import OP_CLASSES
-from rooflm.ops.cost import Op
+from rooflm.ops.cost import Num, Op
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.parallel import Parallelism
@@ -36,14 +37,14 @@ class PhaseResult:
 
     ops: list[OpTotals]
     step: StepTotals
-    tokens: np.ndarray
+    tokens: float | np.ndarray
     memory: MemoryUse | None  # None when the caller asked for times only (rooflm.fit's predictor)
     ttft_s: np.ndarray | None = None
     tpot_s: np.ndarray | None = None
     output_tokens: np.ndarray | None = None
 
 
-def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
+def phase_memory(s: Setup, phase: str, batch: Num, prompt_len: Num, context: Num,
                  gen_len: int, lm_head_all_tokens: bool = False) -> MemoryUse:
     """Per-device memory of the workload's largest step (``batch`` global), without timing anything."""
     m, q, o = s.model, s.quant, s.options
@@ -66,7 +67,7 @@ def phase_memory(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray
                       capacity=s.memory_capacity)
 
 
-def run_phase(s: Setup, phase: str, batch: np.ndarray, prompt_len: np.ndarray, context: np.ndarray,
+def run_phase(s: Setup, phase: str, batch: Num, prompt_len: Num, context: Num,
               gen_len: int, lm_head_all_tokens: bool = False, with_memory: bool = True) -> PhaseResult:
     """``batch`` is global, split over the data-parallel replicas in whole sequences: the busiest runs ⌈batch / dp⌉
     (engine.py: prefill in chunks, decode from CUDA graphs, a CPU cost per step) and sets the step time.
@@ -185,7 +186,7 @@ def analyze(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         model=s.model.name, hardware=s.hardware.name, phase=phase, batch=batch, prompt_len=prompt_len, context=ctx,
         gen_len=gen_len, quant=s.quant.label, weight_dtype=s.quant.weight, activation_dtype=s.quant.activation,
         kv_dtype=s.quant.kv, compute_dtype=s.quant.compute, quant_modules=_present_modules(s), efficiency=s.eff.mode,
-        efficiency_sources=s.eff.sources, profile=None if s.profile is None else ProfileRef(**s.profile),
+        efficiency_sources=s.eff.sources, profile=None if s.profile is None else ProfileRef.model_validate(s.profile),
         engine=s.engine, layout=Layout(tp=p.tp, ep=p.ep, pp=p.pp, dp=p.dp, devices=p.devices, comm_algorithm=p.algorithm,
                       label=p.label),
         totals=totals, operators=[_operator_row(o) for o in r.ops], memory=memory,
@@ -210,7 +211,12 @@ def _expectation(s: Setup, deployment: Deployment, phase: str, batch: int, promp
                        tpot_s=_optional(r.tpot_s))
 
 
-def _speculation_totals(s: Setup, phase: str, time_s: float, tpot_s: float | None) -> dict[str, float | None]:
+class _Speculation(TypedDict, total=False):
+    tokens_per_step: float
+    effective_tpot_s: float | None
+
+
+def _speculation_totals(s: Setup, phase: str, time_s: float, tpot_s: float | None) -> _Speculation:
     """Decode and e2e: the tokens a decode step emits per sequence and the effective TPOT (a decode step's time over
     them; e2e's tpot_s, which already counts (gen_len − 1) / E steps)."""
     if phase == "prefill":

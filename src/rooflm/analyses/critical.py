@@ -97,7 +97,7 @@ def expert_critical_batch(s: Setup, context: float) -> int | None:
     first = _first_compute_bound(s, grid, context, dp)
     if first is None:
         return None
-    lo = int(grid[max(0, np.searchsorted(grid, first) - 1)])
+    lo = int(grid[max(0, int(np.searchsorted(grid, first)) - 1)])
     fine = np.arange(lo, first + 1, dtype=np.float64)
     return _first_compute_bound(s, fine, context, dp)
 
@@ -120,8 +120,8 @@ def critical_batch(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str
     check_context(context, s.model.max_position_embeddings)
     dp = s.parallel.dp
     gemms = _decode(s, np.array([1.0, 2.0]), context, _is_weight_gemm)
-    math_s = sum(o.compute_s for o in gemms)
-    mem_s = sum(o.memory_s for o in gemms)
+    math_s = sum((o.compute_s for o in gemms), np.zeros(()))
+    mem_s = sum((o.memory_s for o in gemms), np.zeros(()))
     overall = _crossover(math_s[0], mem_s[0], math_s[1], mem_s[1])
     per_gemm = [GemmCrossover(o.op.name, o.op.weight_shape or (0, 0),
                               _global(_crossover(o.compute_s[0], o.memory_s[0], o.compute_s[1], o.memory_s[1]), dp))
@@ -147,7 +147,7 @@ def moe_report(s: Setup, phase: str, batch: int, prompt_len: int, context: int) 
     load = graph.expert_load(s.model, batch / p.dp * (prompt_len if phase == "prefill" else 1), s.options)
     hit = float(load.experts_hit)
     return MoeReport(
-        routing=s.options.routing.describe(), tokens_per_step=load.group_tokens, top_k=spec.top_k,
+        routing=s.options.routing.describe(), tokens_per_step=float(load.group_tokens), top_k=spec.top_k,
         num_experts=spec.num_experts, distinct_experts=hit, experts_read_per_device=hit / p.ep,
         tokens_per_expert=float(load.tokens_per_expert),
         expert_critical_batch=expert_critical_batch(s, context),

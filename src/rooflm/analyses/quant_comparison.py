@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 from typing_extensions import Unpack
@@ -261,7 +261,7 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     results = {name: sweep(spec, hw, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
                            gen_len=gen_len, quant=load_scheme(name.partition("+kv-")[0],
                                                               name.partition("+kv-")[2] or kv_default, spec),
-                           **deployment)
+                           **cast(dict[str, Any], deployment))  # quant and kv_dtype were popped above
                for name in names}
     ref = results[base]
     speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from typing_extensions import Unpack
 
@@ -50,7 +50,8 @@ CACHE_LEVELS = ("l2", "smem_per_sm", "lds_per_cu", "l1", "infinity_cache", "l3")
 Binds = Literal["dram", "cache", "compute", "kernels"]
 
 # The analyze field a row's size reaches → the regimes flag that set it, for error messages' field.
-_FLAGS = {("step", "prefill", "prompt_len"): "small_prefill", ("experts", "decode", "batch"): "moe_batch"}
+_FLAGS: dict[tuple[str, str, str | None], str] = {("step", "prefill", "prompt_len"): "small_prefill",
+                                                  ("experts", "decode", "batch"): "moe_batch"}
 
 
 @dataclass(frozen=True)
@@ -230,8 +231,8 @@ def _regime(model: ModelSpec, hw: HardwareSpec, w: Workload, d: Deployment) -> t
     focus_time = _time(ops)
     gap = None
     if w.focus == "experts":
-        roofline = {k: v for k, v in d.items() if k not in CALIBRATION_KEYS}  # type: ignore[misc]
-        ideal = _time(_focus(_run(model, hw, w, {**roofline, "efficiency": "ideal"}), w.focus))  # type: ignore[typeddict-item]
+        roofline = cast(Deployment, {k: v for k, v in d.items() if k not in CALIBRATION_KEYS})  # d less some keys
+        ideal = _time(_focus(_run(model, hw, w, {**roofline, "efficiency": "ideal"}), w.focus))
         real = _time(_focus(_run(model, hw, w, {**d, "efficiency": "calibrated"}), w.focus))
         gap = real / ideal if ideal else None
     agrees, note = _judge(w, ops, bound, level, ai, r.totals.ridge_intensity, hw, gap)

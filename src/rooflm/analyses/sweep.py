@@ -294,7 +294,7 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
                        s.profile)
 
 
-def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: np.ndarray,
+def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: float | np.ndarray,
                     full: Callable[[object], np.ndarray]) -> dict[str, np.ndarray]:
     """Per point: tokens each routed expert sees, experts hit per layer, and what bounds the experts."""
     load = graph.expert_load(s.model, batch / s.parallel.dp * q_len, s.options)

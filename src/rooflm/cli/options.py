@@ -18,8 +18,9 @@ try:  # typer 0.2x vendors click: its context, not click's, is the one a command
     from typer._click.core import ParameterSource
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - a typer on click
-    from click import get_current_context
-    from click.core import ParameterSource
+    # The same API from click itself; mypy sees both branches, and click's classes are not typer's copies.
+    from click import get_current_context  # type: ignore[no-redef]
+    from click.core import ParameterSource  # type: ignore[assignment]
 
 from rooflm.core.inputs import DEFAULTS, DEPLOYMENT_FIELDS, DeploymentField
 

@@ -4,7 +4,7 @@ within latency targets."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import numpy as np
 import typer
@@ -79,7 +79,7 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
                       max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
                       concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
                       ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
-                      workers=workers, verify=verify, **deployment)
+                      workers=workers, verify=verify, **cast(dict[str, Any], deployment))  # none of the searched flags
     if as_json:
         print_json(result.to_json_dict() if engine is None else _with_launch(result, engine, model, deployment))
         return

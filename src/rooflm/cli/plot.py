@@ -34,6 +34,7 @@ def _check_pareto_flags(kind: str, gpus: int | None, ttft_slo: float | None, tpo
                         request_rate: str | None, requests: int | None) -> None:
     """--gpus and the targets belong to `pareto` (whose --concurrency lists the users searched), the simulation's
     flags to `serving`."""
+    given: object  # each flag's value, text or a number
     if kind == "pareto":
         for flag, given in (("request-rate", request_rate), ("requests", requests)):
             if given is not None:
@@ -139,7 +140,7 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
                      prompt_len=prompt_len, context=contexts[0] if contexts and not over_context else None,
                      gen_len=gen_len, lm_head_all_tokens=lm_head_all_tokens,
                      **(deployment | {"quant": quants[0]}))
-    options: dict[str, object] = {
+    by_kind: dict[str, dict[str, object]] = {
         "roofline": {"trajectory": parse_int_list(trajectory, "trajectory") if trajectory.strip() else None},
         "batch": {"batches": batches, "quants": quants, "hardwares": hardwares},
         "breakdown": {"over": over, "values": contexts if over_context else batches},
@@ -149,8 +150,8 @@ def plot(kind: Annotated[str, typer.Argument(help="roofline | batch | breakdown 
         "pareto": {"quants": None if quant is None else quants, "gpus": 8 if gpus is None else gpus,
                    "ttft_slo": ttft_slo, "tpot_slo": tpot_slo, "concurrency": loads(concurrency, None)[0]},
         "levels": {"all_levels": all_levels},
-    }[kind]
-    path = render(kind, output, query, **options)  # type: ignore[arg-type]
+    }
+    path = render(kind, output, query, **by_kind[kind])
     if as_json:
         sys.stdout.write(json.dumps({"kind": kind, "output": str(path), "format": path.suffix.lstrip(".")}) + "\n")
     else:

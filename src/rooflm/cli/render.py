@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -92,13 +92,13 @@ def analysis(r: Report) -> Group:
                     units.seconds(o.time_s), f"{share:.1%}", _bound(o.bound))
 
     m = r.memory
-    parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    sizes = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
     fits = Text("fits", style="green") if m.fits else Text(
-        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*parts)}", style="bold red")
-    mem = Text.assemble(f"{parts_text(*parts)}: ", fits, f" · largest batch at this context: {m.max_batch}")
+        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*sizes)}", style="bold red")
+    mem = Text.assemble(f"{parts_text(*sizes)}: ", fits, f" · largest batch at this context: {m.max_batch}")
     if suggestions := m.suggestion_lines(flag):
         mem.append("\nwould fit with: " + "; ".join(suggestions))
-    parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
+    parts: list[RenderableType] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
     if r.moe:
         parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))
     parts.append(Panel(mem, title="memory per device", title_align="left"))

@@ -26,7 +26,7 @@ from rooflm.core.evaluate import _FIELDS, OpTotals
 from rooflm.core.graph import GraphBuilder
 from rooflm.core.inputs import Setup
 from rooflm.core.step import Options, Step
-from rooflm.ops.cost import Cost, Op, any_nonzero
+from rooflm.ops.cost import Cost, Num, Op, any_nonzero
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import IO_DTYPE, QuantScheme
 
@@ -82,7 +82,7 @@ def past_attention_ops(model: ModelSpec, quant: QuantScheme, chunks: Chunks, opt
     return out
 
 
-def scaled(totals: OpTotals, factor: np.ndarray) -> OpTotals:
+def scaled(totals: OpTotals, factor: Num) -> OpTotals:
     """The totals of ``factor`` identical chunks."""
     fields = {f: getattr(totals, f) * factor for f in _FIELDS}
     return replace(totals, **fields, time_by_bound=totals.time_by_bound * factor)
@@ -96,7 +96,7 @@ def step_overhead(s: Setup, steps: np.ndarray | float, shape: tuple[int, ...]) -
     return [scaled(t, np.asarray(steps, dtype=np.float64)) for t in evaluate.evaluate_ops([op], s.hardware, s.eff, shape)]
 
 
-def prefill(s: Setup, batch: np.ndarray, prompt_len: np.ndarray, lm_head_all_tokens: bool = False) -> list[OpTotals]:
+def prefill(s: Setup, batch: Num, prompt_len: Num, lm_head_all_tokens: bool = False) -> list[OpTotals]:
     """A replica's prefill of ``batch`` prompts, in chunks of the setup's ``max_num_batched_tokens``."""
     m, q, hw, eff, o = s.model, s.quant, s.hardware, s.eff, s.options
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
@@ -120,13 +120,13 @@ def tokens_per_step(s: Setup) -> float:
     return 1.0 if spec is None else spec.tokens_per_step
 
 
-def decode(s: Setup, batch: np.ndarray, context: np.ndarray) -> list[OpTotals]:
+def decode(s: Setup, batch: Num, context: Num) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
     ops = evaluate.decode(s.model, s.quant, s.hardware, s.decode_efficiency, batch, context, s.options)
     return ops + step_overhead(s, 1.0, shape)
 
 
-def decode_steps(s: Setup, batch: np.ndarray, prompt_len: np.ndarray, gen_len: int) -> list[OpTotals]:
+def decode_steps(s: Setup, batch: Num, prompt_len: Num, gen_len: int) -> list[OpTotals]:
     """The gen_len − 1 tokens after the first. With speculative decoding a step emits E tokens on average, so
     (gen_len − 1) / E steps: every step at context L + i is priced and the sum divided by E (step time is linear in
     the context, so the mean over steps E tokens apart equals the mean over all of them)."""

@@ -15,7 +15,7 @@ from rooflm.core import graph
 from rooflm.core.levels import NOT_RESIDENT, Residency, residency
 from rooflm.core.roofline import BOUNDS, Efficiency, launch_overhead, time_op
 from rooflm.core.step import DEFAULT_OPTIONS, Options
-from rooflm.ops.cost import Op
+from rooflm.ops.cost import Num, Op
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 from rooflm.specs.quant import QuantScheme
@@ -116,8 +116,8 @@ def evaluate_ops(ops: list[Op], hw: HardwareSpec, eff: Efficiency, shape: tuple[
     return [_totals(op, hw, eff, shape, sum_last, resident) for op in ops if keep is None or keep(op)]
 
 
-def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-            prompt_len: np.ndarray, lm_head_all_tokens: bool = False,
+def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: Num,
+            prompt_len: Num, lm_head_all_tokens: bool = False,
             options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
     """``batch`` is per data-parallel replica, as in the graph."""
     shape = np.broadcast_shapes(np.shape(batch), np.shape(prompt_len))
@@ -125,8 +125,8 @@ def prefill(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficie
     return evaluate_ops(ops, hw, eff, shape, whole_step=True)
 
 
-def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-           context: np.ndarray, options: Options = DEFAULT_OPTIONS,
+def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: Num,
+           context: Num, options: Options = DEFAULT_OPTIONS,
            keep: Callable[[Op], bool] | None = None) -> list[OpTotals]:
     shape = np.broadcast_shapes(np.shape(batch), np.shape(context))
     return evaluate_ops(graph.decode_ops(model, quant, batch, context, options), hw, eff, shape, whole_step=True,
@@ -139,8 +139,8 @@ def decode(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficien
 DECODE_BLOCK_ELEMENTS = 1 << 18
 
 
-def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: np.ndarray,
-                 prompt_len: np.ndarray, gen_len: int, options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
+def decode_steps(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, eff: Efficiency, batch: Num,
+                 prompt_len: Num, gen_len: int, options: Options = DEFAULT_OPTIONS) -> list[OpTotals]:
     """All gen_len − 1 decode steps after a prefill, summed: step i runs at context L + i."""
     b = np.asarray(batch, dtype=np.float64)[..., None]
     length = np.asarray(prompt_len, dtype=np.float64)[..., None]
@@ -166,7 +166,8 @@ def _add(a: OpTotals, b: OpTotals) -> OpTotals:
 
 
 def sum_ops(ops: list[OpTotals]) -> Amounts:
-    return Amounts(*(sum(getattr(o, f) for o in ops) for f in _FIELDS), sum(o.time_by_bound for o in ops))
+    return Amounts(**{f: sum(getattr(o, f) for o in ops) for f in _FIELDS},
+                   time_by_bound=sum((o.time_by_bound for o in ops), np.zeros(())))
 
 
 def bound_names(index: np.ndarray) -> np.ndarray:

@@ -148,7 +148,8 @@ class GraphBuilder:
         ops.append(self.norm("post_attention_norm", t, h, n))
         dense = sum(g.count for g in m.layers if not g.moe)
         if dense:
-            ops += self.mlp("", m.mlp, t, dense, module="mlp")  # type: ignore[arg-type]
+            assert m.mlp is not None  # the config readers give a model with dense layers their MLP
+            ops += self.mlp("", m.mlp, t, dense, module="mlp")
             ops += self.all_reduce("mlp_all_reduce", t, dense)
         if n - dense:
             ops += self.moe_layer(step, n - dense)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypedDict, get_args, get_type_hints
+from typing import Annotated, Any, Protocol, TypedDict, cast, get_args, get_type_hints
 
 from typing_extensions import Unpack
 
@@ -69,8 +69,11 @@ class Flag:
 class ProfileSource(Protocol):
     """A loaded profile (``rooflm.fit.Profile``; declared here because rooflm.fit imports this module)."""
 
-    path: Path
-    provenance: dict[str, Any]
+    @property
+    def path(self) -> Path: ...  # read-only: a loaded Profile is frozen
+
+    @property
+    def provenance(self) -> dict[str, Any]: ...
 
     def deployment_overrides(self, hardware: str | Path | HardwareSpec) -> dict[str, Any]: ...
 
@@ -225,7 +228,7 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     check_positive(**sizes)
     algorithm = check_choice(_get(d, "comm_algorithm"), "comm_algorithm", ALGORITHMS)
     runtime = check_runtime(d)
-    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",  # type: ignore[assignment]
+    mla_decode: MlaDecode = check_choice(_get(d, "mla_decode"), "mla_decode",
                                          get_args(MlaDecode))
     routing = Routing(
         check_number(_get(d, "hot_expert_factor"), "hot_expert_factor", 1, MAX_HOT_EXPERT_FACTOR),
@@ -245,7 +248,8 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
         hw.peak(scheme.for_module(module).compute)  # refuse a scheme the device has no roof for, before any work
     if d.get("dequant_ops") is not None:  # measured kernel curves include the dequantization: refuse, not ignore
         check_dequant_override(hw.name, {m: scheme.for_module(m) for m in MODULES}, eff.kernels)
-    overrides = {"dequant_ops": d.get("dequant_ops"), "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
+    overrides: dict[str, Any] = {"dequant_ops": d.get("dequant_ops"),
+                                 "kv_dequant_ops": d.get("kv_dequant_ops"), "act_quant": act_quant}
     costs = costs_for(scheme, eff.mode, **overrides)
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
@@ -307,7 +311,7 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
     source = d.get("profile")
     rest: dict[str, Any] = {k: v for k, v in d.items() if k != "profile"}
     if source is None:
-        return rest, None  # type: ignore[return-value]
+        return cast(Deployment, rest), None  # the keywords less profile
     mode = rest.get("efficiency")
     if isinstance(mode, str) and mode.strip().lower() == "ideal":
         raise InvalidInputError(f"profile: a profile predicts in calibrated mode; drop {arg('efficiency')} ideal", "profile")
@@ -319,7 +323,7 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
         raise InvalidInputError(f"profile must be a profile file or a loaded Profile, got {quoted(source)}", "profile")
     merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
     sha = source.provenance.get("data_sha256")
-    return merged, {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}  # type: ignore[return-value]
+    return cast(Deployment, merged), {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}
 
 
 def _get(d: Deployment, name: str) -> Any:
@@ -327,7 +331,17 @@ def _get(d: Deployment, name: str) -> Any:
     return d.get(name, DEFAULTS[name])
 
 
-def check_runtime(d: Deployment) -> dict[str, object]:
+class RuntimeKeywords(TypedDict):
+    """The engine keywords, checked (check_runtime)."""
+
+    overlap: float
+    graphs: bool
+    step: float | None
+    utilization: float
+    chunk: int
+
+
+def check_runtime(d: Deployment) -> RuntimeKeywords:
     """The engine keywords, checked: overlap, CUDA graphs, step overhead, memory share and chunk size."""
     graphs = _get(d, "cuda_graphs")
     if not isinstance(graphs, bool):
@@ -343,18 +357,18 @@ def check_runtime(d: Deployment) -> dict[str, object]:
                                                        label="step overhead"),
         "utilization": check_number(_get(d, "gpu_memory_utilization"), "gpu_memory_utilization",
                                     0, 1, low_open=True, label="GPU memory utilization"),
-        "chunk": int(chunk),  # type: ignore[call-overload]
+        "chunk": int(chunk),
     }
 
 
-def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) -> Setup:
+def with_runtime(s: Setup, r: RuntimeKeywords, kernel_overhead: float | None) -> Setup:
     """The engine's costs on the device (data/hardware ``[runtime]``), calibrated mode only: decode launches from CUDA
     graphs (unless turned off or the per-kernel overhead is overridden), a per-step CPU cost (a ``host`` operator),
     and the memory it may fill. ``ideal`` keeps no overhead but the same memory share: memory is not a roof."""
-    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime  # type: ignore[arg-type]
+    hw, eff, rt = s.hardware, replace(s.eff, comm_overlap=float(r["overlap"])), s.hardware.runtime
     calibrated = eff.mode == "calibrated"
     step = r["step"] if r["step"] is not None else (rt.step_overhead.value if rt and calibrated else 0.0)
-    step = float(step) if calibrated else 0.0  # type: ignore[arg-type]
+    step = float(step) if calibrated else 0.0
     if step:
         eff = replace(eff, overhead_by_kind={**eff.overhead_by_kind, "host": step})
     decode = eff
@@ -366,8 +380,8 @@ def with_runtime(s: Setup, r: dict[str, object], kernel_overhead: float | None) 
         eff = replace(eff, sources={**eff.sources, "step_overhead": rt.step_overhead.source})
         decode = replace(decode, sources={**decode.sources, "step_overhead": rt.step_overhead.source})
     reserve = rt.memory_reserve.value if rt else 0.0
-    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve  # type: ignore[arg-type]
-    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),  # type: ignore[call-overload]
+    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve
+    return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),
                    step_overhead_s=step)
 
 

@@ -53,6 +53,7 @@ def tiled_bytes(op: Op, level: MemoryLevel, weight_bytes: Num, streamed: Num) ->
 
 def _gemm_operands(op: Op, weight_bytes: Num, streamed: Num) -> tuple[Num, Num, Num]:
     """A GEMM instance's A (its input rows), B (the weights) and the rest (the output C and a bias), in bytes."""
+    assert op.weight_shape is not None  # called for GEMMs with weights only
     k = op.weight_shape[0]
     a_in = np.asarray(op.gemm_m, dtype=np.float64) * (k * bytes_per_element(op.compute_dtype) * op.instances)
     a_in = np.minimum(a_in, op.cost.activation_bytes)  # the input is part of the counted activation bytes
@@ -124,6 +125,7 @@ def _streamed_level_bytes(op: Op, hw: HardwareSpec) -> dict[str, Num]:
     gemm = _gemm_operands(op, c.weight_bytes, streamed) if op.kind == "gemm" and op.weight_shape else None
     for level in reversed(hw.levels):
         if gemm is not None and level.tile is not None:
+            assert op.weight_shape is not None  # gemm is split only for a GEMM with weights
             here = gemm_tile_bytes(*gemm, op.gemm_m, op.weight_shape[1], level.tile)
         else:
             here = tiled_bytes(op, level, c.weight_bytes, streamed)

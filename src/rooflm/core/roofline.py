@@ -212,6 +212,7 @@ def time_on_kernel_curve(op: Op, hw: HardwareSpec, eff: Efficiency, curve: Kerne
     dequantization (the attention kernels were measured on 16-bit caches)."""
     c, n = op.cost, op.count
     flops = np.asarray(c.flops, dtype=np.float64)
+    eta: float | np.ndarray
     if curve.compute is not None:
         m = np.maximum(gemm_rows_per_instance(op), 1.0)
         eta = np.interp(np.log(m), np.log(curve.compute.rows), curve.compute.value)
@@ -278,7 +279,7 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     if curve is not None:
         return time_on_kernel_curve(op, hw, eff, curve, resident)
     flops = np.asarray(c.flops, dtype=np.float64)
-    eta = eff.compute_fraction(op.compute_dtype)
+    eta: float | np.ndarray = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
     roof = hw.peak(op.compute_dtype) * eta if any_nonzero(flops) else np.inf

@@ -183,7 +183,7 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     spec = run["model"]
     assert isinstance(spec, ModelSpec)
     # As analyze resolves it: no --quant is the checkpoint's own scheme (bf16 for a model without one).
-    current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)  # type: ignore[arg-type]
+    current = load_scheme(deployment.get("quant") or "native", deployment.get("kv_dtype"), spec)
     for scheme, _ in lighter_schemes(LEVER_SCHEMES, current, hw, spec):
         attempt("weight quantization", quant=scheme)
     if current.kv_bytes > 1:

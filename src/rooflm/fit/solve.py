@@ -94,7 +94,7 @@ class Predictor:
             if only is not None and only not in ix:
                 continue
             pts = [self.points[i] for i in ix]
-            s = setup(first.model, first.device, efficiency="calibrated", **{**first.deployment, **kw})  # type: ignore[arg-type]
+            s = setup(first.model, first.device, efficiency="calibrated", **{**first.deployment, **kw})
             r = run_phase(s, first.phase, np.array([p.batch for p in pts], float),
                           np.array([p.prompt_len for p in pts], float), np.array([p.context for p in pts], float),
                           first.gen_len, first.lm_head_all_tokens, with_memory=False)
@@ -107,7 +107,7 @@ class Predictor:
 
 def catalog_values(point: Point) -> dict[str, float]:
     """Each parameter's value in calibrated mode without overrides, for this point's device and scheme."""
-    s = setup(point.model, point.device, efficiency="calibrated", **point.deployment)  # type: ignore[arg-type]
+    s = setup(point.model, point.device, efficiency="calibrated", **point.deployment)
     return {p.name: float(p.catalog(s)) for p in PARAMETERS}
 
 

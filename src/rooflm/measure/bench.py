@@ -68,7 +68,7 @@ def default_dtypes(machine: Machine) -> tuple[str, ...]:
     On a CPU PyTorch emulates fp8 matmuls, so they say nothing about the hardware and are left out."""
     if machine.device == "cpu":
         return ("fp32", "bf16", "fp16", "int8")
-    dtypes = ("fp32", "tf32", "bf16", "fp16", "int8")
+    dtypes: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "int8")
     cc = machine.driver.rpartition("compute capability ")[2]
     major, _, minor = cc.partition(".")
     if major.isdigit() and minor.isdigit() and (int(major), int(minor)) >= (8, 9):

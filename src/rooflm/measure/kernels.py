@@ -17,6 +17,7 @@ from typing import Any
 from rooflm.measure.results import KernelSample, Run
 from rooflm.measure.timing import require_torch, time_fn
 from rooflm.ops import attention, elementwise
+from rooflm.ops.cost import Num
 
 Progress = Callable[[str], None]
 IO_BYTES = 2.0  # bf16 activations, as rooflm's graphs count them
@@ -34,7 +35,7 @@ def _rope(torch: Any, x: Any, cos: Any, sin: Any) -> Any:
 
 
 def elementwise_kernels(rows: int, hidden: int, inter: int, heads: int, kv_heads: int,
-                        device: str) -> list[tuple[str, str, float, Callable[[], Any]]]:
+                        device: str) -> list[tuple[str, str, Num, Callable[[], Any]]]:
     """(kind, name, rooflm bytes, kernel) for a norm, a SwiGLU, a residual add and RoPE over ``rows`` tokens."""
     torch = require_torch()
     f = torch.nn.functional
@@ -93,7 +94,7 @@ def measure_kernels(device: str, rows: int, layer: tuple[int, int], pool_bytes: 
     for kind, name, nbytes, fn in elementwise_kernels(rows, hidden, inter, heads, kv_heads, device):
         progress(f"eager {name}, {rows} tokens")
         t = time_fn(fn, device=device, warmup=2, repeats=repeats)
-        out.append(KernelSample(kind=kind, name=name, bytes=nbytes, run=Run.of(t)))
+        out.append(KernelSample(kind=kind, name=name, bytes=float(nbytes), run=Run.of(t)))
     progress("decode attention, cold KV cache")
     nbytes, step = decode_attention_kernel(16, 1024, heads, kv_heads, 128, pool_bytes, device)
     t = time_fn(step, device=device, warmup=2, repeats=max(repeats, 8))

@@ -39,7 +39,7 @@ def measure_working_set(sizes: tuple[float, ...], repeats: int, progress: Callab
         x = torch.empty(n).uniform_()
         reps = max(1, int(READ_PER_CALL // (n * 4)))
         view = x.as_strided((reps, n), (0, 1))  # the same n floats, reps times: read from the level they fit in
-        t = time_fn(lambda view=view: view.sum(), warmup=2, repeats=repeats)
+        t = time_fn(view.sum, warmup=2, repeats=repeats)
         out.append(WorkingSetPoint(working_set_bytes=n * 4.0, bytes_read=reps * n * 4.0, run=Run.of(t)))
     return out
 

@@ -27,7 +27,7 @@ from rooflm.ops.cost import Cost, Num
 from rooflm.specs.hardware import Link
 
 Algorithm = Literal["auto", "ring", "tree"]
-ALGORITHMS: tuple[str, ...] = ("auto", "ring", "tree")
+ALGORITHMS: tuple[Algorithm, ...] = ("auto", "ring", "tree")
 Collective = Literal["all_reduce", "all_gather", "all_to_all", "point_to_point"]
 
 

@@ -115,7 +115,8 @@ def breakdown(*, over: Literal["batch", "context"] = "batch", values: Sequence[i
     return _mpl().breakdown(figure_data("breakdown", Query.of(**query), over=over, values=values))
 
 
-def memory(*, batch: Sequence[int] | None = None, **query: Unpack[QueryArgs]) -> Figure:
+# Ignored (misc): the batches drawn stand in for the query's one batch; PEP 692 forbids the overlap, Python allows it.
+def memory(*, batch: Sequence[int] | None = None, **query: Unpack[QueryArgs]) -> Figure:  # type: ignore[misc]
     """Weights + KV cache + activations against batch, the device's capacity and the largest batch."""
     return _mpl().memory(figure_data("memory", Query.of(**query), batches=batch))
 

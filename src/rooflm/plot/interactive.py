@@ -56,7 +56,7 @@ def _sparse_labels(points: list[StepPoint], min_decades: float = 0.22) -> list[s
 
 def roofline(d: RooflineData) -> go.Figure:
     fig = go.Figure()
-    pts = [*d.operators, *d.trajectory]
+    pts = d.operators + d.trajectory
     xr = _log_range([p.intensity for p in pts] + [d.step.intensity] + [r.ridge for r in d.roofs], 2, 4)
     yr = _log_range([p.flops_per_s / TERA for p in pts] + [r.peak_flops / TERA for r in d.roofs], 2, 3)
     xmin, xmax = 10 ** xr[0], 10 ** xr[1]

@@ -110,7 +110,7 @@ def breakdown(d: BreakdownData) -> Figure:
         # Hatched, not annotated: a note over each bar would crowd the tall bars at the right.
         for ax in (ax_abs, ax_pct):
             for container in ax.containers:
-                for patch, fits in zip(container, d.fits, strict=True):  # type: ignore[call-overload]
+                for patch, fits in zip(container, d.fits, strict=True):
                     if not fits:
                         patch.set_hatch("//")
                         patch.set_edgecolor("white")

@@ -147,7 +147,8 @@ class Labels:
 
     def reserve_artist(self, artist: Any) -> None:
         """Keep labels off an artist already drawn (the legend)."""
-        e = artist.get_window_extent(self.ax.figure.canvas.get_renderer())
+        # The Agg canvas has get_renderer; matplotlib's stubs declare only FigureCanvasBase, which lacks it.
+        e = artist.get_window_extent(self.ax.figure.canvas.get_renderer())  # type: ignore[attr-defined]
         self.taken.append([(e.x0, e.y0), (e.x1, e.y0), (e.x1, e.y1), (e.x0, e.y1)])
 
     def place(self, xy: Point, text: str, spots: Sequence[Spot], fontsize: float, *, force: bool = False,

@@ -107,9 +107,9 @@ def roofline(d: RooflineData) -> Figure:
     fig, (ax,) = new_figure()
     # Room under the x axis for the notes on what is not drawn (about 150 characters a line).
     note_lines = math.ceil(len(", ".join(d.communication)) / 110) + math.ceil(len(", ".join(d.not_drawn)) / 110)
-    title, lines = wrap_title(d.title)
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.91 - 0.035 * (lines - 1), bottom=0.1 + 0.024 * note_lines)
-    pts = [*d.operators, *d.trajectory]
+    title, title_lines = wrap_title(d.title)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.91 - 0.035 * (title_lines - 1), bottom=0.1 + 0.024 * note_lines)
+    pts = d.operators + d.trajectory
     xmin, xmax = decades([p.intensity for p in pts] + [d.step.intensity] + [r.ridge for r in d.roofs], 2, 4)
     ymin, ymax = decades([p.flops_per_s / TERA for p in pts] + [r.peak_flops / TERA for r in d.roofs], 2, 3)
     ax.set_xlim(xmin, xmax)

@@ -39,7 +39,7 @@ class ServingData:
 def serving_title(r: ServingResult) -> str:
     parts = [r.model, r.hardware, r.quant]
     if r.disaggregate is not None:  # x prefill + y decode replicas of the layout
-        parts.append(f"{r.disaggregate['split']} of {r.layout}, {r.disaggregate['kv_link'].replace('_', '-')} KV link")
+        parts.append(f"{r.disaggregate['split']} of {r.layout}, {str(r.disaggregate['kv_link']).replace('_', '-')} KV link")
     elif r.devices > 1:
         parts.append(r.layout)
     parts.append(f"prompt {r.prompt_len}, {r.gen_len} output tokens")

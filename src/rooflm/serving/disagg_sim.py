@@ -97,7 +97,7 @@ class _Sim:
         """D(b, c) along c: the grid's row at b read once per batch size (bilinear = linear in b, then in c)."""
         row = self.rows_at.get(b)
         if row is None:
-            row = self.rows_at[b] = self.steps.decode_time(float(b), self.steps.context_grid)
+            row = self.rows_at[b] = np.asarray(self.steps.decode_time(float(b), self.steps.context_grid))
         return np.interp(contexts, self.steps.context_grid, row)
 
     def push(self, t: float, kind: int, engine: int, item: int) -> None:

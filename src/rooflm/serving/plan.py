@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from typing_extensions import Unpack
@@ -76,7 +77,9 @@ class Search:
     link: KvLink | None = None  # the KV transfer's, when disaggregated serving is searched
 
 
-def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
+# Ignored below (misc): the searched lists quant, kv_dtype and spec_tokens stand in for the deployment keywords of those
+# names (which check_not_searched refuses in **deployment); PEP 692 forbids the overlap, and Python allows it.
+def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,  # type: ignore[misc]
          gpus: int = 8, prompt_len: str | int | Lengths = 1024, gen_len: str | int | Lengths = 256,
          quant: str | Sequence[str] | None = None, kv_dtype: str | Sequence[str] | None = None,
          spec_tokens: int | Sequence[int] | None = None, max_running: int | Sequence[int] | None = None,
@@ -110,7 +113,8 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
     if ttft_default:
         ttft_slo = space.DEFAULT_TTFT_SLO_S
-    space.check_not_searched(deployment)
+    keywords = cast(Deployment, deployment)  # the overlap above leaves mypy a dict[str, Any]
+    space.check_not_searched(keywords)
     ks = space.integers(spec_tokens, space.DEFAULT_SPEC_TOKENS, "spec_tokens", 0, 64)
     if max(ks) == 0 and ("acceptance" in deployment or "draft" in deployment):
         raise InvalidInputError(f"acceptance and draft need speculative decoding: add {arg('spec_tokens')} values ≥ 1 (e.g. "
@@ -128,20 +132,20 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     quants = space.names(quant, space.DEFAULT_QUANTS, "quant")
     kvs = space.names(kv_dtype, space.DEFAULT_KV_DTYPES, "kv_dtype")
     link, split_layouts, notes = _disaggregated(spec, hw, gpus, disaggregate, kv_link)
-    found, left_out = space.tables(spec, hw, gpus, quants, kvs, ks, deployment, split_layouts)
+    found, left_out = space.tables(spec, hw, gpus, quants, kvs, ks, keywords, split_layouts)
     notes += left_out
     searched = space.check_size(found, len(limits), len(loads))
     r_arr = np.array([r for r, _ in limits], dtype=np.float64)
     t_arr = np.array([t for _, t in limits], dtype=np.float64)
     search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
                     traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
-    columns = _run(search, [(t.deployment(deployment) if t.aggregated else t.replica(deployment), t.splits,
+    columns = _run(search, [(t.deployment(keywords) if t.aggregated else t.replica(keywords), t.splits,
                              t.aggregated) for t in found], workers)
     if ttft_default:
         notes.append(f"no --ttft-slo given: the best meets the default TTFT target of {space.DEFAULT_TTFT_SLO_S:g} s "
                      "(a first token later than that is a queue, not a service); --ttft-slo sets another, inf none")
     return _result(spec, hw, model, hardware, gpus, traffic, found, limits, loads, columns, searched,
-                   (ttft_slo, tpot_slo), notes, deployment, link, ttft_default, verify)
+                   (ttft_slo, tpot_slo), notes, keywords, link, ttft_default, verify)
 
 
 def _disaggregated(spec: ModelSpec, hw: HardwareSpec, gpus: int,
@@ -185,7 +189,7 @@ def _traffic(spec: ModelSpec, prompt_len: str | int | Lengths, gen_len: str | in
 
 def kv_tokens(search: Search, deployment: Deployment, budget: int) -> int:
     """The KV cache of one replica at a token budget, as steps.build sizes it (0 when nothing is left)."""
-    d: Deployment = {**deployment, "max_num_batched_tokens": budget}  # type: ignore[typeddict-item]
+    d: Deployment = {**deployment, "max_num_batched_tokens": budget}
     return kv_room(search.model, search.hardware, d, int(deployment.get("dp", 1)),
                    float(search.build_args["mean_context"])).tokens  # type: ignore[arg-type]
 
@@ -205,7 +209,7 @@ def evaluate(search: Search, deployment: Deployment, splits: tuple[Split, ...] =
     out["kv_capacity_tokens"] = np.broadcast_to(kv_arr[None, :, None], shape).copy()
     if not fits.any():
         return out  # the step table is not priced: nothing fits
-    steps = build(search.model, search.hardware, **search.build_args, **deployment)  # type: ignore[arg-type, misc]
+    steps = build(search.model, search.hardware, **search.build_args, **deployment)  # type: ignore[arg-type]
     k = int(fits.sum())
     points = []
     if aggregated:
@@ -279,8 +283,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
         (t, split), rest = blocks[i // per_block], i % per_block
         (r, b), users = limits[rest // len(loads)], loads[rest % len(loads)]
         d = t.deployment(extra) if split is None else t.replica(extra)
-        config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant, "kv_dtype": t.kv_dtype,
-                  "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
+        config: dict[str, int | str | None] = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant,
+                  "kv_dtype": t.kv_dtype, "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
                   "max_running": r, "max_tokens_per_step": b, "concurrency": users}
         return config, d, split
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from rooflm.core.inputs import Deployment, setup
 from rooflm.errors import InvalidInputError, RooflmError, arg, named, quoted
@@ -73,11 +73,11 @@ class Table:
         d: dict[str, Any] = {k: v for k, v in extra.items() if self.spec_tokens or k not in ("acceptance", "draft")}
         d.update(tp=self.tp, ep=self.ep, pp=self.pp, dp=self.dp, quant=self.quant, kv_dtype=self.kv_dtype,
                  spec_tokens=self.spec_tokens)
-        return d  # type: ignore[return-value]
+        return cast(Deployment, d)  # the caller's keywords with the table's own
 
     def replica(self, extra: Deployment) -> Deployment:
         """The deployment keywords of one replica (dp = 1): those of `rooflm serving --disaggregate`."""
-        return {**self.deployment(extra), "dp": 1}  # type: ignore[typeddict-item]
+        return {**self.deployment(extra), "dp": 1}
 
 
 def divisors(n: int) -> list[int]:
@@ -214,7 +214,8 @@ def tables(model: ModelSpec, hardware: HardwareSpec, gpus: int, quants: tuple[li
     dropped: dict[str, str] = {}
     # A replica layout with ep = 1 is read off the aggregated layout of dp replicas (their step tables are the same
     # per replica); one with its experts over its own devices (ep = tp > 1) has a table of its own.
-    plans = {(p.tp, p.ep, p.pp, p.dp): (p, (), True) for p in layouts(model, gpus)}
+    plans: dict[tuple[int, int, int, int], tuple[Parallelism, tuple[Split, ...], bool]] = {
+        (p.tp, p.ep, p.pp, p.dp): (p, (), True) for p in layouts(model, gpus)}
     for p, splits in disaggregated:
         key = (p.tp, p.ep, p.pp, p.dp)
         plans[key] = (p, splits, True) if p.ep == 1 and key in plans else (p, splits, False)

@@ -119,7 +119,7 @@ def closed_loop(steps: StepModel, m: Moments, users: np.ndarray) -> list[Serving
     per_replica = users / steps.dp
     running = np.minimum(per_replica, cap)
     c = m.decode_context
-    tau = steps.decode_time(np.maximum(running, 1.0), c)
+    tau = np.asarray(steps.decode_time(np.maximum(running, 1.0), c))  # arrays in, an array out
     x = running / (steps.step_time(np.zeros_like(running), lengths.mean(), c, steps.prompt_attention_time(lengths).mean())
                    + (m.mean_gen - 1.0) * tau)
     others = np.maximum(running - 1.0, 0.0) / np.maximum(running, 1.0)
@@ -152,7 +152,7 @@ def poisson(steps: StepModel, m: Moments, rates: np.ndarray) -> list[ServingPoin
     cap, _ = slots(steps, m)
     x = rates / steps.dp
     c = m.decode_context
-    tau = steps.decode_time(np.ones_like(x), c)
+    tau = np.asarray(steps.decode_time(np.ones_like(x), c))
     (tau,) = iterate(lambda tau: (np.minimum(_step(steps, m, lengths, x, tau)["tau_new"], 1e6),), (tau,), ITERATIONS)
     s = _step(steps, m, lengths, x, tau)
     service = s["prefill"] + (m.mean_gen - 1.0) * tau

@@ -86,7 +86,7 @@ def grid_cells(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return i, i1, w
 
 
-def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+def _interp2(bg: np.ndarray, cg: np.ndarray, table: np.ndarray, b: np.ndarray, c: np.ndarray) -> float | np.ndarray:
     """Bilinear interpolation of ``table[b, c]`` (clamped at the grid's ends)."""
     if np.ndim(b) == 0 and np.ndim(c) == 0:
         return np.float64(_interp2_point(bg, cg, table, float(b), float(c)))
@@ -147,7 +147,7 @@ class StepModel:
     labels: dict[str, str] = field(default_factory=dict)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
 
-    def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
+    def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> float | np.ndarray:
         return _interp2(self.batch_grid, self.context_grid, self.decode, np.asarray(b), np.asarray(c))
 
     def decode_attention_time(self, b: np.ndarray | float, c: np.ndarray | float) -> np.ndarray:
@@ -198,7 +198,7 @@ class StepModel:
         return str(self.decode_bound[i, j])
 
 
-def _replica_sweep(model: ModelSpec, hardware: HardwareSpec, dp: int, phase: str, batch: np.ndarray,
+def _replica_sweep(model: ModelSpec, hardware: str | Path | HardwareSpec, dp: int, phase: str, batch: np.ndarray,
                    deployment: Deployment, **kw: object) -> dict[str, np.ndarray]:
     """A sweep whose batch axis is per replica (the API's batch is global: ⌈batch / dp⌉ on the busiest)."""
     r = sweep(model, hardware, phase=phase, batch=[int(b) * dp for b in batch], **kw, **deployment)  # type: ignore[arg-type]
@@ -222,7 +222,7 @@ class KvRoom:
 def kv_room(model: ModelSpec, hardware: str | Path | HardwareSpec, deployment: Deployment, dp: int,
             mean_context: float) -> KvRoom:
     """The KV room of one replica at ``deployment``'s max_num_batched_tokens (the step's token budget)."""
-    budget = int(deployment["max_num_batched_tokens"])  # type: ignore[typeddict-item]
+    budget = int(deployment["max_num_batched_tokens"])
     probe = max(1, min(round(mean_context), model.max_position_embeddings))
     dec = analyze(model, hardware, phase="decode", batch=dp, context=probe, **deployment)
     # A step of more tokens than the model has positions holds several prompts: price its activations as n prompts.
@@ -231,11 +231,11 @@ def kv_room(model: ModelSpec, hardware: str | Path | HardwareSpec, deployment: D
     return KvRoom(dec, pre.memory.activation_bytes, dec.memory.kv_cache_bytes / probe)
 
 
-def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_context: int, exact_prompts: tuple[int, ...],
-          max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
+def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: int, max_context: int,
+          exact_prompts: tuple[int, ...], max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
           mean_context: float, **deployment: Unpack[Deployment]) -> StepModel:
     """Price every grid point with rooflm.sweep and size the KV cache from rooflm.analyze's memory figures."""
-    d: Deployment = dict(deployment)  # type: ignore[assignment]
+    d: Deployment = deployment.copy()
     budget = int(max_tokens_per_step or d.get("max_num_batched_tokens") or 8192)
     d["max_num_batched_tokens"] = budget
     running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
@@ -273,7 +273,7 @@ def build(model: ModelSpec, hardware: HardwareSpec, *, max_prompt: int, max_cont
     priced = chunk_grid[chunk_grid <= cap]
     chunk = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), d, prompt_len=[int(t) for t in priced])
     prompt_grid = int_grid(max(max_prompt, 1), DENSE_TOKENS, exact_prompts)
-    whole: Deployment = {**d, "max_num_batched_tokens": int(prompt_grid[-1])}  # type: ignore[typeddict-item]
+    whole: Deployment = {**d, "max_num_batched_tokens": int(prompt_grid[-1])}
     attn = _replica_sweep(model, hardware, dp, "prefill", np.ones(1), whole, prompt_len=[int(t) for t in prompt_grid])
     # Speculative decoding: a decode step emits E tokens per request on average (analyze's tokens_per_step, 1 without
     # it); the model advances a request by one token per step, so its decode terms are a step's time per token: TPOT

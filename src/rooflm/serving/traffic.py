@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
@@ -100,7 +100,7 @@ def parse_lengths(text: str | int, field: str) -> Lengths:
         return Lengths("fixed", value, value, field)
     if len(parts) != 3 or parts[0] not in KINDS[1:]:
         raise InvalidInputError(usage, field=field)
-    kind: Kind = parts[0]  # type: ignore[assignment]
+    kind = cast(Kind, parts[0])  # one of KINDS, checked above
     a = _parse_number(parts[1], usage, field, integer=kind == "uniform")
     b = _parse_number(parts[2], usage, field, integer=kind == "uniform")
     _check_range(a, flag, field)

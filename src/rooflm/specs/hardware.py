@@ -9,6 +9,7 @@ bytes, seconds. See ``data/hardware/h100-sxm.toml`` for a complete example.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -110,7 +111,7 @@ class Efficiency(BaseModel):
     @field_validator("compute_curve")
     @classmethod
     def _curve_dtypes(cls, v: dict[str, GemmCurve]) -> dict[str, GemmCurve]:
-        _check_dtypes(v)  # type: ignore[arg-type]
+        _check_dtypes(v)
         return v
 
     @field_validator("kernel_overhead_by_kind", "memory_by_kind")
@@ -145,7 +146,7 @@ def _check_figures(key: str, v: Figure | dict[str, Figure], bounds: Bounds) -> N
         bounds.check(f"{key}.{name}" if name else key, fig.value)
 
 
-def _check_dtypes(table: dict[str, Figure]) -> None:
+def _check_dtypes(table: Mapping[str, object]) -> None:
     unknown = sorted(set(table) - set(COMPUTE_DTYPES) - {"default"})
     if unknown:
         raise ValueError(f"unknown dtype(s) {unknown}; known: {sorted(COMPUTE_DTYPES)}")

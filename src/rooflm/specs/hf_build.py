@@ -4,7 +4,8 @@ defaults, and the ModelSpec they make (rooflm.specs.hf_readers and rooflm.specs.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hf_fields import MAX_POSITIONS, Config, show_value
@@ -12,7 +13,8 @@ from rooflm.specs.hf_quant import quantization
 from rooflm.specs.model import AttentionSpec, LayerGroup, MlpSpec, ModelSpec, MoeSpec
 
 
-def gqa(c: Config, *, qkv_bias: bool, o_bias: bool, qk_norm: str = "none", sinks: bool = False) -> AttentionSpec:
+def gqa(c: Config, *, qkv_bias: bool, o_bias: bool, qk_norm: Literal["none", "head", "full"] = "none",
+        sinks: bool = False) -> AttentionSpec:
     hidden = c.int("hidden_size")
     n_q = c.int("num_attention_heads")
     n_kv = c.int("num_key_value_heads", n_q)  # absent: multi-head attention
@@ -29,7 +31,7 @@ def gqa(c: Config, *, qkv_bias: bool, o_bias: bool, qk_norm: str = "none", sinks
                          rotary_dim=rotary, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=qk_norm, sinks=sinks)
 
 
-def groups(per_layer: list[tuple[bool, int | None]]) -> list[LayerGroup]:
+def groups(per_layer: Sequence[tuple[bool, int | None]]) -> list[LayerGroup]:
     """Identical layers counted together (their order does not change a step's cost)."""
     counts = Counter(per_layer)
     return [LayerGroup(count=n, moe=moe, sliding_window=w) for (moe, w), n in sorted(counts.items(), key=str)]
@@ -61,7 +63,7 @@ def max_positions(c: Config) -> int:
                                       MAX_POSITIONS))
 
 
-def spec(c: Config, name: str, attention: AttentionSpec, per_layer: list[tuple[bool, int | None]],
+def spec(c: Config, name: str, attention: AttentionSpec, per_layer: Sequence[tuple[bool, int | None]],
           mlp: MlpSpec | None, moe: MoeSpec | None, *, norms_per_layer: int = 2) -> ModelSpec:
     return ModelSpec(name=name, model_type=str(c.raw["model_type"]), hidden_size=c.int("hidden_size"),
                      vocab_size=c.int("vocab_size"), max_position_embeddings=max_positions(c),

@@ -3,6 +3,7 @@ integer, a finite number in range, a list of the right kind), and a bad one is a
 
 from __future__ import annotations
 
+import builtins
 import math
 import reprlib
 from typing import Any
@@ -74,7 +75,7 @@ class Config:
                                     field="model")
         return self.in_range(key, value, low, _LIMITS.get(key, MAX_WIDTH))
 
-    def opt_int(self, key: str, *, low: int = 1) -> int | None:
+    def opt_int(self, key: str, *, low: builtins.int = 1) -> builtins.int | None:
         return self.int(key, low=low) if self.raw.get(key) is not None else None
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
@@ -106,7 +107,7 @@ class Config:
             raise self.fail(key, "a string", value)
         return value
 
-    def int_list(self, key: str) -> list[int]:
+    def int_list(self, key: str) -> list[builtins.int]:
         """A list of non-negative integers (layer indices); absent is empty."""
         value = self.raw.get(key)
         if value is None:

@@ -17,9 +17,10 @@ from rooflm.specs.model import CheckpointQuant
 _FP_BITS = {8: "fp8", 4: "fp4"}
 _INT_BITS = {8: "int8", 4: "int4"}
 # ModelOpt quant_algo → (weight, activation, weights per scale, scale bits); FP8 is per-tensor (no per-weight bytes).
-_MODELOPT = {"FP8": ("fp8", "fp8", 0, 0), "NVFP4": ("fp4", "fp4", 16, 8), "W4A8_AWQ": ("int4", "fp8", 128, 16),
-             "W4A16_AWQ": ("int4", "bf16", 128, 16), "INT4_AWQ": ("int4", "bf16", 128, 16),
-             "W8A16": ("int8", "bf16", "channel", 16), "INT8_SQ": ("int8", "int8", "channel", 32)}
+_MODELOPT: dict[str, tuple[str, str, int | str, int]] = {
+    "FP8": ("fp8", "fp8", 0, 0), "NVFP4": ("fp4", "fp4", 16, 8), "W4A8_AWQ": ("int4", "fp8", 128, 16),
+    "W4A16_AWQ": ("int4", "bf16", 128, 16), "INT4_AWQ": ("int4", "bf16", 128, 16),
+    "W8A16": ("int8", "bf16", "channel", 16), "INT8_SQ": ("int8", "int8", "channel", 32)}
 _MODELOPT_KV = {"FP8": "fp8", "NVFP4": "fp4", "INT8": "int8"}
 _SHOWN_IGNORED = 8
 _LAYER_INDEX = re.compile(r"layers?[._\\]+\d+[._\\]")

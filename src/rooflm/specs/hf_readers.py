@@ -5,7 +5,7 @@ so that parameter counts match transformers' own (tests/test_against_torch.py)."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from rooflm.errors import UnsupportedModelError
 from rooflm.specs.hf_build import gqa, layer_windows, moe_spec, sliding_window, sparse_layers, spec
@@ -74,7 +74,7 @@ def _deepseek(c: Config, name: str) -> ModelSpec:
 
 
 def _minimax_m2(c: Config, name: str) -> ModelSpec:
-    qk_norm = "full" if c.flag("use_qk_norm") else "none"
+    qk_norm: Literal["full", "none"] = "full" if c.flag("use_qk_norm") else "none"
     moe = moe_spec(c, "num_local_experts", MlpSpec(intermediate_size=c.int("intermediate_size")),
                score_correction_bias=c.flag("use_routing_bias"))
     layers = [(True, None)] * c.int("num_hidden_layers")

@@ -4,9 +4,9 @@ on the sizes, numbers and named choices a user gives."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
-from typing import Literal, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 from rooflm.errors import InvalidInputError, named, quoted
 
@@ -14,6 +14,8 @@ from rooflm.errors import InvalidInputError, named, quoted
 # one included). e2e: prefill, then gen_len − 1 decode steps at contexts L+1 … L+N−1.
 Phase = Literal["prefill", "decode", "e2e"]
 PHASES: tuple[str, ...] = get_args(Phase)
+
+_Choice = TypeVar("_Choice", bound=str)  # check_choice keeps a Literal choice's type
 
 # Generous upper bounds on the sizes. They are far beyond any real deployment, and keep every size exactly
 # representable as a float64 (< 2^53) so the vectorised arithmetic never overflows (a 400-digit batch raised
@@ -38,11 +40,11 @@ def check_positive(**sizes: object) -> None:
         values = value if isinstance(value, (list, tuple, range)) or getattr(value, "ndim", 0) == 1 else [value]
         flag = named(name)
         limit = SIZE_LIMITS.get(name)
-        for v in values:
+        for v in cast("Iterable[object]", values):  # a one-dimensional array iterates like a list
             # Integral: Python's int and numpy's integers (an API caller's np.arange), not bool.
             if isinstance(v, bool) or not isinstance(v, Integral) or v <= 0:
                 raise InvalidInputError(f"{flag} must be a positive integer, got {quoted(v)}", name)
-            if limit is not None and v > limit:
+            if limit is not None and int(v) > limit:
                 raise InvalidInputError(f"{flag} must be at most {limit:,}, got {quoted(v)}", name)
 
 
@@ -75,10 +77,10 @@ def check_number(value: object, name: str, low: float, high: float, *, low_open:
     return x
 
 
-def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+def check_choice(value: object, name: str, choices: Sequence[_Choice]) -> _Choice:
     """One of ``choices``, in any case and with surrounding spaces ignored ('CALIBRATED', ' Ring')."""
     picked = value.strip().lower() if isinstance(value, str) else None
-    if picked not in choices:
+    if picked is None or picked not in choices:
         options = " or ".join(choices) if len(choices) == 2 else ", ".join(choices)
         raise InvalidInputError(f"{name} {quoted(value)}: use {options}", name)
-    return picked
+    return cast(_Choice, picked)  # equal to one of the choices: of their type

@@ -207,7 +207,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
             error["loc"] = [_short(p) for p in error.get("loc", [])]
             if "input" in error:
                 error["input"] = _short(error["input"])
-        first = errors[0] if errors else {"loc": ["body"], "msg": "invalid request"}
+        first: dict[str, Any] = errors[0] if errors else {"loc": ["body"], "msg": "invalid request"}
         loc = [str(p) for p in first.get("loc", []) if p != "body"]
         field = loc[0] if loc and first.get("type") != "json_invalid" else None
         if first.get("type") == "json_invalid":

@@ -74,7 +74,8 @@ def _web_type(value_type: Any) -> Any:
 
 # The deployment fields, built from rooflm.core.inputs.Deployment: named as the CLI flags (kernel_overhead, not
 # kernel_overhead_s), with the flags' defaults.
-_Deployment: Any = create_model(  # Any: a model built at run time, which a type checker cannot follow
+# pydantic types create_model's field definitions as TypeForm, which mypy does not match to fields built at run time.
+_Deployment: Any = create_model(  # type: ignore[call-overload]  # Any: a model built at run time
     "_Deployment", __base__=_Device,
     **{f.cli_name: (_web_type(f.value_type), Field(default=f.default, description=f.flag.web_help or f.flag.help))
        for f in DEPLOYMENT_FIELDS if f.flag.web})
@@ -84,7 +85,7 @@ _Deployment: Any = create_model(  # Any: a model built at run time, which a type
 MAX_PROFILE_TOML = 1 << 16
 
 
-class Options(_Deployment):  # type: ignore[misc]
+class Options(_Deployment):
     profile_toml: Annotated[str, StringConstraints(max_length=MAX_PROFILE_TOML)] | None = Field(
         default=None, description="A profile's content (the TOML `rooflm fit` writes), as --profile: predict with its "
                                   "parameters for this device, in calibrated mode (a path is not accepted over HTTP).")
