@@ -60,10 +60,10 @@ def factor_profile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
 def test_a_factor_profile_predicts_as_the_fit(factor_profile: tuple[Path, dict[str, float]]) -> None:
     """analyze with the written profile predicts what the fit's own predictor does at the fitted factors, and the
     fit recovered the engine. Noiseless, so the prior's pull toward 1 is all that separates them: log(factor) is
-    shrunk by w² / (JᵀJ + w²), with w = 0.2 and JᵀJ ≈ 4 points × (~0.7 of each step in the dense GEMMs' memory
-    time)² ≈ 2, i.e. 2% of log 0.5: a factor about 0.507."""
+    shrunk by w² / (JᵀJ + w²), with w = 0.3 and JᵀJ ≈ 4 points × (~0.7 of each step in the dense GEMMs' memory
+    time)² ≈ 2, i.e. about 4% of log 0.5: a factor about 0.515."""
     path, values = factor_profile
-    assert values["bandwidth.dense"] == pytest.approx(0.5, rel=0.02)
+    assert values["bandwidth.dense"] == pytest.approx(0.5, rel=0.03)
     point = Point(2, "llama-3.1-8b", "h100-sxm", "decode", 8, 2048, 2048, 256, False, {})
     r = analyze("llama-3.1-8b", "h100-sxm", phase="decode", batch=8, context=2048, profile=path)
     assert r.totals.time_s == pytest.approx(Predictor([point])(values)[0], rel=1e-12)

@@ -31,6 +31,9 @@ MIN_FRACTION = 1e-3
 # The key of the factors that apply to operators on no measured kernel family (norms, activations, a device without
 # curves): they scale the flat fractions and the per-kernel overhead.
 OTHER = "other"
+# The key of a factor on every family at once (it multiplies the family's own): what a family no measured point ran
+# on takes from the others.
+ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class Factors:
     """Multiplicative corrections to calibrated mode's figures, fitted by `rooflm fit` (1: the catalog's figure).
     Per kernel family (a key of data/kernels.toml, or ``OTHER``): ``bandwidth`` scales the sustained bandwidth
     fraction, ``compute`` the compute fraction (its curve over M keeps its shape), ``fixed`` the fixed time of each
-    kernel (the family's fill time and the launch overhead). ``step`` scales the engine's per-step CPU time."""
+    kernel (the family's fill time and the launch overhead); the ``ALL`` entry multiplies every family's.
+    ``step`` scales the engine's per-step CPU time."""
 
     bandwidth: dict[str, float] = field(default_factory=dict)
     compute: dict[str, float] = field(default_factory=dict)
@@ -52,7 +56,7 @@ class Factors:
         if not table:
             return 1.0
         key = family or OTHER
-        return table.get(key, table.get(base_family(key), 1.0))
+        return table.get(ALL, 1.0) * table.get(key, table.get(base_family(key), 1.0))
 
 
 NO_FACTORS = Factors()
