@@ -89,7 +89,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 def _fitted(stdout: str, tmp: Path) -> None:
     doc = json.loads(stdout)
-    assert doc["points"] == 28 and doc["parameters"]["eta_memory"]["fitted"]
+    assert doc["points"] == 28 and doc["parameters"]["bandwidth.dense"]["fitted"]
     assert "[devices." in (tmp / "profile.toml").read_text()
 
 
@@ -136,9 +136,9 @@ CASES: dict[tuple[str, ...], Case] = {
                        _tiny_measure_plan),
     ("validate",): Case(lambda t: ["validate", "--quick", "--models", "dense-tiny", "--hardware", "xeon-8480"],
                         _validated, _small_gemm_grid),
-    # One parameter: a quick size (the default five-parameter fit of this table is tests/measure/test_validate_table's).
+    # One kind of factor: a quick size (the default fit of this table is tests/measure/test_validate_table's).
     ("fit",): Case(lambda t: ["fit", str(EXAMPLES / "measurements.csv"), "-o", str(t / "profile.toml"), "--params",
-                              "eta_memory", "--json"], _fitted),
+                              "bandwidth", "--json"], _fitted),
     ("plot",): Case(lambda t: ["plot", "roofline", "-o", str(t / "roofline.svg"), "--trajectory", "1,8", "--json"],
                     _plotted),
     ("serve",): Case(lambda t: ["serve", "--port", str(PORT)], _served, _stub_uvicorn),

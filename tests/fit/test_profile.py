@@ -12,7 +12,7 @@ from rooflm.fit import fit, load_profile, read_table, write_profile
 from rooflm.fit.solve import DeviceFit
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "measurements.csv"
-NAMES = ("eta_memory", "eta_compute", "step_overhead")
+NAMES = ("bandwidth", "compute", "step")
 
 
 # The example table's fit, made once for the module (~1 s; conftest.WORKER_UNITS keeps its readers on one worker).
@@ -26,16 +26,31 @@ def test_round_trip_predicts_with_the_fitted_values(fits: list[DeviceFit], tmp_p
     write_profile(path, fits, EXAMPLE, "test")
     profile = load_profile(path)
     assert profile.provenance["rows"] == 28 and len(profile.provenance["data_sha256"]) == 64
-    kw = profile.deployment_overrides("h100")  # an alias names the same device
+    assert profile.provenance["format"] == 2
+    assert profile.deployment_overrides("h100") == {"efficiency": "calibrated"}  # an alias names the same device
     fitted = fits[0].fitted_values()
-    assert kw == {"efficiency": "calibrated", "eta_memory": fitted["eta_memory"],
-                  "eta_compute": fitted["eta_compute"], "step_overhead_s": fitted["step_overhead"]}
+    factors = profile.factors_for("h100")
+    assert factors.bandwidth["dense"] == fitted["bandwidth.dense"] and factors.step == fitted["step"]
     # The example's first row (llama-3.1-8b decode, batch 1, context 1024): the profile predicts it better.
     row = read_table(EXAMPLE)[0]
-    predicted = analyze(row.model, "h100-sxm", phase="decode", batch=row.batch, context=row.context, **kw)
+    predicted = analyze(row.model, "h100-sxm", phase="decode", batch=row.batch, context=row.context, profile=path)
     default = analyze(row.model, "h100-sxm", phase="decode", batch=row.batch, context=row.context,
                       efficiency="calibrated")
     assert abs(predicted.totals.time_s / row.seconds - 1) < abs(default.totals.time_s / row.seconds - 1)
+
+
+def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[profile]\nformat = 3\n[devices."h100-sxm".factors.step]\nvalue = 1.0\n')
+    with pytest.raises(InvalidInputError, match=r"format '3' .* refit it with `rooflm fit`"):
+        load_profile(path)
+
+
+def test_a_factor_outside_its_bounds_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[profile]\nformat = 2\n[devices."h100-sxm".factors."bandwidth.dense"]\nvalue = 9.0\n')
+    with pytest.raises(InvalidInputError, match=r"bandwidth.dense of device 'h100-sxm' is outside \[0.25, 4.0\]"):
+        load_profile(path)
 
 
 def test_other_device_refused(fits: list[DeviceFit], tmp_path: Path) -> None:

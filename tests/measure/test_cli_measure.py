@@ -128,5 +128,5 @@ def test_validate_end_to_end_with_gemms_and_a_written_table(monkeypatch: pytest.
         assert (row["phase"], row["batch"]) == (case["phase"], case["batch"])
         assert row["measured_s"] == pytest.approx(case["measured_s"], rel=1e-5)  # written with 6 digits
         assert row["predicted_s"] == pytest.approx(case["predicted_s"], rel=1e-9)
-    fitted = runner.invoke(app, ["fit", str(table), "--params", "kernel_overhead", "--json"])
+    fitted = runner.invoke(app, ["fit", str(table), "--params", "fixed", "--json"])
     assert fitted.exit_code == 0, fitted.output

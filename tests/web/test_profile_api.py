@@ -137,3 +137,28 @@ def test_a_profile_too_large_is_refused(client: TestClient) -> None:
 
     text = "#" * (MAX_PROFILE_TOML + 1)
     _refused(client.post("/api/analyze", json={"profile_toml": text}), "profile_toml")
+
+
+# A profile of format 2 (factors on the calibrated curves), as `rooflm fit` writes it now, by hand.
+FACTOR_PROFILE = """\
+[profile]
+format = 2
+data = "bench.csv"
+data_sha256 = "00ff"
+
+[devices."h100-sxm".factors."bandwidth.dense"]
+value = 0.5
+catalog = 1.0
+stderr = 0.01
+fitted = true
+"""
+
+
+def test_a_posted_factor_profile_predicts_as_the_python_api(client: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "bench.toml").write_text(FACTOR_PROFILE)
+    inputs = {"model": "llama-3.1-8b", "hardware": "h100-sxm", "phase": "decode", "batch": 8, "context": 2048}
+    doc = client.post("/api/analyze", json={**inputs, "profile_toml": FACTOR_PROFILE}).json()
+    api = rooflm.analyze(**inputs, profile=tmp_path / "bench.toml").to_json_dict()
+    assert doc["totals"] == api["totals"]
+    plain = client.post("/api/analyze", json={**inputs, "efficiency": "calibrated"}).json()
+    assert doc["totals"]["time_s"] > plain["totals"]["time_s"]  # half the dense GEMMs' bandwidth: decode is slower

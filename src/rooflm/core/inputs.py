@@ -12,7 +12,7 @@ from typing import Annotated, Any, Protocol, TypedDict, cast, get_args, get_type
 
 from typing_extensions import Unpack
 
-from rooflm.core.roofline import Efficiency, efficiency_for
+from rooflm.core.roofline import NO_FACTORS, Efficiency, Factors, efficiency_for
 from rooflm.core.speculation import check_speculation
 from rooflm.core.step import MlaDecode, Options
 from rooflm.errors import InvalidInputError, arg, quoted
@@ -215,7 +215,7 @@ class Setup:
 def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **d: Unpack[Deployment]) -> Setup:
     """Check every deployment keyword (type, range, choice) before loading anything, then resolve them. The CLI,
     the API and the web server all come through here, so they refuse the same values with the same message."""
-    d, profile = with_profile(d, hardware)
+    d, profile, factors = with_profile(d, hardware)
     quant, kv_dtype, act_quant = d.get("quant") or NATIVE, d.get("kv_dtype"), d.get("act_quant")
     if not isinstance(quant, (str, QuantScheme)):
         raise InvalidInputError(f"quant must be a scheme name, got {quoted(quant)}", "quant")
@@ -257,8 +257,9 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
-    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine), runtime,
-                        d.get("kernel_overhead_s"))
+    s = with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine), runtime,
+                     d.get("kernel_overhead_s"))
+    return with_factors(s, factors) if factors is not NO_FACTORS else s
 
 
 def check_engine(engine: object, d: Deployment) -> str | None:
@@ -304,14 +305,20 @@ def realistic(d: Deployment) -> Deployment:
     return d if d.get("efficiency") is not None else {**d, "efficiency": REALISTIC_EFFICIENCY}  # type: ignore[typeddict-item]
 
 
-def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:
+def with_factors(s: Setup, factors: Factors) -> Setup:
+    """The setup with a fitted profile's factors on its calibrated curves (prefill's and decode's efficiencies)."""
+    return replace(s, eff=replace(s.eff, factors=factors), decode_eff=replace(s.decode_efficiency, factors=factors))
+
+
+def with_profile(d: Deployment, hardware: str | Path | HardwareSpec
+                 ) -> tuple[Deployment, dict[str, str | None] | None, Factors]:
     """The keywords with a profile's overrides for ``hardware`` merged under them (a keyword given, not None, wins),
-    and the profile's name and data hash (None without one). A profile means calibrated mode: an explicit ideal is
-    refused, as is a profile without this device (``Profile.deployment_overrides``)."""
+    the profile's name and data hash (None without one), and its factors on the calibrated curves. A profile means
+    calibrated mode: an explicit ideal is refused, as is a profile without this device (``Profile.deployment_overrides``)."""
     source = d.get("profile")
     rest: dict[str, Any] = {k: v for k, v in d.items() if k != "profile"}
     if source is None:
-        return cast(Deployment, rest), None  # the keywords less profile
+        return cast(Deployment, rest), None, NO_FACTORS  # the keywords less profile
     mode = rest.get("efficiency")
     if isinstance(mode, str) and mode.strip().lower() == "ideal":
         raise InvalidInputError(f"profile: a profile predicts in calibrated mode; drop {arg('efficiency')} ideal", "profile")
@@ -323,7 +330,10 @@ def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[De
         raise InvalidInputError(f"profile must be a profile file or a loaded Profile, got {quoted(source)}", "profile")
     merged = {**source.deployment_overrides(hardware), **{k: v for k, v in rest.items() if v is not None}}
     sha = source.provenance.get("data_sha256")
-    return cast(Deployment, merged), {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None}
+    factors_for = getattr(source, "factors_for", None)
+    factors = factors_for(hardware) if callable(factors_for) else NO_FACTORS
+    return (cast(Deployment, merged), {"name": source.path.name, "data_sha256": sha if isinstance(sha, str) else None},
+            factors)
 
 
 def _get(d: Deployment, name: str) -> Any:

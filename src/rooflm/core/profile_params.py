@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rooflm.core.roofline import MIN_FRACTION
+from rooflm.core.roofline import MIN_FRACTION, Factors
 from rooflm.specs.figures import MAX_OVERHEAD_S
 
 # An overhead is fitted on a log scale, which cannot reach 0: a nanosecond stands for "none" (a kernel launch
@@ -77,3 +77,40 @@ BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 def overrides(values: dict[str, float]) -> dict[str, float]:
     """Parameter values by name → the keyword overrides ``rooflm.analyze`` takes."""
     return {BY_NAME[name].keyword: value for name, value in values.items()}
+
+
+# A profile of format 2 holds multiplicative factors on calibrated mode's curves (rooflm.core.roofline.Factors) instead
+# of the flat overrides above, which replaced the curves: a factor of 1 is the catalog, so an unfitted one costs nothing.
+FORMAT = 2
+FACTOR_LOW, FACTOR_HIGH = 0.25, 4.0
+PER_FAMILY = ("bandwidth", "compute", "fixed")
+STEP = "step"
+OVERLAP = "comm_overlap"
+
+
+def factor_name(which: str, family: str) -> str:
+    """A per-family factor's name in the fit and the profile: ``bandwidth.bf16``, ``fixed.other``."""
+    return f"{which}.{family}"
+
+
+def check_factor_name(name: str) -> bool:
+    """Whether ``name`` is a factor's name (``step``, ``comm_overlap`` or ``<bandwidth|compute|fixed>.<family>``)."""
+    if name in (STEP, OVERLAP):
+        return True
+    which, _, family = name.partition(".")
+    return which in PER_FAMILY and bool(family)
+
+
+def factor_bounds(name: str) -> tuple[float, float]:
+    return (0.0, MAX_OVERLAP) if name == OVERLAP else (FACTOR_LOW, FACTOR_HIGH)
+
+
+def to_factors(values: dict[str, float]) -> Factors:
+    """Factor values by name (``comm_overlap`` left out: it is a deployment keyword) → the core's Factors."""
+    tables: dict[str, dict[str, float]] = {w: {} for w in PER_FAMILY}
+    for name, v in values.items():
+        if name in (STEP, OVERLAP):
+            continue
+        which, _, family = name.partition(".")
+        tables[which][family] = float(v)
+    return Factors(tables["bandwidth"], tables["compute"], tables["fixed"], float(values.get(STEP, 1.0)))

@@ -18,7 +18,7 @@ from rooflm.ops.cost import Num, Op, any_nonzero
 from rooflm.specs.engine_kernels import GemmTable
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
-from rooflm.specs.kernels import KernelCurve, curves_for, find_curve
+from rooflm.specs.kernels import KernelCurve, base_family, curves_for, find_curve
 from rooflm.specs.levels import DRAM
 from rooflm.specs.workload import check_choice, check_number
 
@@ -27,6 +27,40 @@ BOUNDS: tuple[str, ...] = ("compute", "memory", "communication", "overhead")
 # The smallest efficiency override taken: below 0.1% of a roof is a unit slip, not a kernel, and 5e-324 would make
 # every time infinite (a report that is no longer JSON).
 MIN_FRACTION = 1e-3
+
+
+# The key of the factors that apply to operators on no measured kernel family (norms, activations, a device without
+# curves): they scale the flat fractions and the per-kernel overhead.
+OTHER = "other"
+# The key of a factor on every family at once (it multiplies the family's own): what a family no measured point ran
+# on takes from the others.
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Multiplicative corrections to calibrated mode's figures, fitted by `rooflm fit` (1: the catalog's figure).
+    Per kernel family (a key of data/kernels.toml, or ``OTHER``): ``bandwidth`` scales the sustained bandwidth
+    fraction, ``compute`` the compute fraction (its curve over M keeps its shape), ``fixed`` the fixed time of each
+    kernel (the family's fill time and the launch overhead); the ``ALL`` entry multiplies every family's.
+    ``step`` scales the engine's per-step CPU time."""
+
+    bandwidth: dict[str, float] = field(default_factory=dict)
+    compute: dict[str, float] = field(default_factory=dict)
+    fixed: dict[str, float] = field(default_factory=dict)
+    step: float = 1.0
+
+    def of(self, which: str, family: str) -> float:
+        """The factor of ``family`` (a variant falls back to its base family; unknown: 1). Operators priced on a
+        measured family's curve take that family's; the others (priced on the flat fractions) ``OTHER``'s."""
+        table: dict[str, float] = getattr(self, which)
+        if not table:
+            return 1.0
+        key = family or OTHER
+        return table.get(ALL, 1.0) * table.get(key, table.get(base_family(key), 1.0))
+
+
+NO_FACTORS = Factors()
 
 
 @dataclass(frozen=True)
@@ -60,6 +94,7 @@ class Efficiency:
         if np.ndim(op.instances) or float(op.instances) != 1.0:
             return None
         return self.engine_gemm.get(op.family)
+    factors: Factors = NO_FACTORS
 
     def kernel_curve(self, family: str) -> KernelCurve | None:
         """The family's curve, or its base family's for a variant (grouped MoE GEMMs, small attention heads) not
@@ -220,13 +255,16 @@ def time_on_kernel_curve(op: Op, hw: HardwareSpec, eff: Efficiency, curve: Kerne
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
     else:
         eta = eff.compute_fraction(op.compute_dtype)
-    compute = n * flops / (hw.peak(op.compute_dtype) * eta) if any_nonzero(flops) else np.zeros(())
+    f, family = eff.factors, op.family
+    compute = (n * flops / (hw.peak(op.compute_dtype) * eta * f.of("compute", family)) if any_nonzero(flops)
+               else np.zeros(()))
     if op.kind != "gemm":
         compute = compute + vector_time(op, hw, eff)
     by_level = level_bytes(op, hw, resident)
-    memory = (n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * curve.memory.value)
-              + n * op.kernels * curve.fill.value * has_work(op))
-    overhead = launch_overhead(op, eff)
+    memory = (n * np.asarray(by_level[DRAM], dtype=np.float64)
+              / (hw.memory_bandwidth.value * curve.memory.value * f.of("bandwidth", family))
+              + n * op.kernels * curve.fill.value * f.of("fixed", family) * has_work(op))
+    overhead = launch_overhead(op, eff, family)
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
 
 
@@ -255,9 +293,12 @@ def has_work(op: Op) -> np.ndarray:
     return np.where(busy > 0, 1.0, 0.0) if np.ndim(busy) else np.asarray(1.0)
 
 
-def launch_overhead(op: Op, eff: Efficiency) -> np.ndarray:
-    """Launch cost of the op's kernels, at the points where it has work."""
-    return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind))) * has_work(op)
+def launch_overhead(op: Op, eff: Efficiency, family: str = "") -> np.ndarray:
+    """Launch cost of the op's kernels, at the points where it has work (the engine's per-step CPU time, a ``host``
+    operator, scaled by the step factor; a kernel's by its family's fixed-cost factor)."""
+    f = eff.factors
+    scale = f.step if op.kind == "host" else f.of("fixed", family)
+    return np.asarray(float(op.count * op.kernels * eff.overhead_for(op.kind) * scale)) * has_work(op)
 
 
 def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT_RESIDENT) -> OpTiming:
@@ -282,11 +323,13 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     eta: float | np.ndarray = eff.compute_fraction(op.compute_dtype)
     if op.kind == "gemm" and op.weight_shape and op.compute_dtype in eff.compute_curve:
         eta = eff.gemm_compute_fraction(op.compute_dtype, gemm_rows_per_instance(op))
-    roof = hw.peak(op.compute_dtype) * eta if any_nonzero(flops) else np.inf
+    f = eff.factors
+    roof = hw.peak(op.compute_dtype) * eta * f.of("compute", OTHER) if any_nonzero(flops) else np.inf
     compute = n * flops / roof
     compute = compute + vector_time(op, hw, eff)
     by_level = level_bytes(op, hw, resident)
-    memory = n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind))
+    memory = n * np.asarray(by_level[DRAM], dtype=np.float64) / (hw.memory_bandwidth.value * eff.memory_for(op.kind)
+                                                                 * f.of("bandwidth", OTHER))
     overhead = launch_overhead(op, eff)
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), overhead), hw, by_level)
 
