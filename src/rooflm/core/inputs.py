@@ -243,6 +243,7 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
     parallel.check(spec)
+    eff = with_engine_moe(eff, spec, parallel, scheme, routing)
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
@@ -283,8 +284,40 @@ def with_engine(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> Effici
     gpu = tables.provenance["collection"]["gpu"]  # type: ignore[index]
     note = (f"{tables.engine} {tables.version} on {gpu}: dense GEMMs in {', '.join(sorted(tables.gemm))} from its "
             f"measured kernels (data/engine_kernels/{hw.name}-{tables.engine}.toml; {tables.provenance['notice']}); "
-            "grouped expert GEMMs, attention and other families: the generic kernel families")
-    return replace(eff, engine_gemm=dict(tables.gemm), sources={**eff.sources, "engine": note})
+            "routed experts from its measured MoE layers where the layer's configuration was measured (engine_moe); "
+            "attention and other families: the generic kernel families")
+    return replace(eff, engine_gemm=dict(tables.gemm), engine_moe=dict(tables.moe),
+                   sources={**eff.sources, "engine": note})
+
+
+def with_engine_moe(eff: Efficiency, spec: ModelSpec, parallel: Parallelism, scheme: QuantScheme,
+                    routing: Routing) -> Efficiency:
+    """Say in the efficiency sources whether the engine's measured MoE layers price this model's routed experts:
+    only an exact match of (hidden, expert width, top-k, experts, expert TP, EP) in the experts' scheme with
+    uniform routing; any other layer keeps the generic grouped-GEMM family."""
+    moe = spec.moe
+    if moe is None or not eff.engine_gemm:
+        return eff
+    experts = scheme.for_module("experts").name
+    key = (spec.hidden_size, moe.expert.intermediate_size, moe.top_k, moe.num_experts, parallel.expert_tp,
+           parallel.ep)
+    layout = f"expert TP {parallel.expert_tp}, EP {parallel.ep}"
+    table = eff.engine_moe.get(experts)
+    if table is None:
+        why = f"no measured MoE layers in {experts} (measured: {', '.join(sorted(eff.engine_moe)) or 'none'})"
+    elif not routing.uniform:
+        why = "skewed routing (the measured layers route uniformly)"
+    elif key not in table.configs:
+        near = sorted(f"{t}x{e}" for (*shape, t, e) in table.configs if tuple(shape) == key[:4])
+        why = (f"this layer ({layout}) was not measured" +
+               (f"; measured expert TP x EP: {', '.join(near)}" if near else "; no configuration of this shape"))
+    else:
+        note = (f"routed experts ({layout}, {experts}) at the measured MoE layer of {table.models[key]}'s shape "
+                f"({table.source['source_file']}, {table.source['distribution']} routing; curve residual "
+                f"<= {table.residual_max:g}); their activation quantization is inside it")
+        return replace(eff, sources={**eff.sources, "engine_moe": note})
+    note = f"routed experts: {why}; the generic grouped-GEMM family prices them"
+    return replace(eff, engine_moe={}, sources={**eff.sources, "engine_moe": note})
 
 
 def with_profile(d: Deployment, hardware: str | Path | HardwareSpec) -> tuple[Deployment, dict[str, str | None] | None]:
