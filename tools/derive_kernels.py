@@ -140,6 +140,22 @@ def collection(meta_path: Path, gpu: str) -> dict[str, object]:
     return out
 
 
+def act_quant_included(engine: str, source_dtype: str, kernels: Counter, meta_text: str) -> tuple[bool, str]:
+    """Whether the timed op of a quantized family includes the quantization of its input, and the evidence: the
+    kernel names the table records and what its collection_meta.yaml says."""
+    names = ", ".join(sorted(kernels))
+    if engine == "trtllm":
+        return True, (f"kernel_source {names}: the timed op is TensorRT-LLM's Linear module forward (PyTorch flow), "
+                      "which quantizes its input before the GEMM")
+    if engine == "vllm":
+        return True, (f"kernel_source {names}: the timed op is vLLM's linear kernel (its apply_weights), which "
+                      "quantizes its input before the GEMM")
+    if source_dtype == "fp8_block" and "act-quant + gemm" in meta_text:
+        return True, "collection_meta.yaml: the timed op is act-quant + gemm"
+    return False, (f"kernel_source {names} names the GEMM kernel alone and collection_meta.yaml does not say the "
+                   "input quantization is timed")
+
+
 def toml_value(v: object) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -182,6 +198,7 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
     lines += ["", "[collection]", f"meta_file = {toml_value(str(rel / 'collection_meta.yaml'))}"]
     lines += [f"{key} = {toml_value(value)}" for key, value in
               collection(folder / "collection_meta.yaml", ", ".join(gpus)).items()]
+    meta_text = (folder / "collection_meta.yaml").read_text()
     report, sections, left_out = [], [], {}
     bf16_floor = None
     for source_dtype, family in FAMILIES.items():
@@ -208,8 +225,11 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
         sections += ["", f"[gemm.{family}]",
                      f"source_file = {toml_value(str(rel / 'gemm_perf.parquet'))}",
                      f"source_dtype = {toml_value(source_dtype)}",
-                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}",
-                     f"rows = {int(sel.sum())}",
+                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}"]
+        if source_dtype != "bfloat16":
+            included, evidence = act_quant_included(engine, source_dtype, kernels, meta_text)
+            sections += [f"act_quant_included = {toml_value(included)}", f"act_quant_evidence = {toml_value(evidence)}"]
+        sections += [f"rows = {int(sel.sum())}",
                      f"points_kept = {knots_kept}",
                      f"tolerance = {fmt(TOLERANCE)}",
                      f"residual_median = {fmt(med)}",

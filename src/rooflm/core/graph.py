@@ -113,7 +113,8 @@ class GraphBuilder:
         kind_class = "other" if gemm.op_class == "weight_gemm" else gemm.op_class
         op = self.op(f"{gemm.name}.act_quant", "elementwise", kind_class, gemm.count, cost)
         if gemm.moe_shape is None:
-            return op
+            dense = not np.ndim(gemm.instances) and float(gemm.instances) == 1.0
+            return replace(op, quantizes=gemm.family) if dense else op
         return replace(op, moe_shape=gemm.moe_shape, moe_tokens=gemm.moe_tokens, moe_scheme=gemm.moe_scheme)
 
     def with_activation_quant(self, ops: list[Op]) -> list[Op]:

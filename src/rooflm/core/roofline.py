@@ -63,6 +63,11 @@ class Efficiency:
         table = self.engine_moe.get(op.moe_scheme)
         return None if table is None else table.time(op.moe_shape, op.moe_tokens)
 
+    def in_engine_gemm(self, op: Op) -> bool:
+        """The quantization of a dense GEMM's input whose engine-measured time already includes it."""
+        table = self.engine_gemm.get(op.quantizes) if op.quantizes else None
+        return table is not None and table.act_quant_included
+
     def engine_table(self, op: Op) -> GemmTable | None:
         """The engine's table for a dense weight GEMM (one [M,K]×[K,N] per instance, not a batched or grouped one) of
         a family it measured; None for every other operator."""
@@ -264,10 +269,9 @@ def time_on_engine_moe(op: Op, hw: HardwareSpec, eff: Efficiency, layer_s: np.nd
     engine's fused module, so they take no time of their own. The GEMMs are booked to the roof that binds at the
     datasheet figures, as in time_on_engine_table, and never below it (a share below the datasheet time would only
     say the 2:1 split is off for this kernel)."""
-    by_level = level_bytes(op, hw, resident)
     if op.kind != "gemm" or not op.weight_shape or op.moe_shape is None:
-        zero = np.zeros(np.shape(layer_s))
-        return _with_levels(OpTiming(op, zero, zero, comm_time(op, hw, eff), zero), hw, by_level)
+        return inside_measured_kernel(op, hw, eff, resident)
+    by_level = level_bytes(op, hw, resident)
     k, n = op.weight_shape
     hidden, inter, *_ = op.moe_shape
     width = inter / op.moe_shape[4]
@@ -279,6 +283,16 @@ def time_on_engine_moe(op: Op, hw: HardwareSpec, eff: Efficiency, layer_s: np.nd
     compute_bound = compute >= memory
     compute, memory = np.where(compute_bound, measured, compute), np.where(compute_bound, memory, measured)
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), launch_overhead(op, eff)), hw, by_level)
+
+
+def inside_measured_kernel(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT_RESIDENT) -> OpTiming:
+    """An operator that runs inside a kernel the engine measured whole (a MoE layer's activation, an input
+    quantization its GEMM's measured time includes): no time of its own; its bytes are still reported."""
+    zero = np.zeros(())
+    by_level = level_bytes(op, hw, resident)
+    return OpTiming(op, zero, zero, comm_time(op, hw, eff), zero,
+                    bytes_by_level={k: op.count * np.asarray(v, dtype=np.float64) for k, v in by_level.items()},
+                    time_by_level=dict.fromkeys(by_level, zero))
 
 
 def has_work(op: Op) -> np.ndarray:
@@ -308,6 +322,8 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     layer_s = eff.engine_moe_time(op)
     if layer_s is not None:
         return time_on_engine_moe(op, hw, eff, layer_s, resident)
+    if eff.in_engine_gemm(op):
+        return inside_measured_kernel(op, hw, eff, resident)
     table = eff.engine_table(op)
     if table is not None:
         return time_on_engine_table(op, hw, eff, table, resident)

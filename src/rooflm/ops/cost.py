@@ -82,6 +82,9 @@ class Op:
     moe_shape: tuple[int, int, int, int, int, int] | None = None
     moe_tokens: Num = 0.0
     moe_scheme: str = ""
+    # The quantization of a dense GEMM's input: that GEMM's kernel family (an engine whose measured GEMM includes the
+    # quantization of its input leaves this pass no time of its own; core.roofline).
+    quantizes: str = ""
 
     @property
     def gemm_rows(self) -> Num:

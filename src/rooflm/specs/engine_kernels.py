@@ -93,6 +93,12 @@ class GemmTable:
     def residual_max(self) -> float:
         return float(self.source["residual_max"])  # type: ignore[arg-type]
 
+    @property
+    def act_quant_included(self) -> bool:
+        """Whether the measured op includes the quantization of the GEMM's input (the file's act_quant_evidence says
+        why); bf16 GEMMs have none to include."""
+        return bool(self.source.get("act_quant_included", False))
+
     def time(self, m: np.ndarray | float, n: float, k: float) -> np.ndarray:
         """Seconds of one GEMM [M,K]×[K,N] for every M of ``m`` (an array of any shape, or a number)."""
         log_m = np.log(np.maximum(np.asarray(m, dtype=float), 1.0))
