@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from rooflm.analyses.axes import parse_int_list
+from rooflm.analyses.report import mode_name
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.cli.serving import LengthText, ms_cell, num_cell
@@ -121,12 +122,11 @@ def spread(per_user: list[float], rows: int) -> list[int]:
 def plan_table(r: PlanResult, rows: int = 0) -> Table:
     shown = spread([p.metrics["output_tokens_per_s_per_user"] or 0.0 for p in r.pareto], rows)
     part = f"{len(shown)} of its {len(r.pareto)} points, " if len(shown) < len(r.pareto) else ""
-    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
-                    f"{r.traffic.gen.label()} tokens — Pareto frontier ({part}--json for all) of {r.searched:,} "
-                    f"configurations ({r.fits:,} fit)" if part else
-                    f"{r.model} on {r.gpus} × {r.hardware}: prompt {r.traffic.prompt.label()}, output "
-                    f"{r.traffic.gen.label()} tokens — Pareto frontier of {r.searched:,} configurations "
-                    f"({r.fits:,} fit)")
+    head = (f"{r.model} on {r.gpus} × {r.hardware}, {mode_name(r.efficiency, r.engine_kernels)}: prompt "
+            f"{r.traffic.prompt.label()}, output {r.traffic.gen.label()} tokens")
+    t = Table(title=f"{head} — Pareto frontier ({part}--json for all) of {r.searched:,} configurations "
+                    f"({r.fits:,} fit)" if part else
+                    f"{head} — Pareto frontier of {r.searched:,} configurations ({r.fits:,} fit)")
     with_targets = any(v is not None for v in r.slo)
     for c in ("tok/s/user", "tok/s/GPU", "TTFT ms", "TPOT ms", "layout", "quant", "KV", "spec", "max run",
               "tok/step", "users", "bound", *(("targets",) if with_targets else ())):

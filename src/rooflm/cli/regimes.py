@@ -12,6 +12,7 @@ from rich.text import Text
 from rooflm import units
 from rooflm.analyses.regimes import DECODE_CONTEXT, INT4_SCHEME, MOE_DECODE_BATCH, SMALL_PREFILL_TOKENS, Regimes, intensity_text
 from rooflm.analyses.regimes import regimes as _regimes
+from rooflm.analyses.report import mode_name
 from rooflm.cli.options import Hardware, Json, Model, with_deployment
 from rooflm.cli.output import print_json, show, user_errors
 from rooflm.core.inputs import Deployment
@@ -22,7 +23,8 @@ def _speedup(x: float | None) -> str:
 
 
 def regimes_table(r: Regimes) -> Group:
-    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {r.efficiency} mode · the seed's regimes, computed")
+    mode = mode_name(r.efficiency, r.engine_kernels)
+    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode} mode · the seed's regimes, computed")
     table = Table(header_style="bold")
     for col in ("regime", "workload", "FLOP/B", "bound", "level", "step time", "vs bf16",
                 f"{INT4_SCHEME} vs bf16", "seed says", "agrees"):

@@ -13,7 +13,7 @@ from rich.text import Text
 from rooflm import units
 from rooflm.analyses.critical import CriticalBatch
 from rooflm.analyses.quant_comparison import QuantComparison
-from rooflm.analyses.report import Report
+from rooflm.analyses.report import Report, mode_name
 from rooflm.analyses.sweep import SweepResult
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.specs.model import ModelSpec
@@ -39,7 +39,8 @@ def _workload_line(r: Report) -> str:
         what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
     where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label}; per device)"
     return (f"{r.model} on {where} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
-            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {r.efficiency} mode")
+            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · "
+            f"{mode_name(r.efficiency, r.engine_kernels)} mode")
 
 
 def analysis(r: Report) -> Group:
@@ -119,7 +120,8 @@ def shown_rows(n: int, limit: int) -> list[int]:
 
 
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
-    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {s.efficiency} · {len(s)} points",
+    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · "
+                        f"{mode_name(s.efficiency, s.engine_kernels)} · {len(s)} points",
                   title_justify="left", header_style="bold")
     axes = list(s.axes)
     for a in axes:
@@ -189,7 +191,7 @@ def _quant_title(cmp: QuantComparison) -> Text:
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
     given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
     return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
-                f"{cmp.efficiency}{given}", style="bold")
+                f"{mode_name(cmp.efficiency, cmp.engine_kernels)}{given}", style="bold")
 
 
 def _fit_mark(text: str, fits: bool, style: str = "") -> Text:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from rooflm.analyses.axes import parse_int_list
+from rooflm.analyses.report import mode_name
 from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.core.inputs import Deployment
@@ -80,7 +81,8 @@ def num_cell(v: float | None, digits: int = 0) -> str:
 
 def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
-    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {r.efficiency}: prompt {r.prompt_len}, "
+    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, "
+                    f"{mode_name(r.efficiency, r.engine_kernels)}: prompt {r.prompt_len}, "
                     f"output {r.gen_len} tokens ({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"

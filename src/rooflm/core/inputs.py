@@ -182,6 +182,7 @@ class Setup:
     step_overhead_s: float = 0.0
     profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
     engine: str | None = None  # the engine asked for (its tables in eff.engine_gemm where the device has them)
+    engine_kernels: str | None = None  # what the engine's kernels priced, in words (engine_label); None: no engine
 
     @property
     def decode_efficiency(self) -> Efficiency:
@@ -247,8 +248,28 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
-    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine), runtime,
-                        d.get("kernel_overhead_s"))
+    return with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine,
+                              engine_kernels=engine_label(eff, hw, engine)), runtime, d.get("kernel_overhead_s"))
+
+
+def deployment_mode(hw: HardwareSpec, d: Deployment) -> tuple[str, str | None]:
+    """The efficiency mode and the engine's part of its name (engine_label) that ``d`` runs with on ``hw``."""
+    engine = check_engine(d.get("engine"), d)
+    eff = with_engine(efficiency_for(hw, _get(d, "efficiency")), hw, engine)
+    return eff.mode, engine_label(eff, hw, engine)
+
+
+def engine_label(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> str | None:
+    """The engine's part of the mode's name in every output: "vllm 0.24.0 kernels" where its tables price this
+    device's GEMMs, else what stands in for them; None without an engine."""
+    if engine is None:
+        return None
+    if eff.mode == "ideal":
+        return f"{engine} kernels unused in ideal mode"
+    tables = engine_tables(hw.name, engine)
+    if tables is None or not eff.engine_gemm:
+        return f"{engine}: generic kernels, no tables for {hw.name}"
+    return f"{tables.engine} {tables.version} kernels"
 
 
 def check_engine(engine: object, d: Deployment) -> str | None:

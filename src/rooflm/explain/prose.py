@@ -15,7 +15,7 @@ from rooflm import units
 from rooflm.analyses.analyze import LEVER_SCHEMES, analyze, lighter_schemes
 from rooflm.analyses.critical import CriticalBatch, critical_batch
 from rooflm.analyses.regimes import Regimes, regimes
-from rooflm.analyses.report import Report
+from rooflm.analyses.report import Report, mode_name
 from rooflm.core.inputs import Deployment
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.errors import RooflmError
@@ -224,7 +224,7 @@ def _markdown(e: Explanation) -> list[str]:
     step = {"decode": f"one decode step of batch {r.batch} at context {r.context}",
             "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
             "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
-    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({r.efficiency} mode)", ""]
+    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({mode_name(r.efficiency, r.engine_kernels)} mode)", ""]
     if r.profile is not None:
         lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
                   f"`{r.profile.data_sha256 or 'unknown'}`).", ""]

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, deployment_mode
 from rooflm.errors import InvalidInputError
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
@@ -258,7 +258,9 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
                      "token request at any layout and scheme; use more --gpus or smaller --quant")
     elif top is None:
         notes.append("no searched configuration meets the targets (" + _targets(*slo) + "); best is null")
+    efficiency, engine_kernels = deployment_mode(hw, extra)
     return PlanResult(model=spec.name, hardware=hw.name, gpus=gpus, traffic=traffic, slo=slo, searched=searched,
+                      efficiency=efficiency, engine_kernels=engine_kernels,
                       fits=int(fits.sum()), pareto=[point(int(i)) for i in front],
                       best=None if top is None else point(top), notes=notes,
                       fitting={name: flat[name][fits] for name in METRICS})

@@ -58,11 +58,14 @@ class PlanResult:
     pareto: list[PlanPoint]  # by increasing tokens/s per user
     best: PlanPoint | None
     notes: list[str] = field(default_factory=list)
+    efficiency: str = "ideal"
+    engine_kernels: str | None = None  # the engine's part of the mode's name (rooflm.core.inputs.engine_label)
     # Every configuration that fits, METRICS name → values (for figures and checks; not in the JSON document).
     fitting: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, object]:
-        return {"model": self.model, "hardware": self.hardware, "gpus": self.gpus,
+        return {"model": self.model, "hardware": self.hardware, "gpus": self.gpus, "efficiency": self.efficiency,
+                "engine_kernels": self.engine_kernels,
                 "prompt_len": self.traffic.prompt.label(), "gen_len": self.traffic.gen.label(),
                 "ttft_slo_s": self.slo[0], "tpot_slo_s": self.slo[1], "searched": self.searched, "fits": self.fits,
                 "pareto": [p.to_json_dict() for p in self.pareto],
