@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 from rooflm.specs.engine_kernels import curve_log_time  # noqa: E402
 
-SCRIPT_VERSION = "1"
+SCRIPT_VERSION = "2"
 PACKAGE = "aiconfigurator-core"
 PACKAGE_VERSION = "0.12.0"
 NOTICE = f"Derived from NVIDIA AIConfigurator ({PACKAGE} {PACKAGE_VERSION}), Apache License 2.0"
@@ -49,6 +49,10 @@ DEVICES = {"h100_sxm": "h100-sxm", "h200_sxm": "h200", "b200_sxm": "b200"}
 ENGINES = ("trtllm", "vllm", "sglang")
 # AIConfigurator's gemm_dtype → rooflm's kernel family (rooflm.specs.kernels.kernel_family).
 FAMILIES = {"bfloat16": "dense", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "fp4"}
+# AIConfigurator's moe_dtype → rooflm's quantization scheme of the routed experts (data/quant_schemes.toml).
+MOE_SCHEMES = {"bfloat16": "bf16", "fp8": "fp8", "fp8_block": "fp8-block", "nvfp4": "fp4", "w4a16_mxfp4": "mxfp4"}
+# Of the table's routing distributions, the one rooflm's uniform routing is: every expert equally likely.
+MOE_DISTRIBUTION = "balanced"
 
 
 def version_key(version: str) -> tuple:
@@ -136,6 +140,22 @@ def collection(meta_path: Path, gpu: str) -> dict[str, object]:
     return out
 
 
+def act_quant_included(engine: str, source_dtype: str, kernels: Counter, meta_text: str) -> tuple[bool, str]:
+    """Whether the timed op of a quantized family includes the quantization of its input, and the evidence: the
+    kernel names the table records and what its collection_meta.yaml says."""
+    names = ", ".join(sorted(kernels))
+    if engine == "trtllm":
+        return True, (f"kernel_source {names}: the timed op is TensorRT-LLM's Linear module forward (PyTorch flow), "
+                      "which quantizes its input before the GEMM")
+    if engine == "vllm":
+        return True, (f"kernel_source {names}: the timed op is vLLM's linear kernel (its apply_weights), which "
+                      "quantizes its input before the GEMM")
+    if source_dtype == "fp8_block" and "act-quant + gemm" in meta_text:
+        return True, "collection_meta.yaml: the timed op is act-quant + gemm"
+    return False, (f"kernel_source {names} names the GEMM kernel alone and collection_meta.yaml does not say the "
+                   "input quantization is timed")
+
+
 def toml_value(v: object) -> str:
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -165,6 +185,10 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
         "# Each [gemm.<family>] holds every measured (N, K) cell: M = GEMM rows (tokens), us = microseconds per",
         "# GEMM [M,K]x[K,N], kept at the measured M needed for log-log interpolation in M to reproduce every",
         "# measured row within `tolerance` (residual_* over all rows); rooflm.specs.engine_kernels interpolates.",
+        "# Each [moe.<scheme>] holds the routed experts of one MoE layer (the whole fused expert computation: gate/up",
+        "# GEMM, activation, down GEMM) for rooflm's catalog MoE shapes: per (hidden, inter = expert width before",
+        "# moe tp, topk, experts, tp = moe tp, ep = moe ep), us = microseconds vs tokens entering the layer, with",
+        "# balanced routing.",
         "",
     ]
     header = {"notice": NOTICE, "license": "Apache-2.0", "package": PACKAGE, "package_version": PACKAGE_VERSION,
@@ -174,6 +198,7 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
     lines += ["", "[collection]", f"meta_file = {toml_value(str(rel / 'collection_meta.yaml'))}"]
     lines += [f"{key} = {toml_value(value)}" for key, value in
               collection(folder / "collection_meta.yaml", ", ".join(gpus)).items()]
+    meta_text = (folder / "collection_meta.yaml").read_text()
     report, sections, left_out = [], [], {}
     bf16_floor = None
     for source_dtype, family in FAMILIES.items():
@@ -200,8 +225,11 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
         sections += ["", f"[gemm.{family}]",
                      f"source_file = {toml_value(str(rel / 'gemm_perf.parquet'))}",
                      f"source_dtype = {toml_value(source_dtype)}",
-                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}",
-                     f"rows = {int(sel.sum())}",
+                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}"]
+        if source_dtype != "bfloat16":
+            included, evidence = act_quant_included(engine, source_dtype, kernels, meta_text)
+            sections += [f"act_quant_included = {toml_value(included)}", f"act_quant_evidence = {toml_value(evidence)}"]
+        sections += [f"rows = {int(sel.sum())}",
                      f"points_kept = {knots_kept}",
                      f"tolerance = {fmt(TOLERANCE)}",
                      f"residual_median = {fmt(med)}",
@@ -216,7 +244,109 @@ def derive(root: Path, system: str, engine: str) -> tuple[str, list[str]] | None
     if left_out:
         lines += ["", "[left_out]"] + [f"{toml_value(f)} = {toml_value(why)}" for f, why in left_out.items()]
     lines += sections
-    return "\n".join(lines) + "\n", report
+    moe_sections, moe_report = derive_moe(root, system, engine, folder.name)
+    lines += moe_sections
+    return "\n".join(lines) + "\n", report + moe_report
+
+
+def catalog_moe_shapes() -> dict[tuple[int, int, int, int], str]:
+    """(hidden, expert intermediate size, top-k, experts) of every MoE model in rooflm's catalog → its name: the
+    MoE configurations kept (the tables hold many more)."""
+    from rooflm.specs.hf_config import load_model
+    shapes: dict[tuple[int, int, int, int], str] = {}
+    for path in sorted((ROOT / "src" / "rooflm" / "data" / "models").iterdir()):
+        if not path.is_dir():
+            continue
+        spec = load_model(path.name)
+        if spec.moe is not None:
+            key = (spec.hidden_size, spec.moe.expert.intermediate_size, spec.moe.top_k, spec.moe.num_experts)
+            shapes.setdefault(key, path.name)
+    return shapes
+
+
+@dataclass
+class MoeConfig:
+    model: str
+    hidden: int
+    inter: int
+    topk: int
+    experts: int
+    tp: int
+    ep: int
+    tokens: list[int]
+    us: list[float]
+
+
+def fit_moe(d: dict[str, np.ndarray], shapes: dict[tuple[int, int, int, int], str]) -> tuple[list[MoeConfig], np.ndarray, int]:
+    """Each kept (shape, moe_tp, moe_ep) as a curve of time vs tokens: at each token count the fastest of the
+    table's kernels for it (an engine runs the backend it picks; where the table timed two, the faster), with the
+    residual at every token count (against that fastest time) and the table rows read."""
+    keys = ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size")
+    cols = np.stack([d[k] for k in keys], axis=1)
+    configs, residuals, rows = [], [], 0
+    for combo in sorted({tuple(int(x) for x in row) for row in cols}):
+        if combo[:4] not in shapes:
+            continue
+        sel = np.all(cols == np.asarray(combo), axis=1)
+        tok, us = d["num_tokens"][sel], d["us"][sel]
+        rows += int(sel.sum())
+        grid = np.unique(tok)
+        best = np.asarray([us[tok == t].min() for t in grid])
+        idx = knots(grid.astype(float), best)
+        kept = [float(fmt(t)) for t in best[idx]]
+        pred = curve_log_time(np.log(grid[idx].astype(float)), np.log(np.asarray(kept)), np.log(grid.astype(float)))
+        residuals.append(np.abs(np.expm1(pred - np.log(best))))
+        configs.append(MoeConfig(shapes[combo[:4]], *combo, [int(x) for x in grid[idx]], kept))
+    return configs, (np.concatenate(residuals) if residuals else np.zeros(0)), rows
+
+
+def derive_moe(root: Path, system: str, engine: str, version: str) -> tuple[list[str], list[str]]:
+    """The [moe.<scheme>] sections of ``engine`` ``version`` on ``system`` (none where that version has no MoE
+    table), and the lines of the report."""
+    folder = root / "aiconfigurator_core" / "systems" / "data" / system / "moe" / engine / version
+    if not (folder / "moe_perf.parquet").is_file():
+        return [], [f"{DEVICES[system]} {engine} {version} moe: no table"]
+    rel = folder.relative_to(root)
+    table = pq.read_table(folder / "moe_perf.parquet").to_pydict()
+    shapes = catalog_moe_shapes()
+    sections, report = [], []
+    dtype, dist = np.asarray(table["moe_dtype"]), np.asarray(table["distribution"])
+    for source_dtype, scheme in MOE_SCHEMES.items():
+        sel = (dtype == source_dtype) & (dist == MOE_DISTRIBUTION)
+        if not sel.any():
+            continue
+        cols = ("hidden_size", "inter_size", "topk", "num_experts", "moe_tp_size", "moe_ep_size", "num_tokens")
+        d = {c: np.asarray(table[c])[sel] for c in cols}
+        d["us"] = np.asarray(table["latency"])[sel] * 1e3  # milliseconds in the table
+        configs, res, rows = fit_moe(d, shapes)
+        if not configs:
+            continue
+        shape = zip(d["hidden_size"], d["inter_size"], d["topk"], d["num_experts"], strict=True)
+        kept = np.asarray([tuple(int(x) for x in key) in shapes for key in shape])
+        kernels = Counter(np.asarray(table["kernel_source"])[sel][kept].tolist())
+        med, p90, worst = float(np.median(res)), float(np.percentile(res, 90)), float(np.max(res))
+        models = sorted({c.model for c in configs})
+        sections += ["", f"[moe.{scheme}]",
+                     f"source_file = {toml_value(str(rel / 'moe_perf.parquet'))}",
+                     f"source_dtype = {toml_value(source_dtype)}",
+                     f"distribution = {toml_value(MOE_DISTRIBUTION)}",
+                     f"kernels = {toml_value([f'{name} ({count} rows)' for name, count in sorted(kernels.items())])}",
+                     f"models = {toml_value(models)}",
+                     f"rows = {rows}",
+                     f"points = {len(res)}",
+                     "point = \"the fastest kernel's time at each measured token count\"",
+                     f"tolerance = {fmt(TOLERANCE)}",
+                     f"residual_median = {fmt(med) if med > 0 else '0.0'}",
+                     f"residual_p90 = {fmt_up(p90) if p90 > 0 else '0.0'}",
+                     f"residual_max = {fmt_up(worst) if worst > 0 else '0.0'}",
+                     "configs = ["]
+        sections += [f"  {{ model = {toml_value(c.model)}, hidden = {c.hidden}, inter = {c.inter}, topk = {c.topk}, "
+                     f"experts = {c.experts}, tp = {c.tp}, ep = {c.ep}, tokens = [{','.join(map(str, c.tokens))}], "
+                     f"us = [{','.join(map(fmt, c.us))}] }}," for c in configs]
+        sections += ["]"]
+        report.append(f"{DEVICES[system]} {engine} {version} moe {scheme}: {rows} rows, {len(configs)} configs "
+                      f"({', '.join(models)}), residual median {med:.4f} p90 {p90:.4f} max {worst:.4f}")
+    return sections, report
 
 
 def main() -> None:

@@ -17,10 +17,10 @@ def _scaled(value: float, unit: str, prefixes: list[tuple[float, str]], digits: 
 _SI = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
 
 
-def mode_label(efficiency: str) -> str:
-    """How every title names the mode its numbers were priced in ("calibrated mode"): one place, so a title that
-    comes to name more of what priced it (an engine) changes here."""
-    return f"{efficiency} mode"
+def mode_label(efficiency: str, engine_kernels: str | None = None) -> str:
+    """How every title names the mode its numbers were priced in: "calibrated mode", or with an engine's kernels
+    "calibrated mode (vllm 0.24.0 kernels)" (the engine part as the report carries it, ``engine_kernels``)."""
+    return f"{efficiency} mode" if not engine_kernels else f"{efficiency} mode ({engine_kernels})"
 
 
 def seconds(s: float) -> str:

@@ -106,3 +106,31 @@ def test_an_engine_with_flat_overrides_or_unknown_is_refused() -> None:
     with pytest.raises(InvalidInputError) as info:
         analyze("llama-3.1-8b", "h100-sxm", engine="tensorrt")
     assert info.value.field == "engine"
+
+
+def _act_quant_times(hardware: str, engine: str | None, quant: str) -> dict[str, float]:
+    r = analyze("llama-3.1-8b", hardware, phase="decode", batch=8, context=2048, quant=quant,
+                efficiency="calibrated", engine=engine)
+    return {o.name: o.time_s for o in r.operators if o.name.endswith(".act_quant")}
+
+
+@pytest.mark.parametrize(("hardware", "engine", "quant", "included"), [
+    # TensorRT-LLM's rows time its Linear module (kernel_source torch_flow), which quantizes the input first.
+    ("h200", "trtllm", "fp8", True),
+    # vLLM's rows time its linear kernel classes (CutlassFP8ScaledMMLinearKernel), which quantize the input first.
+    ("h100-sxm", "vllm", "fp8", True),
+    # SGLang's B200 block-fp8 rows: collection_meta.yaml says "the timed op is act-quant + gemm".
+    ("b200", "sglang", "fp8-block", True),
+    # SGLang's H200 per-tensor fp8 rows name the GEMM kernel alone (sglang_sgl_kernel_fp8_scaled_mm): rooflm keeps
+    # its own quantization pass.
+    ("h200", "sglang", "fp8", False),
+])
+def test_the_input_quantization_is_counted_once(hardware: str, engine: str, quant: str, included: bool) -> None:
+    plain = _act_quant_times(hardware, None, quant)
+    with_engine_ = _act_quant_times(hardware, engine, quant)
+    assert plain and all(t > 0 for t in plain.values())
+    table = gemm_table(hardware, engine, quant if quant != "bf16" else "dense")
+    assert table is not None and table.act_quant_included is included
+    assert table.source["act_quant_evidence"]
+    for name, t in with_engine_.items():
+        assert (t == 0.0) is included, (name, t)

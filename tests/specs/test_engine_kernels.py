@@ -188,7 +188,8 @@ def test_files_carry_their_source_and_licence(path: Path) -> None:
 
 
 def test_committed_tables_stay_small() -> None:
-    assert sum(p.stat().st_size for p in FILES) < 2_000_000
+    # GEMM curves about 1.9 MB, the catalog models' MoE layers about 0.45 MB more (29 MB of parquet at the source).
+    assert sum(p.stat().st_size for p in FILES) < 2_600_000
 
 
 def test_loading_is_lazy_and_cached() -> None:

@@ -77,6 +77,7 @@ class QuantComparison:
     # document says what its numbers assume; the scheme, KV dtype, efficiency and layout are shown on their own.
     overrides: dict[str, object] = field(default_factory=dict)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
+    engine_kernels: str | None = None  # the engine's part of the mode's name (Setup.engine_kernels)
 
     def class_time(self, scheme: str, cls: str) -> np.ndarray:
         cols = self.results[scheme].columns
@@ -135,7 +136,8 @@ class QuantComparison:
     def json_head(self) -> dict[str, object]:
         """The document's keys before "points"."""
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "baseline": self.baseline,
-                "threshold": self.threshold, "efficiency": self.efficiency, "profile": self.profile,
+                "threshold": self.threshold, "efficiency": self.efficiency, "engine_kernels": self.engine_kernels,
+                "profile": self.profile,
                 "overrides": self.overrides, "summaries": [s.__dict__ for s in self.summaries],
                 "skipped": [s.__dict__ for s in self.skipped]}
 
@@ -268,4 +270,4 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     return QuantComparison(ref.model, ref.hardware, phase, base, threshold, ref.efficiency, results, speedup,
                            _summaries(ref, speedup, names[1:], threshold, len(batch)),
                            {n: r.columns["fits"] for n, r in results.items()}, skipped, overrides(deployment),
-                           ref.profile)
+                           ref.profile, ref.engine_kernels)

@@ -110,10 +110,11 @@ class Regimes:
     quant: str
     efficiency: str
     regimes: list[Regime]
+    engine_kernels: str | None = None  # the engine's part of the mode's name (Setup.engine_kernels)
 
     def to_json_dict(self) -> dict[str, object]:
         return {"model": self.model, "hardware": self.hardware, "quant": self.quant, "efficiency": self.efficiency,
-                "regimes": [asdict(r) for r in self.regimes]}
+                "engine_kernels": self.engine_kernels, "regimes": [asdict(r) for r in self.regimes]}
 
 
 def _focus(r: Report, focus: str) -> list[OperatorRow]:
@@ -275,4 +276,4 @@ def regimes(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path
         rows.append(row)
         reports.append(report)
     first = reports[0]
-    return Regimes(first.model, first.hardware, first.quant, first.efficiency, rows)
+    return Regimes(first.model, first.hardware, first.quant, first.efficiency, rows, first.engine_kernels)

@@ -164,6 +164,7 @@ class Report(_Frozen):
     efficiency_sources: dict[str, str]
     profile: ProfileRef | None = None
     engine: str | None = None  # the engine asked for; efficiency_sources["engine"] says what it priced
+    engine_kernels: str | None = None  # the engine's part of the mode's name: "vllm 0.24.0 kernels" (None: no engine)
     layout: Layout
     totals: Totals
     operators: list[OperatorRow]
@@ -172,3 +173,8 @@ class Report(_Frozen):
 
     def to_json_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")
+
+
+def mode_name(efficiency: str, engine_kernels: str | None) -> str:
+    """The mode as every output names it: "calibrated", or "calibrated (vllm 0.24.0 kernels)" with an engine."""
+    return efficiency if not engine_kernels else f"{efficiency} ({engine_kernels})"

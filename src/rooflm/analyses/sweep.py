@@ -68,6 +68,7 @@ class SweepResult:
     axes: dict[str, np.ndarray]
     columns: dict[str, np.ndarray] = field(repr=False)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
+    engine_kernels: str | None = None  # the engine's part of the mode's name (Setup.engine_kernels)
 
     def __len__(self) -> int:
         return len(next(iter(self.axes.values())))
@@ -80,7 +81,8 @@ class SweepResult:
             return first
         return cls(first.model, first.hardware, first.phase, first.quant, first.efficiency, first.layout,
                    {k: np.concatenate([p.axes[k] for p in pieces]) for k in first.axes},
-                   {k: np.concatenate([p.columns[k] for p in pieces]) for k in first.columns}, first.profile)
+                   {k: np.concatenate([p.columns[k] for p in pieces]) for k in first.columns}, first.profile,
+                   first.engine_kernels)
 
     def _all_columns(self) -> dict[str, np.ndarray]:
         return {**self.axes, **self.columns}
@@ -94,7 +96,8 @@ class SweepResult:
     def json_head(self) -> dict[str, object]:
         """The document's keys before "points"."""
         return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "quant": self.quant,
-                "efficiency": self.efficiency, "profile": self.profile, "layout": self.layout}
+                "efficiency": self.efficiency, "engine_kernels": self.engine_kernels, "profile": self.profile,
+                "layout": self.layout}
 
     def to_json_dict(self) -> dict[str, object]:
         return {**self.json_head(), "points": self.points()}
@@ -291,7 +294,7 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
     if phase == "e2e":
         axes["gen_len"] = np.full(n, gen_len, dtype=np.int64)
     return SweepResult(s.model.name, s.hardware.name, phase, s.quant.label, s.eff.mode, s.parallel.label, axes, cols,
-                       s.profile)
+                       s.profile, s.engine_kernels)
 
 
 def _expert_columns(s: Setup, ops: list[OpTotals], batch: np.ndarray, q_len: float | np.ndarray,

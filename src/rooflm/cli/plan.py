@@ -148,7 +148,7 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
     shown = spread([p.metrics["output_tokens_per_s_per_user"] or 0.0 for p in r.pareto], rows)
     part = f"{len(shown)} of its {len(r.pareto)} points, " if len(shown) < len(r.pareto) else ""
     frontier = f"Pareto frontier ({part}--json for all)" if part else "Pareto frontier"
-    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}, {mode_label(r.efficiency)}: prompt "
+    t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}, {mode_label(r.efficiency, r.engine_kernels)}: prompt "
                     f"{r.traffic.prompt.label()}, output {r.traffic.gen.label()} tokens — {frontier} of "
                     f"{r.searched:,} configurations ({r.fits:,} fit)",
               caption="tok/s/user: 1 / TPOT (interactivity); e2e: output tokens / (TTFT + output tokens × TPOT)",

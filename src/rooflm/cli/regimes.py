@@ -23,7 +23,8 @@ def _speedup(x: float | None) -> str:
 
 
 def regimes_table(r: Regimes) -> Group:
-    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode_label(r.efficiency)} · the rule of thumb's regimes, computed")
+    mode = mode_label(r.efficiency, r.engine_kernels)
+    head = Text(f"{r.model} on {r.hardware} · {r.quant} · {mode} · the rule of thumb's regimes, computed")
     table = Table(header_style="bold")
     for col in ("regime", "workload", "FLOP/B", "bound", "level", "step time", "vs bf16",
                 f"{INT4_SCHEME} vs bf16", "rule of thumb", "agrees"):

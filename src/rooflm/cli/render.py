@@ -41,7 +41,8 @@ def _workload_line(r: Report) -> str:
         what = f"{r.batch} requests: {r.prompt_len}-token prompts, {r.gen_len} output tokens each"
     where = r.hardware if r.layout.devices == 1 else f"{r.layout.devices}× {r.hardware} ({r.layout.label}; per device)"
     return (f"{r.model} on {where} · {what} · {r.quant} (weights {r.weight_dtype}, activations "
-            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · {mode_label(r.efficiency)}")
+            f"{r.activation_dtype}, KV {r.kv_dtype}, math on the {r.compute_dtype} roof) · "
+            f"{mode_label(r.efficiency, r.engine_kernels)}")
 
 
 def _expected(e: Expectation) -> Text:
@@ -130,7 +131,8 @@ def shown_rows(n: int, limit: int) -> list[int]:
 
 
 def sweep_table(s: SweepResult, limit: int = 40) -> Table:
-    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · {mode_label(s.efficiency)} · "
+    table = Table(title=f"{s.model} on {s.hardware} ({s.layout}) · {s.phase} · {s.quant} · "
+                        f"{mode_label(s.efficiency, s.engine_kernels)} · "
                         f"{len(s)} points",
                   title_justify="left", header_style="bold")
     axes = list(s.axes)
@@ -206,7 +208,7 @@ def _quant_title(cmp: QuantComparison) -> Text:
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
     given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
     return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
-                f"{mode_label(cmp.efficiency)}{given}", style="bold")
+                f"{mode_label(cmp.efficiency, cmp.engine_kernels)}{given}", style="bold")
 
 
 def _fit_mark(text: str, fits: bool, style: str = "") -> Text:

@@ -116,8 +116,8 @@ def num_cell(v: float | None, digits: int = 0) -> str:
 
 def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
-    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {mode_label(r.efficiency)}: prompt "
-                    f"{r.prompt_len}, output {r.gen_len} tokens "
+    t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, "
+                    f"{mode_label(r.efficiency, r.engine_kernels)}: prompt {r.prompt_len}, output {r.gen_len} tokens "
                     f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"

@@ -111,7 +111,11 @@ class GraphBuilder:
         cost = Cost(activation_bytes=rows * k * (self.io + self.q.for_module(gemm.module).act_bytes) + rows * 4.0,
                     vector_ops=rows * k * costs.activation_ops_per_element)
         kind_class = "other" if gemm.op_class == "weight_gemm" else gemm.op_class
-        return self.op(f"{gemm.name}.act_quant", "elementwise", kind_class, gemm.count, cost)
+        op = self.op(f"{gemm.name}.act_quant", "elementwise", kind_class, gemm.count, cost)
+        if gemm.moe_shape is None:
+            dense = not np.ndim(gemm.instances) and float(gemm.instances) == 1.0
+            return replace(op, quantizes=gemm.family) if dense else op
+        return replace(op, moe_shape=gemm.moe_shape, moe_tokens=gemm.moe_tokens, moe_scheme=gemm.moe_scheme)
 
     def with_activation_quant(self, ops: list[Op]) -> list[Op]:
         out: list[Op] = []
@@ -312,8 +316,13 @@ class GraphBuilder:
             per_expert = moe.tokens_per_expert(group_tokens, n_experts, p_pick)
             # Under EP the most-loaded device sets the layer's time: its experts see more tokens than the mean.
             per_expert = per_expert * moe.ep_load_factor(group_tokens, spec.num_experts, spec.top_k, p.ep)
-            ops += self.mlp(f"experts{label}.", spec.expert, per_expert, count, "expert", instances=hit / p.ep,
-                            shards=p.expert_tp, module="experts")
+            experts = self.mlp(f"experts{label}.", spec.expert, per_expert, count, "expert", instances=hit / p.ep,
+                               shards=p.expert_tp, module="experts")
+            if not label:  # uniform routing: the layer is one measured configuration (hot/cold classes are not)
+                shape = (h, spec.expert.intermediate_size, spec.top_k, spec.num_experts, p.expert_tp, p.ep)
+                scheme = self.q.for_module("experts").name
+                experts = [replace(op, moe_shape=shape, moe_tokens=group_tokens, moe_scheme=scheme) for op in experts]
+            ops += experts
         if p.ep > 1:
             send = (group_tokens / p.ep) * spec.top_k * h
             ops.append(self.op("ep_combine", "communication", "communication", count,

@@ -192,6 +192,7 @@ class Setup:
     step_overhead_s: float = 0.0
     profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
     engine: str | None = None  # the engine asked for (its tables in eff.engine_gemm where the device has them)
+    engine_kernels: str | None = None  # what the engine's kernels priced, in words (engine_label); None: no engine
 
     @property
     def decode_efficiency(self) -> Efficiency:
@@ -254,12 +255,33 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     module_costs = tuple((m, costs_for(scheme.for_module(m), eff.mode, **overrides)) for m in MODULES)
     parallel = Parallelism(**sizes, algorithm=algorithm)
     parallel.check(spec)
+    eff = with_engine_moe(eff, spec, parallel, scheme, routing)
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
-    s = with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine), runtime,
-                     d.get("kernel_overhead_s"))
+    s = with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine,
+                           engine_kernels=engine_label(eff, hw, engine)), runtime, d.get("kernel_overhead_s"))
     return with_factors(s, factors) if factors is not NO_FACTORS else s
+
+
+def deployment_mode(hw: HardwareSpec, d: Deployment) -> tuple[str, str | None]:
+    """The efficiency mode and the engine's part of its name (engine_label) that ``d`` runs with on ``hw``."""
+    engine = check_engine(d.get("engine"), d)
+    eff = with_engine(efficiency_for(hw, _get(d, "efficiency")), hw, engine)
+    return eff.mode, engine_label(eff, hw, engine)
+
+
+def engine_label(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> str | None:
+    """The engine's part of the mode's name in every output: "vllm 0.24.0 kernels" where its tables price this
+    device's GEMMs, else what stands in for them; None without an engine."""
+    if engine is None:
+        return None
+    if eff.mode == "ideal":
+        return f"{engine} kernels unused in ideal mode"
+    tables = engine_tables(hw.name, engine)
+    if tables is None or not eff.engine_gemm:
+        return f"{engine}: generic kernels, no tables for {hw.name}"
+    return f"{tables.engine} {tables.version} kernels"
 
 
 def check_engine(engine: object, d: Deployment) -> str | None:
@@ -295,8 +317,40 @@ def with_engine(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> Effici
     gpu = tables.provenance["collection"]["gpu"]  # type: ignore[index]
     note = (f"{tables.engine} {tables.version} on {gpu}: dense GEMMs in {', '.join(sorted(tables.gemm))} from its "
             f"measured kernels (data/engine_kernels/{hw.name}-{tables.engine}.toml; {tables.provenance['notice']}); "
-            "grouped expert GEMMs, attention and other families: the generic kernel families")
-    return replace(eff, engine_gemm=dict(tables.gemm), sources={**eff.sources, "engine": note})
+            "routed experts from its measured MoE layers where the layer's configuration was measured (engine_moe); "
+            "attention and other families: the generic kernel families")
+    return replace(eff, engine_gemm=dict(tables.gemm), engine_moe=dict(tables.moe),
+                   sources={**eff.sources, "engine": note})
+
+
+def with_engine_moe(eff: Efficiency, spec: ModelSpec, parallel: Parallelism, scheme: QuantScheme,
+                    routing: Routing) -> Efficiency:
+    """Say in the efficiency sources whether the engine's measured MoE layers price this model's routed experts:
+    only an exact match of (hidden, expert width, top-k, experts, expert TP, EP) in the experts' scheme with
+    uniform routing; any other layer keeps the generic grouped-GEMM family."""
+    moe = spec.moe
+    if moe is None or not eff.engine_gemm:
+        return eff
+    experts = scheme.for_module("experts").name
+    key = (spec.hidden_size, moe.expert.intermediate_size, moe.top_k, moe.num_experts, parallel.expert_tp,
+           parallel.ep)
+    layout = f"expert TP {parallel.expert_tp}, EP {parallel.ep}"
+    table = eff.engine_moe.get(experts)
+    if table is None:
+        why = f"no measured MoE layers in {experts} (measured: {', '.join(sorted(eff.engine_moe)) or 'none'})"
+    elif not routing.uniform:
+        why = "skewed routing (the measured layers route uniformly)"
+    elif key not in table.configs:
+        near = sorted(f"{t}x{e}" for (*shape, t, e) in table.configs if tuple(shape) == key[:4])
+        why = (f"this layer ({layout}) was not measured" +
+               (f"; measured expert TP x EP: {', '.join(near)}" if near else "; no configuration of this shape"))
+    else:
+        note = (f"routed experts ({layout}, {experts}) at the measured MoE layer of {table.models[key]}'s shape "
+                f"({table.source['source_file']}, {table.source['distribution']} routing; curve residual "
+                f"<= {table.residual_max:g}); their activation quantization is inside it")
+        return replace(eff, sources={**eff.sources, "engine_moe": note})
+    note = f"routed experts: {why}; the generic grouped-GEMM family prices them"
+    return replace(eff, engine_moe={}, sources={**eff.sources, "engine_moe": note})
 
 
 def realistic(d: Deployment) -> Deployment:

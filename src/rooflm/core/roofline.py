@@ -15,7 +15,7 @@ from rooflm.core.levels import NOT_RESIDENT, Residency, cache_times, level_bytes
 from rooflm.errors import InvalidInputError
 from rooflm.ops.comm import collective_time
 from rooflm.ops.cost import Num, Op, any_nonzero
-from rooflm.specs.engine_kernels import GemmTable
+from rooflm.specs.engine_kernels import GemmTable, MoeTable
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, Link
 from rooflm.specs.kernels import KernelCurve, base_family, curves_for, find_curve
@@ -85,6 +85,22 @@ class Efficiency:
     # A serving engine's measured GEMM tables on this device, by kernel family (specs.engine_kernels; calibrated mode
     # with an engine asked for): they price the dense GEMMs of their families in place of the curves above.
     engine_gemm: dict[str, GemmTable] = field(default_factory=dict)
+    # Its measured MoE layers, by the experts' quantization scheme: they price a MoE layer's routed experts (GEMMs,
+    # activation, activation quantization) together where the layer's configuration was measured.
+    engine_moe: dict[str, MoeTable] = field(default_factory=dict)
+
+    def engine_moe_time(self, op: Op) -> np.ndarray | None:
+        """Seconds of one whole MoE layer's routed experts at the op's tokens, where the engine measured this layer's
+        configuration; None for every other operator and configuration."""
+        if op.moe_shape is None or not self.engine_moe:
+            return None
+        table = self.engine_moe.get(op.moe_scheme)
+        return None if table is None else table.time(op.moe_shape, op.moe_tokens)
+
+    def in_engine_gemm(self, op: Op) -> bool:
+        """The quantization of a dense GEMM's input whose engine-measured time already includes it."""
+        table = self.engine_gemm.get(op.quantizes) if op.quantizes else None
+        return table is not None and table.act_quant_included
 
     def engine_table(self, op: Op) -> GemmTable | None:
         """The engine's table for a dense weight GEMM (one [M,K]×[K,N] per instance, not a batched or grouped one) of
@@ -285,6 +301,39 @@ def time_on_engine_table(op: Op, hw: HardwareSpec, eff: Efficiency, table: GemmT
     return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), launch_overhead(op, eff)), hw, by_level)
 
 
+def time_on_engine_moe(op: Op, hw: HardwareSpec, eff: Efficiency, layer_s: np.ndarray,
+                       resident: Residency = NOT_RESIDENT) -> OpTiming:
+    """One of a MoE layer's routed-expert operators at its share of the layer's measured time: the gate/up and down
+    GEMMs in proportion to their weights (2:1 for gated experts); the activation and its quantization run inside the
+    engine's fused module, so they take no time of their own. The GEMMs are booked to the roof that binds at the
+    datasheet figures, as in time_on_engine_table, and never below it (a share below the datasheet time would only
+    say the 2:1 split is off for this kernel)."""
+    if op.kind != "gemm" or not op.weight_shape or op.moe_shape is None:
+        return inside_measured_kernel(op, hw, eff, resident)
+    by_level = level_bytes(op, hw, resident)
+    k, n = op.weight_shape
+    hidden, inter, *_ = op.moe_shape
+    width = inter / op.moe_shape[4]
+    share = k * n / (3.0 * hidden * width)
+    flops = np.asarray(op.cost.flops, dtype=np.float64)
+    compute = op.count * flops / hw.peak(op.compute_dtype) if any_nonzero(flops) else np.zeros(())
+    memory = op.count * np.asarray(by_level[DRAM], dtype=np.float64) / hw.memory_bandwidth.value
+    measured = np.maximum(op.count * layer_s * share, np.maximum(compute, memory)) * has_work(op)
+    compute_bound = compute >= memory
+    compute, memory = np.where(compute_bound, measured, compute), np.where(compute_bound, memory, measured)
+    return _with_levels(OpTiming(op, compute, memory, comm_time(op, hw, eff), launch_overhead(op, eff)), hw, by_level)
+
+
+def inside_measured_kernel(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT_RESIDENT) -> OpTiming:
+    """An operator that runs inside a kernel the engine measured whole (a MoE layer's activation, an input
+    quantization its GEMM's measured time includes): no time of its own; its bytes are still reported."""
+    zero = np.zeros(())
+    by_level = level_bytes(op, hw, resident)
+    return OpTiming(op, zero, zero, comm_time(op, hw, eff), zero,
+                    bytes_by_level={k: op.count * np.asarray(v, dtype=np.float64) for k, v in by_level.items()},
+                    time_by_level=dict.fromkeys(by_level, zero))
+
+
 def has_work(op: Op) -> np.ndarray:
     """1 at the points where the op has work, 0 elsewhere: in a sweep, an operator that only some points run (the
     attention over earlier prefill chunks) launches nothing, and fills no pipeline, at the others."""
@@ -312,6 +361,11 @@ def time_op(op: Op, hw: HardwareSpec, eff: Efficiency, resident: Residency = NOT
     n = op.count
     # A device's own measured attention bandwidth (efficiency.memory_by_kind, as `rooflm measure` writes it)
     # outranks its class's curves, which were measured on other devices of the class.
+    layer_s = eff.engine_moe_time(op)
+    if layer_s is not None:
+        return time_on_engine_moe(op, hw, eff, layer_s, resident)
+    if eff.in_engine_gemm(op):
+        return inside_measured_kernel(op, hw, eff, resident)
     table = eff.engine_table(op)
     if table is not None:
         return time_on_engine_table(op, hw, eff, table, resident)

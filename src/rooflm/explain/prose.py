@@ -238,7 +238,7 @@ def _markdown(e: Explanation) -> list[str]:
     step = {"decode": f"one decode step of batch {r.batch} at context {r.context}",
             "prefill": f"a prefill of {r.batch} × {r.prompt_len} tokens",
             "e2e": f"{r.batch} requests of {r.prompt_len} + {r.gen_len} tokens"}[r.phase]
-    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({mode_label(r.efficiency)})", ""]
+    lines = [f"# {r.model} on {where}: {step}, {r.quant} ({mode_label(r.efficiency, r.engine_kernels)})", ""]
     if r.profile is not None:
         lines += [f"Predicted with the profile `{r.profile.name}` (fitted on data with SHA-256 "
                   f"`{r.profile.data_sha256 or 'unknown'}`).", ""]

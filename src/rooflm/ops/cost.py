@@ -75,6 +75,16 @@ class Op:
     module: str = ""
     scheme: str = ""
     weight_dtype: str = ""
+    # The routed experts of a MoE layer (their GEMMs, activation and its quantization): the layer's shape and layout
+    # (hidden, expert intermediate size, top-k, experts, expert TP, EP), the tokens entering it on this device's
+    # group and the experts' quantization scheme, so that a serving engine's measured MoE layer can price them
+    # together (core.roofline).
+    moe_shape: tuple[int, int, int, int, int, int] | None = None
+    moe_tokens: Num = 0.0
+    moe_scheme: str = ""
+    # The quantization of a dense GEMM's input: that GEMM's kernel family (an engine whose measured GEMM includes the
+    # quantization of its input leaves this pass no time of its own; core.roofline).
+    quantizes: str = ""
 
     @property
     def gemm_rows(self) -> Num:

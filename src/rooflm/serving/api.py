@@ -112,7 +112,8 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     lab = steps.labels
     return ServingResult(
         model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
-        efficiency=lab["efficiency"], layout=lab["layout"], devices=pools.devices if pools else steps.devices,
+        efficiency=lab["efficiency"], engine_kernels=lab.get("engine_kernels"),
+        layout=lab["layout"], devices=pools.devices if pools else steps.devices,
         method=method, view=view,
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,

@@ -31,7 +31,7 @@ from typing import cast
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment, realistic
+from rooflm.core.inputs import Deployment, deployment_mode, realistic
 from rooflm.errors import InvalidInputError, arg
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
@@ -330,11 +330,13 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
                      "token request at any layout and scheme; use more --gpus or smaller --quant")
     elif top is None:
         notes.append("no searched configuration meets the targets (" + _targets(*slo) + "); best is null")
+    efficiency, engine_kernels = deployment_mode(hw, extra)
     return PlanResult(model=spec.name, hardware=hw.name, gpus=gpus, traffic=traffic, slo=slo, searched=searched,
+                      efficiency=efficiency, engine_kernels=engine_kernels,
                       fits=int(fits.sum()), pareto=[point(int(i), checked.get(int(i))) for i in front],
                       best=None if top is None else point(top, checked.get(top)), notes=notes,
                       fitting={name: flat[name][fits] for name in (*METRICS, E2E_PER_USER)},
-                      efficiency=str(extra.get("efficiency")).strip().lower(), ttft_slo_default=ttft_default)
+                      ttft_slo_default=ttft_default)
 
 
 def _targets(ttft: float | None, tpot: float | None) -> str:

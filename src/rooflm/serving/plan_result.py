@@ -74,13 +74,16 @@ class PlanResult:
     pareto: list[PlanPoint]  # by increasing tokens/s per user
     best: PlanPoint | None
     notes: list[str] = field(default_factory=list)
+    efficiency: str = "ideal"
+    engine_kernels: str | None = None  # the engine's part of the mode's name (rooflm.core.inputs.engine_label)
     # Every configuration that fits, METRICS name → values (for figures and checks; not in the JSON document).
     fitting: dict[str, np.ndarray] = field(default_factory=dict)
     efficiency: str = "calibrated"  # the mode every configuration was priced in
     ttft_slo_default: bool = False  # slo[0] is the default TTFT target (none was given)
 
     def to_json_dict(self) -> dict[str, object]:
-        return {"model": self.model, "hardware": self.hardware, "efficiency": self.efficiency, "gpus": self.gpus,
+        return {"model": self.model, "hardware": self.hardware, "efficiency": self.efficiency,
+                "engine_kernels": self.engine_kernels, "gpus": self.gpus,
                 "prompt_len": self.traffic.prompt.label(), "gen_len": self.traffic.gen.label(),
                 "ttft_slo_s": self.slo[0], "ttft_slo_default": self.ttft_slo_default, "tpot_slo_s": self.slo[1],
                 "searched": self.searched, "fits": self.fits,

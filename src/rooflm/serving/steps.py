@@ -144,7 +144,7 @@ class StepModel:
     devices: int
     dp: int
     kv_bytes_per_token: float
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str | None] = field(default_factory=dict)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
 
     def decode_time(self, b: np.ndarray | float, c: np.ndarray | float) -> float | np.ndarray:
@@ -289,7 +289,7 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
         prompt_attention=attn["attention_time_s"],
         engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
         labels={"model": dec.model, "hardware": dec.hardware, "quant": dec.quant, "kv_dtype": dec.kv_dtype,
-                "efficiency": dec.efficiency, "layout": dec.layout.label},
+                "efficiency": dec.efficiency, "layout": dec.layout.label, "engine_kernels": dec.engine_kernels},
         profile=None if dec.profile is None else dec.profile.model_dump(),
     )
 

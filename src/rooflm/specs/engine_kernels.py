@@ -16,6 +16,12 @@ Interpolation (``GemmTable.time``):
 - a cell the table did not measure (the largest N × K, where the weights would not fit) is its measured
   neighbour at the next smaller K (or N) scaled in proportion to K (or N), the same rule as above the grid.
 
+MoE (``MoeTable.time``): the time of one MoE layer's routed experts (the engine's fused grouped-GEMM module:
+gate/up GEMM, activation, down GEMM) vs the tokens entering the layer, for the measured configurations only: an
+exact (hidden, expert width, top-k, experts, expert TP, EP) match, interpolated in tokens like a GEMM cell in M.
+Between configurations nothing is interpolated (a different expert count or width is a different kernel schedule):
+such a layer keeps the generic kernel families.
+
 Nothing here reads the engines' raw tables or needs their package; files are parsed on first use and cached.
 """
 
@@ -87,6 +93,12 @@ class GemmTable:
     def residual_max(self) -> float:
         return float(self.source["residual_max"])  # type: ignore[arg-type]
 
+    @property
+    def act_quant_included(self) -> bool:
+        """Whether the measured op includes the quantization of the GEMM's input (the file's act_quant_evidence says
+        why); bf16 GEMMs have none to include."""
+        return bool(self.source.get("act_quant_included", False))
+
     def time(self, m: np.ndarray | float, n: float, k: float) -> np.ndarray:
         """Seconds of one GEMM [M,K]×[K,N] for every M of ``m`` (an array of any shape, or a number)."""
         log_m = np.log(np.maximum(np.asarray(m, dtype=float), 1.0))
@@ -132,6 +144,41 @@ def _gemm_table(family: str, raw: dict) -> GemmTable:
     return GemmTable(family, source, n, k, cells)
 
 
+MoeKey = tuple[int, int, int, int, int, int]  # hidden, expert intermediate size, top-k, experts, expert TP, EP
+
+
+@dataclass(frozen=True)
+class MoeTable:
+    """One quantization scheme's measured MoE layers of one engine on one device, with where they come from."""
+
+    scheme: str
+    source: dict[str, object]
+    configs: dict[MoeKey, Cell]
+    models: dict[MoeKey, str]
+
+    @property
+    def residual_max(self) -> float:
+        return float(self.source["residual_max"])  # type: ignore[arg-type]
+
+    def time(self, key: MoeKey, tokens: np.ndarray | float) -> np.ndarray | None:
+        """Seconds of one MoE layer's routed experts at ``tokens`` (any shape); None where ``key`` was not
+        measured."""
+        cell = self.configs.get(key)
+        if cell is None:
+            return None
+        return np.exp(cell.log_time(np.log(np.maximum(np.asarray(tokens, dtype=float), 1.0)))) * US
+
+
+def _moe_table(scheme: str, raw: dict) -> MoeTable:
+    configs: dict[MoeKey, Cell] = {}
+    models: dict[MoeKey, str] = {}
+    for c in raw["configs"]:
+        key = (int(c["hidden"]), int(c["inter"]), int(c["topk"]), int(c["experts"]), int(c["tp"]), int(c["ep"]))
+        configs[key] = Cell(np.log(np.asarray(c["tokens"], dtype=float)), np.log(np.asarray(c["us"], dtype=float)))
+        models[key] = str(c["model"])
+    return MoeTable(scheme, {k: v for k, v in raw.items() if k != "configs"}, configs, models)
+
+
 @dataclass(frozen=True)
 class EngineTables:
     """Everything measured for one engine on one device: the file's provenance and its GEMM families."""
@@ -141,6 +188,7 @@ class EngineTables:
     version: str
     provenance: dict[str, object]
     gemm: dict[str, GemmTable]
+    moe: dict[str, MoeTable]
 
 
 def table_path(device: str, engine: str) -> Path:
@@ -152,7 +200,8 @@ def _load(path: Path) -> EngineTables:
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
     gemm = {family: _gemm_table(family, entry) for family, entry in raw.pop("gemm").items()}
-    return EngineTables(raw["device"], raw["engine"], raw["engine_version"], raw, gemm)
+    moe = {scheme: _moe_table(scheme, entry) for scheme, entry in raw.pop("moe", {}).items()}
+    return EngineTables(raw["device"], raw["engine"], raw["engine_version"], raw, gemm, moe)
 
 
 def parse_engine(text: str) -> tuple[str, str | None]:
