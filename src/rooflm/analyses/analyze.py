@@ -202,7 +202,8 @@ def _expectation(s: Setup, deployment: Deployment, phase: str, batch: int, promp
     if s.eff.mode != "ideal":
         return None
     try:
-        c = setup(s.model, s.hardware, **{**deployment, "efficiency": REALISTIC_EFFICIENCY})  # type: ignore[misc]
+        calibrated: Deployment = {**deployment, "efficiency": REALISTIC_EFFICIENCY}
+        c = setup(s.model, s.hardware, **calibrated)
     except RooflmError:
         return None
     r = run_phase(c, phase, np.float64(batch), np.float64(prompt_len), np.float64(context), gen_len, lm_head_all_tokens,

@@ -241,7 +241,8 @@ def _expected_setup(s: Setup, deployment: Deployment) -> Setup | None:
     if s.eff.mode != "ideal":
         return None
     try:
-        return setup(s.model, s.hardware, **{**deployment, "efficiency": REALISTIC_EFFICIENCY})  # type: ignore[misc]
+        calibrated: Deployment = {**deployment, "efficiency": REALISTIC_EFFICIENCY}
+        return setup(s.model, s.hardware, **calibrated)
     except RooflmError:
         return None
 
@@ -283,8 +284,9 @@ def _evaluate(grid: _Grid, flat: dict[str, np.ndarray], lm_head_all_tokens: bool
     if phase == "e2e":
         cols |= {"ttft_s": full(r.ttft_s), "tpot_s": full(r.tpot_s), "output_tokens_per_s": totals["output_tokens_per_s"]}
     if grid.expected is not None:
-        c = run_phase(grid.expected, phase, b, pl, ctx, gen_len, lm_head_all_tokens, with_memory=False).step
-        cols |= {"calibrated_time_s": full(c.time_s), "calibrated_bound": np.asarray(BOUNDS)[np.broadcast_to(c.bound, (n,))]}
+        expected = run_phase(grid.expected, phase, b, pl, ctx, gen_len, lm_head_all_tokens, with_memory=False).step
+        cols |= {"calibrated_time_s": full(expected.time_s),
+                 "calibrated_bound": np.asarray(BOUNDS)[np.broadcast_to(expected.bound, (n,))]}
     if s.options.speculation is not None and phase == "decode":  # as analyze's totals: tokens per verify step
         per_step = engine.tokens_per_step(s)
         cols |= {"tokens_per_step": full(per_step), "effective_tpot_s": cols["time_s"] / per_step}

@@ -356,7 +356,7 @@ def with_engine_moe(eff: Efficiency, spec: ModelSpec, parallel: Parallelism, sch
 def realistic(d: Deployment) -> Deployment:
     """The keywords with calibrated mode where no efficiency is given (the default of the views that predict what a
     deployment reaches: serving, plan, quant, explain)."""
-    return d if d.get("efficiency") is not None else {**d, "efficiency": REALISTIC_EFFICIENCY}  # type: ignore[typeddict-item]
+    return d if d.get("efficiency") is not None else {**d, "efficiency": REALISTIC_EFFICIENCY}
 
 
 def with_factors(s: Setup, factors: Factors) -> Setup:

@@ -111,9 +111,9 @@ class Predictor:
     def setup_of(self, g: int, flat: dict[str, float] | None = None) -> Setup:
         first = self.groups[g][0]
         if flat:
-            return setup(first.model, first.device, efficiency="calibrated", **{**first.deployment, **flat})  # type: ignore[arg-type]
+            return setup(first.model, first.device, efficiency="calibrated", **{**first.deployment, **flat})
         if g not in self._setups:
-            self._setups[g] = setup(first.model, first.device, efficiency="calibrated", **first.deployment)  # type: ignore[arg-type]
+            self._setups[g] = setup(first.model, first.device, efficiency="calibrated", **first.deployment)
         return self._setups[g]
 
     def families(self) -> list[str]:

@@ -111,9 +111,9 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit, view) for v in values]
     lab = steps.labels
     return ServingResult(
-        model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
-        efficiency=lab["efficiency"], engine_kernels=lab.get("engine_kernels"),
-        layout=lab["layout"], devices=pools.devices if pools else steps.devices,
+        model=str(lab["model"]), hardware=str(lab["hardware"]), quant=str(lab["quant"]), kv_dtype=str(lab["kv_dtype"]),
+        efficiency=str(lab["efficiency"]), engine_kernels=lab.get("engine_kernels"),
+        layout=str(lab["layout"]), devices=pools.devices if pools else steps.devices,
         method=method, view=view,
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,

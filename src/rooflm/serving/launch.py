@@ -128,7 +128,7 @@ def config(model: str | Path | ModelSpec, *, prompt_len: str | int | Lengths, ge
            max_running: int | None = None, max_tokens_per_step: int | None = None,
            disaggregate: str | None = None, deployment: Deployment | None = None) -> LaunchConfig:
     """A LaunchConfig from the keywords `rooflm serving` and `rooflm plan` take."""
-    d = dict(deployment or {})
+    d: dict[str, Any] = dict(deployment or {})
     prompt = prompt_len if isinstance(prompt_len, Lengths) else parse_lengths(prompt_len, "prompt_len")
     gen = gen_len if isinstance(gen_len, Lengths) else parse_lengths(gen_len, "gen_len")
     loads = tuple([Load("concurrency", float(c)) for c in concurrency or ()]

@@ -104,7 +104,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     (most tokens/s per GPU first) are then simulated request by request (serve_traffic's simulation, its steady view),
     each point carrying its simulated figures, and "best" is the first whose simulated means meet the targets too
     (the model's TTFT runs short under load; a best that only the model says meets a target is no plan). 0: none."""
-    deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
+    keywords = realistic(cast(Deployment, deployment))  # calibrated unless asked: what an engine reaches
     if isinstance(verify, bool) or not isinstance(verify, int) or not 0 <= verify <= MAX_VERIFY:
         raise InvalidInputError(f"{arg('verify')} must be an integer between 0 and {MAX_VERIFY}, got {verify!r}",
                                 field="verify")
@@ -113,10 +113,9 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     ttft_slo, tpot_slo = space.check_slo(ttft_slo, "ttft_slo"), space.check_slo(tpot_slo, "tpot_slo")
     if ttft_default:
         ttft_slo = space.DEFAULT_TTFT_SLO_S
-    keywords = cast(Deployment, deployment)  # the overlap above leaves mypy a dict[str, Any]
     space.check_not_searched(keywords)
     ks = space.integers(spec_tokens, space.DEFAULT_SPEC_TOKENS, "spec_tokens", 0, 64)
-    if max(ks) == 0 and ("acceptance" in deployment or "draft" in deployment):
+    if max(ks) == 0 and ("acceptance" in keywords or "draft" in keywords):
         raise InvalidInputError(f"acceptance and draft need speculative decoding: add {arg('spec_tokens')} values ≥ 1 (e.g. "
                                 "0,3 searches it off and on)", field="spec_tokens")
     running = space.integers(max_running, space.DEFAULT_MAX_RUNNING, "max_running", 1, 10**6)
@@ -299,7 +298,7 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
 
     def simulate(i: int) -> dict[str, object]:
         config, d, split = configuration(i)
-        run = serve_traffic(model, hardware, prompt_len=traffic.prompt, gen_len=traffic.gen,
+        run = serve_traffic(spec, hw, prompt_len=traffic.prompt, gen_len=traffic.gen,
                             concurrency=[int(config["concurrency"])],  # type: ignore[arg-type]
                             method="simulate", seed=traffic.seed, max_running=int(config["max_running"]),  # type: ignore[arg-type]
                             max_tokens_per_step=int(config["max_tokens_per_step"]),  # type: ignore[arg-type]

@@ -74,7 +74,6 @@ class PlanResult:
     pareto: list[PlanPoint]  # by increasing tokens/s per user
     best: PlanPoint | None
     notes: list[str] = field(default_factory=list)
-    efficiency: str = "ideal"
     engine_kernels: str | None = None  # the engine's part of the mode's name (rooflm.core.inputs.engine_label)
     # Every configuration that fits, METRICS name → values (for figures and checks; not in the JSON document).
     fitting: dict[str, np.ndarray] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 import rooflm
 from rooflm.analyses import documents
 from rooflm.analyses.axes import count_int_list, parse_int_list
+from rooflm.core.inputs import Deployment
 from rooflm.errors import InvalidInputError, RooflmError, quoted
 from rooflm.serving import launch as engine_launch
 from rooflm.specs.hardware import catalog_hardware
@@ -341,7 +342,7 @@ def create_app(allowed_hosts: frozenset[str] | set[str] = LOOPBACK_HOSTS, max_bo
                 doc["launch"] = engine_launch.launch(engine, engine_launch.config(
                     model, prompt_len=body.prompt_len, gen_len=body.gen_len, concurrency=concurrency,
                     request_rate=rates, max_running=body.max_running, max_tokens_per_step=body.max_tokens_per_step,
-                    disaggregate=body.disaggregate, deployment=body.common())).to_json_dict()
+                    disaggregate=body.disaggregate, deployment=cast(Deployment, body.common()))).to_json_dict()
             return _json(doc)
 
     @app.post("/api/figure/{kind}", summary="a plotly figure (JSON) of `rooflm plot KIND`, for the page")
