@@ -25,7 +25,7 @@ def test_every_command_names_the_engine_with_its_mode() -> None:
                  ("plan", "--hardware", "h200", "--gpus", "1"), ("regimes", "--hardware", "h200"),
                  ("explain", "--hardware", "h200")):
         text = " ".join(_out(*args, *common).split())  # table titles wrap
-        assert "calibrated (vllm 0.24.0 kernels)" in text, args
+        assert "calibrated mode (vllm 0.24.0 kernels)" in text, args
         doc = json.loads(_out(*args, *common, "--json")) if args[0] != "explain" else None
         if doc is not None:
             assert doc["engine_kernels"] == "vllm 0.24.0 kernels", args

@@ -173,8 +173,3 @@ class Report(_Frozen):
 
     def to_json_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")
-
-
-def mode_name(efficiency: str, engine_kernels: str | None) -> str:
-    """The mode as every output names it: "calibrated", or "calibrated (vllm 0.24.0 kernels)" with an engine."""
-    return efficiency if not engine_kernels else f"{efficiency} ({engine_kernels})"

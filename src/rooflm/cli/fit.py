@@ -51,8 +51,12 @@ def fit_command(
     if output is not None:
         check_output(output, f"profile {output}", (data, *named), field="output")
     fits = fit(points, names)
+    losing = [f for f in fits if not f.beats_catalog]
+    refused = output is not None and bool(losing) and not force
     for f in fits:
         for warning in warnings(f):
+            if refused and warning in verdict(losing[0]):
+                continue  # the one-line refusal below says it
             err.print(Text.assemble(("warning:", "yellow"), f" {warning}"), highlight=False, soft_wrap=True)
     if as_json:
         print_json(fit_document(fits))
@@ -60,8 +64,7 @@ def fit_command(
         show(Group(*(_table(f) for f in fits)))
     if output is None:
         return
-    losing = [f for f in fits if not f.beats_catalog]
-    if losing and not force:
+    if refused:
         raise InvalidInputError(f"not written: {verdict(losing[0])}; --force writes it anyway", field="output")
     write_profile(output, fits, data, __version__, named)
 
