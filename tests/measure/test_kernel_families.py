@@ -107,8 +107,12 @@ def _measured(tmp_path: Path) -> HardwareSpec:
     bf16 = [CurvePoint(dtype="bf16", m=m, shapes=[(1000, 1000)], element_bytes=2, run=_run(t))
             # M=1: 2.004e6 bytes in 2.5e-4 s (8 GB/s); M=64, 1024: 50 and 51.2 GFLOP/s.
             for m, t in ((1, 2.5e-4), (64, 2.56e-3), (1024, 0.04))]
+    # Timed beside the int8 layer on one thread, both at half the bf16 curve's times: the int8 / bf16 ratios applied to
+    # the bf16 curve give back INT8's times, so the family keeps INT8's hand values.
+    half = [p.model_copy(update={"scheme": "bf16", "run": _run(p.run.median_s / 2)}) for p in bf16]
+    int8 = [p.model_copy(update={"run": _run(p.run.median_s / 2)}) for p in INT8]
     meas = Measurements(machine=MACHINE, quick=True, bandwidth=[], matmul=[], curve=bf16, dispatch=_run(1e-6),
-                        eager_steps=[], quant_curve=INT8)
+                        eager_steps=[], quant_curve=half + int8)
     families = kernel_families(meas, ROOF, {"bf16": PEAK})
     cal = _hardware(families)  # checks the families load
     assert set(cal.efficiency.kernel_families) == {"dense", "w8a16"}
@@ -132,6 +136,19 @@ def test_hardware_file_round_trips_the_families(tmp_path: Path) -> None:
     assert fam["w8a16"].compute is not None and fam["w8a16"].compute.value == pytest.approx([0.2, 0.2, 0.2048])
     assert fam["w8a16"].compute.rows == [1, 64, 1024]
     assert "measured by rooflm measure on 2026-01-01" in fam["w8a16"].memory.source
+    assert "w8a16 / bf16 time ratios on one thread" in fam["w8a16"].memory.source
+
+
+def test_quantized_family_is_its_ratio_to_bf16_on_the_bf16_curve() -> None:
+    # bf16 curve: 2.5e-4 s at M=1. Beside it on one thread: bf16 1e-4 s, int8 4e-5 s (0.4 of bf16). The int8 point
+    # becomes 0.4 · 2.5e-4 = 1e-4 s: 1.004e6 bytes / 1e-4 s = 10.04 GB/s → memory capped at 1 of the 10 GB/s roof;
+    # at 5e-5 s beside (0.5 of bf16) it is 1.25e-4 s: 8.032 GB/s → 0.8032.
+    dense = CurvePoint(dtype="bf16", m=1, shapes=[(1000, 1000)], element_bytes=2, run=_run(2.5e-4))
+    ref = dense.model_copy(update={"scheme": "bf16", "run": _run(1e-4)})
+    for beside, expected in ((4e-5, 1.0), (5e-5, 0.8032)):
+        meas = Measurements(machine=MACHINE, quick=True, bandwidth=[], matmul=[], curve=[dense], dispatch=_run(1e-6),
+                            eager_steps=[], quant_curve=[ref, _int8(1, beside)])
+        assert kernel_families(meas, ROOF, {"bf16": PEAK})["w8a16"].memory.value == pytest.approx(expected)
 
 
 def test_unknown_family_in_a_hardware_file_is_refused(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ roofline and the efficiency factors from them is calibrate.py's job.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,8 @@ class Plan:
     dispatch_inner: int = 200
     kernel_rows: int = 512  # tokens of the prefill-sized norm / element-wise benchmarks; 0 skips them
     working_sets: tuple[float, ...] = ()  # CPU: buffer sizes of the cache-level sweep (measure/working_set.py)
-    # CPU: the weight-only quantized kernels timed over M on the same layer (their kernel families), and the Ms.
+    # CPU: the weight-only quantized kernels timed over M on the same layer (their kernel families), bf16 first as
+    # their reference, and the Ms.
     quant_schemes: tuple[str, ...] = ()
     quant_m: tuple[int, ...] = ()
 
@@ -98,7 +100,8 @@ def make_plan(machine: Machine, quick: bool) -> Plan:
         matmul_dtypes=default_dtypes(machine), curve_dtypes=("bf16", "fp32"), curve_m=m_quick if quick else m_full,
         layer=(4096, 14336) if gpu else (2048, 5632), pool_bytes=big, repeats=5 if quick else 11, quick=quick,
         kernel_rows=512 if quick else 1024, working_sets=() if gpu else working_sets(big, 1 if quick else 2),
-        quant_schemes=() if gpu else ("w8a16", "w4a16"), quant_m=(1, 4, 16, 64, 256, 1024) if quick else m_full,
+        quant_schemes=() if gpu else ("bf16", "w8a16", "w4a16"), quant_m=(1, 16, 64, 256) if quick else
+        (1, 4, 16, 64, 128, 256, 512, 1024),
     )
 
 
@@ -207,34 +210,46 @@ def measure_curve(plan: Plan, progress: Progress) -> list[CurvePoint]:
 
 
 def measure_quant_curve(plan: Plan, progress: Progress, skipped: dict[str, str]) -> list[CurvePoint]:
-    """The same decoder layer's GEMMs with int8 and int4 weights and bf16 activations, on PyTorch's CPU kernels
-    (measure/quant.py), weights cold as in measure_curve: what the w8a16 and w4a16 kernel families reach over M."""
+    """The same decoder layer's GEMMs with int8 and int4 weights and bf16 activations on PyTorch's CPU kernels
+    (measure/quant.py), and in bf16 beside them, weights cold as in measure_curve: what the w8a16 and w4a16 kernel
+    families reach over M, relative to bf16 measured the same way. One thread and the process's CPU time, as
+    `rooflm validate --quant` times them: on a shared machine the wall clock counts other processes' turns."""
     torch = require_torch()
     have = available(torch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [p for scheme in plan.quant_schemes for p in _quant_layer_curve(torch, plan, scheme, have, progress,
+                                                                               skipped)]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _quant_layer_curve(torch: Any, plan: Plan, scheme: str, have: list[str], progress: Progress,
+                       skipped: dict[str, str]) -> list[CurvePoint]:
+    if scheme not in have:
+        skipped[f"quant_curve.{scheme}"] = f"this PyTorch has no CPU kernel for {scheme} ({KERNELS[scheme]})"
+        return []
     shapes = plan.layer_shapes
+    first = [quantize(torch, torch.randn(n, k) * 0.02, scheme) for k, n in shapes]
+    layer_bytes = sum(qw.nbytes for qw in first)
+    copies = max(2, math.ceil(plan.pool_bytes / layer_bytes))
+    pool = [first] + [[clone(qw) for qw in first] for _ in range(copies - 1)]
+    per_weight = layer_bytes / sum(k * n for k, n in shapes)
     out: list[CurvePoint] = []
-    for scheme in plan.quant_schemes:
-        if scheme not in have:
-            skipped[f"quant_curve.{scheme}"] = f"this PyTorch has no CPU kernel for {scheme} ({KERNELS[scheme]})"
-            continue
-        first = [quantize(torch, torch.randn(n, k) * 0.02, scheme) for k, n in shapes]
-        layer_bytes = sum(qw.nbytes for qw in first)
-        copies = max(2, math.ceil(plan.pool_bytes / layer_bytes))
-        pool = [first] + [[clone(qw) for qw in first] for _ in range(copies - 1)]
-        per_weight = layer_bytes / sum(k * n for k, n in shapes)
-        for m in plan.quant_m:
-            progress(f"GEMM curve {scheme} M={m}")
-            xs = {k: torch.randn(m, k, dtype=torch.bfloat16) for k, _ in shapes}
-            turn = [0]
+    for m in plan.quant_m:
+        progress(f"GEMM curve {scheme} M={m} (one thread)")
+        xs = {k: torch.randn(m, k, dtype=torch.bfloat16) for k, _ in shapes}
+        turn = [0]
 
-            def layer(xs: dict[int, Any] = xs, turn: list[int] = turn, pool: list[list[QuantWeights]] = pool) -> None:
-                for qw in pool[turn[0] % len(pool)]:
-                    matmul(torch, xs[qw.k], qw)
-                turn[0] += 1
+        def layer(xs: dict[int, Any] = xs, turn: list[int] = turn, pool: list[list[QuantWeights]] = pool) -> None:
+            for qw in pool[turn[0] % len(pool)]:
+                matmul(torch, xs[qw.k], qw)
+            turn[0] += 1
 
-            t = time_fn(layer, device="cpu", warmup=2, repeats=max(plan.repeats, 5))
-            out.append(CurvePoint(dtype="bf16", m=m, shapes=shapes, element_bytes=2, run=Run.of(t), scheme=scheme,
-                                  weight_element_bytes=per_weight))
+        t = time_fn(layer, device="cpu", warmup=1, repeats=max(plan.repeats, 3), clock=time.process_time)
+        out.append(CurvePoint(dtype="bf16", m=m, shapes=shapes, element_bytes=2, run=Run.of(t), scheme=scheme,
+                              weight_element_bytes=per_weight))
     return out
 
 

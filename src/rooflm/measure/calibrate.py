@@ -209,16 +209,31 @@ def kernel_family_curve(points: list[CurvePoint], peak: float, roof: float, sour
 
 
 def kernel_families(m: Measurements, roof: float, peaks: dict[str, float]) -> dict[str, KernelCurve]:
-    """dense from the bf16 GEMM curve, w8a16 and w4a16 from the quantized one, where they were measured; every
-    family against the bf16 peak (weight-only kernels compute in 16 bits)."""
-    if MODEL_DTYPE not in peaks:
+    """dense from the bf16 GEMM curve; w8a16 and w4a16 from the quantized layer curve, each point's time the bf16
+    curve's at its M times the quantized / bf16 ratio timed beside it (same thread count and clock): the ratio is
+    what the quantized kernel costs over bf16, the bf16 curve what this machine's GEMMs take. Every family against
+    the bf16 peak (weight-only kernels compute in 16 bits)."""
+    dense = {p.m: p for p in m.curve if p.family == "dense"}
+    if MODEL_DTYPE not in peaks or not dense:
         return {}
     source = f"measured by rooflm measure on {m.machine.describe()}"
-    by_family: dict[str, list[CurvePoint]] = {}
-    for p in [*m.curve, *m.quant_curve]:
-        if p.family and (p.dtype == MODEL_DTYPE):
-            by_family.setdefault(p.family, []).append(p)
-    return {f: kernel_family_curve(pts, peaks[MODEL_DTYPE], roof, source) for f, pts in by_family.items()}
+    out = {"dense": kernel_family_curve(list(dense.values()), peaks[MODEL_DTYPE], roof, source)}
+    reference = {p.m: p for p in m.quant_curve if p.family == "dense"}
+    for family in dict.fromkeys(p.family for p in m.quant_curve if p.family != "dense"):
+        pts = [_scaled(p, reference[p.m], dense[p.m]) for p in m.quant_curve
+               if p.family == family and p.m in reference and p.m in dense]
+        if pts:
+            out[family] = kernel_family_curve(pts, peaks[MODEL_DTYPE], roof, f"{source}; {family} / bf16 time ratios "
+                                              "on one thread, process CPU time, applied to the bf16 GEMM curve")
+    return out
+
+
+def _scaled(p: CurvePoint, reference: CurvePoint, dense: CurvePoint) -> CurvePoint:
+    """``p`` at the bf16 curve's time for its M times its ratio to the bf16 layer timed beside it."""
+    ratio = dense.run.median_s / reference.run.median_s
+    r = p.run
+    return p.model_copy(update={"run": r.model_copy(update={"median_s": r.median_s * ratio, "min_s": r.min_s * ratio,
+                                                            "max_s": r.max_s * ratio})})
 
 
 def calibrate(m: Measurements) -> Calibration:

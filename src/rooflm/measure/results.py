@@ -111,7 +111,7 @@ class CurvePoint(_Frozen):
     @property
     def family(self) -> str:
         """The kernel family the layer's GEMMs ran on (rooflm.specs.kernels): "dense" for bf16 weights."""
-        return self.scheme or ("dense" if self.dtype == "bf16" else "")
+        return "dense" if (self.scheme or self.dtype) == "bf16" else self.scheme
 
     @property
     def arithmetic_intensity(self) -> float:
@@ -162,5 +162,6 @@ class Measurements(_Frozen):
     eager_steps: list[EagerStep]
     kernels: list[KernelSample] = []
     working_set: list[WorkingSetPoint] = []  # CPU: read bandwidth over working-set sizes (the cache levels)
-    quant_curve: list[CurvePoint] = []  # CPU: the decoder layer's GEMMs with int8 / int4 weights (w8a16, w4a16)
+    # CPU: the decoder layer's GEMMs with bf16, int8 and int4 weights (scheme bf16, w8a16, w4a16), one thread.
+    quant_curve: list[CurvePoint] = []
     skipped: dict[str, str] = {}  # what was not measured, and why
