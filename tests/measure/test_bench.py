@@ -29,7 +29,8 @@ MAX_CPU_BANDWIDTH = 1e12
 def measured(torch: Any) -> Measurements:
     plan = Plan(device="cpu", bandwidth_bytes=(64 * MiB,), matmul_size=256, matmul_dtypes=("fp32", "bf16"),
                 curve_dtypes=("bf16",), curve_m=(1, 256), layer=(256, 512), pool_bytes=64 * MiB, repeats=3,
-                quick=True, eager_layers=(1, 2), dispatch_inner=20, kernel_rows=64)
+                quick=True, eager_layers=(1, 2), dispatch_inner=20, kernel_rows=64, quant_schemes=("bf16", "w8a16", "w4a16"),
+                quant_m=(1, 8))
     labels: list[str] = []
     m = measure_machine(describe_machine("cpu"), plan, labels.append)
     assert len(labels) == plan.steps  # one progress call per step
@@ -80,6 +81,22 @@ def test_gemm_curve_counts_the_layer_work(measured: Measurements) -> None:
     assert all(0 < p.best_flops_per_s < math.inf for p in measured.curve)
 
 
+def test_quantized_curve_counts_the_weights_and_scales(measured: Measurements) -> None:
+    # The same layer's 557,056 weights (sum N = 1,920). int8: 1 byte each + a bf16 scale per output channel:
+    # 557,056 + 2 · 1,920 = 560,896 B. int4: half a byte each + a bf16 scale and zero per group of 128 along K:
+    # 278,528 + 4 · (2·256 + 2·64 + 2·256 + 2·2·512 + 4·256) = 278,528 + 17,408 = 295,936 B.
+    by = {(p.scheme, p.m): p for p in measured.quant_curve}
+    assert set(by) == {(s, m) for s in ("bf16", "w8a16", "w4a16") for m in (1, 8)}
+    assert by["bf16", 1].weight_bytes == 2 * 557_056
+    assert by["w8a16", 1].weight_bytes == pytest.approx(560_896)
+    assert by["w4a16", 1].weight_bytes == pytest.approx(295_936)
+    # M = 8: activations stay bf16, 2 · 8 · 3,968 = 63,488 B on top; FLOPs as the bf16 layer's, 8 · 1,114,112.
+    assert by["w4a16", 8].bytes == pytest.approx(295_936 + 63_488)
+    assert by["w4a16", 8].flops == 8 * 1_114_112
+    assert [by["bf16", 1].family, by["w8a16", 1].family, by["w4a16", 1].family] == ["dense", "w8a16", "w4a16"]
+    assert all(0 < p.run.median_s < 60.0 for p in measured.quant_curve)
+
+
 def test_calibrated_file_round_trips(measured: Measurements, tmp_path: Path) -> None:
     cal = calibrate(measured)
     assert 0 < cal.memory_efficiency <= 1
@@ -91,5 +108,7 @@ def test_calibrated_file_round_trips(measured: Measurements, tmp_path: Path) -> 
     assert hw.memory_bandwidth.value == pytest.approx(cal.memory_bandwidth, rel=1e-5)
     assert hw.peak("bf16") == pytest.approx(cal.peak_flops["bf16"], rel=1e-5)
     assert "measured by rooflm measure on" in hw.memory_bandwidth.source
+    assert set(hw.efficiency.kernel_families) == {"dense", "w8a16", "w4a16"}
+    assert all(0 < c.memory.value <= 1 for c in hw.efficiency.kernel_families.values())
     report = rooflm.analyze("llama-3.1-8b", str(path), phase="decode", batch=1, context=128, efficiency="calibrated")
     assert report.totals.time_s > 0

@@ -50,7 +50,8 @@ def hardware_document(h: HardwareSpec) -> dict[str, Any]:
             "peak_flops_sources": {d: f.source for d, f in h.peak_flops.items()},
             "memory_bandwidth": h.memory_bandwidth.value, "memory_capacity": h.memory_capacity.value,
             "ridge": {d: h.ridge(d) for d in h.supported_dtypes}, "levels": levels_document(h),
-            "kernel_families": {f: c.model_dump() for f, c in curves_for(h.efficiency.kernel_class).items()}}
+            "kernel_families": {f: c.model_dump() for f, c in
+                                curves_for(h.efficiency.kernel_class, h.efficiency.kernel_families).items()}}
 
 
 def levels_document(h: HardwareSpec) -> list[dict[str, Any]]:

@@ -100,12 +100,15 @@ def _calibrated(h: HardwareSpec) -> Table:
 
 
 def _kernel_families(h: HardwareSpec) -> Table | None:
-    """The measured kernel families of the device's class: what times its GEMMs and attention in calibrated mode."""
+    """The measured kernel families of the device (its own, then its class's): what times its GEMMs and attention in
+    calibrated mode."""
     cls = h.efficiency.kernel_class
-    curves = curves_for(cls)
+    curves = curves_for(cls, h.efficiency.kernel_families)
     if not curves:
         return None
-    table = _figure_table(f"calibrated mode: kernel families of the {cls} class (data/kernels.toml)")
+    title = (f"the {cls} class (data/kernels.toml)" if cls else "this device") + \
+        (", measured on this device where the file has them" if cls and h.efficiency.kernel_families else "")
+    table = _figure_table(f"calibrated mode: kernel families of {title}")
     for family, c in curves.items():
         table.add_row(f"{family}: memory", f"{c.memory.value:.3g} of the bandwidth", c.memory.source)
         table.add_row(f"{family}: fill", f"{units.seconds(c.fill.value)} per kernel", c.fill.source)

@@ -160,11 +160,12 @@ def efficiency_for(hw: HardwareSpec, mode: str = "ideal", *, memory: float | Non
              **{f"compute_curve.{d}": c.source for d, c in e.compute_curve.items()},
              **{f"kernel_overhead.{k}": f.source for k, f in e.kernel_overhead_by_kind.items()},
              **{f"memory.{k}": f.source for k, f in e.memory_by_kind.items()},
-             **_kernel_sources(e.kernel_class, curves_for(e.kernel_class))},
+             **_kernel_sources(e.kernel_class, curves_for(e.kernel_class)),
+             **_kernel_sources("measured", e.kernel_families)},
             {d: (tuple(c.rows), tuple(c.value)) for d, c in e.compute_curve.items()},
             {k: f.value for k, f in e.kernel_overhead_by_kind.items()},
             {k: f.value for k, f in e.memory_by_kind.items()},
-            curves_for(e.kernel_class),
+            curves_for(e.kernel_class, e.kernel_families),
         )
     return Efficiency(
         eff.mode,

@@ -7,6 +7,7 @@ roofline and the efficiency factors from them is calibrate.py's job.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from rooflm.measure.configs import tiny_config
 from rooflm.measure.decoder import eager_decode
 from rooflm.measure.kernels import measure_kernels
 from rooflm.measure.machine import Machine
+from rooflm.measure.quant import KERNELS, QuantWeights, available, clone, matmul, quantize
 from rooflm.measure.results import (
     BandwidthSample,
     CurvePoint,
@@ -50,6 +52,10 @@ class Plan:
     dispatch_inner: int = 200
     kernel_rows: int = 512  # tokens of the prefill-sized norm / element-wise benchmarks; 0 skips them
     working_sets: tuple[float, ...] = ()  # CPU: buffer sizes of the cache-level sweep (measure/working_set.py)
+    # CPU: the weight-only quantized kernels timed over M on the same layer (their kernel families), bf16 first as
+    # their reference, and the Ms.
+    quant_schemes: tuple[str, ...] = ()
+    quant_m: tuple[int, ...] = ()
 
     @property
     def layer_shapes(self) -> list[tuple[int, int]]:
@@ -60,7 +66,8 @@ class Plan:
     @property
     def steps(self) -> int:
         return (3 * len(self.bandwidth_bytes) + len(self.matmul_dtypes) + len(self.curve_dtypes) * len(self.curve_m)
-                + 1 + len(self.eager_layers) + (5 if self.kernel_rows else 0) + len(self.working_sets))
+                + 1 + len(self.eager_layers) + (5 if self.kernel_rows else 0) + len(self.working_sets)
+                + len(self.quant_schemes) * len(self.quant_m))
 
 
 def default_dtypes(machine: Machine) -> tuple[str, ...]:
@@ -93,6 +100,8 @@ def make_plan(machine: Machine, quick: bool) -> Plan:
         matmul_dtypes=default_dtypes(machine), curve_dtypes=("bf16", "fp32"), curve_m=m_quick if quick else m_full,
         layer=(4096, 14336) if gpu else (2048, 5632), pool_bytes=big, repeats=5 if quick else 11, quick=quick,
         kernel_rows=512 if quick else 1024, working_sets=() if gpu else working_sets(big, 1 if quick else 2),
+        quant_schemes=() if gpu else ("bf16", "w8a16", "w4a16"), quant_m=(1, 16, 64, 256) if quick else
+        (1, 4, 16, 64, 128, 256, 512, 1024),
     )
 
 
@@ -200,6 +209,50 @@ def measure_curve(plan: Plan, progress: Progress) -> list[CurvePoint]:
     return out
 
 
+def measure_quant_curve(plan: Plan, progress: Progress, skipped: dict[str, str]) -> list[CurvePoint]:
+    """The same decoder layer's GEMMs with int8 and int4 weights and bf16 activations on PyTorch's CPU kernels
+    (measure/quant.py), and in bf16 beside them, weights cold as in measure_curve: what the w8a16 and w4a16 kernel
+    families reach over M, relative to bf16 measured the same way. One thread and the process's CPU time, as
+    `rooflm validate --quant` times them: on a shared machine the wall clock counts other processes' turns."""
+    torch = require_torch()
+    have = available(torch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [p for scheme in plan.quant_schemes for p in _quant_layer_curve(torch, plan, scheme, have, progress,
+                                                                               skipped)]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _quant_layer_curve(torch: Any, plan: Plan, scheme: str, have: list[str], progress: Progress,
+                       skipped: dict[str, str]) -> list[CurvePoint]:
+    if scheme not in have:
+        skipped[f"quant_curve.{scheme}"] = f"this PyTorch has no CPU kernel for {scheme} ({KERNELS[scheme]})"
+        return []
+    shapes = plan.layer_shapes
+    first = [quantize(torch, torch.randn(n, k) * 0.02, scheme) for k, n in shapes]
+    layer_bytes = sum(qw.nbytes for qw in first)
+    copies = max(2, math.ceil(plan.pool_bytes / layer_bytes))
+    pool = [first] + [[clone(qw) for qw in first] for _ in range(copies - 1)]
+    per_weight = layer_bytes / sum(k * n for k, n in shapes)
+    out: list[CurvePoint] = []
+    for m in plan.quant_m:
+        progress(f"GEMM curve {scheme} M={m} (one thread)")
+        xs = {k: torch.randn(m, k, dtype=torch.bfloat16) for k, _ in shapes}
+        turn = [0]
+
+        def layer(xs: dict[int, Any] = xs, turn: list[int] = turn, pool: list[list[QuantWeights]] = pool) -> None:
+            for qw in pool[turn[0] % len(pool)]:
+                matmul(torch, xs[qw.k], qw)
+            turn[0] += 1
+
+        t = time_fn(layer, device="cpu", warmup=1, repeats=max(plan.repeats, 3), clock=time.process_time)
+        out.append(CurvePoint(dtype="bf16", m=m, shapes=shapes, element_bytes=2, run=Run.of(t), scheme=scheme,
+                              weight_element_bytes=per_weight))
+    return out
+
+
 def measure_dispatch(plan: Plan, progress: Progress) -> Run:
     """One-element adds back to back: the fixed cost of issuing one kernel (dispatch on a CPU, launch on a GPU)."""
     torch = require_torch()
@@ -233,6 +286,8 @@ def measure_machine(machine: Machine, plan: Plan, progress: Progress | None = No
         kernels = measure_kernels(plan.device, plan.kernel_rows, plan.layer, plan.pool_bytes, plan.repeats, note) \
             if plan.kernel_rows else []
         levels = measure_working_set(plan.working_sets, plan.repeats, note)
+        quant_curve = measure_quant_curve(plan, note, skipped) if plan.quant_schemes else []
     eager = measure_eager_steps(plan, note)
     return Measurements(machine=machine, quick=plan.quick, bandwidth=bandwidth, matmul=matmul, curve=curve,
-                        dispatch=dispatch, eager_steps=eager, kernels=kernels, working_set=levels, skipped=skipped)
+                        dispatch=dispatch, eager_steps=eager, kernels=kernels, working_set=levels, skipped=skipped,
+                        quant_curve=quant_curve)

@@ -22,6 +22,8 @@ from typing import NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from rooflm.measure.results import CurvePoint, EagerStep, Measurements
+from rooflm.specs.figures import Figure, GemmCurve
+from rooflm.specs.kernels import KernelCurve
 
 # A curve point whose time exceeds the memory-bound time by this factor is taken as compute-bound.
 COMPUTE_BOUND_MARGIN = 1.1
@@ -49,6 +51,8 @@ class Calibration(BaseModel):
     overhead_note: str
     memory_by_kind: dict[str, float] = {}
     memory_by_kind_notes: dict[str, str] = {}
+    # The device's own kernel families (dense, w8a16, w4a16 on a CPU), each figure's source the measurement.
+    kernel_families: dict[str, KernelCurve] = {}
 
 
 def bandwidth_roof(m: Measurements) -> tuple[float, str]:
@@ -181,6 +185,57 @@ def memory_by_kind(m: Measurements, roof: float) -> tuple[dict[str, float], dict
     return values, notes
 
 
+def kernel_family_curve(points: list[CurvePoint], peak: float, roof: float, source: str) -> KernelCurve:
+    """One family from its layer GEMMs over M, in data/kernels.toml's shape: ``memory`` is the fraction of the roof
+    the smallest M streamed (its bytes / time: the dequantizing kernels may already be slower than the stream there),
+    ``fill`` 0 (the layer's GEMMs are all large: a fixed cost per kernel is not separable from the stream and stays
+    in ``memory``), ``compute`` achieved / the 16-bit peak where compute binds (compute_curve; none: never bound).
+    At every measured M, max(compute, memory) time is the measured time where the curve is not smoothed."""
+    pts = sorted(points, key=lambda p: p.m)
+    first = pts[0]
+    memory = min(1.0, first.bytes / first.run.median_s / roof)
+    fitted = compute_curve(pts, peak, roof * memory)
+    family = first.family
+    compute = None if fitted is None else GemmCurve(
+        rows=[float(r) for r in fitted.rows], value=fitted.values, source=source,
+        note=(f"{family}: achieved / bf16 peak of a decoder layer's GEMMs (weights cold) where compute binds; held "
+              f"flat below M={fitted.first_compute_bound}"))
+    return KernelCurve(
+        memory=Figure(value=memory, source=source,
+                      note=f"{family}: layer GEMMs at M={first.m}, {first.bytes / first.run.median_s / 1e9:.2f} GB/s "
+                           f"of {roof / 1e9:.2f} GB/s (weights, scales and activations)"),
+        fill=Figure(value=0.0, source=source, note="not separated from the stream: the layer's GEMMs are all large"),
+        compute=compute)
+
+
+def kernel_families(m: Measurements, roof: float, peaks: dict[str, float]) -> dict[str, KernelCurve]:
+    """dense from the bf16 GEMM curve; w8a16 and w4a16 from the quantized layer curve, each point's time the bf16
+    curve's at its M times the quantized / bf16 ratio timed beside it (same thread count and clock): the ratio is
+    what the quantized kernel costs over bf16, the bf16 curve what this machine's GEMMs take. Every family against
+    the bf16 peak (weight-only kernels compute in 16 bits)."""
+    dense = {p.m: p for p in m.curve if p.family == "dense"}
+    if MODEL_DTYPE not in peaks or not dense:
+        return {}
+    source = f"measured by rooflm measure on {m.machine.describe()}"
+    out = {"dense": kernel_family_curve(list(dense.values()), peaks[MODEL_DTYPE], roof, source)}
+    reference = {p.m: p for p in m.quant_curve if p.family == "dense"}
+    for family in dict.fromkeys(p.family for p in m.quant_curve if p.family != "dense"):
+        pts = [_scaled(p, reference[p.m], dense[p.m]) for p in m.quant_curve
+               if p.family == family and p.m in reference and p.m in dense]
+        if pts:
+            out[family] = kernel_family_curve(pts, peaks[MODEL_DTYPE], roof, f"{source}; {family} / bf16 time ratios "
+                                              "on one thread, process CPU time, applied to the bf16 GEMM curve")
+    return out
+
+
+def _scaled(p: CurvePoint, reference: CurvePoint, dense: CurvePoint) -> CurvePoint:
+    """``p`` at the bf16 curve's time for its M times its ratio to the bf16 layer timed beside it."""
+    ratio = dense.run.median_s / reference.run.median_s
+    r = p.run
+    return p.model_copy(update={"run": r.model_copy(update={"median_s": r.median_s * ratio, "min_s": r.min_s * ratio,
+                                                            "max_s": r.max_s * ratio})})
+
+
 def calibrate(m: Measurements) -> Calibration:
     roof, bw_note = bandwidth_roof(m)
     peaks, peak_notes = peak_roofs(m)
@@ -211,6 +266,6 @@ def calibrate(m: Measurements) -> Calibration:
         memory_efficiency=eta_mem, memory_efficiency_note=mem_note, compute_efficiency=efficiency,
         compute_curve=curves, curve_notes=curve_notes, dispatch_overhead_s=m.dispatch.median_s,
         op_overhead_s=op_s, step_overhead_s=step_s, overhead_note=overhead_note, memory_by_kind=by_kind,
-        memory_by_kind_notes=kind_notes,
+        memory_by_kind_notes=kind_notes, kernel_families=kernel_families(m, roof, peaks) if m.quant_curve else {},
     )
 

@@ -85,11 +85,27 @@ def hardware_toml(cal: Calibration, machine: Machine, name: str | None = None, l
     if cal.memory_by_kind:
         lines += ["", "[efficiency.memory_by_kind]",
                   *(f"{k} = {fig(v, src, cal.memory_by_kind_notes.get(k, ''))}" for k, v in cal.memory_by_kind.items())]
+    lines += families_toml(cal)
     lines += ["", "[efficiency.kernel_overhead_by_kind]",
               "embedding = " + fig(cal.op_overhead_s + cal.step_overhead_s, src,
                                    "the per-operator cost plus the fixed cost of each forward call (masks, rotary "
                                    "tables, output objects), charged once per step to its first operator")]
     return "\n".join(lines + (levels or [])) + "\n"
+
+
+def families_toml(cal: Calibration) -> list[str]:
+    """[efficiency.kernel_families.<family>]: this device's own kernel families (calibrate.kernel_families)."""
+    out: list[str] = []
+    for family, c in cal.kernel_families.items():
+        out += ["", f"[efficiency.kernel_families.{family}]",
+                f"memory = {_figure(c.memory.value, c.memory.source, c.memory.note)}",
+                f"fill = {_figure(c.fill.value, c.fill.source, c.fill.note)}"]
+        if c.compute is not None:
+            out += ["", f"[efficiency.kernel_families.{family}.compute]",
+                    f"rows = [{', '.join(f'{r:g}' for r in c.compute.rows)}]",
+                    f"value = [{', '.join(f'{v:.4g}' for v in c.compute.value)}]",
+                    f"source = {_q(c.compute.source)}", f"note = {_q(c.compute.note)}"]
+    return out
 
 
 def write_hardware_file(path: Path, cal: Calibration, m: Measurements, name: str | None = None) -> HardwareSpec:

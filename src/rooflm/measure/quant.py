@@ -160,7 +160,7 @@ def run_quant(spec: ModelSpec, hw: HardwareSpec, batches: list[int], schemes: li
         step = [qw for _ in range(layers) for qw in _layer(torch, shapes, scheme)]
         step_bytes = float(sum(qw.nbytes for qw in step))
         copies = max(2, math.ceil(pool_bytes / step_bytes))
-        stacks = [step] + [[_clone(torch, qw) for qw in step] for _ in range(copies - 1)]
+        stacks = [step] + [[clone(qw) for qw in step] for _ in range(copies - 1)]
         per_layer = len(shapes)
         # Every layer's instance of the GEMM in every copy, one per call: its weights are cold each time.
         gemms = [[stack[single + j * per_layer]] for stack in stacks for j in range(layers)]
@@ -180,7 +180,8 @@ def run_quant(spec: ModelSpec, hw: HardwareSpec, batches: list[int], schemes: li
     return out
 
 
-def _clone(torch: Any, qw: QuantWeights) -> QuantWeights:
+def clone(qw: QuantWeights) -> QuantWeights:
+    """A copy in fresh memory (a cold weight when the copies outgrow the caches)."""
     return QuantWeights(qw.scheme, tuple(t.clone() for t in qw.tensors), qw.k, qw.n)
 
 

@@ -91,6 +91,10 @@ class CurvePoint(_Frozen):
     shapes: list[tuple[int, int]]
     element_bytes: float
     run: Run  # one whole layer: every shape once
+    # Weight-only quantized kernels (quant_curve): the scheme, and the bytes its weights take per element, scales and
+    # zero points included (the activations stay in ``dtype``). "" and 0: plain ``dtype`` weights.
+    scheme: str = ""
+    weight_element_bytes: float = 0.0
 
     @property
     def flops(self) -> float:
@@ -98,11 +102,16 @@ class CurvePoint(_Frozen):
 
     @property
     def weight_bytes(self) -> float:
-        return sum(k * n * self.element_bytes for k, n in self.shapes)
+        return sum(k * n * (self.weight_element_bytes or self.element_bytes) for k, n in self.shapes)
 
     @property
     def bytes(self) -> float:
         return self.weight_bytes + sum((self.m * k + self.m * n) * self.element_bytes for k, n in self.shapes)
+
+    @property
+    def family(self) -> str:
+        """The kernel family the layer's GEMMs ran on (rooflm.specs.kernels): "dense" for bf16 weights."""
+        return "dense" if (self.scheme or self.dtype) == "bf16" else self.scheme
 
     @property
     def arithmetic_intensity(self) -> float:
@@ -153,4 +162,6 @@ class Measurements(_Frozen):
     eager_steps: list[EagerStep]
     kernels: list[KernelSample] = []
     working_set: list[WorkingSetPoint] = []  # CPU: read bandwidth over working-set sizes (the cache levels)
+    # CPU: the decoder layer's GEMMs with bf16, int8 and int4 weights (scheme bf16, w8a16, w4a16), one thread.
+    quant_curve: list[CurvePoint] = []
     skipped: dict[str, str] = {}  # what was not measured, and why

@@ -33,7 +33,7 @@ from rooflm.specs.figures import (
     GemmCurve,
 )
 from rooflm.specs.files import MAX_SPEC_BYTES, path_test, read_limited
-from rooflm.specs.kernels import check_kernel_class
+from rooflm.specs.kernels import KernelCurve, check_families, check_kernel_class
 from rooflm.specs.levels import MemoryLevel, check_levels
 from rooflm.specs.names import closest, normalise_name
 
@@ -91,7 +91,7 @@ class Efficiency(BaseModel):
     """Achievable fractions of the datasheet roofs, used by the ``calibrated`` mode. ``compute_curve`` (per dtype,
     vs GEMM rows), ``kernel_overhead_by_kind`` and ``memory_by_kind`` (per operator kind) are optional refinements
     from measurements. ``kernel_class`` names the device class whose kernel-family curves (data/kernels.toml)
-    time the GEMMs; without it the flat fractions apply."""
+    time the GEMMs, ``kernel_families`` the device's own measured ones; without either the flat fractions apply."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -102,6 +102,14 @@ class Efficiency(BaseModel):
     kernel_overhead_by_kind: dict[str, Figure] = {}
     memory_by_kind: dict[str, Figure] = {}
     kernel_class: str | None = None
+    # This device's own kernel families, measured by `rooflm measure` (CPU: PyTorch's bf16, int8 and int4 weight
+    # GEMMs over M); they outrank the class's families of the same name.
+    kernel_families: dict[str, KernelCurve] = {}
+
+    @field_validator("kernel_families")
+    @classmethod
+    def _known_families(cls, v: dict[str, KernelCurve]) -> dict[str, KernelCurve]:
+        return check_families(v)
 
     @field_validator("kernel_class")
     @classmethod

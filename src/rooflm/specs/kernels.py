@@ -69,9 +69,24 @@ def find_curve(kernels: dict[str, KernelCurve], family: str) -> KernelCurve | No
 
 
 @lru_cache(maxsize=1)
-def _table() -> dict[str, dict[str, KernelCurve]]:
+def _raw() -> dict:
     with KERNELS_FILE.open("rb") as fh:
-        raw = tomllib.load(fh)
+        return tomllib.load(fh)
+
+
+def check_families(curves: dict[str, KernelCurve]) -> dict[str, KernelCurve]:
+    """Refuse a family (or variant) that kernels.toml does not name, when a hardware file carries its own
+    measured families (a ValueError names the key there)."""
+    known = set(_raw()["families"])
+    unknown = sorted(f for f in curves if base_family(f) not in known)
+    if unknown:
+        raise ValueError(f"unknown kernel family(ies) {unknown}; known: {sorted(known)}")
+    return curves
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, dict[str, KernelCurve]]:
+    raw = _raw()
     families = set(raw["families"])
     out: dict[str, dict[str, KernelCurve]] = {}
     for cls in raw["classes"]:
@@ -87,10 +102,16 @@ def kernel_classes() -> list[str]:
     return list(_table())
 
 
-def curves_for(kernel_class: str | None) -> dict[str, KernelCurve]:
-    """The families measured on a device class; {} for a device without one (flat fractions apply)."""
+def curves_for(kernel_class: str | None, measured: dict[str, KernelCurve] | None = None) -> dict[str, KernelCurve]:
+    """The families measured on a device class; {} for a device without one (flat fractions apply). ``measured``:
+    the families a hardware file carries from its own device (`rooflm measure`), which outrank its class's, measured
+    on other devices of the class."""
     if kernel_class is None:
-        return {}
+        return dict(measured or {})
+    return {**_class_curves(kernel_class), **(measured or {})}
+
+
+def _class_curves(kernel_class: str) -> dict[str, KernelCurve]:
     table = _table()
     if kernel_class not in table:
         raise InvalidInputError(f"unknown kernel class {kernel_class!r}; known: {', '.join(table)}",
