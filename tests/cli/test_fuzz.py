@@ -151,7 +151,7 @@ NEEDS: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {
     ("serving",): st.tuples(_LOAD, st.integers(1, 48)).map(lambda n: [*n[0], "--requests", str(n[1])]),
     # plan: a small search (2 GPUs, one scheme, one KV dtype, one limit each, two loads) unless the example overrides it.
     ("plan",): st.just(["--gpus", "2", "--quant", "bf16", "--kv-dtype", "bf16", "--max-running", "32",
-                        "--max-tokens-per-step", "2048", "--concurrency", "1,8"]),
+                        "--max-num-batched-tokens", "2048", "--concurrency", "1,8"]),
 }
 # Commands that always get their NEEDS: plan's default search takes seconds (bench_plan.py), the fuzz wants many
 # small ones (its flags still override the small search's when drawn).

@@ -26,6 +26,7 @@ from rooflm.cli.options import (
     Hardware,
     Json,
     Model,
+    OldSchemes,
     Phase,
     with_deployment,
 )
@@ -145,8 +146,10 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
 @user_errors
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("quant",))
 def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
-          schemes: Annotated[str, typer.Option(help="Schemes to compare; the first is the baseline unless --baseline. "
-                                               "Add a KV dtype as scheme+kv-fp8.")] = "bf16,fp8,w4a16,w4a8",
+          quant: Annotated[str, typer.Option("--quant", "-q", help="Schemes to compare; the first is the baseline "
+                                             "unless --baseline. Add a KV dtype as scheme+kv-fp8.")
+                           ] = "bf16,fp8,w4a16,w4a8",
+          schemes: OldSchemes = None,
           baseline: Annotated[str | None, typer.Option(help="The scheme speed-ups are relative to.")] = None,
           batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:4096:x2",
           prompt_len: Annotated[str, typer.Option(help="List or range, like --batch.")] = "1024",
@@ -160,7 +163,8 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
     if as_json and csv:
         raise InvalidInputError("--json and --csv both given: each prints the whole comparison, so give one",
                                 field="csv")
-    cmp = compare_quant(model, hardware, schemes=[s.strip() for s in schemes.split(",") if s.strip()],
+    listed = quant if schemes is None else schemes
+    cmp = compare_quant(model, hardware, schemes=[s.strip() for s in listed.split(",") if s.strip()],
                         baseline=baseline, phase=phase, batch=parse_int_list(batch, "batch"),
                         prompt_len=parse_int_list(prompt_len, "prompt-len"),
                         context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,

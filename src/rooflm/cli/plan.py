@@ -12,7 +12,7 @@ from rich.table import Table
 
 from rooflm import units
 from rooflm.analyses.axes import parse_int_list
-from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
+from rooflm.cli.options import Hardware, Json, Model, OldBudgets, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.cli.serving import Emit, LengthText, ms_cell, num_cell, print_launch
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
@@ -52,7 +52,8 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
          max_running: Annotated[str, typer.Option(help="Requests running at once searched (vLLM max_num_seqs).")
                                 ] = "32,64,128,256,512",
          max_num_batched_tokens: Annotated[str, typer.Option(
-             "--max-tokens-per-step", help="Rows per step searched (vLLM max_num_batched_tokens).")] = "2048,8192",
+             help="Tokens per step searched: decode rows + prefill chunk (vLLM's own name).")] = "2048,8192",
+         max_tokens_per_step: OldBudgets = None,
          concurrency: Annotated[str, typer.Option(help="Closed-loop users searched: 1,8,64 or 1:2048:x2.")
                                 ] = "1:2048:x2",
          disaggregate: Disaggregate = "auto", kv_link: KvLinkFlag = None,
@@ -74,7 +75,7 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
     result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
                       kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
                       max_running=_ints(max_running, "max-running"),
-                      max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
+                      max_tokens_per_step=_ints(max_tokens_per_step or max_num_batched_tokens, "max-num-batched-tokens"),
                       concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
                       ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
                       workers=workers, **deployment)
@@ -117,7 +118,7 @@ def _row(p: PlanPoint) -> list[str]:
     return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m[E2E_PER_USER], 1),
             num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
             ms_cell(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
-            str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
+            str(c["max_running"]), str(c["max_num_batched_tokens"]), str(c["concurrency"]), p.bound]
 
 
 def targets_cell(p: PlanPoint, slo: tuple[float | None, float | None]) -> str:

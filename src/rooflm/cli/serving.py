@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from rooflm.analyses.axes import parse_int_list
-from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
+from rooflm.cli.options import Hardware, Json, Model, OldBudget, lower_case, with_deployment
 from rooflm.cli.output import out, print_json, show, user_errors
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
@@ -55,14 +55,15 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             max_running: Annotated[int | None, typer.Option(help="Requests running at once per replica "
                                                                  "(vLLM max_num_seqs; default 256).")] = None,
             max_num_batched_tokens: Annotated[int | None, typer.Option(
-                "--max-tokens-per-step", help="Rows per step: decode rows + prefill chunk (vLLM "
-                                              "max_num_batched_tokens; default 8192).")] = None,
+                help="Tokens per step: decode rows + prefill chunk (vLLM's own name; default 8192).")] = None,
+            max_tokens_per_step: OldBudget = None,
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
             disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None, emit: Emit = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     engine = None if emit is None else engine_launch.check_engine(emit)
+    max_num_batched_tokens = max_num_batched_tokens if max_tokens_per_step is None else max_tokens_per_step
     users, rates = loads(concurrency, request_rate)
     result = serve_traffic(
         model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,

@@ -95,9 +95,9 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   max_tokens_per_step=max_tokens_per_step, kv_blocks=kv_blocks,
                   mean_context=m.mean_prompt + m.mean_gen, **deployment)
     if steps.engine.max_tokens_per_step < steps.engine.max_running:
-        raise InvalidInputError(f"{arg('max_tokens_per_step')} ({steps.engine.max_tokens_per_step:,}) must be at least "
+        raise InvalidInputError(f"{arg('max_num_batched_tokens')} ({steps.engine.max_tokens_per_step:,}) must be at least "
                                 f"{arg('max_running')} ({steps.engine.max_running:,}): every running request needs a row per "
-                                "step (vLLM refuses the same)", field="max_tokens_per_step")
+                                "step (vLLM refuses the same)", field="max_num_batched_tokens")
     loads = np.asarray(values, dtype=np.float64)
     pools = None
     if split is not None:

@@ -94,13 +94,13 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
         raise InvalidInputError(f"acceptance and draft need speculative decoding: add {arg('spec_tokens')} values ≥ 1 (e.g. "
                                 "0,3 searches it off and on)", field="spec_tokens")
     running = space.integers(max_running, space.DEFAULT_MAX_RUNNING, "max_running", 1, 10**6)
-    budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_tokens_per_step", 1, 10**6)
+    budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_num_batched_tokens", 1, 10**6)
     loads = space.integers(concurrency, space.DEFAULT_CONCURRENCY, "concurrency", 1, 10**6)
     limits = [(r, t) for r in running for t in budgets if t >= r]  # serving refuses a budget below max_running
     if not limits:
-        raise InvalidInputError(f"every {arg('max_tokens_per_step')} ({', '.join(map(str, budgets))}) is below every "
+        raise InvalidInputError(f"every {arg('max_num_batched_tokens')} ({', '.join(map(str, budgets))}) is below every "
                                 f"{arg('max_running')} ({', '.join(map(str, running))}): each running request needs a row",
-                                field="max_tokens_per_step")
+                                field="max_num_batched_tokens")
     spec, hw = resolve_model(model), load_hardware(hardware)
     traffic = _traffic(spec, prompt_len, gen_len, seed)
     quants = space.names(quant, space.DEFAULT_QUANTS, "quant")
@@ -257,7 +257,7 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
         d = t.deployment(extra) if split is None else t.replica(extra)
         config = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant, "kv_dtype": t.kv_dtype,
                   "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
-                  "max_running": r, "max_tokens_per_step": b, "concurrency": users}
+                  "max_running": r, "max_num_batched_tokens": b, "concurrency": users}
         metrics = {name: (None if not np.isfinite(flat[name][i]) else float(flat[name][i]))
                    for name in (*METRICS, E2E_PER_USER)}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
