@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from rooflm.analyses import documents
 from rooflm.analyses.analyze import analyze as _analyze
 from rooflm.analyses.axes import parse_int_list
 from rooflm.analyses.critical import critical_batch as _critical_batch
-from rooflm.analyses.quant_comparison import compare_quant
+from rooflm.analyses.quant_comparison import RequestView, compare_quant
 from rooflm.analyses.sweep import sweep as _sweep
 from rooflm.analyses.sweep import sweep_chunks, write_csv, write_json
 from rooflm.cli import render, render_hardware
@@ -177,6 +178,21 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
         cmp.write_csv(sys.stdout)
     else:
         out.print(render.quant_table(cmp))
+        if cmp.request is not None and cmp.request.verdict_changes:
+            out.print(_verdict_changes(cmp.request, model, hardware, deployment), highlight=False, soft_wrap=True)
+
+
+def _verdict_changes(v: RequestView, model: str, hardware: str, deployment: Deployment) -> str:
+    """The line that says the prefill turns the ranking round, and the serving runs that settle it under a traffic."""
+    at = max(range(len(v.batch)), key=v.batch.__getitem__)
+    layout = "".join(f" --{k} {deployment[k]}" for k in ("tp", "ep", "pp", "dp") if k in deployment)  # type: ignore[literal-required]
+    run = (f"rooflm serving --model {shlex.quote(model)} --hardware {shlex.quote(hardware)}{layout} --concurrency "
+           f"{v.batch[at]} --prompt-len {v.prompt_len} --gen-len {v.gen_len} --quant")
+    return (f"the prefill changes the verdict: {v.best_on_steps} is fastest on decode steps at batch {v.batch[at]:,}, "
+            f"{v.best_on_request} on whole requests ({v.best_on_request} "
+            f"{v.speedup[v.best_on_request][at]:.2f}×, {v.best_on_steps} {v.speedup[v.best_on_steps][at]:.2f}× over "
+            f"{next(iter(v.speedup))}); compare them under a traffic: {run} {v.best_on_request}, then --quant "
+            f"{v.best_on_steps}")
 
 
 @app.command()
