@@ -109,6 +109,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "comm_algorithm": _mostly(_cased(["auto", "ring", "tree"]), ANY),
     "comm_overlap": FLOAT, "step_overhead": FLOAT, "gpu_memory_utilization": FLOAT,
     "max_num_batched_tokens": _mostly(st.sampled_from(["512", "2048", "8192"]), INT),
+    "max_tokens_per_step": _mostly(st.sampled_from(["512", "2048", "8192"]), INT),  # its former name, still read
     "hot_expert_factor": FLOAT, "hot_expert_fraction": FLOAT,
     "mla_decode": _mostly(_cased(["absorbed", "naive"]), ANY),
     "dequant_ops": FLOAT, "kv_dequant_ops": FLOAT, "threshold": FLOAT,

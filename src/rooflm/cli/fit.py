@@ -15,7 +15,7 @@ from rich.text import Text
 
 from rooflm import __version__
 from rooflm.cli.options import Json
-from rooflm.cli.output import err, print_json, show, user_errors
+from rooflm.cli.output import err, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.core.profile_params import BY_NAME
 from rooflm.errors import InvalidInputError
 from rooflm.specs.files import check_output
@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # solve and profile import scipy (~0.5 s): at first use, not 
 
 
 @user_errors
+@with_wide
 def fit_command(
     data: Annotated[Path, typer.Argument(help="Measurement table (.csv or .json); see examples/measurements.csv.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the profile (TOML) here.")] = None,
@@ -44,7 +45,8 @@ def fit_command(
     named = tuple(dict.fromkeys(v for p in points for v in (p.model, p.device)))
     if output is not None:
         check_output(output, f"profile {output}", (data, *named), field="output")
-    fits = fit(points, names)
+    with progress_bar("fit: fitting each device's points", quiet=as_json) as progress:
+        fits = fit(points, names, progress)
     if output is not None:
         write_profile(output, fits, data, __version__, named)
     for f in fits:

@@ -16,8 +16,8 @@ from rooflm.analyses.analyze import analyze as _analyze
 from rooflm.analyses.axes import parse_int_list
 from rooflm.analyses.critical import critical_batch as _critical_batch
 from rooflm.analyses.quant_comparison import RequestView, compare_quant
+from rooflm.analyses.sweep import SweepResult, count_points, sweep_chunks, write_csv, write_json
 from rooflm.analyses.sweep import sweep as _sweep
-from rooflm.analyses.sweep import sweep_chunks, write_csv, write_json
 from rooflm.cli import render, render_hardware
 from rooflm.cli.fit import fit_command
 from rooflm.cli.measure import measure, validate
@@ -31,7 +31,7 @@ from rooflm.cli.options import (
     Phase,
     with_deployment,
 )
-from rooflm.cli.output import err, out, print_error, print_json, show, user_errors
+from rooflm.cli.output import err, out, print_error, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.cli.plan import plan
 from rooflm.cli.plot import plot, serve
 from rooflm.cli.regimes import regimes
@@ -39,6 +39,7 @@ from rooflm.cli.serving import serving
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.explain.prose import explain as _explain
+from rooflm.kinds import Progress as ProgressCallback
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import families, load_model
 
@@ -90,6 +91,7 @@ app.add_typer(hardware_app, name="hardware")
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment()
 def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
@@ -107,6 +109,7 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment()
 def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:1024:x2",
@@ -122,15 +125,33 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
         "phase": phase, "batch": parse_int_list(batch, "batch"), "prompt_len": parse_int_list(prompt_len, "prompt-len"),
         "context": None if context is None else parse_int_list(context, "context"), "gen_len": gen_len,
         "lm_head_all_tokens": lm_head_all_tokens, **deployment}
-    if as_json or csv:
+    if as_json:
         # A chunk at a time: the memory needed does not grow with the sweep (an oversize one is refused up front).
-        (write_json if as_json else write_csv)(sweep_chunks(model, hardware, **request), sys.stdout)
+        write_json(sweep_chunks(model, hardware, **request), sys.stdout)
+    elif csv:
+        chunks = sweep_chunks(model, hardware, **request)
+        with progress_bar("sweep: pricing points") as progress:
+            write_csv(_counted(chunks, count_points(**{k: request[k] for k in _AXES}), progress), sys.stdout)
     else:
-        out.print(render.sweep_table(_sweep(model, hardware, **request)))
+        show(render.sweep_table(_sweep(model, hardware, **request)))
+
+
+_AXES = ("phase", "batch", "prompt_len", "context")
+
+
+def _counted(chunks: Iterator[SweepResult], total: int, progress: ProgressCallback | None) -> Iterator[SweepResult]:
+    """The chunks, each reported to ``progress`` as it is handed on (points done, points in the sweep)."""
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
 
 
 @app.command("critical-batch")
 @user_errors
+@with_wide
 @with_deployment()
 def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm",
                    context: Annotated[int, typer.Option(help="Tokens in each sequence's cache.")] = 1024,
@@ -145,6 +166,7 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("quant",))
 def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           quant: Annotated[str, typer.Option("--quant", "-q", help="Schemes to compare; the first is the baseline "
@@ -177,7 +199,7 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
             err.print(f"note: {skipped.scheme} skipped: {skipped.reason}", highlight=False, soft_wrap=True)
         cmp.write_csv(sys.stdout)
     else:
-        out.print(render.quant_table(cmp))
+        show(render.quant_table(cmp))
         if cmp.request is not None and cmp.request.verdict_changes:
             out.print(_verdict_changes(cmp.request, model, hardware, deployment), highlight=False, soft_wrap=True)
 
@@ -197,6 +219,7 @@ def _verdict_changes(v: RequestView, model: str, hardware: str, deployment: Depl
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
@@ -213,6 +236,7 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 
 @models_app.command("list")
 @user_errors
+@with_wide
 def models_list(as_json: Json = False) -> None:
     """Catalog models (unsupported architectures are listed with the reason), and the config.json families rooflm
     reads for any other model."""
@@ -225,6 +249,7 @@ def models_list(as_json: Json = False) -> None:
 
 @models_app.command("show")
 @user_errors
+@with_wide
 def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config.json path.")],
                 as_json: Json = False) -> None:
     """Sizes, parameter counts and KV-cache bytes per token of one model."""
@@ -243,6 +268,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
 
 @hardware_app.command("list")
 @user_errors
+@with_wide
 def hardware_list(as_json: Json = False) -> None:
     """Catalog devices with their peaks, bandwidth and ridge."""
     if as_json:

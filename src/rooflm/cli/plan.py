@@ -13,7 +13,7 @@ from rich.table import Table
 from rooflm import units
 from rooflm.analyses.axes import parse_int_list
 from rooflm.cli.options import Hardware, Json, Model, OldBudgets, lower_case, with_deployment
-from rooflm.cli.output import out, print_json, show, user_errors
+from rooflm.cli.output import droppable, out, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.cli.serving import Emit, LengthText, ms_cell, num_cell, print_launch
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import launch as engine_launch
@@ -40,6 +40,7 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 
 
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("tp", "ep", "pp", "dp"))
 def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: Gpus = 8,
          prompt_len: LengthText = "1024", gen_len: LengthText = "256",
@@ -72,13 +73,14 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
     (steady-state model). --emit vllm|sglang|trtllm adds the engine's launch and benchmark commands of the best
     configuration (with --json, of every frontier point too)."""
     engine = None if emit is None else engine_launch.check_engine(emit)
-    result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
-                      kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
-                      max_running=_ints(max_running, "max-running"),
-                      max_tokens_per_step=_ints(max_tokens_per_step or max_num_batched_tokens, "max-num-batched-tokens"),
-                      concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
-                      ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
-                      workers=workers, **deployment)
+    with progress_bar("plan: pricing step tables", quiet=as_json) as progress:
+        result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
+                          kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
+                          max_running=_ints(max_running, "max-running"),
+                          max_tokens_per_step=_ints(max_tokens_per_step or max_num_batched_tokens, "max-num-batched-tokens"),
+                          concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
+                          ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
+                          workers=workers, progress=progress, **deployment)
     if as_json:
         print_json(result.to_json_dict() if engine is None else _with_launch(result, engine, model, deployment))
         return
@@ -158,7 +160,8 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
         t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound", "targets") else "right")
     for i in shown:
         t.add_row(*_row(r.pareto[i]), *((targets_cell(r.pareto[i], r.slo),) if with_targets else ()))
-    return t
+    # On a narrow terminal the throughputs, latencies, layout, scheme and targets stay; the engine limits go first.
+    return droppable(t, "e2e tok/s/user", "spec", "tok/step", "max run", "bound", "KV", "users")
 
 
 def _best(r: PlanResult) -> None:

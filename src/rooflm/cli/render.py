@@ -16,6 +16,7 @@ from rooflm.analyses.quant_comparison import QuantComparison, RequestView
 from rooflm.analyses.report import Expectation, Report
 from rooflm.analyses.sweep import SweepResult
 from rooflm.cli.options import flag
+from rooflm.cli.output import droppable
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.specs.model import ModelSpec
 from rooflm.units import mode_label
@@ -98,6 +99,8 @@ def analysis(r: Report) -> Group:
     mem = Text.assemble(f"{parts_text(*parts)}: ", fits, f" · largest batch at this context: {m.max_batch}")
     if suggestions := m.suggestion_lines(flag):
         mem.append("\nwould fit with: " + "; ".join(suggestions))
+    # On a narrow terminal each operator's time, share and bound stay; its count and intensity go first.
+    droppable(ops, "×", "AI", "FLOPs", "scheme", "bytes")
     parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
     if r.moe:
         parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))
@@ -272,6 +275,7 @@ def quant_table(cmp: QuantComparison, limit: int = 60) -> Group:
                      f"{summary.speedup_at_largest_batch:.2f}× at the largest; {fade}{loss}\n")
     if cmp.request is not None:
         lines.append(request_line(cmp.request) + "\n")
+    droppable(table, "still memory-bound", "context")  # the speed-ups stay; the why, then a fixed axis, go first
     # The header is a line of its own: as the table's title it would wrap at the table's width.
     return Group(_quant_title(cmp), table, legend, lines,
                  Text(f'"still memory-bound" lists the operator classes of {last} that spend most '

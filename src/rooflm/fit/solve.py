@@ -26,6 +26,7 @@ from rooflm.core.inputs import setup
 from rooflm.core.profile_params import BY_NAME, PARAMETERS, Parameter, overrides
 from rooflm.errors import InvalidInputError
 from rooflm.fit.table import Point
+from rooflm.kinds import Progress
 
 # A parameter is fitted when changing it by one unit of its fitted scale (a factor e for a log one) moves some
 # point's predicted time by at least this much (in log time): below it the data holds no information on it.
@@ -111,12 +112,20 @@ def catalog_values(point: Point) -> dict[str, float]:
     return {p.name: float(p.catalog(s)) for p in PARAMETERS}
 
 
-def fit(points: list[Point], names: tuple[str, ...] | None = None) -> list[DeviceFit]:
-    """Fit each device's points on their own (a profile holds one set of parameters per device)."""
+def fit(points: list[Point], names: tuple[str, ...] | None = None,
+        progress: Progress | None = None) -> list[DeviceFit]:
+    """Fit each device's points on their own (a profile holds one set of parameters per device);
+    ``progress(done, total)`` is called as devices are fitted."""
     by_device: dict[str, list[Point]] = defaultdict(list)
     for p in points:
         by_device[p.hardware].append(p)
-    return [fit_device(hw, pts, names) for hw, pts in by_device.items()]
+    report = progress or (lambda done, total: None)
+    fits: list[DeviceFit] = []
+    for hw, pts in by_device.items():
+        report(len(fits), len(by_device))
+        fits.append(fit_device(hw, pts, names))
+    report(len(fits), len(by_device))
+    return fits
 
 
 def fit_device(hardware: str, points: list[Point], names: tuple[str, ...] | None = None) -> DeviceFit:

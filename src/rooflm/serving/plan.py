@@ -32,6 +32,7 @@ from typing_extensions import Unpack
 
 from rooflm.core.inputs import Deployment, realistic
 from rooflm.errors import InvalidInputError, arg
+from rooflm.kinds import Progress
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
@@ -69,6 +70,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
          max_tokens_per_step: int | Sequence[int] | None = None, concurrency: int | Sequence[int] | None = None,
          disaggregate: str | Sequence[str | Split] | None = "auto", kv_link: str | None = None,
          ttft_slo: float | None = None, tpot_slo: float | None = None, seed: int = 0, workers: int | None = None,
+         progress: Progress | None = None,
          **deployment: Unpack[Deployment]) -> PlanResult:
     """Search the deployments of ``gpus`` devices for a traffic (closed loops of ``concurrency`` users, prompt and
     output lengths as serve_traffic takes them) and return the Pareto frontier (tokens/s per GPU against per user)
@@ -81,7 +83,8 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     None) searches, for each layout of gpus / R devices with R ≥ 2 replicas, disaggregated serving on every split
     xP:yD with x + y = R (past 8 replicas: x and y of 1, 2, 4, …), "off" none, or a list of splits ("1P:3D,2P:2D");
     ``kv_link`` the KV transfer's link (serve_traffic's). Other deployment keywords (efficiency, acceptance, draft,
-    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work)."""
+    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work);
+    ``progress(done, total)`` is called as the step tables of the search are priced."""
     deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
     gpus = space.check_gpus(gpus)
     ttft_default = ttft_slo is None
@@ -114,7 +117,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
                     traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
     columns = _run(search, [(t.deployment(deployment) if t.aggregated else t.replica(deployment), t.splits,
-                             t.aggregated) for t in found], workers)
+                             t.aggregated) for t in found], workers, progress)
     if ttft_default:
         notes.append(f"no --ttft-slo given: the best meets the default TTFT target of {space.DEFAULT_TTFT_SLO_S:g} s "
                      "(a first token later than that is a queue, not a service); --ttft-slo sets another, inf none")
@@ -228,14 +231,23 @@ def _evaluate_shared(table: tuple[Deployment, tuple[Split, ...], bool]) -> dict[
 
 
 def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...], bool]],
-         workers: int | None) -> list[dict[str, np.ndarray]]:
+         workers: int | None, progress: Progress | None = None) -> list[dict[str, np.ndarray]]:
     n = _workers(workers, len(tables))
+    report = progress or (lambda done, total: None)
+    out: list[dict[str, np.ndarray]] = []
+    report(0, len(tables))
     if n <= 1:
-        return [evaluate(search, *t) for t in tables]
+        for t in tables:
+            out.append(evaluate(search, *t))
+            report(len(out), len(tables))
+        return out
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method), initializer=_start,
                              initargs=(search,)) as pool:
-        return list(pool.map(_evaluate_shared, tables, chunksize=max(1, len(tables) // (4 * n))))
+        for columns in pool.map(_evaluate_shared, tables, chunksize=max(1, len(tables) // (4 * n))):
+            out.append(columns)  # in order: the callback runs here, in the caller's process
+            report(len(out), len(tables))
+    return out
 
 
 def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
