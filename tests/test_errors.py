@@ -51,7 +51,7 @@ def test_the_cli_spells_the_same_error_with_its_flags() -> None:
     assert result.exit_code == 2
     assert "error: --seed must be an integer between 0 and 2^63 − 1, got -1" in result.output
     two = CliRunner().invoke(app, ["serving", "--concurrency", "1", "--max-running", "64", "--max-tokens-per-step", "32"])
-    assert "error: --max-tokens-per-step (32) must be at least --max-running (64)" in two.output
+    assert "error: --max-num-batched-tokens (32) must be at least --max-running (64)" in two.output
 
 
 def test_the_web_spells_it_with_the_request_fields() -> None:

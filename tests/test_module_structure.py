@@ -125,3 +125,19 @@ def test_presentation_is_imported_by_presentation_only() -> None:
     assert command_modules
     assert not [n for n in command_modules if {"rooflm.cli", "rooflm.cli.main"} & graph[n]]
     assert not [m for m in graph["rooflm.web.app"] if m.startswith("rooflm.cli")]
+
+
+def test_long_runs_report_progress_through_a_callback_not_a_console() -> None:
+    """The layers that run long work (the core, serving, analyses, fit) take a ``progress(done, total)`` callback;
+    drawing it is the command line's job, so none of them imports rich."""
+    layers = ("rooflm/core/", "rooflm/serving/", "rooflm/analyses/", "rooflm/fit/", "rooflm/kinds.py")
+    drawn = []
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).as_posix()
+        if not rel.startswith(layers):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            drawn += [rel for n in names if n == "rich" or n.startswith("rich.")]
+    assert drawn == []

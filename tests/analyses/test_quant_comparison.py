@@ -88,3 +88,45 @@ def test_quant_cli_json_contract() -> None:
 def test_quant_cli_rejects_unknown_scheme_in_one_line() -> None:
     result = CliRunner().invoke(app, ["quant", "--schemes", "bf16,w3a16"])
     assert result.exit_code == 2 and "unknown quantization scheme" in result.stderr
+
+
+def test_a_decode_comparison_says_it_weighs_steps_and_gives_whole_requests_beside() -> None:
+    """Llama-3.1-70B on 2× H100 at 64 users: int4 weights (w4a16) are fastest on decode steps, but its 1,024-token
+    prefills run on a dequantizing kernel, and on a whole request fp8 wins (as `rooflm serving` finds: more tokens/s
+    with fp8). The request view is the ratio of analyze's e2e times, computed here on its own."""
+    from rooflm.analyses.analyze import analyze
+
+    cmp = compare_quant("llama-3.1-70b", "h100-sxm", schemes=["bf16", "fp8", "w4a16"], batch=[64], tp=2)
+    assert cmp.compares == "decode steps at batch 64, context 1024"
+    v = cmp.request
+    assert v is not None and (v.prompt_len, v.gen_len, v.batch) == (1024, 256, [64])
+
+    def time(scheme: str, phase: str) -> float:
+        return analyze("llama-3.1-70b", "h100-sxm", phase=phase, batch=64, prompt_len=1024, gen_len=256, tp=2,
+                       quant=scheme, efficiency="calibrated").totals.time_s
+
+    whole = {s: time(s, "e2e") for s in ("bf16", "fp8", "w4a16")}
+    steps = {s: time(s, "decode") for s in ("bf16", "fp8", "w4a16")}
+    for s in whole:
+        assert v.speedup[s][0] == pytest.approx(whole["bf16"] / whole[s], rel=1e-9)
+        assert float(cmp.speedup[s][0]) == pytest.approx(steps["bf16"] / steps[s], rel=1e-9)
+    assert min(steps, key=steps.__getitem__) == v.best_on_steps == "w4a16"
+    assert min(whole, key=whole.__getitem__) == v.best_on_request == "fp8"
+    assert v.verdict_changes
+    doc = cmp.to_json_dict()
+    assert doc["compares"] == "decode steps at batch 64, context 1024"
+    assert doc["request"]["best_on_request"] == "fp8" and doc["request"]["verdict_changes"] is True
+
+
+def test_the_quant_table_points_to_serving_when_the_prefill_changes_the_verdict() -> None:
+    result = CliRunner().invoke(app, ["quant", "-m", "llama-3.1-70b", "--tp", "2", "--batch", "64",
+                                      "--quant", "bf16,fp8,w4a16"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "decode steps at batch 64, context 1024" in result.output
+    assert "whole request (prefill of 1,024 tokens + 256 decode steps" in result.output
+    assert "the prefill changes the verdict: w4a16 is fastest on decode steps at batch 64, fp8 on whole" in result.output
+    assert ("rooflm serving --model llama-3.1-70b --hardware h100-sxm --tp 2 --concurrency 64 --prompt-len 1024 "
+            "--gen-len 256 --quant fp8, then --quant w4a16") in result.output
+    # One scheme ahead on both: no such line (fp8 beats bf16 on steps and on requests on one H100).
+    same = CliRunner().invoke(app, ["quant", "--batch", "64", "--quant", "bf16,fp8"], env={"COLUMNS": "400"})
+    assert same.exit_code == 0 and "changes the verdict" not in same.output and "whole request" in same.output

@@ -109,6 +109,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "comm_algorithm": _mostly(_cased(["auto", "ring", "tree"]), ANY),
     "comm_overlap": FLOAT, "step_overhead": FLOAT, "gpu_memory_utilization": FLOAT,
     "max_num_batched_tokens": _mostly(st.sampled_from(["512", "2048", "8192"]), INT),
+    "max_tokens_per_step": _mostly(st.sampled_from(["512", "2048", "8192"]), INT),  # its former name, still read
     "hot_expert_factor": FLOAT, "hot_expert_fraction": FLOAT,
     "mla_decode": _mostly(_cased(["absorbed", "naive"]), ANY),
     "dequant_ops": FLOAT, "kv_dequant_ops": FLOAT, "threshold": FLOAT,
@@ -151,7 +152,7 @@ NEEDS: dict[tuple[str, ...], st.SearchStrategy[list[str]]] = {
     ("serving",): st.tuples(_LOAD, st.integers(1, 48)).map(lambda n: [*n[0], "--requests", str(n[1])]),
     # plan: a small search (2 GPUs, one scheme, one KV dtype, one limit each, two loads) unless the example overrides it.
     ("plan",): st.just(["--gpus", "2", "--quant", "bf16", "--kv-dtype", "bf16", "--max-running", "32",
-                        "--max-tokens-per-step", "2048", "--concurrency", "1,8"]),
+                        "--max-num-batched-tokens", "2048", "--concurrency", "1,8"]),
 }
 # Commands that always get their NEEDS: plan's default search takes seconds (bench_plan.py), the fuzz wants many
 # small ones (its flags still override the small search's when drawn).

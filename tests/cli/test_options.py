@@ -26,8 +26,9 @@ def test_kernel_overhead_flag_reaches_the_api_in_seconds() -> None:
     assert doc["totals"]["overhead_time_s"] == pytest.approx(kernels * 1e-3 + 2.5e-4)
 
 
-def test_quant_has_no_quant_flag_and_defaults_to_calibrated() -> None:
-    assert runner.invoke(app, ["quant", "--quant", "fp8"]).exit_code == 2
+def test_quant_takes_its_schemes_as_quant_and_defaults_to_calibrated() -> None:
+    doc = json.loads(runner.invoke(app, ["quant", "--quant", "bf16,fp8", "--batch", "1", "--json"]).stdout)
+    assert sorted({p["scheme"] for p in doc["points"]}) == ["bf16", "fp8"]
     doc = json.loads(runner.invoke(app, ["quant", "--batch", "1", "--context", "128", "--json"]).stdout)
     assert doc["efficiency"] == "calibrated"
 

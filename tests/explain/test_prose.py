@@ -127,3 +127,20 @@ def test_lever_changes_are_keywords_the_markdown_spells_as_flags() -> None:
     assert isinstance(levers, list) and {"dp": 4, "ep": 4, "batch": 32} in [lv["change"] for lv in levers]
     link = by_name["faster interconnect"]  # a what-if of the device (EP's all-to-all): no keyword, words
     assert link.change == {} and link.change_text().startswith("links 2× faster")
+
+
+def test_the_quantization_lever_gives_whole_requests_as_quant_does() -> None:
+    """Decode steps favour w4a16 for Llama-3.1-70B on 2× H100 at batch 64; whole requests favour fp8 (its prefill is
+    faster): the levers list both, each with the speed-up `rooflm quant` gives on a whole request."""
+    from rooflm.analyses.quant_comparison import compare_quant
+    from rooflm.explain.prose import explain
+
+    e = explain("llama-3.1-70b", "h100-sxm", batch=64, tp=2)
+    by_name = {lv.lever: lv for lv in e.levers}
+    steps, whole = by_name["weight quantization"], by_name["weight quantization, whole requests"]
+    assert steps.change == {"quant": "w4a16"} and whole.change == {"quant": "fp8"}
+    v = compare_quant("llama-3.1-70b", "h100-sxm", schemes=["bf16", "fp8", "w4a16"], batch=[64], tp=2).request
+    assert v is not None
+    assert steps.request_speedup == pytest.approx(v.speedup["w4a16"][0], rel=1e-9)
+    assert whole.request_speedup == pytest.approx(v.speedup["fp8"][0], rel=1e-9)
+    assert "rooflm serving" in whole.note and "whole request" in e.to_markdown()

@@ -180,7 +180,7 @@ def test_cli_end_to_end_table_and_json() -> None:
     doc = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
     assert doc["searched"] == 24 and doc["best"]["command"].startswith("rooflm serving")
     assert set(doc["best"]["config"]) == {"tp", "ep", "pp", "dp", "quant", "kv_dtype", "spec_tokens", "disaggregate",
-                                          "max_running", "max_tokens_per_step", "concurrency"}
+                                          "max_running", "max_num_batched_tokens", "concurrency"}
     off = json.loads(runner.invoke(app, [*args, "--disaggregate", "off", "--json"]).stdout)
     assert off["searched"] == 18 and all(p["config"]["disaggregate"] is None for p in off["pareto"])
     assert [p["output_tokens_per_s_per_user"] for p in doc["pareto"]] == sorted(
@@ -229,7 +229,7 @@ def test_speculative_decoding_is_searched_off_and_on() -> None:
                     concurrency=[1, 16], workers=1)
     assert r.searched == 4
     spec = [p for p in r.pareto if p.config["spec_tokens"] == 2]
-    assert spec and "--spec-tokens 2 --max-running 16 --max-tokens-per-step 2048 --acceptance 0.8" in spec[0].command
+    assert spec and "--spec-tokens 2 --max-running 16 --max-num-batched-tokens 2048 --acceptance 0.8" in spec[0].command
     # At one user drafting 2 tokens at acceptance 0.8 emits more tokens per step: the fastest per user drafts.
     assert r.pareto[-1].config["spec_tokens"] == 2
 
@@ -246,8 +246,8 @@ def test_a_process_pool_gives_the_same_plan() -> None:
     ({"ttft_slo": -1.0}, "ttft_slo", "^ttft_slo must be a positive number"),
     ({"tpot_slo": float("nan")}, "tpot_slo", "^tpot_slo must be a positive number"),
     ({"tp": 2}, "tp", "tp is searched by the plan"),
-    ({"max_num_batched_tokens": 2048}, "max_tokens_per_step", "^max_tokens_per_step is searched"),
-    ({"max_running": [512], "max_tokens_per_step": [256]}, "max_tokens_per_step", "is below every max_running"),
+    ({"max_num_batched_tokens": 2048}, "max_num_batched_tokens", "^max_num_batched_tokens is searched"),
+    ({"max_running": [512], "max_tokens_per_step": [256]}, "max_num_batched_tokens", "is below every max_running"),
     ({"concurrency": [0]}, "concurrency", "^concurrency must be integers between 1"),
     ({"quant": "bf16,nope"}, "quant", "nope"),
     ({"kv_dtype": ""}, "kv_dtype", "^kv_dtype lists no value"),

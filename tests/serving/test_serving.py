@@ -161,7 +161,7 @@ def test_mistakes_are_named() -> None:
     assert e.value.field == "method"
     with pytest.raises(InvalidInputError) as e:
         rooflm.serve_traffic(MODEL, HW, concurrency=[1], max_running=512, max_tokens_per_step=256)
-    assert e.value.field == "max_tokens_per_step"
+    assert e.value.field == "max_num_batched_tokens"
     with pytest.raises(InvalidInputError) as e:
         rooflm.serve_traffic(MODEL, HW, concurrency=[1], prompt_len=200_000)
     assert e.value.field == "prompt_len"

@@ -200,7 +200,7 @@ def test_serving_panel_runs_a_traffic_and_keeps_inputs_on_a_mistake(chromium: An
         page.select_option("#serving-method", "steady")
         assert not page.is_visible("#serving-requests")
         page.fill("#serving-max_running", "64")
-        page.fill("#serving-max_tokens_per_step", "2048")
+        page.fill("#serving-max_num_batched_tokens", "2048")
         assert _run_serving(page) == PANEL_BODIES["steady_request_rate"]
         page.wait_for_function("document.getElementById('serving-chart').dataset.renders === '2'", timeout=60_000)
         page.wait_for_selector("#serving-error[hidden]", state="attached", timeout=30_000)

@@ -84,3 +84,15 @@ def test_disaggregated_reply_equals_the_cli_json() -> None:
     assert reply.json()["disaggregate"]["split"] == "1P:2D" and reply.json()["devices"] == 3
     bad = client.post("/api/serving", json={**body, "disaggregate": "0P:2D"})
     assert bad.status_code == 422 and bad.json()["field"] == "disaggregate"
+
+
+def test_the_step_budget_is_max_num_batched_tokens_and_its_former_name_is_still_read() -> None:
+    body = {"concurrency": [4], "prompt_len": 128, "gen_len": 8, "requests": 20, "max_running": 8}
+    new = client.post("/api/serving", json={**body, "max_num_batched_tokens": 1024})
+    old = client.post("/api/serving", json={**body, "max_tokens_per_step": 1024})
+    assert new.status_code == old.status_code == 200
+    assert new.json()["max_num_batched_tokens"] == 1024 and "max_tokens_per_step" not in new.json()
+    assert new.json() == old.json()
+    short = client.post("/api/serving", json={**body, "max_running": 64, "max_num_batched_tokens": 32})
+    assert short.status_code == 422
+    assert short.json()["detail"][0]["loc"] == ["body", "max_num_batched_tokens"]

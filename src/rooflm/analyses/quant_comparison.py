@@ -58,6 +58,32 @@ class SkippedScheme:
 
 
 @dataclass(frozen=True)
+class RequestView:
+    """Each scheme's speed-up on a whole request — the prefill of ``prompt_len`` tokens and ``gen_len`` decode steps,
+    as ``analyze(phase="e2e")`` prices it — at each batch of a decode comparison. A scheme fast on decode steps can
+    lose it all in prefill (int4 weights on a kernel that dequantizes slowly at large token counts), so the fastest
+    scheme on steps (``best_on_steps``, at the largest batch and the first context) and on whole requests
+    (``best_on_request``, at the largest batch) may differ."""
+
+    prompt_len: int
+    gen_len: int
+    batch: list[int]
+    speedup: dict[str, list[float]]  # scheme → per batch (the baseline's 1.0 included)
+    best_on_steps: str
+    best_on_request: str
+
+    @property
+    def verdict_changes(self) -> bool:
+        return self.best_on_steps != self.best_on_request
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {"compares": f"whole requests: prefill of {self.prompt_len} tokens + {self.gen_len} decode steps",
+                "prompt_len": self.prompt_len, "gen_len": self.gen_len, "batch": self.batch,
+                "speedup": self.speedup, "best_on_steps": self.best_on_steps,
+                "best_on_request": self.best_on_request, "verdict_changes": self.verdict_changes}
+
+
+@dataclass(frozen=True)
 class QuantComparison:
     """``speedup[scheme]`` and ``fits[scheme]`` (the workload fits in device memory) are per point, in the order
     of ``results[scheme]``'s rows; ``skipped`` lists the schemes asked for but not compared."""
@@ -78,6 +104,18 @@ class QuantComparison:
     overrides: dict[str, object] = field(default_factory=dict)
     profile: dict[str, str | None] | None = None  # the profile predicted with (rooflm.core.inputs.Setup.profile)
     engine_kernels: str | None = None  # the engine's part of the mode's name (Setup.engine_kernels)
+    request: RequestView | None = None  # decode: the same schemes on whole requests (prefill + decode steps)
+
+    @property
+    def compares(self) -> str:
+        """What one point's time is, in words: a decode comparison weighs steps, not requests."""
+        base = self.results[self.baseline].axes
+        batch = _values(base["batch"])
+        if self.phase == "decode":
+            return f"decode steps at batch {batch}, context {_values(base['context'])}"
+        if self.phase == "prefill":
+            return f"prefills at batch {batch}, prompt {_values(base['prompt_len'])} tokens"
+        return f"whole requests at batch {batch}, prompt {_values(base['prompt_len'])} tokens"
 
     def class_time(self, scheme: str, cls: str) -> np.ndarray:
         cols = self.results[scheme].columns
@@ -135,7 +173,8 @@ class QuantComparison:
 
     def json_head(self) -> dict[str, object]:
         """The document's keys before "points"."""
-        return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "baseline": self.baseline,
+        return {"model": self.model, "hardware": self.hardware, "phase": self.phase, "compares": self.compares,
+                "request": None if self.request is None else self.request.to_json_dict(), "baseline": self.baseline,
                 "threshold": self.threshold, "efficiency": self.efficiency, "engine_kernels": self.engine_kernels,
                 "profile": self.profile,
                 "overrides": self.overrides, "summaries": [s.__dict__ for s in self.summaries],
@@ -178,6 +217,29 @@ class QuantComparison:
         buf = io.StringIO()
         self.write_csv(buf)
         return buf.getvalue()
+
+
+def _values(axis: np.ndarray) -> str:
+    """An axis's distinct values in words: "64", "1, 8, 64" or "1…4096"."""
+    distinct = sorted(set(axis.tolist()))
+    if len(distinct) <= 4:
+        return ", ".join(str(v) for v in distinct)
+    return f"{distinct[0]}…{distinct[-1]}"
+
+
+def _request_view(spec: ModelSpec, hw: HardwareSpec, results: dict[str, SweepResult], speedup: dict[str, np.ndarray],
+                  base: str, batch: list[int], prompt_len: int, gen_len: int, quants: Mapping[str, object],
+                  deployment: Mapping[str, object]) -> RequestView:
+    """The schemes of a decode comparison on whole requests of ``prompt_len`` + ``gen_len`` tokens, per batch."""
+    e2e = {n: sweep(spec, hw, phase="e2e", batch=batch, prompt_len=[prompt_len], gen_len=gen_len,
+                    quant=q, **deployment).columns["time_s"]  # type: ignore[arg-type]
+           for n, q in quants.items()}
+    on_request = {n: (e2e[base] / t).tolist() for n, t in e2e.items()}
+    largest = int(np.argmax(batch))
+    width = len(results[base]) // len(batch)  # the grid is batch-major: a batch's first context is at i × width
+    on_steps = {n: float(speedup[n][largest * width]) for n in results}
+    return RequestView(prompt_len, gen_len, list(batch), on_request, max(on_steps, key=on_steps.__getitem__),
+                       max(on_request, key=lambda n: on_request[n][largest]))
 
 
 def _first_below(batches: np.ndarray, speedup: np.ndarray, level: float) -> int | None:
@@ -260,14 +322,19 @@ def compare_quant(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         raise InvalidInputError(
             f"the comparison has {points:,} points × {len(names)} schemes = {points * len(names):,}; at most "
             f"{MAX_POINTS_IN_MEMORY:,} can be compared in memory: fewer batches or contexts", field="batch")
+    quants = {name: load_scheme(name.partition("+kv-")[0], name.partition("+kv-")[2] or kv_default, spec)
+              for name in names}
     results = {name: sweep(spec, hw, phase=phase, batch=batch, prompt_len=prompt_len, context=context,
-                           gen_len=gen_len, quant=load_scheme(name.partition("+kv-")[0],
-                                                              name.partition("+kv-")[2] or kv_default, spec),
+                           gen_len=gen_len, quant=quants[name],
                            **cast(dict[str, Any], deployment))  # quant and kv_dtype were popped above
                for name in names}
     ref = results[base]
     speedup = {n: ref.columns["time_s"] / r.columns["time_s"] for n, r in results.items()}
+    request = None
+    if phase == "decode":
+        request = _request_view(spec, hw, results, speedup, base, batch, next(iter(prompt_len)), gen_len, quants,
+                                deployment)
     return QuantComparison(ref.model, ref.hardware, phase, base, threshold, ref.efficiency, results, speedup,
                            _summaries(ref, speedup, names[1:], threshold, len(batch)),
                            {n: r.columns["fits"] for n, r in results.items()}, skipped, overrides(deployment),
-                           ref.profile, ref.engine_kernels)
+                           ref.profile, ref.engine_kernels, request)

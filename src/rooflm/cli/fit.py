@@ -15,7 +15,7 @@ from rich.text import Text
 
 from rooflm import __version__
 from rooflm.cli.options import Json
-from rooflm.cli.output import err, print_json, show, user_errors
+from rooflm.cli.output import err, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.core.profile_params import OVERLAP, PER_FAMILY, STEP, check_factor_name
 from rooflm.errors import InvalidInputError
 from rooflm.specs.files import check_output
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # solve and profile import scipy (~0.5 s): at first use, not 
 
 
 @user_errors
+@with_wide
 def fit_command(
     data: Annotated[Path, typer.Argument(help="Measurement table (.csv or .json); see examples/measurements.csv.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the profile (TOML) here.")] = None,
@@ -50,7 +51,8 @@ def fit_command(
     named = tuple(dict.fromkeys(v for p in points for v in (p.model, p.device)))
     if output is not None:
         check_output(output, f"profile {output}", (data, *named), field="output")
-    fits = fit(points, names)
+    with progress_bar("fit: fitting each device's points", quiet=as_json) as progress:
+        fits = fit(points, names, progress)
     losing = [f for f in fits if not f.beats_catalog]
     refused = output is not None and bool(losing) and not force
     for f in fits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,9 @@ from rooflm.analyses import documents
 from rooflm.analyses.analyze import analyze as _analyze
 from rooflm.analyses.axes import parse_int_list
 from rooflm.analyses.critical import critical_batch as _critical_batch
-from rooflm.analyses.quant_comparison import compare_quant
+from rooflm.analyses.quant_comparison import RequestView, compare_quant
+from rooflm.analyses.sweep import SweepResult, count_points, sweep_chunks, write_csv, write_json
 from rooflm.analyses.sweep import sweep as _sweep
-from rooflm.analyses.sweep import sweep_chunks, write_csv, write_json
 from rooflm.cli import render, render_hardware
 from rooflm.cli.fit import fit_command
 from rooflm.cli.measure import measure, validate
@@ -26,10 +27,11 @@ from rooflm.cli.options import (
     Hardware,
     Json,
     Model,
+    OldSchemes,
     Phase,
     with_deployment,
 )
-from rooflm.cli.output import err, out, print_error, print_json, show, user_errors
+from rooflm.cli.output import err, out, print_error, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.cli.plan import plan
 from rooflm.cli.plot import plot, serve
 from rooflm.cli.regimes import regimes
@@ -37,6 +39,7 @@ from rooflm.cli.serving import serving
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.errors import InvalidInputError
 from rooflm.explain.prose import explain as _explain
+from rooflm.kinds import Progress as ProgressCallback
 from rooflm.specs.hardware import hardware_names, load_hardware
 from rooflm.specs.hf_config import families, load_model
 
@@ -88,6 +91,7 @@ app.add_typer(hardware_app, name="hardware")
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment()
 def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
@@ -105,6 +109,7 @@ def analyze(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment()
 def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
           batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:1024:x2",
@@ -120,15 +125,33 @@ def sweep(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
         "phase": phase, "batch": parse_int_list(batch, "batch"), "prompt_len": parse_int_list(prompt_len, "prompt-len"),
         "context": None if context is None else parse_int_list(context, "context"), "gen_len": gen_len,
         "lm_head_all_tokens": lm_head_all_tokens, **deployment}
-    if as_json or csv:
+    if as_json:
         # A chunk at a time: the memory needed does not grow with the sweep (an oversize one is refused up front).
-        (write_json if as_json else write_csv)(sweep_chunks(model, hardware, **request), sys.stdout)
+        write_json(sweep_chunks(model, hardware, **request), sys.stdout)
+    elif csv:
+        chunks = sweep_chunks(model, hardware, **request)
+        with progress_bar("sweep: pricing points") as progress:
+            write_csv(_counted(chunks, count_points(**{k: request[k] for k in _AXES}), progress), sys.stdout)
     else:
-        out.print(render.sweep_table(_sweep(model, hardware, **request)))
+        show(render.sweep_table(_sweep(model, hardware, **request)))
+
+
+_AXES = ("phase", "batch", "prompt_len", "context")
+
+
+def _counted(chunks: Iterator[SweepResult], total: int, progress: ProgressCallback | None) -> Iterator[SweepResult]:
+    """The chunks, each reported to ``progress`` as it is handed on (points done, points in the sweep)."""
+    done = 0
+    for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
 
 
 @app.command("critical-batch")
 @user_errors
+@with_wide
 @with_deployment()
 def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm",
                    context: Annotated[int, typer.Option(help="Tokens in each sequence's cache.")] = 1024,
@@ -143,10 +166,13 @@ def critical_batch(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("quant",))
 def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
-          schemes: Annotated[str, typer.Option(help="Schemes to compare; the first is the baseline unless --baseline. "
-                                               "Add a KV dtype as scheme+kv-fp8.")] = "bf16,fp8,w4a16,w4a8",
+          quant: Annotated[str, typer.Option("--quant", "-q", help="Schemes to compare; the first is the baseline "
+                                             "unless --baseline. Add a KV dtype as scheme+kv-fp8.")
+                           ] = "bf16,fp8,w4a16,w4a8",
+          schemes: OldSchemes = None,
           baseline: Annotated[str | None, typer.Option(help="The scheme speed-ups are relative to.")] = None,
           batch: Annotated[str, typer.Option("--batch", "-b", help="1,2,4,8 or 1:4096 or 1:4096:x2")] = "1:4096:x2",
           prompt_len: Annotated[str, typer.Option(help="List or range, like --batch.")] = "1024",
@@ -160,7 +186,8 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
     if as_json and csv:
         raise InvalidInputError("--json and --csv both given: each prints the whole comparison, so give one",
                                 field="csv")
-    cmp = compare_quant(model, hardware, schemes=[s.strip() for s in schemes.split(",") if s.strip()],
+    listed = quant if schemes is None else schemes
+    cmp = compare_quant(model, hardware, schemes=[s.strip() for s in listed.split(",") if s.strip()],
                         baseline=baseline, phase=phase, batch=parse_int_list(batch, "batch"),
                         prompt_len=parse_int_list(prompt_len, "prompt-len"),
                         context=None if context is None else parse_int_list(context, "context"), gen_len=gen_len,
@@ -172,11 +199,27 @@ def quant(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase:
             err.print(f"note: {skipped.scheme} skipped: {skipped.reason}", highlight=False, soft_wrap=True)
         cmp.write_csv(sys.stdout)
     else:
-        out.print(render.quant_table(cmp))
+        show(render.quant_table(cmp))
+        if cmp.request is not None and cmp.request.verdict_changes:
+            out.print(_verdict_changes(cmp.request, model, hardware, deployment), highlight=False, soft_wrap=True)
+
+
+def _verdict_changes(v: RequestView, model: str, hardware: str, deployment: Deployment) -> str:
+    """The line that says the prefill turns the ranking round, and the serving runs that settle it under a traffic."""
+    at = max(range(len(v.batch)), key=v.batch.__getitem__)
+    layout = "".join(f" --{k} {deployment[k]}" for k in ("tp", "ep", "pp", "dp") if k in deployment)
+    run = (f"rooflm serving --model {shlex.quote(model)} --hardware {shlex.quote(hardware)}{layout} --concurrency "
+           f"{v.batch[at]} --prompt-len {v.prompt_len} --gen-len {v.gen_len} --quant")
+    return (f"the prefill changes the verdict: {v.best_on_steps} is fastest on decode steps at batch {v.batch[at]:,}, "
+            f"{v.best_on_request} on whole requests ({v.best_on_request} "
+            f"{v.speedup[v.best_on_request][at]:.2f}×, {v.best_on_steps} {v.speedup[v.best_on_steps][at]:.2f}× over "
+            f"{next(iter(v.speedup))}); compare them under a traffic: {run} {v.best_on_request}, then --quant "
+            f"{v.best_on_steps}")
 
 
 @app.command()
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phase: Phase = "decode",
             batch: Annotated[int, typer.Option("--batch", "-b")] = 1, prompt_len: int = 1024,
@@ -193,6 +236,7 @@ def explain(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", phas
 
 @models_app.command("list")
 @user_errors
+@with_wide
 def models_list(as_json: Json = False) -> None:
     """Catalog models (unsupported architectures are listed with the reason), and the config.json families rooflm
     reads for any other model."""
@@ -205,6 +249,7 @@ def models_list(as_json: Json = False) -> None:
 
 @models_app.command("show")
 @user_errors
+@with_wide
 def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config.json path.")],
                 as_json: Json = False) -> None:
     """Sizes, parameter counts and KV-cache bytes per token of one model."""
@@ -223,6 +268,7 @@ def models_show(name: Annotated[str, typer.Argument(help="Catalog name or config
 
 @hardware_app.command("list")
 @user_errors
+@with_wide
 def hardware_list(as_json: Json = False) -> None:
     """Catalog devices with their peaks, bandwidth and ridge."""
     if as_json:

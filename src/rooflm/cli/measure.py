@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.text import Text
 
 from rooflm.cli.options import Json
-from rooflm.cli.output import err, out, print_json, show, user_errors
+from rooflm.cli.output import err, out, print_json, show, user_errors, with_wide
 from rooflm.core.inputs import DEPLOYMENT_FIELDS
 from rooflm.errors import InvalidInputError
 from rooflm.specs.files import check_output
@@ -38,7 +38,11 @@ ProfileFlag = Annotated[str | None, typer.Option(help=next(f.flag.help for f in 
 
 @contextmanager
 def progress_bar(total: int, title: str) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr; the yielded function is called before each step with its label."""
+    """A rich progress bar on stderr; the yielded function is called before each step with its label. Piped or
+    redirected, no bar: the function does nothing."""
+    if not err.is_terminal:
+        yield lambda label: None
+        return
     columns = (SpinnerColumn(), TextColumn("{task.description:<48}", markup=False), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as bar:
@@ -96,6 +100,7 @@ def _working_set_doc(m: Any, cal: Any) -> dict[str, Any]:
 
 
 @user_errors
+@with_wide
 def measure(device: Device = "cpu", quick: Quick = False, as_json: Json = False,
             output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a hardware .toml here.")] = None,
             name: Annotated[str | None, typer.Option(help="Name inside the hardware file.")] = None) -> None:
@@ -173,6 +178,7 @@ def _hardware_for_validation(hardware: str | None, device: str, remeasure: bool)
 
 
 @user_errors
+@with_wide
 def validate(quick: Quick = False, as_json: Json = False, device: Device = "cpu",
              hardware: Annotated[str | None, typer.Option("--hardware", "-H", help="A measured .toml (or catalog "
                                                           "name); default: measure this machine, cached")] = None,

@@ -37,6 +37,13 @@ Hardware = Annotated[str, typer.Option("--hardware", "-H", help="Catalog name/al
 Phase = Annotated[str, typer.Option(help="prefill | decode | e2e", callback=lower_case)]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 GenLen = Annotated[int, typer.Option(help="Output tokens per request (e2e).")]
+# A setting's former spelling, still read but hidden from --help, so that scripts written for it keep working:
+# `--max-tokens-per-step` (now vLLM's `--max-num-batched-tokens`, as in every command) and `quant`'s `--schemes`.
+OldBudget = Annotated[int | None, typer.Option("--max-tokens-per-step", hidden=True)]
+OldBudgets = Annotated[str | None, typer.Option("--max-tokens-per-step", hidden=True)]
+OldSchemes = Annotated[str | None, typer.Option("--schemes", hidden=True)]
+
+
 AllTokens = Annotated[bool, typer.Option("--lm-head-all-tokens", help="Prefill computes logits for every token.")]
 
 

@@ -12,8 +12,8 @@ from rich.table import Table
 
 from rooflm import units
 from rooflm.analyses.axes import parse_int_list
-from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
-from rooflm.cli.output import out, print_json, show, user_errors
+from rooflm.cli.options import Hardware, Json, Model, OldBudgets, lower_case, with_deployment
+from rooflm.cli.output import droppable, out, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.cli.serving import Emit, LengthText, ms_cell, num_cell, print_launch
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import launch as engine_launch
@@ -40,6 +40,7 @@ def _ints(text: str | None, flag: str) -> list[int] | None:
 
 
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY}, exclude=("tp", "ep", "pp", "dp"))
 def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: Gpus = 8,
          prompt_len: LengthText = "1024", gen_len: LengthText = "256",
@@ -52,7 +53,8 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
          max_running: Annotated[str, typer.Option(help="Requests running at once searched (vLLM max_num_seqs).")
                                 ] = "32,64,128,256,512",
          max_num_batched_tokens: Annotated[str, typer.Option(
-             "--max-tokens-per-step", help="Rows per step searched (vLLM max_num_batched_tokens).")] = "2048,8192",
+             help="Tokens per step searched: decode rows + prefill chunk (vLLM's own name).")] = "2048,8192",
+         max_tokens_per_step: OldBudgets = None,
          concurrency: Annotated[str, typer.Option(help="Closed-loop users searched: 1,8,64 or 1:2048:x2.")
                                 ] = "1:2048:x2",
          disaggregate: Disaggregate = "auto", kv_link: KvLinkFlag = None,
@@ -73,13 +75,15 @@ def plan(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", gpus: G
     (steady-state model). --emit vllm|sglang|trtllm adds the engine's launch and benchmark commands of the best
     configuration (with --json, of every frontier point too)."""
     engine = None if emit is None else engine_launch.check_engine(emit)
-    result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
-                      kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
-                      max_running=_ints(max_running, "max-running"),
-                      max_tokens_per_step=_ints(max_num_batched_tokens, "max-tokens-per-step"),
-                      concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
-                      ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
-                      workers=workers, verify=verify, **cast(dict[str, Any], deployment))  # none of the searched flags
+    with progress_bar("plan: pricing step tables", quiet=as_json) as progress:
+        result = run_plan(model, hardware, gpus=gpus, prompt_len=prompt_len, gen_len=gen_len, quant=quant,
+                          kv_dtype=kv_dtype, spec_tokens=_ints(spec_tokens, "spec-tokens"),
+                          max_running=_ints(max_running, "max-running"),
+                          max_tokens_per_step=_ints(max_tokens_per_step or max_num_batched_tokens, "max-num-batched-tokens"),
+                          concurrency=_ints(concurrency, "concurrency"), disaggregate=disaggregate, kv_link=kv_link,
+                          ttft_slo=ttft_slo, tpot_slo=tpot_slo, seed=seed,
+                          workers=workers, verify=verify, progress=progress,
+                          **cast(dict[str, Any], deployment))  # none of the searched flags
     if as_json:
         print_json(result.to_json_dict() if engine is None else _with_launch(result, engine, model, deployment))
         return
@@ -119,7 +123,7 @@ def _row(p: PlanPoint) -> list[str]:
     return [num_cell(m["output_tokens_per_s_per_user"], 1), num_cell(m[E2E_PER_USER], 1),
             num_cell(m["output_tokens_per_s_per_gpu"]), ms_cell(m["ttft_s"]),
             ms_cell(m["tpot_s"]), _layout(p), str(c["quant"]), str(c["kv_dtype"]), str(c["spec_tokens"]),
-            str(c["max_running"]), str(c["max_tokens_per_step"]), str(c["concurrency"]), p.bound]
+            str(c["max_running"]), str(c["max_num_batched_tokens"]), str(c["concurrency"]), p.bound]
 
 
 def targets_cell(p: PlanPoint, slo: tuple[float | None, float | None]) -> str:
@@ -159,7 +163,8 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
         t.add_column(c, justify="left" if c in ("layout", "quant", "KV", "bound", "targets") else "right")
     for i in shown:
         t.add_row(*_row(r.pareto[i]), *((targets_cell(r.pareto[i], r.slo),) if with_targets else ()))
-    return t
+    # On a narrow terminal the throughputs, latencies, layout, scheme and targets stay; the engine limits go first.
+    return droppable(t, "e2e tok/s/user", "spec", "tok/step", "max run", "bound", "KV", "users")
 
 
 def _best(r: PlanResult) -> None:

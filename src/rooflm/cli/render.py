@@ -12,10 +12,11 @@ from rich.text import Text
 
 from rooflm import units
 from rooflm.analyses.critical import CriticalBatch
-from rooflm.analyses.quant_comparison import QuantComparison
+from rooflm.analyses.quant_comparison import QuantComparison, RequestView
 from rooflm.analyses.report import Expectation, Report
 from rooflm.analyses.sweep import SweepResult
 from rooflm.cli.options import flag
+from rooflm.cli.output import droppable
 from rooflm.core.memory import overflow_text, parts_text
 from rooflm.specs.model import ModelSpec
 from rooflm.units import mode_label
@@ -99,6 +100,8 @@ def analysis(r: Report) -> Group:
     mem = Text.assemble(f"{parts_text(*sizes)}: ", fits, f" · largest batch at this context: {m.max_batch}")
     if suggestions := m.suggestion_lines(flag):
         mem.append("\nwould fit with: " + "; ".join(suggestions))
+    # On a narrow terminal each operator's time, share and bound stay; its count and intensity go first.
+    droppable(ops, "×", "AI", "FLOPs", "scheme", "bytes")
     parts: list[RenderableType] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]
     if r.moe:
         parts.append(Panel(_moe_text(r), title="experts (one MoE layer)", title_align="left"))
@@ -207,7 +210,7 @@ def _quant_title(cmp: QuantComparison) -> Text:
     others = [f"{s}: {k}" for s, k in kv.items() if k != kv[cmp.baseline]]
     cache = f"KV cache {kv[cmp.baseline]}" + (f" ({', '.join(others)})" if others else "")
     given = "".join(f" · {k}={v}" for k, v in cmp.overrides.items())
-    return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.phase} · speed-up over {cmp.baseline} · {cache} · "
+    return Text(f"{cmp.model} on {cmp.hardware} ({base.layout}) · {cmp.compares} · speed-up over {cmp.baseline} · {cache} · "
                 f"{mode_label(cmp.efficiency, cmp.engine_kernels)}{given}", style="bold")
 
 
@@ -216,6 +219,14 @@ def _fit_mark(text: str, fits: bool, style: str = "") -> Text:
     if not fits:
         cell.append(NO_FIT, style="bold red")
     return cell
+
+
+def request_line(v: RequestView) -> str:
+    """Each scheme's speed-up on a whole request at the largest batch: the decode table weighs steps only."""
+    at = max(range(len(v.batch)), key=v.batch.__getitem__)
+    gains = ", ".join(f"{s} {sp[at]:.2f}×" for s, sp in v.speedup.items())
+    return (f"whole request (prefill of {v.prompt_len:,} tokens + {v.gen_len:,} decode steps, analyze --phase e2e) "
+            f"at batch {v.batch[at]:,}: {gains}")
 
 
 def quant_table(cmp: QuantComparison, limit: int = 60) -> Group:
@@ -264,6 +275,9 @@ def quant_table(cmp: QuantComparison, limit: int = 60) -> Group:
                 if summary.batch_slower_than_baseline else "")
         lines.append(f"{summary.scheme}{where}: {summary.speedup_at_smallest_batch:.2f}× at the smallest batch, "
                      f"{summary.speedup_at_largest_batch:.2f}× at the largest; {fade}{loss}\n")
+    if cmp.request is not None:
+        lines.append(request_line(cmp.request) + "\n")
+    droppable(table, "still memory-bound", "context")  # the speed-ups stay; the why, then a fixed axis, go first
     # The header is a line of its own: as the table's title it would wrap at the table's width.
     return Group(_quant_title(cmp), table, legend, lines,
                  Text(f'"still memory-bound" lists the operator classes of {last} that spend most '

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from rooflm.analyses.axes import parse_int_list
-from rooflm.cli.options import Hardware, Json, Model, lower_case, with_deployment
-from rooflm.cli.output import out, print_json, show, user_errors
+from rooflm.cli.options import Hardware, Json, Model, OldBudget, lower_case, with_deployment
+from rooflm.cli.output import droppable, out, print_json, progress_bar, show, user_errors, with_wide
 from rooflm.core.inputs import REALISTIC_EFFICIENCY, Deployment
 from rooflm.serving import ServingResult, serve_traffic
 from rooflm.serving import launch as engine_launch
@@ -46,6 +46,7 @@ def loads(concurrency: str | None, request_rate: str | None) -> tuple[list[int] 
 
 
 @user_errors
+@with_wide
 @with_deployment(defaults={"efficiency": REALISTIC_EFFICIENCY})
 def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prompt_len: LengthText = "1024",
             gen_len: LengthText = "256",
@@ -55,20 +56,22 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             max_running: Annotated[int | None, typer.Option(help="Requests running at once per replica "
                                                                  "(vLLM max_num_seqs; default 256).")] = None,
             max_num_batched_tokens: Annotated[int | None, typer.Option(
-                "--max-tokens-per-step", help="Rows per step: decode rows + prefill chunk (vLLM "
-                                              "max_num_batched_tokens; default 8192).")] = None,
+                help="Tokens per step: decode rows + prefill chunk (vLLM's own name; default 8192).")] = None,
+            max_tokens_per_step: OldBudget = None,
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
             disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None, emit: Emit = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     engine = None if emit is None else engine_launch.check_engine(emit)
+    max_num_batched_tokens = max_num_batched_tokens if max_tokens_per_step is None else max_tokens_per_step
     users, rates = loads(concurrency, request_rate)
-    result = serve_traffic(
-        model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
-        requests=requests, view=view,
-        seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
-        disaggregate=disaggregate, kv_link=kv_link, **deployment)
+    with progress_bar("serving: simulating loads", quiet=as_json) as progress:
+        result = serve_traffic(
+            model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
+            method=method, requests=requests, view=view, seed=seed, max_running=max_running,
+            max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks, disaggregate=disaggregate,
+            kv_link=kv_link, progress=progress, **deployment)
     launch = None if engine is None else engine_launch.launch(engine, engine_launch.config(
         model, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
         max_running=max_running, max_tokens_per_step=max_num_batched_tokens, disaggregate=disaggregate,
@@ -136,4 +139,5 @@ def serving_table(r: ServingResult) -> Table:
                *([ms_cell(p.kv_transfer_s), "—" if p.prefill_busy is None else f"{p.prefill_busy:.0%}"] if r.disaggregate
                  else []), p.bound]
         t.add_row(*row)
-    return t
+    # On a narrow terminal the means, the throughput per GPU and per user and the bound stay; these go first.
+    return droppable(t, "KV use", "batch", "e2e p99", "TPOT p99", "P busy", "TTFT p99", "e2e s", "KV xfer ms", "tok/s")

@@ -6,7 +6,7 @@ module computes no physics. Levers are evaluated by running the same analysis wi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from typing_extensions import Unpack
@@ -57,6 +57,9 @@ class Lever:
     fits: bool
     note: str = ""
     what_if: str = ""  # a change no keyword makes (links twice as fast)
+    # Decode: the speed-up on a whole request with the change (prefill of the prompt + the decode steps, analyze's
+    # e2e phase), as `rooflm quant` gives it beside its decode steps; None for a prefill or e2e step.
+    request_speedup: float | None = None
 
     def change_text(self) -> str:
         """The change as `rooflm explain`'s reader types it (``--batch 16``), or the what-if in words."""
@@ -161,15 +164,23 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     base = dict(run)
     deployment = dict(base.pop("deployment"))  # type: ignore[call-overload]
 
+    whole: dict[str, float] = {}  # the whole request's time now, computed once
+
+    def request_time(args: dict[str, object], dep: dict[str, object]) -> float:
+        return analyze(**{**args, "phase": "e2e"}, **dep).totals.time_s  # type: ignore[arg-type]
+
     def attempt(name: str, note: str = "", what_if: str = "", **override: object) -> None:
         args = {**base, **{k: v for k, v in override.items() if k in base}}
         dep = {**deployment, **{k: v for k, v in override.items() if k not in base}}
         try:
             new = analyze(**args, **dep)  # type: ignore[arg-type]
+            if now.phase == "decode" and "now" not in whole:
+                whole["now"] = request_time(base, deployment)
+            on_request = whole["now"] / request_time(args, dep) if now.phase == "decode" else None
         except RooflmError:
             return
         change = {} if what_if else dict(override)  # a what-if overrides the device itself, no keyword
-        levers.append(_lever(name, change, now, new, note, what_if))
+        levers.append(replace(_lever(name, change, now, new, note, what_if), request_speedup=on_request))
 
     if now.phase == "decode":
         target = now.batch * 2
@@ -201,7 +212,23 @@ def _levers(now: Report, run: dict[str, object], cb: CriticalBatch | None) -> li
     for lv in levers:
         if lv.lever not in best or lv.throughput_gain > best[lv.lever].throughput_gain:
             best[lv.lever] = lv
-    return sorted(best.values(), key=lambda lv: -lv.throughput_gain)
+    return sorted([*best.values(), *_best_on_requests(levers, best)], key=lambda lv: -lv.throughput_gain)
+
+
+def _best_on_requests(levers: list[Lever], best: dict[str, Lever]) -> list[Lever]:
+    """The scheme fastest on whole requests where it is not the one fastest on decode steps (its prefill is slow,
+    as `rooflm quant` says too): a lever of its own, so that the ranking by steps does not hide it."""
+    schemes = [lv for lv in levers if lv.lever == "weight quantization" and lv.request_speedup is not None]
+    if not schemes:
+        return []
+    on_request = max(schemes, key=lambda lv: lv.request_speedup or 0.0)
+    on_steps = best["weight quantization"]
+    if on_request is on_steps:
+        return []
+    return [replace(on_request, lever="weight quantization, whole requests",
+                    note=f"faster than {on_steps.change_text()} on a whole request ({on_request.request_speedup:.2f}× "
+                         f"against {on_steps.request_speedup:.2f}×: the other's prefill is slower), though slower on "
+                         "decode steps: compare both under a traffic with `rooflm serving`")]
 
 
 def explain(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
@@ -255,10 +282,18 @@ def _markdown(e: Explanation) -> list[str]:
     lines += _why(e)
     if e.levers:
         lines += ["", "## Levers, by predicted gain", "",
-                  "| lever | change | step time | latency | throughput | fits |", "|---|---|---:|---:|---:|---|"]
+                  "| lever | change | step time | latency | throughput | whole request | fits |",
+                  "|---|---|---:|---:|---:|---:|---|"]
         for lv in e.levers:
+            whole = "–" if lv.request_speedup is None else f"{lv.request_speedup:.2f}×"
             lines.append(f"| {lv.lever} | `{lv.change_text()}` | {units.seconds(lv.time_s)} | {lv.speedup:.2f}× | "
-                         f"{lv.throughput_gain:.2f}× | {'yes' if lv.fits else 'no'} |")
+                         f"{lv.throughput_gain:.2f}× | {whole} | {'yes' if lv.fits else 'no'} |")
+        for lv in e.levers:
+            if lv.lever.endswith("whole requests"):
+                lines += ["", f"{lv.lever}: {lv.note}."]
+        if any(lv.request_speedup is not None for lv in e.levers):
+            lines += ["", "\"whole request\": the speed-up of a request's prefill and all its decode steps "
+                         "(`rooflm analyze --phase e2e`); the other columns weigh one decode step."]
     if e.regime_table is not None:
         lines += ["", "## The regimes of this model here (`rooflm regimes`)", "", *regime_lines(e.regime_table)]
     if e.cpu_vs_gpu is not None:

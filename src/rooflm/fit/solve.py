@@ -40,6 +40,7 @@ from rooflm.core.inputs import Setup, setup, with_factors
 from rooflm.core.profile_params import BY_NAME, OVERLAP, PER_FAMILY, STEP, factor_bounds, factor_name, overrides, to_factors
 from rooflm.core.roofline import ALL, OTHER
 from rooflm.fit.table import Point
+from rooflm.kinds import Progress
 from rooflm.specs.kernels import base_family
 
 # A factor is fitted when changing log(factor) by one moves some point's predicted log time by at least this much:
@@ -184,12 +185,20 @@ def configuration(p: Point) -> tuple[Any, ...]:
             str(d.get("quant") or "native"), str(d.get("kv_dtype") or ""))
 
 
-def fit(points: list[Point], names: tuple[str, ...] | None = None) -> list[DeviceFit]:
-    """Fit each device's points on their own (a profile holds one set of factors per device)."""
+def fit(points: list[Point], names: tuple[str, ...] | None = None,
+        progress: Progress | None = None) -> list[DeviceFit]:
+    """Fit each device's points on their own (a profile holds one set of factors per device); ``progress(done,
+    total)`` is called as devices are fitted."""
     by_device: dict[str, list[Point]] = defaultdict(list)
     for p in points:
         by_device[p.hardware].append(p)
-    return [fit_device(hw, pts, names) for hw, pts in by_device.items()]
+    report = progress or (lambda done, total: None)
+    fits: list[DeviceFit] = []
+    for hw, pts in by_device.items():
+        report(len(fits), len(by_device))
+        fits.append(fit_device(hw, pts, names))
+    report(len(fits), len(by_device))
+    return fits
 
 
 def fit_device(hardware: str, points: list[Point], names: tuple[str, ...] | None = None) -> DeviceFit:

@@ -40,7 +40,7 @@ def label(p: PlanPoint) -> str:
     layout = " ".join(f"{k}{c[k]}" for k in keys if k in ("tp", "dp") or int(c[k] or 1) > 1)
     layout += "" if split is None else f" {split}"
     spec = f" k{c['spec_tokens']}" if c["spec_tokens"] else ""
-    return (f"{layout} {c['quant']}/kv {c['kv_dtype']}{spec}, ≤{c['max_running']} run, {c['max_tokens_per_step']} tok/step, "
+    return (f"{layout} {c['quant']}/kv {c['kv_dtype']}{spec}, ≤{c['max_running']} run, {c['max_num_batched_tokens']} tok/step, "
             f"{c['concurrency']} users")
 
 

@@ -10,6 +10,7 @@ from typing_extensions import Unpack
 
 from rooflm.core.inputs import Deployment, realistic
 from rooflm.errors import InvalidInputError, arg, quoted
+from rooflm.kinds import Progress
 from rooflm.serving import disagg_api, steady
 from rooflm.serving import simulate as sim
 from rooflm.serving.disagg import DEFAULT_LINK, Pools, Split, parse_split, pick_link
@@ -43,7 +44,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   method: str = "simulate", requests: int | None = None, seed: int = 0,
                   max_running: int | None = None, max_tokens_per_step: int | None = None, kv_blocks: int | None = None,
                   disaggregate: str | Split | None = None, kv_link: str | None = None, view: str = "steady",
-                  **deployment: Unpack[Deployment]) -> ServingResult:
+                  progress: Progress | None = None, **deployment: Unpack[Deployment]) -> ServingResult:
     """TTFT, TPOT, end-to-end latency and output tokens/s of a deployment under a traffic, one point per load.
 
     ``concurrency``: closed loops of N users (each sends its next request when the last completes);
@@ -62,7 +63,8 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
 
     ``disaggregate="2P:6D"``: 2 prefill and 6 decode replicas of the layout, each request's KV cache sent from one
     to the other over ``kv_link`` ("inter_node", the default, or "intra_node"); ``requests`` then counts the whole
-    deployment's (see rooflm.serving.disagg). Calibrated mode unless ``efficiency`` says otherwise."""
+    deployment's (see rooflm.serving.disagg). Calibrated mode unless ``efficiency`` says otherwise.
+    ``progress(done, total)`` is called as the loads of a simulation are run."""
     deployment = realistic(deployment)  # calibrated unless asked: what an engine reaches
     load, values = check_loads(None if concurrency is None else list(concurrency),
                                None if request_rate is None else list(request_rate))
@@ -95,9 +97,9 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   max_tokens_per_step=max_tokens_per_step, kv_blocks=kv_blocks,
                   mean_context=m.mean_prompt + m.mean_gen, **deployment)
     if steps.engine.max_tokens_per_step < steps.engine.max_running:
-        raise InvalidInputError(f"{arg('max_tokens_per_step')} ({steps.engine.max_tokens_per_step:,}) must be at least "
+        raise InvalidInputError(f"{arg('max_num_batched_tokens')} ({steps.engine.max_tokens_per_step:,}) must be at least "
                                 f"{arg('max_running')} ({steps.engine.max_running:,}): every running request needs a row per "
-                                "step (vLLM refuses the same)", field="max_tokens_per_step")
+                                "step (vLLM refuses the same)", field="max_num_batched_tokens")
     loads = np.asarray(values, dtype=np.float64)
     pools = None
     if split is not None:
@@ -108,7 +110,12 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     elif method == "steady":
         points = steady.closed_loop(steps, m, loads) if load == "concurrency" else steady.poisson(steps, m, loads)
     else:
-        points = [_simulated(steps, prompt, gen, load, v, requests, seed, limit, view) for v in values]
+        report = progress or (lambda done, total: None)
+        points = []
+        for v in values:
+            report(len(points), len(values))
+            points.append(_simulated(steps, prompt, gen, load, v, requests, seed, limit, view))
+        report(len(points), len(values))
     lab = steps.labels
     return ServingResult(
         model=str(lab["model"]), hardware=str(lab["hardware"]), quant=str(lab["quant"]), kv_dtype=str(lab["kv_dtype"]),

@@ -156,7 +156,7 @@ def plan_config(model: str | Path | ModelSpec, traffic: Traffic, point: PlanPoin
                                                                      "spec_tokens") if p.get(k) is not None}}
     return config(model, prompt_len=traffic.prompt, gen_len=traffic.gen, concurrency=[int(p["concurrency"] or 1)],
                   max_running=int(p["max_running"] or DEFAULT_MAX_RUNNING),
-                  max_tokens_per_step=int(p["max_tokens_per_step"] or MAX_NUM_BATCHED_TOKENS),
+                  max_tokens_per_step=int(p["max_num_batched_tokens"] or MAX_NUM_BATCHED_TOKENS),
                   disaggregate=None if p.get("disaggregate") is None else str(p["disaggregate"]),
                   deployment=d)  # type: ignore[arg-type]
 

@@ -33,6 +33,7 @@ from typing_extensions import Unpack
 
 from rooflm.core.inputs import Deployment, deployment_mode, realistic
 from rooflm.errors import InvalidInputError, arg
+from rooflm.kinds import Progress
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
 from rooflm.serving.api import serve_traffic
@@ -86,7 +87,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
          max_tokens_per_step: int | Sequence[int] | None = None, concurrency: int | Sequence[int] | None = None,
          disaggregate: str | Sequence[str | Split] | None = "auto", kv_link: str | None = None,
          ttft_slo: float | None = None, tpot_slo: float | None = None, seed: int = 0, workers: int | None = None,
-         verify: int = VERIFY, **deployment: Unpack[Deployment]) -> PlanResult:
+         verify: int = VERIFY, progress: Progress | None = None, **deployment: Unpack[Deployment]) -> PlanResult:
     """Search the deployments of ``gpus`` devices for a traffic (closed loops of ``concurrency`` users, prompt and
     output lengths as serve_traffic takes them) and return the Pareto frontier (tokens/s per GPU against per user)
     and the best configuration whose mean TTFT and TPOT meet ``ttft_slo`` / ``tpot_slo`` (seconds).
@@ -98,7 +99,8 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     None) searches, for each layout of gpus / R devices with R ≥ 2 replicas, disaggregated serving on every split
     xP:yD with x + y = R (past 8 replicas: x and y of 1, 2, 4, …), "off" none, or a list of splits ("1P:3D,2P:2D");
     ``kv_link`` the KV transfer's link (serve_traffic's). Other deployment keywords (efficiency, acceptance, draft,
-    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work).
+    profile, …; calibrated mode unless asked) apply to every configuration. ``workers``: processes (default: by the work);
+    ``progress(done, total)`` is called as the step tables of the search are priced.
 
     ``verify``: the steady-state model prices every configuration; the ``verify`` best that meet the targets by it
     (most tokens/s per GPU first) are then simulated request by request (serve_traffic's simulation, its steady view),
@@ -119,13 +121,13 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
         raise InvalidInputError(f"acceptance and draft need speculative decoding: add {arg('spec_tokens')} values ≥ 1 (e.g. "
                                 "0,3 searches it off and on)", field="spec_tokens")
     running = space.integers(max_running, space.DEFAULT_MAX_RUNNING, "max_running", 1, 10**6)
-    budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_tokens_per_step", 1, 10**6)
+    budgets = space.integers(max_tokens_per_step, space.DEFAULT_MAX_TOKENS, "max_num_batched_tokens", 1, 10**6)
     loads = space.integers(concurrency, space.DEFAULT_CONCURRENCY, "concurrency", 1, 10**6)
     limits = [(r, t) for r in running for t in budgets if t >= r]  # serving refuses a budget below max_running
     if not limits:
-        raise InvalidInputError(f"every {arg('max_tokens_per_step')} ({', '.join(map(str, budgets))}) is below every "
+        raise InvalidInputError(f"every {arg('max_num_batched_tokens')} ({', '.join(map(str, budgets))}) is below every "
                                 f"{arg('max_running')} ({', '.join(map(str, running))}): each running request needs a row",
-                                field="max_tokens_per_step")
+                                field="max_num_batched_tokens")
     spec, hw = resolve_model(model), load_hardware(hardware)
     traffic = _traffic(spec, prompt_len, gen_len, seed)
     quants = space.names(quant, space.DEFAULT_QUANTS, "quant")
@@ -139,7 +141,7 @@ def plan(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | 
     search = Search(spec, hw, traffic.build_args | {"max_running": max(running), "max_tokens_per_step": max(budgets)},
                     traffic.moments, r_arr, t_arr, np.array(loads, dtype=np.float64), traffic.need_tokens, link)
     columns = _run(search, [(t.deployment(keywords) if t.aggregated else t.replica(keywords), t.splits,
-                             t.aggregated) for t in found], workers)
+                             t.aggregated) for t in found], workers, progress)
     if ttft_default:
         notes.append(f"no --ttft-slo given: the best meets the default TTFT target of {space.DEFAULT_TTFT_SLO_S:g} s "
                      "(a first token later than that is a queue, not a service); --ttft-slo sets another, inf none")
@@ -253,14 +255,23 @@ def _evaluate_shared(table: tuple[Deployment, tuple[Split, ...], bool]) -> dict[
 
 
 def _run(search: Search, tables: list[tuple[Deployment, tuple[Split, ...], bool]],
-         workers: int | None) -> list[dict[str, np.ndarray]]:
+         workers: int | None, progress: Progress | None = None) -> list[dict[str, np.ndarray]]:
     n = _workers(workers, len(tables))
+    report = progress or (lambda done, total: None)
+    out: list[dict[str, np.ndarray]] = []
+    report(0, len(tables))
     if n <= 1:
-        return [evaluate(search, *t) for t in tables]
+        for t in tables:
+            out.append(evaluate(search, *t))
+            report(len(out), len(tables))
+        return out
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context(method), initializer=_start,
                              initargs=(search,)) as pool:
-        return list(pool.map(_evaluate_shared, tables, chunksize=max(1, len(tables) // (4 * n))))
+        for columns in pool.map(_evaluate_shared, tables, chunksize=max(1, len(tables) // (4 * n))):
+            out.append(columns)  # in order: the callback runs here, in the caller's process
+            report(len(out), len(tables))
+    return out
 
 
 def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, gpus: int, traffic: Traffic,
@@ -284,7 +295,7 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
         d = t.deployment(extra) if split is None else t.replica(extra)
         config: dict[str, int | str | None] = {"tp": t.tp, "ep": t.ep, "pp": t.pp, "dp": d["dp"], "quant": t.quant,
                   "kv_dtype": t.kv_dtype, "spec_tokens": t.spec_tokens, "disaggregate": None if split is None else split.label,
-                  "max_running": r, "max_tokens_per_step": b, "concurrency": users}
+                  "max_running": r, "max_num_batched_tokens": b, "concurrency": users}
         return config, d, split
 
     def point(i: int, simulated: dict[str, object] | None = None) -> PlanPoint:
@@ -293,7 +304,7 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
                    for name in (*METRICS, E2E_PER_USER)}
         return PlanPoint(config, metrics, str(flat["bound"][i]), int(flat["kv_capacity_tokens"][i]),
                          command_line(model, hardware, traffic, d, int(config["max_running"]),  # type: ignore[arg-type]
-                                      int(config["max_tokens_per_step"]), int(config["concurrency"]),  # type: ignore[arg-type]
+                                      int(config["max_num_batched_tokens"]), int(config["concurrency"]),  # type: ignore[arg-type]
                                       split, link), simulated)
 
     def simulate(i: int) -> dict[str, object]:
@@ -301,7 +312,7 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
         run = serve_traffic(spec, hw, prompt_len=traffic.prompt, gen_len=traffic.gen,
                             concurrency=[int(config["concurrency"])],  # type: ignore[arg-type]
                             method="simulate", seed=traffic.seed, max_running=int(config["max_running"]),  # type: ignore[arg-type]
-                            max_tokens_per_step=int(config["max_tokens_per_step"]),  # type: ignore[arg-type]
+                            max_tokens_per_step=int(config["max_num_batched_tokens"]),  # type: ignore[arg-type]
                             disaggregate=split, kv_link=None if split is None or link is None else link.kind,
                             **d).points[0]
         figures: dict[str, object] = {name: getattr(run, name) for name in SIMULATED}

@@ -47,7 +47,7 @@ class Traffic:
 @dataclass(frozen=True)
 class PlanPoint:
     config: dict[str, int | str | None]  # tp, ep, pp, dp, quant, kv_dtype, spec_tokens, disaggregate (None:
-    # aggregated, or the split "xP:yD" of replicas of tp × pp devices, dp 1), max_running, max_tokens_per_step,
+    # aggregated, or the split "xP:yD" of replicas of tp × pp devices, dp 1), max_running, max_num_batched_tokens,
     # concurrency
     metrics: dict[str, float | None]  # METRICS and E2E_PER_USER
     bound: str
@@ -140,6 +140,6 @@ def command_line(model: object, hardware: object, traffic: Traffic, d: Deploymen
         parts += ["--disaggregate", split.label]
         if link is not None and link.kind != DEFAULT_LINK:
             parts += ["--kv-link", link.kind]
-    parts += ["--max-running", str(max_running), "--max-tokens-per-step", str(max_tokens_per_step),
+    parts += ["--max-running", str(max_running), "--max-num-batched-tokens", str(max_tokens_per_step),
               *deployment_flags(d)]
     return shlex.join(parts)

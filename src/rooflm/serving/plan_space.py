@@ -147,11 +147,10 @@ def check_slo(value: object, field: str) -> float | None:
 def check_not_searched(extra: Deployment) -> None:
     for name in SEARCHED:
         if name in extra:
-            flag = {"max_num_batched_tokens": "max_tokens_per_step"}.get(name, name)
-            raise InvalidInputError(f"{named(flag)} is searched by the plan: give the values to search "
+            raise InvalidInputError(f"{named(name)} is searched by the plan: give the values to search "
                                     f"({arg('quant')}, {arg('kv_dtype')}, {arg('spec_tokens')}, "
-                                    f"{arg('max_tokens_per_step')} lists; layouts follow "
-                                    f"{arg('gpus')}), not a fixed deployment keyword", field=flag)
+                                    f"{arg('max_num_batched_tokens')} lists; layouts follow "
+                                    f"{arg('gpus')}), not a fixed deployment keyword", field=name)
 
 
 def parse_disaggregate(value: str | Sequence[str | Split] | None) -> str | list[Split]:
@@ -252,7 +251,7 @@ def check_size(found: list[Table], n_limits: int, n_loads: int) -> int:
                                 field="quant")
     if configs > MAX_CONFIGS:
         raise InvalidInputError(f"{what}; at most {MAX_CONFIGS:,} per plan: give fewer {arg('concurrency')}, "
-                                f"{arg('max_running')}, {arg('max_tokens_per_step')} or {arg('disaggregate')} values",
+                                f"{arg('max_running')}, {arg('max_num_batched_tokens')} or {arg('disaggregate')} values",
                                 field="concurrency")
     if configs == 0:
         raise InvalidInputError(f"no layout, scheme and KV dtype to search: no tp × pp × dp of {arg('gpus')} divides the "

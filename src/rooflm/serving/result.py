@@ -57,6 +57,9 @@ class ServingPoint:
                 **{f"{name}_ci_s": _finite(ci.get(f"{name}_ci_s")) for name in LATENCIES}}
 
 
+_JSON_KEY = {"max_tokens_per_step": "max_num_batched_tokens"}
+
+
 def _finite(v: object) -> object:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
@@ -92,5 +95,6 @@ class ServingResult:
     engine_kernels: str | None = None  # the engine's part of the mode's name (rooflm.core.inputs.Setup.engine_kernels)
 
     def to_json_dict(self) -> dict[str, object]:
-        head = {k: v for k, v in asdict(self).items() if k not in ("points", "notes")}
+        # The step's token budget under the engine's own name, as every command's flag spells it.
+        head = {_JSON_KEY.get(k, k): v for k, v in asdict(self).items() if k not in ("points", "notes")}
         return {**head, "notes": list(self.notes), "points": [p.to_json_dict() for p in self.points]}

@@ -239,7 +239,7 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
     budget = int(max_tokens_per_step or d.get("max_num_batched_tokens") or 8192)
     d["max_num_batched_tokens"] = budget
     running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
-    for name, v in {"max_running": running, "max_tokens_per_step": budget}.items():
+    for name, v in {"max_running": running, "max_num_batched_tokens": budget}.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**6:
             raise InvalidInputError(f"{arg(name)} must be an integer between 1 and 1,000,000, got {v}",
                                     field=name)
@@ -259,7 +259,7 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
                 f"no room for a KV cache: weights {dec.memory.weights_bytes / 1e9:.1f} GB + one step's activations "
                 f"{room.activation_bytes / 1e9:.1f} GB leave nothing of the {dec.memory.capacity_bytes / 1e9:.1f}"
                 f" GB the engine may use; use more GPUs ({arg('tp')}), a smaller {arg('quant')} or a smaller "
-                f"{arg('max_tokens_per_step')}",
+                f"{arg('max_num_batched_tokens')}",
                 field="tp")
 
     batch_grid = int_grid(running, DENSE_BATCH)

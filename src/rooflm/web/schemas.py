@@ -233,7 +233,7 @@ class ServingBody(Options):
     requests: int | None = None
     seed: int = 0
     max_running: int | None = None
-    max_tokens_per_step: int | None = None
+    max_tokens_per_step: int | None = Field(None, description="former name of max_num_batched_tokens, still read")
     kv_blocks: int | None = None
     disaggregate: Name | None = Field(None, description="xP:yD: x prefill and y decode replicas of the layout, the "
                                       "KV cache sent between them (rooflm serving --disaggregate)")

@@ -74,7 +74,7 @@ def check_simulation(body: ServingBody, concurrency: list[int] | None, rates: li
         raise InvalidInputError(
             f"{total:,} simulated requests with prompts of up to {_top(prompt, model):,} tokens, prefilled "
             f"in chunks of {chunk:,}, take up to {steps:,} scheduler steps; the API simulates at most "
-            f"{MAX_API_SIMULATED_STEPS:,} per request: fewer requests, shorter prompts or a larger max_tokens_per_step "
+            f"{MAX_API_SIMULATED_STEPS:,} per request: fewer requests, shorter prompts or a larger max_num_batched_tokens "
             "(`rooflm serving` runs more)", field=field)
 
 

@@ -39,7 +39,7 @@ function servingBody() {
   body[$("serving-load").value] = $("serving-loads").value.trim();
   if (body.method === "simulate") optionalInt(body, "serving-requests", "requests");
   optionalInt(body, "serving-max_running", "max_running");
-  optionalInt(body, "serving-max_tokens_per_step", "max_tokens_per_step");
+  optionalInt(body, "serving-max_num_batched_tokens", "max_num_batched_tokens");
   const disaggregate = $("serving-disaggregate").value.trim();
   if (disaggregate) {
     body.disaggregate = disaggregate;
@@ -159,7 +159,7 @@ async function runServing(event) {
     await renderServingChart(doc, loadKind);
     const noun = doc.points.length === 1 ? "point" : "points";
     $("serving-status").textContent = `${doc.points.length} ${noun}; KV cache ${doc.kv_capacity_tokens.toLocaleString("en-US")} ` +
-      `tokens per replica, at most ${doc.max_running} running, ${doc.max_tokens_per_step.toLocaleString("en-US")} tokens per step`;
+      `tokens per replica, at most ${doc.max_running} running, ${doc.max_num_batched_tokens.toLocaleString("en-US")} tokens per step`;
   } catch (error) {
     if (seq !== servingSequence) return;
     showServingError(error);
