@@ -118,7 +118,7 @@ def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
     t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, {mode_label(r.efficiency)}: prompt "
                     f"{r.prompt_len}, output {r.gen_len} tokens "
-                    f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
+                    f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''}; engine policy {r.engine_policy})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",

@@ -113,7 +113,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     return ServingResult(
         model=lab["model"], hardware=lab["hardware"], quant=lab["quant"], kv_dtype=lab["kv_dtype"],
         efficiency=lab["efficiency"], layout=lab["layout"], devices=pools.devices if pools else steps.devices,
-        method=method, view=view,
+        method=method, view=view, engine_policy=lab["engine_policy"],
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
         points=points, notes=_notes(steps, method) + (pools.notes(method) if pools else []), profile=steps.profile,

@@ -30,14 +30,14 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment, realistic
+from rooflm.core.inputs import Deployment, check_engine, policy_of, realistic
 from rooflm.errors import InvalidInputError, arg
 from rooflm.serving import pareto, steady
 from rooflm.serving import plan_space as space
 from rooflm.serving.disagg import DEFAULT_LINK, KvLink, Pools, Split, pick_link
 from rooflm.serving.disagg_steady import steady_points
 from rooflm.serving.plan_result import E2E_PER_USER, METRICS, PlanPoint, PlanResult, Traffic, command_line, e2e_per_user
-from rooflm.serving.steps import Engine, build, kv_room, resolve_model
+from rooflm.serving.steps import Engine, build, kv_room, policy_label, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
@@ -272,7 +272,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
                       fits=int(fits.sum()), pareto=[point(int(i)) for i in front],
                       best=None if top is None else point(top), notes=notes,
                       fitting={name: flat[name][fits] for name in (*METRICS, E2E_PER_USER)},
-                      efficiency=str(extra.get("efficiency")).strip().lower(), ttft_slo_default=ttft_default)
+                      efficiency=str(extra.get("efficiency")).strip().lower(), ttft_slo_default=ttft_default,
+                      engine_policy=policy_label(policy_of(check_engine(extra.get("engine"), extra))))
 
 
 def _targets(ttft: float | None, tpot: float | None) -> str:

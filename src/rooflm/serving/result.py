@@ -89,6 +89,7 @@ class ServingResult:
     # "kv_link", "kv_link_name", "kv_link_bandwidth"}; None when aggregated. ``devices`` then counts both pools.
     disaggregate: dict[str, object] | None = None
     view: str = "steady"  # "steady" (the steady window's means) or "benchmark" (every request of a benchmark run)
+    engine_policy: str = ""  # the engine's serving policy used ("vllm 0.11.2"), or the generic one
 
     def to_json_dict(self) -> dict[str, object]:
         head = {k: v for k, v in asdict(self).items() if k not in ("points", "notes")}
