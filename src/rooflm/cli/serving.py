@@ -60,6 +60,12 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
             disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None, emit: Emit = None,
+            front_end_s: Annotated[float | None, typer.Option(
+                help="The server's cost per request in seconds (HTTP, tokenization, scheduling, first-token "
+                     "streaming), added to TTFT; default the engine policy's, 0 (none measured publicly).")] = None,
+            front_end_token_s: Annotated[float | None, typer.Option(
+                help="The server's cost per output token in seconds (detokenization, streaming), added to TPOT; "
+                     "default 0.")] = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     engine = None if emit is None else engine_launch.check_engine(emit)
@@ -68,7 +74,8 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
         model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates, method=method,
         requests=requests, view=view,
         seed=seed, max_running=max_running, max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks,
-        disaggregate=disaggregate, kv_link=kv_link, **deployment)
+        disaggregate=disaggregate, kv_link=kv_link, front_end_s=front_end_s, front_end_token_s=front_end_token_s,
+        **deployment)
     launch = None if engine is None else engine_launch.launch(engine, engine_launch.config(
         model, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
         max_running=max_running, max_tokens_per_step=max_num_batched_tokens, disaggregate=disaggregate,

@@ -40,6 +40,8 @@ class EnginePolicy:
     limits: dict[str, int | dict[str, int]]  # max_tokens_per_step, max_running, cuda_graph_max_batch
     scheduler: str
     sources: tuple[str, ...]
+    front_end_request_s: float = 0.0  # the server's cost per request (HTTP, tokenization, first-token streaming)
+    front_end_token_s: float = 0.0  # and per output token (detokenization, streaming)
 
     @property
     def label(self) -> str:
@@ -92,7 +94,8 @@ def engine_policy(name: str) -> EnginePolicy:
     limits = {k: d[k] for k in ("max_tokens_per_step", "max_running", "cuda_graph_max_batch")}
     return EnginePolicy(name, str(d["version_checked"]), rule, float(d["memory_fraction"]),  # type: ignore[arg-type]
                         float(d["large_memory_gib"]), limits, str(d["scheduler"]),  # type: ignore[arg-type]
-                        tuple(d["sources"]))  # type: ignore[arg-type]
+                        tuple(d["sources"]), float(d["front_end_request_s"]),  # type: ignore[arg-type]
+                        float(d["front_end_token_s"]))  # type: ignore[arg-type]
 
 
 def all_policies() -> list[EnginePolicy]:
