@@ -135,10 +135,11 @@ class Deployment(TypedDict, total=False):
               "values).", value=str)]
     draft: Annotated[str | Path | ModelSpec | None, Flag(
         None, "Speculative decoding: the draft, a catalog model or config path run k times per step at the same "
-              "batch, or mtp (one extra decoder layer of the target per drafted token, DeepSeek-V3's MTP); unset: "
-              "drafting costs nothing (n-gram lookup).", value=str,
-        web_help="Speculative decoding: the draft, a catalog model or mtp (one extra target layer per drafted token); "
-                 "unset: drafting costs nothing.")]
+              "batch, or mtp (one extra decoder layer of the target per drafted token, DeepSeek-V3's MTP), or ngram (prompt "
+              "lookup: drafting costs nothing); unset: mtp where the checkpoint has MTP layers, else ngram.",
+        value=str,
+        web_help="Speculative decoding: the draft, a catalog model, mtp (one extra target layer per drafted token) or "
+                 "ngram (free); unset: mtp where the checkpoint has it, else ngram.")]
     profile: Annotated[str | Path | ProfileSource | None, Flag(
         None, "A profile written by `rooflm fit`: predict with its parameters for this device (calibrated mode; "
               "flags given explicitly win).", value=str, web=False)]
