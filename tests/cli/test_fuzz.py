@@ -127,7 +127,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[str]] = {
     "method": _mostly(_cased(["simulate", "steady", "exact"]), ANY),
     "view": _mostly(_cased(["steady", "benchmark", "bench"]), ANY),
     "requests": _mostly(st.integers(1, 64).map(str), INT),
-    "seed": INT, "max_running": INT, "kv_blocks": INT,
+    "seed": INT, "max_running": INT, "kv_blocks": INT, "front_end_s": FLOAT, "front_end_token_s": FLOAT,
     "disaggregate": _mostly(_cased(["1P:1D", "2p:1d", "0P:1D", "1P:999D", "1P:3", "abc"]), ANY),
     "kv_link": _mostly(_cased(["inter_node", "intra_node", "intra-node", "fiber"]), ANY),
     "engine": _mostly(_cased(["vllm", "trtllm", "sglang", "vllm@0.24", "sglang@9", "tgi", "@1"]), ANY),

@@ -241,3 +241,20 @@ def test_mtp_draft_adds_no_resident_model() -> None:
     plain = analyze("deepseek-v3", "h200", tp=8, context=4096).memory
     mtp = analyze("deepseek-v3", "h200", tp=8, context=4096, spec_tokens=1, acceptance=0.8, draft="mtp").memory
     assert mtp.weights_bytes == plain.weights_bytes
+
+
+def test_default_draft_is_the_checkpoints_mtp_head_and_ngram_is_free() -> None:
+    """Unset, the draft of a checkpoint with MTP layers is its MTP head (priced: one extra layer per drafted token),
+    so its step costs the same as with --draft mtp and more than n-gram lookup, which runs no model."""
+    import rooflm
+
+    kw = dict(phase="decode", batch=8, context=2048, spec_tokens=2, acceptance=0.7, tp=8, ep=8, quant="fp8-block")
+    default = rooflm.analyze("deepseek-v3", "h200", **kw)  # type: ignore[arg-type]
+    mtp = rooflm.analyze("deepseek-v3", "h200", draft="mtp", **kw)  # type: ignore[arg-type]
+    ngram = rooflm.analyze("deepseek-v3", "h200", draft="ngram", **kw)  # type: ignore[arg-type]
+    assert default.totals.time_s == mtp.totals.time_s
+    assert ngram.totals.time_s < mtp.totals.time_s
+    # Without MTP layers the unset draft is n-gram lookup, as --draft ngram.
+    llama = dict(phase="decode", batch=8, context=2048, spec_tokens=2, acceptance=0.7)
+    assert rooflm.analyze("llama-3.1-8b", "h100-sxm", **llama).totals.time_s == \
+        rooflm.analyze("llama-3.1-8b", "h100-sxm", draft="ngram", **llama).totals.time_s  # type: ignore[arg-type]

@@ -154,7 +154,7 @@ def plan_table(r: PlanResult, rows: int = 0) -> Table:
     frontier = f"Pareto frontier ({part}--json for all)" if part else "Pareto frontier"
     t = Table(title=f"{r.model} on {r.gpus} × {r.hardware}, {mode_label(r.efficiency, r.engine_kernels)}: prompt "
                     f"{r.traffic.prompt.label()}, output {r.traffic.gen.label()} tokens — {frontier} of "
-                    f"{r.searched:,} configurations ({r.fits:,} fit)",
+                    f"{r.searched:,} configurations ({r.fits:,} fit) · engine policy {r.engine_policy}",
               caption="tok/s/user: 1 / TPOT (interactivity); e2e: output tokens / (TTFT + output tokens × TPOT)",
               caption_justify="left")
     with_targets = any(v is not None for v in r.slo)

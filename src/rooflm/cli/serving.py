@@ -61,6 +61,12 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             kv_blocks: Annotated[int | None, typer.Option(help="KV-cache blocks of 16 tokens per replica (default: "
                                                                "the memory left after weights and activations).")] = None,
             disaggregate: DisaggregateSplit = None, kv_link: KvLinkFlag = None, emit: Emit = None,
+            front_end_s: Annotated[float | None, typer.Option(
+                help="The server's cost per request in seconds (HTTP, tokenization, scheduling, first-token "
+                     "streaming), added to TTFT; default the engine policy's, 0 (none measured publicly).")] = None,
+            front_end_token_s: Annotated[float | None, typer.Option(
+                help="The server's cost per output token in seconds (detokenization, streaming), added to TPOT; "
+                     "default 0.")] = None,
             as_json: Json = False, *, deployment: Deployment) -> None:
     """TTFT, TPOT, end-to-end latency and output tokens/s (total, per GPU, per user) under a traffic, per load."""
     engine = None if emit is None else engine_launch.check_engine(emit)
@@ -71,7 +77,8 @@ def serving(model: Model = "llama-3.1-8b", hardware: Hardware = "h100-sxm", prom
             model, hardware, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
             method=method, requests=requests, view=view, seed=seed, max_running=max_running,
             max_tokens_per_step=max_num_batched_tokens, kv_blocks=kv_blocks, disaggregate=disaggregate,
-            kv_link=kv_link, progress=progress, **deployment)
+            kv_link=kv_link, front_end_s=front_end_s, front_end_token_s=front_end_token_s,
+            progress=progress, **deployment)
     launch = None if engine is None else engine_launch.launch(engine, engine_launch.config(
         model, prompt_len=prompt_len, gen_len=gen_len, concurrency=users, request_rate=rates,
         max_running=max_running, max_tokens_per_step=max_num_batched_tokens, disaggregate=disaggregate,
@@ -121,7 +128,7 @@ def serving_table(r: ServingResult) -> Table:
     split = f"{r.disaggregate['split']} of " if r.disaggregate else ""
     t = Table(title=f"{r.model} on {split}{r.layout} × {r.hardware}, {r.quant}, "
                     f"{mode_label(r.efficiency, r.engine_kernels)}: prompt {r.prompt_len}, output {r.gen_len} tokens "
-                    f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''})")
+                    f"({r.method}{', ' + r.view + ' view' if r.method == 'simulate' else ''}; engine policy {r.engine_policy})")
     load = r.points[0].load if r.points else "concurrency"
     pct = r.method == "simulate"
     columns = [load.replace("_", " "), "TTFT ms", *(["TTFT p99"] if pct else []), "TPOT ms",

@@ -19,6 +19,7 @@ from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.ops.comm import ALGORITHMS
 from rooflm.ops.moe import Routing
 from rooflm.specs.engine_kernels import engine_tables, measured_devices, parse_engine
+from rooflm.specs.engine_policies import EnginePolicy, engine_policy, engine_share, free_share
 from rooflm.specs.figures import MAX_OVERHEAD_S
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.hf_config import load_model
@@ -97,9 +98,10 @@ class Deployment(TypedDict, total=False):
                                              "roofline, the calibrated expectation beside it) for analyze, sweep and "
                                              "critical-batch", any_case=True)]
     engine: Annotated[str | None, Flag(
-        None, "Serving engine whose measured GEMM kernels calibrated mode prices dense GEMMs with, where the device has "
-              "its tables: trtllm, vllm or sglang, optionally @version (vllm@0.24); unset: the generic kernel "
-              "families", any_case=True)]
+        None, "Serving engine: trtllm, vllm or sglang, optionally @version (vllm@0.24). Its serving policy (KV-cache "
+              "memory rule and fraction, token budget, running limit, CUDA-graph range; data/engine_policies.toml) "
+              "and, in calibrated mode, its measured GEMM kernels where the device has them. Unset: the generic "
+              "kernel families and vLLM's memory rule with rooflm's fixed limits", any_case=True)]
     eta_memory: Annotated[float | None, Flag(None, "Override the achievable fraction of memory bandwidth.")]
     eta_compute: Annotated[float | None, Flag(None, "Override the achievable fraction of peak FLOP/s.")]
     kernel_overhead_s: Annotated[float | None, Flag(None, "Override the per-kernel overhead (s).", alias="kernel_overhead",
@@ -117,7 +119,9 @@ class Deployment(TypedDict, total=False):
         None, "Override the per-step CPU/scheduler time (s, calibrated).", alias="step_overhead",
         web_help="Seconds per engine step, as --step-overhead.")]  # None: the hardware file's
     gpu_memory_utilization: Annotated[float, Flag(
-        GPU_MEMORY_UTILIZATION, "Share of device memory the engine may use (vLLM's default 0.9).")]
+        GPU_MEMORY_UTILIZATION, "The engine's memory fraction (vLLM's default 0.9): with --engine, that engine's "
+                                "flag (sglang mem_fraction_static; trtllm free_gpu_memory_fraction, a share of the "
+                                "memory left after the weights).")]
     max_num_batched_tokens: Annotated[int, Flag(
         MAX_NUM_BATCHED_TOKENS, "Tokens per engine step: longer prefills run in chunks of this.")]
     hot_expert_factor: Annotated[float, Flag(1.0, "MoE routing skew: hot experts are chosen this many times as often.")]
@@ -134,10 +138,11 @@ class Deployment(TypedDict, total=False):
               "values).", value=str)]
     draft: Annotated[str | Path | ModelSpec | None, Flag(
         None, "Speculative decoding: the draft, a catalog model or config path run k times per step at the same "
-              "batch, or mtp (one extra decoder layer of the target per drafted token, DeepSeek-V3's MTP); unset: "
-              "drafting costs nothing (n-gram lookup).", value=str,
-        web_help="Speculative decoding: the draft, a catalog model or mtp (one extra target layer per drafted token); "
-                 "unset: drafting costs nothing.")]
+              "batch, or mtp (one extra decoder layer of the target per drafted token, DeepSeek-V3's MTP), or ngram (prompt "
+              "lookup: drafting costs nothing); unset: mtp where the checkpoint has MTP layers, else ngram.",
+        value=str,
+        web_help="Speculative decoding: the draft, a catalog model, mtp (one extra target layer per drafted token) or "
+                 "ngram (free); unset: mtp where the checkpoint has it, else ngram.")]
     profile: Annotated[str | Path | ProfileSource | None, Flag(
         None, "A profile written by `rooflm fit`: predict with its parameters for this device (calibrated mode; "
               "flags given explicitly win).", value=str, web=False)]
@@ -193,6 +198,8 @@ class Setup:
     profile: dict[str, str | None] | None = None  # the profile predicted with: {"name", "data_sha256"}
     engine: str | None = None  # the engine asked for (its tables in eff.engine_gemm where the device has them)
     engine_kernels: str | None = None  # what the engine's kernels priced, in words (engine_label); None: no engine
+    policy: EnginePolicy | None = None  # its serving policy (None: vLLM's memory rule, rooflm's fixed limits)
+    graph_max_batch: int | None = None  # the largest decode batch replayed as a CUDA graph (None: every batch)
 
     @property
     def decode_efficiency(self) -> Efficiency:
@@ -236,6 +243,9 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
         check_number(_get(d, "hot_expert_fraction"), "hot_expert_fraction", 0, 1, low_open=True, high_open=True),
     )
     hw = load_hardware(hardware)
+    policy = policy_of(check_engine(d.get("engine"), d))
+    d = with_policy_defaults(d, policy, hw)
+    runtime = check_runtime(d)
     # efficiency_for and costs_for check their own overrides (finite, in range), for their other callers too.
     eff = efficiency_for(hw, _get(d, "efficiency"), memory=d.get("eta_memory"), compute=d.get("eta_compute"),
                          kernel_overhead_s=d.get("kernel_overhead_s"))
@@ -259,8 +269,10 @@ def setup(model: str | Path | ModelSpec, hardware: str | Path | HardwareSpec, **
     options = Options(parallel, routing, mla_decode, costs=costs, module_costs=module_costs)
     options = replace(options, speculation=check_speculation(_get(d, "spec_tokens"), d.get("acceptance"), d.get("draft"),
                                                              spec, scheme, options))
+    graphs = None if policy is None else policy.limit("cuda_graph_max_batch", hw.memory_capacity.value, sizes["tp"])
     s = with_runtime(Setup(spec, hw, scheme, eff, options, profile=profile, engine=engine,
-                           engine_kernels=engine_label(eff, hw, engine)), runtime, d.get("kernel_overhead_s"))
+                           engine_kernels=engine_label(eff, hw, engine), policy=policy, graph_max_batch=graphs),
+                     runtime, d.get("kernel_overhead_s"))
     return with_factors(s, factors) if factors is not NO_FACTORS else s
 
 
@@ -282,6 +294,46 @@ def engine_label(eff: Efficiency, hw: HardwareSpec, engine: str | None) -> str |
     if tables is None or not eff.engine_gemm:
         return f"{engine}: generic kernels, no tables for {hw.name}"
     return f"{tables.engine} {tables.version} kernels"
+
+
+def policy_of(engine: str | None) -> EnginePolicy | None:
+    """The serving policy of an engine asked for (``check_engine``'s name, a version suffix dropped)."""
+    return None if engine is None else engine_policy(engine.partition("@")[0])
+
+
+def with_policy_defaults(d: Deployment, policy: EnginePolicy | None, hw: HardwareSpec) -> Deployment:
+    """The keywords with the engine's defaults for its memory fraction and token budget where none is given
+    (a keyword given always wins; without an engine, the declared defaults stand)."""
+    if policy is None:
+        return d
+    cap, tp, pp = hw.memory_capacity.value, int(_get(d, "tp")), int(_get(d, "pp"))
+    out: dict[str, Any] = dict(d)
+    if out.get("max_num_batched_tokens") is None:
+        out["max_num_batched_tokens"] = policy.limit("max_tokens_per_step", cap, tp)
+    if out.get("gpu_memory_utilization") is None:
+        out["gpu_memory_utilization"] = policy.memory_share(cap, int(out["max_num_batched_tokens"]), tp, pp)
+    return out  # type: ignore[return-value]
+
+
+def memory_rule(d: Deployment) -> str:
+    """The engine's KV-memory rule (rooflm.specs.engine_policies.RULES; "total" without an engine)."""
+    policy = policy_of(check_engine(d.get("engine"), d))
+    return "total" if policy is None else policy.memory_rule
+
+
+def kv_free_share(d: Deployment) -> float:
+    """The share of the memory left after weights and activations that an engine gives its KV cache: all of it,
+    except under TensorRT-LLM's rule (free_gpu_memory_fraction, 0.9 unless --gpu-memory-utilization says)."""
+    policy = policy_of(check_engine(d.get("engine"), d))
+    if policy is None:
+        return 1.0
+    return free_share(policy.memory_rule, float(d.get("gpu_memory_utilization") or policy.memory_fraction))
+
+
+def default_max_running(d: Deployment, hw: HardwareSpec) -> int | None:
+    """The engine's default limit of running requests on this device (None without an engine)."""
+    policy = policy_of(check_engine(d.get("engine"), d))
+    return None if policy is None else policy.limit("max_running", hw.memory_capacity.value, int(_get(d, "tp")))
 
 
 def check_engine(engine: object, d: Deployment) -> str | None:
@@ -443,8 +495,13 @@ def with_runtime(s: Setup, r: RuntimeKeywords, kernel_overhead: float | None) ->
     if step and r["step"] is None and rt is not None:
         eff = replace(eff, sources={**eff.sources, "step_overhead": rt.step_overhead.source})
         decode = replace(decode, sources={**decode.sources, "step_overhead": rt.step_overhead.source})
-    reserve = rt.memory_reserve.value if rt else 0.0
-    usable = hw.memory_capacity.value * float(r["utilization"]) - reserve
+    # SGLang's default fraction already leaves room for activations, CUDA graphs and the runtime (its reserved_mem):
+    # weights + KV cache = fraction × memory, so no reserve is taken twice.
+    reserve = rt.memory_reserve.value if rt and (s.policy is None or s.policy.memory_rule != "sglang") else 0.0
+    # The share of the device the engine fills: its fraction (vLLM, SGLang), or all of it where the fraction is of
+    # the memory left after the weights (TensorRT-LLM; the KV room applies the fraction: kv_free_share).
+    rule = s.policy.memory_rule if s.policy is not None else "total"
+    usable = hw.memory_capacity.value * engine_share(rule, float(r["utilization"])) - reserve
     return replace(s, eff=eff, decode_eff=decode, usable_memory=usable, max_num_batched_tokens=int(r["chunk"]),
                    step_overhead_s=step)
 

@@ -18,6 +18,8 @@ from rooflm.specs.workload import check_number
 # decode step, and the expected gain is flat (Π p_j vanishes).
 MAX_SPEC_TOKENS = 64
 MTP = "mtp"
+# Drafting from the context's own n-grams (prompt lookup): no model runs, so the draft costs nothing on the device.
+NGRAM = "ngram"
 
 
 def check_acceptance(value: object, k: int) -> tuple[float, ...]:
@@ -63,7 +65,11 @@ def check_speculation(k: object, acceptance: object, draft: object, target: Mode
                                     "spec_tokens")
         return None
     rates = check_acceptance(acceptance, k)
-    return Speculation(k, rates, None if draft is None else _draft(draft, target, scheme, options))
+    if draft is None and target.mtp_layers:
+        draft = MTP  # the checkpoint's own MTP head drafts by default: its step is priced, never free
+    if draft is None or (isinstance(draft, str) and draft.strip().lower() == NGRAM):
+        return Speculation(k, rates, None)  # n-gram drafting (or a model without MTP and no draft named): free
+    return Speculation(k, rates, _draft(draft, target, scheme, options))
 
 
 def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Options) -> Draft:
@@ -71,7 +77,7 @@ def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Optio
     (the last); a draft model runs at the target's tensor parallelism (vLLM's default draft TP) in the target's
     scheme where it has that module class, on one replica's batch."""
     if not isinstance(draft, (str, Path, ModelSpec)):
-        raise InvalidInputError(f"draft must be a model name, a config path or mtp, got {quoted(draft)}", "draft")
+        raise InvalidInputError(f"draft must be a model name, a config path, mtp or ngram, got {quoted(draft)}", "draft")
     plain = replace(options, speculation=None)
     if isinstance(draft, str) and draft.strip().lower() == MTP:
         if not target.mtp_layers:  # engines run MTP only from the checkpoint's own MTP weights

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment, realistic
+from rooflm.core.inputs import Deployment, check_engine, policy_of, realistic
 from rooflm.errors import InvalidInputError, arg, quoted
 from rooflm.kinds import Progress
 from rooflm.serving import disagg_api, steady
@@ -19,6 +19,7 @@ from rooflm.serving.steps import StepModel, build, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, check_loads, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
+from rooflm.specs.workload import check_number
 
 METHODS: tuple[str, ...] = ("simulate", "steady")
 # What a simulated point's means are over: the steady window (warm-up and drain left out; what capacity planning
@@ -36,6 +37,10 @@ MAX_LOADS = 1000
 # Each simulated output token is at least one element of a decode step's arrays (~50 ns): 10^9 is about a minute.
 MAX_SIMULATED_TOKENS = 1_000_000_000
 DEFAULT_REQUESTS = 2000
+# The front end's costs are bounded like a step's overhead: a second per request, a second per token, is far past
+# any server (a larger figure is a unit slip: milliseconds given as seconds).
+MAX_FRONT_END_S = 10.0
+MAX_FRONT_END_TOKEN_S = 1.0
 
 
 def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str | Path | HardwareSpec = "h100-sxm", *,
@@ -44,6 +49,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
                   method: str = "simulate", requests: int | None = None, seed: int = 0,
                   max_running: int | None = None, max_tokens_per_step: int | None = None, kv_blocks: int | None = None,
                   disaggregate: str | Split | None = None, kv_link: str | None = None, view: str = "steady",
+                  front_end_s: float | None = None, front_end_token_s: float | None = None,
                   progress: Progress | None = None, **deployment: Unpack[Deployment]) -> ServingResult:
     """TTFT, TPOT, end-to-end latency and output tokens/s of a deployment under a traffic, one point per load.
 
@@ -69,6 +75,7 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
     load, values = check_loads(None if concurrency is None else list(concurrency),
                                None if request_rate is None else list(request_rate))
     method = _check_method(method)
+    fe, fe_token = front_end(deployment, front_end_s, front_end_token_s)
     view = _check_view(view, method)
     split = parse_split(disaggregate)
     if split is not None and view == "benchmark":
@@ -108,20 +115,21 @@ def serve_traffic(model: str | Path | ModelSpec = "llama-3.1-8b", hardware: str 
         p, g = sample_requests(prompt, gen, requests, seed, limit) if method == "simulate" else (np.ones(1),) * 2
         points = disagg_api.points(pools, m, load, values, method, p, g, seed)
     elif method == "steady":
-        points = steady.closed_loop(steps, m, loads) if load == "concurrency" else steady.poisson(steps, m, loads)
+        points = steady.closed_loop_front_end(steps, m, loads, fe, fe_token) if load == "concurrency" else \
+            steady.with_front_end(steady.poisson(steps, m, loads), m, fe, fe_token)
     else:
         report = progress or (lambda done, total: None)
         points = []
         for v in values:
             report(len(points), len(values))
-            points.append(_simulated(steps, prompt, gen, load, v, requests, seed, limit, view))
+            points.append(_simulated(steps, prompt, gen, load, v, requests, seed, limit, view, fe, fe_token))
         report(len(points), len(values))
     lab = steps.labels
     return ServingResult(
         model=str(lab["model"]), hardware=str(lab["hardware"]), quant=str(lab["quant"]), kv_dtype=str(lab["kv_dtype"]),
         efficiency=str(lab["efficiency"]), engine_kernels=lab.get("engine_kernels"),
         layout=str(lab["layout"]), devices=pools.devices if pools else steps.devices,
-        method=method, view=view,
+        method=method, view=view, engine_policy=str(lab["engine_policy"]),
         prompt_len=prompt.label(), gen_len=gen.label(), max_running=steps.engine.max_running,
         max_tokens_per_step=steps.engine.max_tokens_per_step, kv_capacity_tokens=steps.engine.kv_capacity_tokens,
         points=points, notes=_notes(steps, method) + (pools.notes(method) if pools else []), profile=steps.profile,
@@ -184,15 +192,26 @@ def sample_requests(prompt: Lengths, gen: Lengths, n: int, seed: int, limit: int
     return p, np.maximum(np.minimum(g, limit - p + 1), 1)
 
 
+def front_end(d: Deployment, request_s: object, token_s: object) -> tuple[float, float]:
+    """The front end's cost per request and per output token: as given (checked), or the engine policy's."""
+    policy = policy_of(check_engine(d.get("engine"), d))
+    out = []
+    for name, v, own, top in (("front_end_s", request_s, policy and policy.front_end_request_s, MAX_FRONT_END_S),
+                              ("front_end_token_s", token_s, policy and policy.front_end_token_s, MAX_FRONT_END_TOKEN_S)):
+        out.append(float(own or 0.0) if v is None else check_number(v, name, 0, top, unit="s"))
+    return out[0], out[1]
+
+
 def _simulated(steps: StepModel, prompt: Lengths, gen: Lengths, load: str, value: float, requests: int, seed: int,
-               limit: int, view: str = "steady") -> ServingPoint:
+               limit: int, view: str = "steady", fe: float = 0.0, fe_token: float = 0.0) -> ServingPoint:
     p, g = sample_requests(prompt, gen, requests, seed, limit)
     if load == "concurrency":
         users = max(1, round(value / steps.dp))
         if users >= requests and view == "steady":
             raise InvalidInputError(f"{arg('requests')} ({requests:,}) must exceed the users per replica ({users:,}): the "
                                     "first request of each user is warm-up, not measured", field="requests")
-        run = sim.simulate(steps, p, g, concurrency=users, seed=seed, benchmark=view == "benchmark")
+        run = sim.simulate(steps, p, g, concurrency=users, seed=seed, benchmark=view == "benchmark", gap_s=fe,
+                           token_gap_s=fe_token)
     else:
         rate = value / steps.dp
         gaps = np.random.default_rng(seed + 1).exponential(1.0 / rate, size=requests)
@@ -200,16 +219,19 @@ def _simulated(steps: StepModel, prompt: Lengths, gen: Lengths, load: str, value
         if view == "benchmark":
             arrivals -= arrivals[0]  # the client sends its first request at the start
         run = sim.simulate(steps, p, g, arrivals=arrivals, benchmark=view == "benchmark")
-    return point_of(steps, run, load, value)
+    return point_of(steps, run, load, value, fe, fe_token)
 
 
-def point_of(steps: StepModel, run: sim.Run, load: str, value: float) -> ServingPoint:
-    """A simulated run's figures over its measured requests and window."""
+def point_of(steps: StepModel, run: sim.Run, load: str, value: float, fe: float = 0.0,
+             fe_token: float = 0.0) -> ServingPoint:
+    """A simulated run's figures over its measured requests and window, as a client sees them through the front end
+    (``fe`` before each request reaches the engine, ``fe_token`` per output token after the first)."""
     i = run.measured
-    ttft = run.first_token[i] - run.arrival[i]
-    e2e = run.finish[i] - run.arrival[i]
+    engine_ttft = run.first_token[i] - run.arrival[i]
+    ttft = engine_ttft + fe
+    e2e = run.finish[i] - run.arrival[i] + fe + (run.gen[i] - 1) * fe_token
     multi = run.gen[i] > 1
-    tpot = (run.finish[i][multi] - run.first_token[i][multi]) / (run.gen[i][multi] - 1)
+    tpot = (run.finish[i][multi] - run.first_token[i][multi]) / (run.gen[i][multi] - 1) + fe_token
     tokens = run.window_tokens / run.window_s * steps.dp if run.window_s > 0 else float("nan")
     mean_tpot = float(tpot.mean()) if len(tpot) else None
     pct: dict[str, float | None] = {}
@@ -234,7 +256,18 @@ def point_of(steps: StepModel, run: sim.Run, load: str, value: float) -> Serving
         requests_per_s=_f(run.completed / run.window_s * steps.dp) if run.window_s > 0 else None,
         percentiles=pct, requests=len(i),
         intervals={f"{name}_ci_s": confidence_half_width(xs) for name, xs in (("ttft", ttft), ("tpot", tpot),
-                                                                              ("e2e_latency", e2e))})
+                                                                              ("e2e_latency", e2e))},
+        ttft_parts=_ttft_parts(run, engine_ttft, fe))
+
+
+def _ttft_parts(run: sim.Run, engine_ttft: np.ndarray, fe: float) -> dict[str, float | None]:
+    """Mean queue (arrival at the engine to its prefill's first step) and prefill (that step's start to the first
+    token) over the measured requests, and the front end's cost."""
+    if run.prefill_start is None or not len(engine_ttft):
+        return {}
+    queue = run.prefill_start[run.measured] - run.arrival[run.measured]
+    return {"queue_s": _f(float(np.nanmean(queue))), "prefill_s": _f(float(np.nanmean(engine_ttft - queue))),
+            "front_end_s": fe}
 
 
 def confidence_half_width(xs: np.ndarray) -> float | None:

@@ -123,6 +123,19 @@ def _mean(lengths: Lengths) -> int:
     return round(lengths.a)  # fixed: the value; normal, lognormal: the mean
 
 
+def _draft_argument(model: object, draft: object, k: int) -> str | None:
+    """The draft as the launch writes it: "mtp", a model argument, or None for n-gram lookup — the default being the
+    checkpoint's MTP head where it has one, as rooflm prices it (rooflm.core.speculation)."""
+    kind = str(draft).strip().lower() if isinstance(draft, str) else None
+    if draft is None and k > 0:
+        from rooflm.specs.hf_config import load_model  # at first use: only a speculative launch reads the config
+
+        return "mtp" if load_model(model).mtp_layers else None  # type: ignore[arg-type]
+    if draft is None or kind == "ngram":
+        return None
+    return "mtp" if kind == "mtp" else model_argument(str(draft))
+
+
 def config(model: str | Path | ModelSpec, *, prompt_len: str | int | Lengths, gen_len: str | int | Lengths,
            concurrency: Sequence[int] | None = None, request_rate: Sequence[float] | None = None,
            max_running: int | None = None, max_tokens_per_step: int | None = None,
@@ -134,14 +147,14 @@ def config(model: str | Path | ModelSpec, *, prompt_len: str | int | Lengths, ge
     loads = tuple([Load("concurrency", float(c)) for c in concurrency or ()]
                   + [Load("request_rate", float(r)) for r in request_rate or ()])
     split = parse_split(disaggregate)
-    draft = d.get("draft")
+    draft = _draft_argument(model, d.get("draft"), int(d.get("spec_tokens") or 0))
     quant = d.get("quant")
     return LaunchConfig(
         model=model_argument(model), prompt_len=prompt, gen_len=gen, loads=loads,
         tp=int(d.get("tp") or 1), ep=int(d.get("ep") or 1), pp=int(d.get("pp") or 1), dp=int(d.get("dp") or 1),
         quant=None if quant is None else str(getattr(quant, "name", quant)),
         kv_dtype=d.get("kv_dtype"), spec_tokens=int(d.get("spec_tokens") or 0),
-        draft=None if draft is None else ("mtp" if str(draft).strip().lower() == "mtp" else model_argument(draft)),
+        draft=draft,
         max_running=DEFAULT_MAX_RUNNING if max_running is None else max_running,
         max_tokens_per_step=int(max_tokens_per_step or d.get("max_num_batched_tokens") or MAX_NUM_BATCHED_TOKENS),
         memory_fraction=float(d.get("gpu_memory_utilization") or GPU_MEMORY_UTILIZATION),

@@ -31,7 +31,7 @@ from typing import cast
 import numpy as np
 from typing_extensions import Unpack
 
-from rooflm.core.inputs import Deployment, deployment_mode, realistic
+from rooflm.core.inputs import Deployment, check_engine, deployment_mode, policy_of, realistic
 from rooflm.errors import InvalidInputError, arg
 from rooflm.kinds import Progress
 from rooflm.serving import pareto, steady
@@ -49,7 +49,7 @@ from rooflm.serving.plan_result import (
     command_line,
     e2e_per_user,
 )
-from rooflm.serving.steps import Engine, build, kv_room, resolve_model
+from rooflm.serving.steps import Engine, build, kv_room, policy_label, resolve_model
 from rooflm.serving.traffic import Lengths, Moments, check_against_model, moments, parse_lengths
 from rooflm.specs.hardware import HardwareSpec, load_hardware
 from rooflm.specs.model import ModelSpec
@@ -346,7 +346,8 @@ def _result(spec: ModelSpec, hw: HardwareSpec, model: object, hardware: object, 
                       fits=int(fits.sum()), pareto=[point(int(i), checked.get(int(i))) for i in front],
                       best=None if top is None else point(top, checked.get(top)), notes=notes,
                       fitting={name: flat[name][fits] for name in (*METRICS, E2E_PER_USER)},
-                      ttft_slo_default=ttft_default)
+                      ttft_slo_default=ttft_default,
+                      engine_policy=policy_label(policy_of(check_engine(extra.get("engine"), extra))))
 
 
 def _targets(ttft: float | None, tpot: float | None) -> str:

@@ -79,10 +79,11 @@ class PlanResult:
     fitting: dict[str, np.ndarray] = field(default_factory=dict)
     efficiency: str = "calibrated"  # the mode every configuration was priced in
     ttft_slo_default: bool = False  # slo[0] is the default TTFT target (none was given)
+    engine_policy: str = ""  # the engine's serving policy every configuration used ("vllm 0.11.2", or the generic one)
 
     def to_json_dict(self) -> dict[str, object]:
         return {"model": self.model, "hardware": self.hardware, "efficiency": self.efficiency,
-                "engine_kernels": self.engine_kernels, "gpus": self.gpus,
+                "engine_kernels": self.engine_kernels, "engine_policy": self.engine_policy, "gpus": self.gpus,
                 "prompt_len": self.traffic.prompt.label(), "gen_len": self.traffic.gen.label(),
                 "ttft_slo_s": self.slo[0], "ttft_slo_default": self.ttft_slo_default, "tpot_slo_s": self.slo[1],
                 "searched": self.searched, "fits": self.fits,

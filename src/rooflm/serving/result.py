@@ -44,6 +44,10 @@ class ServingPoint:
     # Simulated: the half-width of each mean's 95% confidence interval ("ttft_ci_s", "tpot_ci_s",
     # "e2e_latency_ci_s"), by batch means over the measured requests; None from the steady-state model.
     intervals: dict[str, float | None] = field(default_factory=dict)
+    # TTFT's parts, means in seconds: "queue_s" (arrival at the engine to the start of its prefill: the wait for a
+    # slot and for the step in progress), "prefill_s" (its prefill steps), "front_end_s" (the server's per-request
+    # cost); they sum to ttft_s. Empty for a disaggregated point.
+    ttft_parts: dict[str, float | None] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -51,10 +55,12 @@ class ServingPoint:
         load = d.pop("load")
         pct = d.pop("percentiles")
         ci = d.pop("intervals")
+        parts = d.pop("ttft_parts")
         head: dict[str, object] = {load: int(value) if load == "concurrency" else value}
         return {**head, **{k: _finite(v) for k, v in d.items()},
                 **{k: _finite(pct.get(k)) for k in percentile_names()},
-                **{f"{name}_ci_s": _finite(ci.get(f"{name}_ci_s")) for name in LATENCIES}}
+                **{f"{name}_ci_s": _finite(ci.get(f"{name}_ci_s")) for name in LATENCIES},
+                "ttft_parts": {k: _finite(v) for k, v in parts.items()} or None}
 
 
 _JSON_KEY = {"max_tokens_per_step": "max_num_batched_tokens"}
@@ -93,6 +99,7 @@ class ServingResult:
     disaggregate: dict[str, object] | None = None
     view: str = "steady"  # "steady" (the steady window's means) or "benchmark" (every request of a benchmark run)
     engine_kernels: str | None = None  # the engine's part of the mode's name (rooflm.core.inputs.Setup.engine_kernels)
+    engine_policy: str = ""  # the engine's serving policy used ("vllm 0.11.2"), or the generic one
 
     def to_json_dict(self) -> dict[str, object]:
         # The step's token budget under the engine's own name, as every command's flag spells it.

@@ -15,7 +15,8 @@ one per step, so their times are one vectorised read of the grid.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypedDict
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class Run:
     blocked: float  # share of the window with requests waiting while the engine was full
     kv_blocked: float  # share of that caused by the KV cache (the rest: max_running)
     completed: int  # requests completed inside the window (requests/s = completed / window_s)
+    prefill_start: np.ndarray | None = None  # per request, the start of the step that runs its first prompt chunk
 
 
 class _Window:
@@ -74,14 +76,17 @@ class _Window:
 
 
 def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurrency: int | None = None,
-             arrivals: np.ndarray | None = None, seed: int = 0, benchmark: bool = False, gap_s: float = 0.0) -> Run:
+             arrivals: np.ndarray | None = None, seed: int = 0, benchmark: bool = False, gap_s: float = 0.0,
+             token_gap_s: float = 0.0) -> Run:
     """Serve requests i = 0 … n−1 (``prompt[i]`` and ``gen[i]`` tokens) on one replica: a closed loop of
     ``concurrency`` users (each sends its next request when its last completes; it reaches the engine ``gap_s``
     later, mid-step as a rule, and waits for the step in progress to end), or open-loop ``arrivals`` (s).
 
     ``benchmark``: a closed loop starts as a benchmark client starts it — every user's first request at once, into an
     empty engine — and every request is measured (the run's means are a benchmark tool's). Otherwise the users start
-    mid-request (the state a long-running loop is in) and only the steady window is measured."""
+    mid-request (the state a long-running loop is in) and only the steady window is measured. ``token_gap_s``: a
+    closed loop's user also waits this long per output token after the first (the server's streaming) before the
+    next request is sent."""
     e = steps.engine
     n = len(prompt)
     footprint = prompt + gen
@@ -92,6 +97,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
     arrival = np.full(n, np.inf) if arrivals is None else np.asarray(arrivals, dtype=np.float64).copy()
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)
+    started = np.full(n, np.nan)  # when each request's prefill starts (the queue before it, the prefill after)
     att_total = steps.prompt_attention_time(np.arange(0, int(prompt.max()) + 1))  # A(L) for every length once
     warm = int(n * WARMUP)
     win = _Window()
@@ -182,6 +188,7 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
                 if budget == 0:
                     break
             t = int(pieces.sum())
+            started[run_id[(pieces > 0) & (run_p == 0)]] = now
             att = float((att_total[run_p + pieces] - att_total[run_p]).sum())
             mean_ctx = float(ctx.mean()) if b else 0.0
             dt = steps.step_time_point(float(b), float(t), mean_ctx, att)
@@ -204,16 +211,28 @@ def simulate(steps: StepModel, prompt: np.ndarray, gen: np.ndarray, *, concurren
             keep = ~complete
             run_id, run_p, run_g = run_id[keep], run_p[keep], run_g[keep]
             if concurrency is not None:  # each user sends its next request; the engine sees it gap_s later
-                for _ in ids:
+                for i in ids:
                     if sent < n:
-                        arrival[sent] = now + gap_s
+                        arrival[sent] = now + gap_s + token_gap_s * float(gen[i] - 1)
                         sent += 1
         while next_arrival < n and arrival[next_arrival] <= now:
             a = float(arrival[next_arrival])
             win.add(now - a, 1.0, 0, 0.0, 0.0, 0.0, False, False)  # in the system since it arrived mid-step
             arrive(next_arrival, a)
             next_arrival += 1
-    return _run(arrival, first, finish, gen, warm, win, benchmark)
+    return replace(_run(arrival, first, finish, gen, warm, win, benchmark), prefill_start=started)
+
+
+class _Integrals(TypedDict):
+    """Run's time integrals over the window, by field name."""
+
+    in_system: float
+    running: float
+    decode_rows: float
+    context: float
+    kv_use: float
+    blocked: float
+    kv_blocked: float
 
 
 def _run(arrival: np.ndarray, first: np.ndarray, finish: np.ndarray, gen: np.ndarray, warm: int, win: _Window,
@@ -222,7 +241,7 @@ def _run(arrival: np.ndarray, first: np.ndarray, finish: np.ndarray, gen: np.nda
     w = win.end - win.start
     rows = win.rows_area
     nan = float("nan")
-    integrals = {"in_system": win.area / w if w > 0 else nan, "running": win.run_area / w if w > 0 else nan,
+    integrals: _Integrals = {"in_system": win.area / w if w > 0 else nan, "running": win.run_area / w if w > 0 else nan,
                  "decode_rows": rows / w if w > 0 else nan, "context": win.ctx_area / rows if rows else nan,
                  "kv_use": win.kv_area / w if w > 0 else nan, "blocked": win.blocked / w if w > 0 else 0.0,
                  "kv_blocked": win.kv_blocked / max(win.blocked, 1e-300)}

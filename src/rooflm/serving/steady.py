@@ -24,6 +24,7 @@ Means only; the simulation (simulate.py) gives the tails and checks these means 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from rooflm.serving.steps import StepModel
 from rooflm.serving.traffic import Moments
 
 ITERATIONS = 200
+# The users a closed loop's engine sees behind a front end: the share settles in a few rounds (each changes the
+# engine's latency only through its load).
+FRONT_END_ITERATIONS = 30
 # A point's fixed point has settled once an iteration moves none of its figures by this share (a few units in the
 # last place of a float64): further iterations would change nothing a report prints; most points settle in tens.
 SETTLED = 1e-13
@@ -194,8 +198,48 @@ def _points(steps: StepModel, m: Moments, load: str, values: np.ndarray, x: np.n
             output_tokens_per_s=_f(tokens[i]), output_tokens_per_s_per_gpu=_f(tokens[i] / steps.devices),
             output_tokens_per_s_per_user=None if tpot is None else 1.0 / tpot, batch=_f(running[i]) if ok else None,
             decode_batch=_f(s["b"][i]) if ok else None, kv_use=_f(kv[i]) if ok else None, bound=bound[i],
-            requests_per_s=_f(x[i] * steps.dp)))
+            requests_per_s=_f(x[i] * steps.dp),
+            ttft_parts={"queue_s": _f(ttft[i] - s["prefill"][i]), "prefill_s": _f(s["prefill"][i]), "front_end_s": 0.0}
+            if ok and np.isfinite(ttft[i]) else {}))
     return out
+
+
+def with_front_end(points: list[ServingPoint], m: Moments, request_s: float, token_s: float) -> list[ServingPoint]:
+    """Points as a client sees them through the server's front end: ``request_s`` before each request reaches the
+    engine (TTFT and end-to-end latency grow by it) and ``token_s`` per output token after the first (TPOT grows by
+    it). The engine's figures stay those of the load it sees (``closed_loop_front_end`` for a closed loop's)."""
+    if not request_s and not token_s:
+        return points
+    out = []
+    for p in points:
+        parts = dict(p.ttft_parts)
+        if parts:
+            parts["front_end_s"] = request_s
+        tpot = None if p.tpot_s is None else p.tpot_s + token_s
+        out.append(replace(p, ttft_s=_add(p.ttft_s, request_s), tpot_s=tpot,
+                           e2e_latency_s=_add(p.e2e_latency_s, request_s + (m.mean_gen - 1.0) * token_s),
+                           output_tokens_per_s_per_user=None if not tpot else 1.0 / tpot, ttft_parts=parts))
+    return out
+
+
+def closed_loop_front_end(steps: StepModel, m: Moments, users: np.ndarray, request_s: float,
+                          token_s: float) -> list[ServingPoint]:
+    """A closed loop whose users spend ``request_s`` + (Ḡ − 1) · ``token_s`` of each cycle in the front end: the
+    engine sees N · E / (E + gap) of them (Little's law over the cycle, E the engine's end-to-end time), found by
+    fixed-point iteration; the points are reported at N users, as the client sees them."""
+    gap = request_s + (m.mean_gen - 1.0) * token_s
+    users = np.asarray(users, dtype=np.float64)
+    seen = users
+    for _ in range(FRONT_END_ITERATIONS if gap > 0 else 1):
+        points = closed_loop(steps, m, seen)
+        e2e = np.array([np.nan if p.e2e_latency_s is None else p.e2e_latency_s for p in points])
+        seen = np.where(np.isfinite(e2e), users * e2e / (e2e + gap), users)
+    return with_front_end([replace(p, value=float(v)) for p, v in zip(points, users, strict=True)], m, request_s,
+                          token_s)
+
+
+def _add(v: float | None, dv: float) -> float | None:
+    return None if v is None else v + dv
 
 
 def _f(v: float | np.floating) -> float | None:

@@ -48,8 +48,9 @@ from typing_extensions import Unpack
 from rooflm.analyses.analyze import analyze
 from rooflm.analyses.report import Report
 from rooflm.analyses.sweep import sweep
-from rooflm.core.inputs import Deployment
+from rooflm.core.inputs import Deployment, default_max_running, kv_free_share, memory_rule, setup
 from rooflm.errors import DoesNotFitError, InvalidInputError, arg
+from rooflm.specs.engine_policies import EnginePolicy
 from rooflm.specs.hardware import HardwareSpec
 from rooflm.specs.model import ModelSpec
 
@@ -212,11 +213,12 @@ class KvRoom:
     decode: Report  # a decode step at the mean context: the memory figures, the layout and the labels
     activation_bytes: float  # one step's activations at the token budget
     kv_bytes_per_token: float
+    free_share: float = 1.0  # the share of the free memory the engine gives its KV cache (TensorRT-LLM's 0.9)
 
     @property
     def tokens(self) -> int:
         free = self.decode.memory.capacity_bytes - self.decode.memory.weights_bytes - self.activation_bytes
-        return int(free // self.kv_bytes_per_token) if free > 0 else 0
+        return int(free * self.free_share // self.kv_bytes_per_token) if free > 0 else 0
 
 
 def kv_room(model: ModelSpec, hardware: str | Path | HardwareSpec, deployment: Deployment, dp: int,
@@ -228,17 +230,21 @@ def kv_room(model: ModelSpec, hardware: str | Path | HardwareSpec, deployment: D
     # A step of more tokens than the model has positions holds several prompts: price its activations as n prompts.
     n = math.ceil(budget / model.max_position_embeddings)
     pre = analyze(model, hardware, phase="prefill", batch=dp * n, prompt_len=math.ceil(budget / n), **deployment)
-    return KvRoom(dec, pre.memory.activation_bytes, dec.memory.kv_cache_bytes / probe)
+    # Under SGLang's rule weights + KV cache = mem_fraction_static × memory: activations live in the rest.
+    activations = 0.0 if memory_rule(deployment) == "sglang" else pre.memory.activation_bytes
+    return KvRoom(dec, activations, dec.memory.kv_cache_bytes / probe, kv_free_share(deployment))
 
 
 def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: int, max_context: int,
           exact_prompts: tuple[int, ...], max_running: int | None, max_tokens_per_step: int | None, kv_blocks: int | None,
           mean_context: float, **deployment: Unpack[Deployment]) -> StepModel:
     """Price every grid point with rooflm.sweep and size the KV cache from rooflm.analyze's memory figures."""
-    d: Deployment = deployment.copy()
-    budget = int(max_tokens_per_step or d.get("max_num_batched_tokens") or 8192)
+    d: Deployment = dict(deployment)  # type: ignore[assignment]
+    s = setup(model, hardware, **d)  # the engine's policy: its defaults for the budget, the memory and the limits
+    budget = int(max_tokens_per_step or s.max_num_batched_tokens)
     d["max_num_batched_tokens"] = budget
-    running = 256 if max_running is None else max_running  # vLLM's default max_num_seqs
+    # The engine's default running limit; without one, 256 (vLLM's max_num_seqs on devices under 70 GiB).
+    running = max_running if max_running is not None else (default_max_running(d, s.hardware) or 256)
     for name, v in {"max_running": running, "max_num_batched_tokens": budget}.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**6:
             raise InvalidInputError(f"{arg(name)} must be an integer between 1 and 1,000,000, got {v}",
@@ -265,6 +271,8 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
     batch_grid = int_grid(running, DENSE_BATCH)
     context_grid = np.unique(np.rint(np.linspace(1, max(max_context, 2), CONTEXT_POINTS)))
     dgrid = _replica_sweep(model, hardware, dp, "decode", batch_grid, d, context=[int(c) for c in context_grid])
+    dgrid = _eager_past_graphs(model, s.hardware, dp, batch_grid, d, [int(c) for c in context_grid], dgrid,
+                               s.graph_max_batch)
     shape = (len(batch_grid), len(context_grid))
     rows_grid = int_grid(running + budget, DENSE_BATCH)
     lin = _replica_sweep(model, hardware, dp, "decode", rows_grid, d, context=[1])
@@ -289,9 +297,31 @@ def build(model: ModelSpec, hardware: str | Path | HardwareSpec, *, max_prompt: 
         prompt_attention=attn["attention_time_s"],
         engine=Engine(running, budget, kv_tokens), devices=dec.layout.devices, dp=dp, kv_bytes_per_token=kv_per_token,
         labels={"model": dec.model, "hardware": dec.hardware, "quant": dec.quant, "kv_dtype": dec.kv_dtype,
-                "efficiency": dec.efficiency, "layout": dec.layout.label, "engine_kernels": dec.engine_kernels},
+                "efficiency": dec.efficiency, "layout": dec.layout.label, "engine_kernels": dec.engine_kernels,
+                "engine_policy": policy_label(s.policy)},
         profile=None if dec.profile is None else dec.profile.model_dump(),
     )
+
+
+# What the serving views name when no engine is asked: vLLM's memory rule with rooflm's fixed limits.
+GENERIC_POLICY = "generic (vLLM's memory rule; 8192 tokens per step, 256 running)"
+
+
+def policy_label(policy: EnginePolicy | None) -> str:
+    return GENERIC_POLICY if policy is None else policy.label
+
+
+def _eager_past_graphs(model: ModelSpec, hardware: HardwareSpec, dp: int, batch_grid: np.ndarray, d: Deployment,
+                       contexts: list[int], dgrid: dict[str, np.ndarray], graph_max: int | None) -> dict[str, np.ndarray]:
+    """The decode grid with the batches past the engine's CUDA-graph capture range priced eagerly (each kernel
+    launched from the CPU), as the engine runs them; unchanged without an engine or with graphs off."""
+    if graph_max is None or d.get("cuda_graphs") is False or batch_grid[-1] <= graph_max:
+        return dgrid
+    past = batch_grid[batch_grid > graph_max]
+    eager = _replica_sweep(model, hardware, dp, "decode", past, {**d, "cuda_graphs": False}, context=contexts)
+    rows = len(past) * len(contexts)  # the sweep's rows run batch-major, so the eager rows are the last ones
+    return {k: np.concatenate([v[:len(v) - rows], eager[k]]) if k in eager and len(v) == len(batch_grid) * len(
+        contexts) else v for k, v in dgrid.items()}
 
 
 def extend_linearly(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
