@@ -62,13 +62,26 @@ VARIANTS: dict[str, dict[str, Any]] = {
                      "text_config": {"model_type": "qwen3_vl_moe_text", **TINY, "tie_word_embeddings": False,
                                      "head_dim": 16, "moe_intermediate_size": 32, "num_experts": 8,
                                      "num_experts_per_tok": 2}},
+    # Gated DeltaNet on 3 of 4 layers (full_attention_interval), routed experts with a gated shared expert, and a
+    # dense MLP on the layer mlp_only_layers names.
+    "qwen3_next": {"model_type": "qwen3_next", **TINY, **IDS, "num_hidden_layers": 4, "head_dim": 16,
+                   "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+                   "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4, "num_experts": 8,
+                   "num_experts_per_tok": 2, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48,
+                   "mlp_only_layers": [0]},
+    "qwen3_next-layer-types-dense": {"model_type": "qwen3_next", **TINY, **IDS, "num_hidden_layers": 3,
+                                     "head_dim": 16, "num_experts": 0, "linear_num_key_heads": 2,
+                                     "linear_num_value_heads": 2, "linear_key_head_dim": 16,
+                                     "linear_value_head_dim": 16,
+                                     "layer_types": ["full_attention", "linear_attention", "linear_attention"]},
 }
 # transformers' default configs of the families (Hunyuan's cannot build a model without its rope settings).
 DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Config", "olmo3": "Olmo3Config",
             "seed_oss": "SeedOssConfig", "ernie4_5": "Ernie4_5Config", "ernie4_5_moe": "Ernie4_5_MoeConfig",
             "smollm3": "SmolLM3Config", "granite": "GraniteConfig", "exaone4": "Exaone4Config",
             "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
-            "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config"}
+            "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config",
+            "qwen3_next": "Qwen3NextConfig"}
 
 
 # Text-only models that transformers maps under image-text-to-text, not causal LM.

@@ -93,9 +93,11 @@ def analysis(r: Report) -> Group:
 
     m = r.memory
     parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    short = overflow_text(*parts, state=m.state_bytes)
     fits = Text("fits", style="green") if m.fits else Text(
-        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*parts)}", style="bold red")
-    mem = Text.assemble(f"{parts_text(*parts)}: ", fits, f" · largest batch at this context: {m.max_batch}")
+        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {short}", style="bold red")
+    mem = Text.assemble(f"{parts_text(*parts, state=m.state_bytes)}: ", fits,
+                        f" · largest batch at this context: {m.max_batch}")
     if suggestions := m.suggestion_lines(flag):
         mem.append("\nwould fit with: " + "; ".join(suggestions))
     parts: list[object] = [Text(_workload_line(r), style="bold"), Panel(summary, title="step", title_align="left"), ops]

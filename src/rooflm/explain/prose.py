@@ -266,9 +266,11 @@ def _markdown(e: Explanation) -> list[str]:
                   *comparison_lines(e.cpu_vs_gpu)]
     m = r.memory
     parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
-    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
+    short = overflow_text(*parts, state=m.state_bytes)
+    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {short}"
     lines += ["", "## Memory", "",
-              f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
+              f"Per device, {parts_text(*parts, state=m.state_bytes)}: {verdict}; the largest batch at this context "
+              f"is {m.max_batch}."]
     if suggestions := m.suggestion_lines(_flag):
         lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in suggestions) + ".")
     return lines

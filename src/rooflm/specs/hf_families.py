@@ -10,10 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rooflm.errors import InvalidInputError, UnsupportedModelError
-from rooflm.specs.hf_build import gqa, layer_types, layer_windows, moe_spec, spec
+from rooflm.specs.hf_build import gqa, layer_types, layer_windows, moe_spec, sparse_layers, spec
 from rooflm.specs.hf_fields import Config, show_value
 from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
-from rooflm.specs.model import MlpSpec, ModelSpec
+from rooflm.specs.model import LinearAttentionSpec, MlpSpec, ModelSpec
 
 
 def _with_defaults(c: Config, defaults: dict[str, Any]) -> Config:
@@ -210,6 +210,39 @@ def _llama4(outer: Config, name: str) -> ModelSpec:
                 moe)
 
 
+_QWEN3_NEXT = {"head_dim": 256, "partial_rotary_factor": 0.25, "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+               "linear_value_head_dim": 128, "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+               "shared_expert_intermediate_size": 512, "moe_intermediate_size": 512, "num_experts": 512,
+               "num_experts_per_tok": 10, "intermediate_size": 5632}  # Qwen3NextConfig's defaults
+
+
+def _qwen3_next(c: Config, name: str) -> ModelSpec:
+    """Qwen3-Next: Gated DeltaNet linear attention on the layers layer_types marks "linear_attention" (by default
+    three of every full_attention_interval = 4), gated full attention (q_proj also computes a sigmoid gate on the
+    output; per-head q/k norms) on the others; Qwen2-MoE's routed experts with one gated shared expert, dense MLPs
+    on mlp_only_layers."""
+    c = _with_defaults(c, _QWEN3_NEXT)
+    n = c.int("num_hidden_layers")
+    interval = c.int("full_attention_interval", 4)
+    default = ["linear_attention" if (i + 1) % interval else "full_attention" for i in range(n)]
+    types = layer_types(c, n, default, windowed="linear_attention")
+    linear = LinearAttentionSpec(num_k_heads=c.int("linear_num_key_heads"),
+                                 num_v_heads=c.int("linear_num_value_heads"),
+                                 head_k_dim=c.int("linear_key_head_dim"), head_v_dim=c.int("linear_value_head_dim"),
+                                 conv_kernel=c.int("linear_conv_kernel_dim"))
+    if linear.num_v_heads % linear.num_k_heads:
+        raise InvalidInputError(f"{c.where}: {linear.num_v_heads} linear value heads are not a multiple of "
+                                f"{linear.num_k_heads} key heads", field="model")
+    sparse = sparse_layers(c, n) if c.int("num_experts", 0, low=0) else [False] * n
+    expert = MlpSpec(intermediate_size=c.int("moe_intermediate_size"))
+    shared = MlpSpec(intermediate_size=c.int("shared_expert_intermediate_size"))
+    moe = moe_spec(c, "num_experts", expert, shared=shared, shared_gate=True) if any(sparse) else None
+    bias = c.flag("attention_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias, qk_norm="head").model_copy(update={"output_gate": True})
+    return spec(c, name, attention, [(s, None) for s in sparse], None if all(sparse) else _mlp(c), moe,
+                linear=[t == "linear_attention" for t in types], linear_attention=linear)
+
+
 def _text_config(outer: Config) -> Config:
     """A multimodal checkpoint's language model: its text_config, with the outer quantization_config (and
     tie_word_embeddings, where only the outer config gives it: the language model's own setting comes first)."""
@@ -248,5 +281,5 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "hunyuan_v1_dense": _llama_like, "exaone4": _exaone4, "llama4": _llama4, "llama4_text": _llama4,
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
     "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
-    "glm4_moe_lite": _deepseek_like,
+    "glm4_moe_lite": _deepseek_like, "qwen3_next": _qwen3_next,
 }
