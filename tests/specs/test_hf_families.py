@@ -74,6 +74,16 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                      "linear_num_value_heads": 2, "linear_key_head_dim": 16,
                                      "linear_value_head_dim": 16,
                                      "layer_types": ["full_attention", "linear_attention", "linear_attention"]},
+    "qwen3_5": {"model_type": "qwen3_5", "tie_word_embeddings": False,
+                "text_config": {"model_type": "qwen3_5_text", **TINY, **IDS, "num_hidden_layers": 4, "head_dim": 16,
+                                "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+                                "linear_value_head_dim": 16}},
+    "qwen3_5_moe": {"model_type": "qwen3_5_moe", "tie_word_embeddings": False,
+                    "text_config": {"model_type": "qwen3_5_moe_text", **TINY, **IDS, "num_hidden_layers": 4,
+                                    "head_dim": 16, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                                    "linear_key_head_dim": 8, "linear_value_head_dim": 16, "num_experts": 8,
+                                    "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                                    "shared_expert_intermediate_size": 48}},
 }
 # transformers' default configs of the families (Hunyuan's cannot build a model without its rope settings).
 DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Config", "olmo3": "Olmo3Config",
@@ -81,7 +91,8 @@ DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Co
             "smollm3": "SmolLM3Config", "granite": "GraniteConfig", "exaone4": "Exaone4Config",
             "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
             "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config",
-            "qwen3_next": "Qwen3NextConfig"}
+            "qwen3_next": "Qwen3NextConfig", "qwen3_5_text": "Qwen3_5TextConfig",
+            "qwen3_5_moe_text": "Qwen3_5MoeTextConfig"}
 
 
 # Text-only models that transformers maps under image-text-to-text, not causal LM.

@@ -243,6 +243,23 @@ def _qwen3_next(c: Config, name: str) -> ModelSpec:
                 linear=[t == "linear_attention" for t in types], linear_attention=linear)
 
 
+# Qwen3_5TextConfig's and Qwen3_5MoeTextConfig's defaults where they differ from Qwen3NextConfig's; Qwen3.5's dense
+# models have an MLP on every layer, its MoE models experts on every layer (neither reads mlp_only_layers).
+_QWEN3_5 = {"qwen3_5": {"intermediate_size": 12288, "num_experts": 0},
+            "qwen3_5_moe": {"num_experts": 256, "num_experts_per_tok": 8}}
+
+
+def _qwen3_5(outer: Config, name: str) -> ModelSpec:
+    """Qwen3.5 (dense and MoE): Qwen3-Next's layers (Gated DeltaNet and gated attention; its in_proj split in four
+    holds the same weights); the multimodal checkpoint's language model is its text_config."""
+    model_type = str(outer.raw["model_type"])
+    family = model_type.removesuffix("_text")
+    c = _text_config(outer) if outer.section("text_config") is not None else outer
+    raw = {k: v for k, v in c.raw.items() if k not in ("mlp_only_layers", "decoder_sparse_step")}
+    model = _qwen3_next(_with_defaults(Config(raw, c.where), _QWEN3_5[family]), name)
+    return model.model_copy(update={"model_type": model_type})
+
+
 def _text_config(outer: Config) -> Config:
     """A multimodal checkpoint's language model: its text_config, with the outer quantization_config (and
     tie_word_embeddings, where only the outer config gives it: the language model's own setting comes first)."""
@@ -282,4 +299,5 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
     "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
     "glm4_moe_lite": _deepseek_like, "qwen3_next": _qwen3_next,
+    "qwen3_5": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
 }
