@@ -13,7 +13,7 @@ import numpy as np
 
 from rooflm.core.step import DEFAULT_OPTIONS, Options, Speculation, Step
 from rooflm.kinds import OpClass, OpKind
-from rooflm.ops import attention, comm, elementwise, gemm, linear_attention, moe
+from rooflm.ops import attention, comm, elementwise, gemm, linear_attention, moe, sparse_attention
 from rooflm.ops.cost import Cost, Num, Op, any_nonzero
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.kernels import (
@@ -302,21 +302,27 @@ class GraphBuilder:
         ops.append(self.op("rope", "elementwise", "other", n, rope))
         write = attention.kv_cache_write(t, dc + rope_d, kv_bytes=self.q.kv_bytes, io_bytes=self.io)
         ops.append(self.op("kv_cache_write", "memory", "attention", n, write))
+        ops += self.indexer(step)
+        # DSA: each query attends to the top-k tokens its indexer selects, at most top_k of them (a window of top_k
+        # in prefill: query i sees min(i + 1, top_k) tokens); the cache still holds the whole context.
+        top_k = a.index_topk or None
+        seen = step.context if top_k is None else np.minimum(step.context, top_k)
         if step.prefill:
             # Prefill up-projects the new tokens' latents to per-head K and V (compute-bound anyway).
             ops.append(self.linear("kv_b_proj", t, dc, heads * (nope + dv), n))
-            cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io)
+            cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io,
+                                               window=top_k)
             ops.append(self.attention_op("attention", n, cost, self.prefill_attention_family(), step.q_len))
         elif self.o.mla_decode == "absorbed":
             ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
-            cost = self.kv_dequant(attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d,
+            cost = self.kv_dequant(attention.mla_latent_decode(step.batch, seen, heads, dc, rope_d,
                                                                kv_bytes=self.q.kv_bytes, io_bytes=self.io))
             ops.append(self.attention_op("attention_latent", n, cost, MLA_DECODE))
             ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
         else:
             # Naive: every step up-projects every cached latent to per-head K and V, then runs plain MHA
             # over them: the latent cache is read once, the K and V it expands to cross memory twice.
-            cached = step.batch * step.context
+            cached = step.batch * seen
             width = heads * (nope + dv)
             q = self.q.for_module("attention")
             up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * q.weight_bytes_per_element(dc),
@@ -324,13 +330,31 @@ class GraphBuilder:
             # M is every cached token: the rows the tile model (rooflm.core.levels) and the GEMM's compute curve read.
             ops.append(replace(self.op("kv_b_proj_cache", "gemm", "attention", n, up, q.compute, (dc, width)),
                                module="attention", scheme=q.name, weight_dtype=q.weight, gemm_m=cached))
-            mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
+            mha = attention.decode_attention(step.batch, seen, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
             ops.append(self.attention_op("attention", n, Cost(flops=mha.flops,
                                                               activation_bytes=mha.activation_bytes + mha.kv_bytes),
                                          DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, heads * dv, h, n))
         return ops
+
+    def indexer(self, step: Step) -> list[Op]:
+        """DSA's lightning indexer (DeepSeek-V3.2): its query from the query latent, one shared key per token with a
+        LayerNorm, a weight per head; the new keys cached; every cached key scored, the top-k kept. Replicated over
+        TP, as vLLM and SGLang run it; priced on the 16-bit roof (DeepSeek's kernel scores in fp8, faster still)."""
+        a, n, t, h = self.m.attention, self.m.attention_layers, step.tokens, self.m.hidden_size
+        if not a.index_topk:
+            return []
+        hi, di, k = a.index_heads, a.index_head_dim, a.index_topk
+        ops = [self.linear("indexer.wq_b", t, a.q_lora_rank, hi * di, n), self.linear("indexer.wk", t, h, di, n),
+               self.norm("indexer.k_norm", t, di, n), self.linear("indexer.weights_proj", t, h, hi, n),
+               self.op("indexer.cache_write", "memory", "attention", n,
+                       sparse_attention.index_cache_write(t, di, io_bytes=self.io))]
+        if step.prefill:
+            cost = sparse_attention.indexer_prefill(step.batch, step.q_len, hi, di, k, io_bytes=self.io)
+        else:
+            cost = sparse_attention.indexer_decode(step.tokens, step.context, hi, di, k, io_bytes=self.io)
+        return [*ops, self.op("indexer", "attention", "attention", n, cost)]
 
     # -- mixture of experts ---------------------------------------------------------------------------
     def moe_layer(self, step: Step, count: int) -> list[Op]:

@@ -39,12 +39,12 @@ def weight_bytes(model: ModelSpec, quant: QuantScheme, options: Options = DEFAUL
 
 def kv_bytes_per_sequence(model: ModelSpec, quant: QuantScheme, context: Num, options: Options = DEFAULT_OPTIONS) -> Num:
     """One sequence's cache on one device: its stage's layers, sliding-window layers capped at W,
-    KV heads split over TP (replicated past the KV head count; MLA's latent is replicated)."""
+    KV heads split over TP (replicated past the KV head count; MLA's latent and DSA's indexer keys are replicated)."""
     p, a = options.parallel, model.attention
     width = a.cache_width if a.kind == "mla" else p.kv_heads_per_device(model) * (a.head_dim + a.v_head_dim)
     kept = sum(g.count * (context if g.sliding_window is None else np.minimum(context, g.sliding_window))
                for g in model.layers if not g.linear)
-    return kept * width * quant.kv_bytes / p.pp
+    return kept * (width * quant.kv_bytes + a.index_cache_bytes) / p.pp  # + DSA's indexer keys, replicated
 
 
 def state_bytes_per_sequence(model: ModelSpec, options: Options = DEFAULT_OPTIONS) -> float:

@@ -307,6 +307,13 @@ def _why(e: Explanation) -> list[str]:
                        "kernels has a fixed cost (partial results per KV split and their merge, page-table walks) that "
                        "this little KV cannot hide. More sequences or longer contexts amortise it; `rooflm hardware "
                        "show` gives the fixed cost per device class.")
+        if any(o.name == "indexer" for o in r.operators):
+            out.append("- DeepSeek sparse attention: a lightning indexer scores every cached token and attention reads "
+                       "only the top-k it selects, so decode attention no longer grows with context beyond top-k; "
+                       "the indexer's own small key cache (one fp8 key per token) is what still does.")
+        if any(o.name == "linear_attn.recurrence" for o in r.operators):
+            out.append("- The linear-attention layers read and write one fixed state per sequence each step: their "
+                       "cost grows with the batch, not with the context.")
         if any(o.name == "attention_latent" for o in r.operators):
             out.append("- MLA caches one compressed latent per token shared by all heads, and the absorbed form "
                        f"attends in that latent space: {attn:.3g} FLOP/byte, far above GQA's query-per-KV-head ratio.")

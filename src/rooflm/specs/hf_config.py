@@ -32,7 +32,6 @@ NOT_YET = {
     "glm_moe_dsa": "DeepSeek Sparse Attention's token selection",
     "deepseek_v4": "compressed sparse attention and hash-routed experts",
     "kimi_linear": "Kimi Delta Attention linear-attention layers",
-    "deepseek_v32": "DeepSeek Sparse Attention's token selection",
     "nemotron_h": "Mamba-2 layers", "falcon_h1": "Mamba-2 layers", "granitemoehybrid": "Mamba-2 layers",
     "jamba": "Mamba layers", "lfm2": "short-convolution layers",
     "gemma3n": "per-layer embeddings and AltUp",

@@ -1,6 +1,7 @@
 """config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
 ERNIE 4.5 (dense and MoE), SmolLM3, Granite (dense and MoE), Command R and A, EXAONE 4, Hunyuan dense, Llama 4,
-Mistral 4 and glm4_moe_lite (DeepSeek's layout), and the language model of the multimodal Mistral 3, Qwen3-VL and
+Mistral 4 and glm4_moe_lite (DeepSeek's layout), DeepSeek-V3.2 (sparse attention), Qwen3-Next and Qwen3.5 (Gated DeltaNet
+linear attention), and the language model of the multimodal Mistral 3, Qwen3-VL and
 Kimi K2.5 checkpoints. The same rules as rooflm.specs.hf_readers: transformers' keys and defaults, checked against
 its parameter counts (tests/specs/test_hf_families.py)."""
 
@@ -162,6 +163,36 @@ def _deepseek_like(c: Config, name: str) -> ModelSpec:
     return model.model_copy(update={"model_type": model_type})
 
 
+def _deepseek_v32(c: Config, name: str) -> ModelSpec:
+    """DeepSeek-V3.2: DeepSeek-V3's layout (MLA, first_k_dense_replace dense layers, routed and shared experts with
+    the score-correction bias) and, on every layer, DeepSeek sparse attention: an indexer of index_n_heads ×
+    index_head_dim choosing the index_topk tokens each query attends to."""
+    c = _with_defaults(c, {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 64,
+                           "first_k_dense_replace": 3})  # DeepseekV32Config's defaults
+    if not c.opt_int("q_lora_rank"):
+        raise InvalidInputError(f"{c.where}: DeepSeek sparse attention's indexer reads the query latent; give "
+                                "'q_lora_rank'", field="model")
+    types = c.raw.get("layer_types")
+    if types is not None and (not isinstance(types, list) or set(types) != {"indexed_attention"}):
+        raise UnsupportedModelError(f"{c.where}: layer_types other than 'indexed_attention' are not modelled for "
+                                    f"deepseek_v32 ({show_value(types)})", field="model")
+    n = c.int("num_hidden_layers")
+    sparse = _mlp_layer_types(c, n) if c.raw.get("mlp_layer_types") is not None else None
+    raw = {**{k: v for k, v in c.raw.items() if k != "layer_types"}, "model_type": "deepseek_v3",
+           "topk_method": "noaux_tc", "moe_layer_freq": 1}
+    if sparse is not None:
+        first_dense = sparse.index(True) if True in sparse else n
+        if not all(sparse[first_dense:]):
+            raise UnsupportedModelError(f"{c.where}: dense layers after the first routed one are not modelled for "
+                                        "deepseek_v32", field="model")
+        raw["first_k_dense_replace"] = first_dense
+    model = FIRST_FAMILIES["deepseek_v3"](Config(raw, c.where), name)
+    attention = model.attention.model_copy(update={
+        "index_topk": c.int("index_topk"), "index_heads": c.int("index_n_heads"),
+        "index_head_dim": c.int("index_head_dim")})
+    return model.model_copy(update={"model_type": "deepseek_v32", "attention": attention})
+
+
 def _exaone4(c: Config, name: str) -> ModelSpec:
     """EXAONE 4.0: per-head q/k norms, a norm after each sub-layer (two per layer); sliding-window layers in the
     pattern sliding_window_pattern gives (4, or "LLLG": three local to one global), none without a sliding_window."""
@@ -299,5 +330,6 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
     "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
     "glm4_moe_lite": _deepseek_like, "qwen3_next": _qwen3_next,
+    "deepseek_v32": _deepseek_v32,
     "qwen3_5": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
 }

@@ -38,6 +38,17 @@ class CheckpointQuant(_Frozen):
     ignored: tuple[str, ...] = ()  # modules_to_not_convert / ignore / exclude_modules as written (first few)
 
 
+# The DSA indexer's key cache as DeepSeek's inference code keeps it (DeepSeek-V3.2-Exp inference/model.py, Indexer):
+# each key in fp8 (1 byte per element) with one fp32 scale per token (one block of 128 = index_head_dim elements).
+INDEX_KEY_BYTES = 1.0
+INDEX_SCALE_BYTES = 4.0
+
+
+def index_cache_bytes_per_token(dim: int) -> float:
+    """Bytes of the indexer's key cache per token and layer: dim fp8 elements and one fp32 scale."""
+    return dim * INDEX_KEY_BYTES + INDEX_SCALE_BYTES
+
+
 class AttentionSpec(_Frozen):
     """Self-attention of one layer. ``kind='mla'`` is DeepSeek's multi-head latent attention:
     the cache holds one compressed latent (kv_lora_rank) plus a shared RoPE key per token."""
@@ -60,6 +71,16 @@ class AttentionSpec(_Frozen):
     kv_lora_rank: int = 0
     qk_nope_head_dim: int = 0
     qk_rope_head_dim: int = 0
+    # DeepSeek sparse attention (DeepSeek-V3.2): a lightning indexer of index_heads × index_head_dim picks the
+    # index_topk cached tokens each query attends to; 0 = dense attention.
+    index_topk: int = Field(default=0, ge=0)
+    index_heads: int = Field(default=0, ge=0)
+    index_head_dim: int = Field(default=0, ge=0)
+
+    @property
+    def index_cache_bytes(self) -> float:
+        """DSA's indexer keys per token and layer, beside the attention's own cache (0 without DSA)."""
+        return index_cache_bytes_per_token(self.index_head_dim) if self.index_topk else 0.0
 
     @property
     def q_width(self) -> int:
@@ -76,6 +97,14 @@ class AttentionSpec(_Frozen):
             return self.kv_lora_rank + self.qk_rope_head_dim
         return self.num_kv_heads * (self.head_dim + self.v_head_dim)
 
+    def indexer_params(self, hidden: int) -> int:
+        """DSA's indexer: wq_b (q_lora_rank → heads × dim), wk (h → dim), its key LayerNorm (weight and bias) and
+        weights_proj (h → one weight per head)."""
+        if not self.index_topk:
+            return 0
+        d = self.index_head_dim
+        return self.q_lora_rank * self.index_heads * d + hidden * d + 2 * d + hidden * self.index_heads
+
     def params(self, hidden: int) -> int:
         h = hidden
         if self.kind == "mla":
@@ -83,7 +112,7 @@ class AttentionSpec(_Frozen):
                 else h * self.q_width
             kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank  # + its norm
             kv_b = self.kv_lora_rank * self.num_q_heads * (self.qk_nope_head_dim + self.v_head_dim)
-            return q + kv_a + kv_b + self.num_q_heads * self.v_head_dim * h
+            return q + kv_a + kv_b + self.num_q_heads * self.v_head_dim * h + self.indexer_params(hidden)
         n = h * (self.q_width + self.num_kv_heads * (self.head_dim + self.v_head_dim))
         n += self.num_q_heads * self.v_head_dim * h
         if self.output_gate:
@@ -287,7 +316,7 @@ class ModelSpec(_Frozen):
     def kv_bytes_per_token(self, bytes_per_element: float = 2.0, context: int | None = None) -> float:
         """KV cache of every layer for one token. With ``context``, the average per token of a
         sequence that long: sliding-window layers keep only their last W tokens."""
-        per_layer = self.attention.cache_width * bytes_per_element
+        per_layer = self.attention.cache_width * bytes_per_element + self.attention.index_cache_bytes
         if context is None:
             return self.attention_layers * per_layer
         kept = sum(g.count * min(context, g.sliding_window or context) for g in self.layers if not g.linear)
