@@ -77,6 +77,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # DeepSeek sparse attention: an indexer of 4 heads × 16 on every layer, the first layer dense.
     "deepseek_v32": {"model_type": "deepseek_v32", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
                      "index_head_dim": 16, "index_topk": 64},
+    # GLM-5: the indexer on layers 0 and 2 only; layer 1 reuses layer 0's selection.
+    "glm_moe_dsa": {"model_type": "glm_moe_dsa", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
+                    "index_head_dim": 16, "index_topk": 64, "indexer_types": ["full", "shared", "full"]},
+    "glm_moe_dsa-pattern": {"model_type": "glm_moe_dsa", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
+                            "index_head_dim": 16, "index_topk": 64, "index_topk_pattern": "FSS"},
     "qwen3_5": {"model_type": "qwen3_5", "tie_word_embeddings": False,
                 "text_config": {"model_type": "qwen3_5_text", **TINY, **IDS, "num_hidden_layers": 4, "head_dim": 16,
                                 "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
@@ -95,7 +100,8 @@ DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Co
             "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
             "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config",
             "qwen3_next": "Qwen3NextConfig", "qwen3_5_text": "Qwen3_5TextConfig",
-            "qwen3_5_moe_text": "Qwen3_5MoeTextConfig", "deepseek_v32": "DeepseekV32Config"}
+            "qwen3_5_moe_text": "Qwen3_5MoeTextConfig", "deepseek_v32": "DeepseekV32Config",
+            "glm_moe_dsa": "GlmMoeDsaConfig"}
 
 
 # Text-only models that transformers maps under image-text-to-text, not causal LM.

@@ -342,8 +342,8 @@ class GraphBuilder:
         """DSA's lightning indexer (DeepSeek-V3.2): its query from the query latent, one shared key per token with a
         LayerNorm, a weight per head; the new keys cached; every cached key scored, the top-k kept. Replicated over
         TP, as vLLM and SGLang run it; priced on the 16-bit roof (DeepSeek's kernel scores in fp8, faster still)."""
-        a, n, t, h = self.m.attention, self.m.attention_layers, step.tokens, self.m.hidden_size
-        if not a.index_topk:
+        a, n, t, h = self.m.attention, self.m.indexer_layers, step.tokens, self.m.hidden_size
+        if not a.index_topk or not n:
             return []
         hi, di, k = a.index_heads, a.index_head_dim, a.index_topk
         ops = [self.linear("indexer.wq_b", t, a.q_lora_rank, hi * di, n), self.linear("indexer.wk", t, h, di, n),

@@ -44,7 +44,8 @@ def kv_bytes_per_sequence(model: ModelSpec, quant: QuantScheme, context: Num, op
     width = a.cache_width if a.kind == "mla" else p.kv_heads_per_device(model) * (a.head_dim + a.v_head_dim)
     kept = sum(g.count * (context if g.sliding_window is None else np.minimum(context, g.sliding_window))
                for g in model.layers if not g.linear)
-    return kept * (width * quant.kv_bytes + a.index_cache_bytes) / p.pp  # + DSA's indexer keys, replicated
+    index = model.indexer_layers * context * a.index_cache_bytes  # DSA's indexer keys, replicated
+    return (kept * width * quant.kv_bytes + index) / p.pp
 
 
 def state_bytes_per_sequence(model: ModelSpec, options: Options = DEFAULT_OPTIONS) -> float:

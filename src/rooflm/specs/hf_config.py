@@ -29,7 +29,6 @@ CATALOG_FILE = MODELS_DIR / "catalog.toml"
 # Known to transformers but not modelled: say so plainly rather than mis-model them.
 NOT_YET = {
     "minimax": "lightning (linear) attention",
-    "glm_moe_dsa": "DeepSeek Sparse Attention's token selection",
     "deepseek_v4": "compressed sparse attention and hash-routed experts",
     "kimi_linear": "Kimi Delta Attention linear-attention layers",
     "nemotron_h": "Mamba-2 layers", "falcon_h1": "Mamba-2 layers", "granitemoehybrid": "Mamba-2 layers",

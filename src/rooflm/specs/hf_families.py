@@ -163,12 +163,38 @@ def _deepseek_like(c: Config, name: str) -> ModelSpec:
     return model.model_copy(update={"model_type": model_type})
 
 
+def _indexer_layers(c: Config, n: int) -> int:
+    """GLM-5 (glm_moe_dsa): the layers with their own indexer — "full" in indexer_types, or in index_topk_pattern
+    ("F"; "S" reuses the previous layer's selection), or by default every index_topk_freq-th layer from
+    index_skip_topk_offset on (all of them with the defaults), as GlmMoeDsaConfig derives them."""
+    types = c.raw.get("indexer_types")
+    if types is None and isinstance(c.raw.get("index_topk_pattern"), str):
+        types = [{"F": "full", "S": "shared"}.get(ch, ch) for ch in c.raw["index_topk_pattern"]]
+    elif types is None:
+        types = c.raw.get("index_topk_pattern")
+    if types is None:
+        freq, offset = c.int("index_topk_freq", 1), c.int("index_skip_topk_offset", 2, low=0)
+        return sum(max(i - offset + 1, 0) % freq == 0 for i in range(n))
+    if not isinstance(types, list) or len(types) != n or any(t not in ("full", "shared") for t in types):
+        raise InvalidInputError(f"{c.where}: 'indexer_types' must list 'full' or 'shared' for each of the {n} layers, "
+                                f"got {show_value(types)}", field="model")
+    return types.count("full")
+
+
+# DeepseekV32Config's and GlmMoeDsaConfig's defaults for the keys they add to DeepSeek-V3's.
+_DSA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "deepseek_v32": {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 64, "first_k_dense_replace": 3},
+    "glm_moe_dsa": {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 32, "first_k_dense_replace": 3,
+                    "q_lora_rank": 2048},
+}
+
+
 def _deepseek_v32(c: Config, name: str) -> ModelSpec:
-    """DeepSeek-V3.2: DeepSeek-V3's layout (MLA, first_k_dense_replace dense layers, routed and shared experts with
-    the score-correction bias) and, on every layer, DeepSeek sparse attention: an indexer of index_n_heads ×
-    index_head_dim choosing the index_topk tokens each query attends to."""
-    c = _with_defaults(c, {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 64,
-                           "first_k_dense_replace": 3})  # DeepseekV32Config's defaults
+    """DeepSeek-V3.2 and GLM-5 (glm_moe_dsa): DeepSeek-V3's layout (MLA, first_k_dense_replace dense layers, routed
+    and shared experts with the score-correction bias) and DeepSeek sparse attention: an indexer of index_n_heads ×
+    index_head_dim choosing the index_topk tokens each query attends to (on every layer, or GLM-5's "full" ones)."""
+    model_type = str(c.raw["model_type"])
+    c = _with_defaults(c, _DSA_DEFAULTS[model_type])
     if not c.opt_int("q_lora_rank"):
         raise InvalidInputError(f"{c.where}: DeepSeek sparse attention's indexer reads the query latent; give "
                                 "'q_lora_rank'", field="model")
@@ -184,13 +210,14 @@ def _deepseek_v32(c: Config, name: str) -> ModelSpec:
         first_dense = sparse.index(True) if True in sparse else n
         if not all(sparse[first_dense:]):
             raise UnsupportedModelError(f"{c.where}: dense layers after the first routed one are not modelled for "
-                                        "deepseek_v32", field="model")
+                                        f"{model_type}", field="model")
         raw["first_k_dense_replace"] = first_dense
     model = FIRST_FAMILIES["deepseek_v3"](Config(raw, c.where), name)
     attention = model.attention.model_copy(update={
         "index_topk": c.int("index_topk"), "index_heads": c.int("index_n_heads"),
         "index_head_dim": c.int("index_head_dim")})
-    return model.model_copy(update={"model_type": "deepseek_v32", "attention": attention})
+    indexers = n if model_type == "deepseek_v32" else _indexer_layers(c, n)
+    return model.model_copy(update={"model_type": model_type, "attention": attention, "indexer_layers": indexers})
 
 
 def _exaone4(c: Config, name: str) -> ModelSpec:
@@ -330,6 +357,6 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
     "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
     "glm4_moe_lite": _deepseek_like, "qwen3_next": _qwen3_next,
-    "deepseek_v32": _deepseek_v32,
+    "deepseek_v32": _deepseek_v32, "glm_moe_dsa": _deepseek_v32,
     "qwen3_5": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
 }

@@ -112,7 +112,7 @@ class AttentionSpec(_Frozen):
                 else h * self.q_width
             kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim) + self.kv_lora_rank  # + its norm
             kv_b = self.kv_lora_rank * self.num_q_heads * (self.qk_nope_head_dim + self.v_head_dim)
-            return q + kv_a + kv_b + self.num_q_heads * self.v_head_dim * h + self.indexer_params(hidden)
+            return q + kv_a + kv_b + self.num_q_heads * self.v_head_dim * h
         n = h * (self.q_width + self.num_kv_heads * (self.head_dim + self.v_head_dim))
         n += self.num_q_heads * self.v_head_dim * h
         if self.output_gate:
@@ -221,6 +221,9 @@ class ModelSpec(_Frozen):
     layers: list[LayerGroup]
     source: str = ""
     quantization: CheckpointQuant | None = None  # the checkpoint's quantization_config, if it has one
+    # DSA: the attention layers that run their own indexer (and keep its key cache); the others reuse the previous
+    # layer's selection (GLM-5's "shared" layers). 0 without DSA.
+    indexer_layers: int = Field(default=0, ge=0)
     mtp_layers: int = Field(default=0, ge=0)  # multi-token-prediction layers shipped with the checkpoint (--draft mtp)
 
     # Convenience views used throughout (and by reports).
@@ -277,7 +280,8 @@ class ModelSpec(_Frozen):
         embedding = self.vocab_size * h
         groups = {
             "embedding": embedding,
-            "attention": self.attention_layers * self.attention.params(h) + (
+            "attention": self.attention_layers * self.attention.params(h) + self.indexer_layers * (
+                self.attention.indexer_params(h)) + (
                 self.linear_layers * self.linear_attention.params(h) if self.linear_attention else 0),
             "mlp": n_dense * self.mlp.params(h) if self.mlp and n_dense else 0,
             "router": n_moe * moe.router_params(h) if moe else 0,
@@ -316,8 +320,9 @@ class ModelSpec(_Frozen):
     def kv_bytes_per_token(self, bytes_per_element: float = 2.0, context: int | None = None) -> float:
         """KV cache of every layer for one token. With ``context``, the average per token of a
         sequence that long: sliding-window layers keep only their last W tokens."""
-        per_layer = self.attention.cache_width * bytes_per_element + self.attention.index_cache_bytes
+        per_layer = self.attention.cache_width * bytes_per_element
+        index = self.indexer_layers * self.attention.index_cache_bytes  # DSA's indexer keys (full attention layers)
         if context is None:
-            return self.attention_layers * per_layer
+            return self.attention_layers * per_layer + index
         kept = sum(g.count * min(context, g.sliding_window or context) for g in self.layers if not g.linear)
-        return kept * per_layer / context
+        return kept * per_layer / context + index
