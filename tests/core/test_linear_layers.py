@@ -15,7 +15,7 @@ from rooflm.specs.hf_config import from_hf_config
 
 # 4 layers: 3 Gated DeltaNet (full_attention_interval 4) and 1 full attention of 2 KV heads × 16 (K and V);
 # linear layers with 2 key heads of 8 and 4 value heads of 16, a convolution of kernel 4.
-HYBRID = {"model_type": "qwen3_next", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 4,
+HYBRID = {"model_type": "qwen3_next", "hidden_size": 64, "num_hidden_layers": 4, "num_attention_heads": 8,
           "num_key_value_heads": 2, "head_dim": 16, "intermediate_size": 128, "vocab_size": 256,
           "max_position_embeddings": 65536, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
           "linear_key_head_dim": 8, "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4, "num_experts": 8,
@@ -69,7 +69,7 @@ def test_parameters_split_over_the_two_mixers() -> None:
 
 
 @pytest.mark.parametrize("phase", ["prefill", "decode", "e2e"])
-@pytest.mark.parametrize("tp", ["1", "2"])
+@pytest.mark.parametrize("tp", ["1", "8"])
 def test_cli_analyze_reports_the_state(config: str, phase: str, tp: str) -> None:
     result = CliRunner().invoke(app, ["analyze", "--model", config, "--hardware", "h100-sxm", "--phase", phase,
                                       "--batch", "2", "--prompt-len", "256", "--gen-len", "4", "--tp", tp, "--json"])

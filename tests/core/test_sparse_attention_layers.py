@@ -3,7 +3,14 @@ its whole key cache, and the cache keeps every token."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
 import rooflm
+from rooflm.cli import app
 from rooflm.specs.hf_config import from_hf_config
 
 # 3 layers of MLA (8 heads, latent 32 + RoPE key 8), DSA with 4 indexer heads of 16 and top-64.
@@ -55,3 +62,15 @@ def test_without_top_k_attention_grows() -> None:
     dense = model.model_copy(update={"attention": model.attention.model_copy(update={"index_topk": 0})})
     r = rooflm.analyze(dense, "h100-sxm", phase="decode", batch=2, context=4096)
     assert {o.name: o for o in r.operators}["attention_latent"].kv_bytes == 3 * 2 * 4096 * 40 * 2
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode", "e2e"])
+@pytest.mark.parametrize("tp", ["1", "8"])
+def test_cli_analyze_runs_sparse_attention(tmp_path: Path, phase: str, tp: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(DSA))
+    result = CliRunner().invoke(app, ["analyze", "--model", str(path), "--hardware", "h100-sxm", "--phase", phase,
+                                      "--batch", "2", "--prompt-len", "256", "--gen-len", "4", "--tp", tp, "--json"])
+    assert result.exit_code == 0, result.output
+    names = {o["name"].split("/")[-1] for o in json.loads(result.output)["operators"]}  # e2e: "decode/indexer"
+    assert "indexer" in names
