@@ -62,13 +62,46 @@ VARIANTS: dict[str, dict[str, Any]] = {
                      "text_config": {"model_type": "qwen3_vl_moe_text", **TINY, "tie_word_embeddings": False,
                                      "head_dim": 16, "moe_intermediate_size": 32, "num_experts": 8,
                                      "num_experts_per_tok": 2}},
+    # Gated DeltaNet on 3 of 4 layers (full_attention_interval), routed experts with a gated shared expert, and a
+    # dense MLP on the layer mlp_only_layers names.
+    "qwen3_next": {"model_type": "qwen3_next", **TINY, **IDS, "num_hidden_layers": 4, "head_dim": 16,
+                   "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+                   "linear_value_head_dim": 16, "linear_conv_kernel_dim": 4, "num_experts": 8,
+                   "num_experts_per_tok": 2, "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48,
+                   "mlp_only_layers": [0]},
+    "qwen3_next-layer-types-dense": {"model_type": "qwen3_next", **TINY, **IDS, "num_hidden_layers": 3,
+                                     "head_dim": 16, "num_experts": 0, "linear_num_key_heads": 2,
+                                     "linear_num_value_heads": 2, "linear_key_head_dim": 16,
+                                     "linear_value_head_dim": 16,
+                                     "layer_types": ["full_attention", "linear_attention", "linear_attention"]},
+    # DeepSeek sparse attention: an indexer of 4 heads × 16 on every layer, the first layer dense.
+    "deepseek_v32": {"model_type": "deepseek_v32", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
+                     "index_head_dim": 16, "index_topk": 64},
+    # GLM-5: the indexer on layers 0 and 2 only; layer 1 reuses layer 0's selection.
+    "glm_moe_dsa": {"model_type": "glm_moe_dsa", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
+                    "index_head_dim": 16, "index_topk": 64, "indexer_types": ["full", "shared", "full"]},
+    "glm_moe_dsa-pattern": {"model_type": "glm_moe_dsa", **MLA, "first_k_dense_replace": 1, "index_n_heads": 4,
+                            "index_head_dim": 16, "index_topk": 64, "index_topk_pattern": "FSS"},
+    "qwen3_5": {"model_type": "qwen3_5", "tie_word_embeddings": False,
+                "text_config": {"model_type": "qwen3_5_text", **TINY, **IDS, "num_hidden_layers": 4, "head_dim": 16,
+                                "linear_num_key_heads": 2, "linear_num_value_heads": 4, "linear_key_head_dim": 8,
+                                "linear_value_head_dim": 16}},
+    "qwen3_5_moe": {"model_type": "qwen3_5_moe", "tie_word_embeddings": False,
+                    "text_config": {"model_type": "qwen3_5_moe_text", **TINY, **IDS, "num_hidden_layers": 4,
+                                    "head_dim": 16, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                                    "linear_key_head_dim": 8, "linear_value_head_dim": 16, "num_experts": 8,
+                                    "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                                    "shared_expert_intermediate_size": 48}},
 }
 # transformers' default configs of the families (Hunyuan's cannot build a model without its rope settings).
 DEFAULTS = {"glm4": "Glm4Config", "glm4_moe": "Glm4MoeConfig", "olmo2": "Olmo2Config", "olmo3": "Olmo3Config",
             "seed_oss": "SeedOssConfig", "ernie4_5": "Ernie4_5Config", "ernie4_5_moe": "Ernie4_5_MoeConfig",
             "smollm3": "SmolLM3Config", "granite": "GraniteConfig", "exaone4": "Exaone4Config",
             "llama4_text": "Llama4TextConfig", "cohere": "CohereConfig", "cohere2": "Cohere2Config",
-            "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config"}
+            "granitemoe": "GraniteMoeConfig", "glm4_moe_lite": "Glm4MoeLiteConfig", "mistral4": "Mistral4Config",
+            "qwen3_next": "Qwen3NextConfig", "qwen3_5_text": "Qwen3_5TextConfig",
+            "qwen3_5_moe_text": "Qwen3_5MoeTextConfig", "deepseek_v32": "DeepseekV32Config",
+            "glm_moe_dsa": "GlmMoeDsaConfig"}
 
 
 # Text-only models that transformers maps under image-text-to-text, not causal LM.

@@ -72,8 +72,8 @@ def test_unsupported_architecture_is_refused_clearly() -> None:
     with pytest.raises(rooflm.UnsupportedModelError, match="lightning"):
         from_hf_config({**TINY, "model_type": "minimax"}, "t")
     # A hybrid's linear-attention or state-space layers would be mis-modelled as attention: named and refused.
-    with pytest.raises(rooflm.UnsupportedModelError, match=r"'qwen3_next' \(Gated DeltaNet"):
-        from_hf_config({**TINY, "model_type": "qwen3_next"}, "t")
+    with pytest.raises(rooflm.UnsupportedModelError, match=r"'kimi_linear' \(Kimi Delta Attention"):
+        from_hf_config({**TINY, "model_type": "kimi_linear"}, "t")
     with pytest.raises(rooflm.UnsupportedModelError, match="`rooflm models list` names all"):
         from_hf_config({**TINY, "model_type": "bert"}, "t")
     # A near miss is offered the families it may mean (the list of all of them is too long for one line).

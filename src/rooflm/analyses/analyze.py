@@ -152,6 +152,7 @@ def _optional(x: np.ndarray | None) -> float | None:
 def _memory_report(mem: MemoryUse) -> MemoryReport:
     total = _f(mem.total_bytes)
     return MemoryReport(weights_bytes=mem.weights_bytes, kv_cache_bytes=_f(mem.kv_cache_bytes),
+                        state_bytes=_f(mem.state_bytes),
                         activation_bytes=_f(mem.activation_bytes), total_bytes=total,
                         capacity_bytes=mem.capacity_bytes, fits=bool(_f(mem.fits)), max_batch=int(_f(mem.max_batch)),
                         shortfall_bytes=max(0.0, total - mem.capacity_bytes))

@@ -224,6 +224,20 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _context_note(model: ModelSpec) -> str:
+    """What the model's attention does with a longer context, where it is not the dense rule (the whole cache read
+    each step)."""
+    out = ""
+    if k := model.attention.index_topk:
+        out += (f"; DeepSeek sparse attention reads at most the top-{k} tokens its indexer selects per sequence, so "
+                f"decode attention no longer grows with context beyond the top-{k} (the indexer still reads every "
+                "cached key)")
+    if model.linear_layers:
+        out += (f"; its {model.linear_layers} linear-attention layers read one fixed state per sequence, the same "
+                "at any context")
+    return out
+
+
 def _regime(model: ModelSpec, hw: HardwareSpec, w: Workload, d: Deployment) -> tuple[Regime, Report]:
     r = _run(model, hw, w, d)
     ops = _focus(r, w.focus)
@@ -239,6 +253,8 @@ def _regime(model: ModelSpec, hw: HardwareSpec, w: Workload, d: Deployment) -> t
     agrees, note = _judge(w, ops, bound, level, ai, r.totals.ridge_intensity, hw, gap)
     if agrees is False:
         note = f"contradicts the rule of thumb ({w.rule_of_thumb}): {note}"
+    if w.phase == "decode" and w.focus == "step":
+        note += _context_note(model)
     now = focus_time if w.focus != "step" else r.totals.time_s
     bf16, int4 = _time_at(model, hw, w, "bf16", d), _time_at(model, hw, w, INT4_SCHEME, d)
     return Regime(name=w.name, workload=w.describe(), arithmetic_intensity=ai, ridge_intensity=r.totals.ridge_intensity,

@@ -96,6 +96,8 @@ class FitSuggestion(_Frozen):
 class MemoryReport(_Frozen):
     weights_bytes: float
     kv_cache_bytes: float
+    # The linear-attention layers' recurrent state of the batch (constant in the context), beside the KV cache.
+    state_bytes: float = 0.0
     activation_bytes: float
     total_bytes: float
     capacity_bytes: float

@@ -95,9 +95,11 @@ def analysis(r: Report) -> Group:
 
     m = r.memory
     sizes = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
+    short = overflow_text(*sizes, state=m.state_bytes)
     fits = Text("fits", style="green") if m.fits else Text(
-        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {overflow_text(*sizes)}", style="bold red")
-    mem = Text.assemble(f"{parts_text(*sizes)}: ", fits, f" · largest batch at this context: {m.max_batch}")
+        f"does not fit: {units.nbytes(m.shortfall_bytes)} short; {short}", style="bold red")
+    mem = Text.assemble(f"{parts_text(*sizes, state=m.state_bytes)}: ", fits,
+                        f" · largest batch at this context: {m.max_batch}")
     if suggestions := m.suggestion_lines(flag):
         mem.append("\nwould fit with: " + "; ".join(suggestions))
     # On a narrow terminal each operator's time, share and bound stay; its count and intensity go first.

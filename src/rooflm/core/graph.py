@@ -13,7 +13,7 @@ import numpy as np
 
 from rooflm.core.step import DEFAULT_OPTIONS, Options, Speculation, Step
 from rooflm.kinds import OpClass, OpKind
-from rooflm.ops import attention, comm, elementwise, gemm, moe
+from rooflm.ops import attention, comm, elementwise, gemm, linear_attention, moe, sparse_attention
 from rooflm.ops.cost import Cost, Num, Op, any_nonzero
 from rooflm.specs.dtypes import bytes_per_element
 from rooflm.specs.kernels import (
@@ -32,6 +32,8 @@ from rooflm.specs.quant_costs import QuantCosts
 # Routing a token: a softmax over the router's scores (exp, sum, divide) and the top-k selection's compares and
 # the renormalisation of the picked weights, about five operations per score (one per expert).
 TOPK_FLOPS_PER_SCORE = 5.0
+# The attention output gate (Qwen3-Next): a sigmoid (exp, add, divide) and a multiply per output element.
+OUTPUT_GATE_FLOPS = 4.0
 
 
 def moe_group_tokens(tokens: Num, parallel: Parallelism, replicas: Num | None = None) -> Num:
@@ -195,10 +197,14 @@ class GraphBuilder:
     def windows(self) -> dict[int | None, int]:
         out: dict[int | None, int] = {}
         for g in self.m.layers:
-            out[g.sliding_window] = out.get(g.sliding_window, 0) + g.count
+            if not g.linear:
+                out[g.sliding_window] = out.get(g.sliding_window, 0) + g.count
         return out
 
     def attention(self, step: Step) -> list[Op]:
+        return (self.self_attention(step) if self.m.attention_layers else []) + self.linear_attention(step)
+
+    def self_attention(self, step: Step) -> list[Op]:
         if step.prefill or np.all(np.asarray(step.q_len) == 1):
             return self._attention(step)
         # A verify step: q_len query rows per sequence against its cache. Priced as batch·q_len one-query rows whose
@@ -212,10 +218,11 @@ class GraphBuilder:
         return self.mla(step) if self.m.attention.kind == "mla" else self.gqa(step)
 
     def gqa(self, step: Step) -> list[Op]:
-        a, p, n, t = self.m.attention, self.p, self.m.num_layers, step.tokens
+        a, p, n, t = self.m.attention, self.p, self.m.attention_layers, step.tokens
         hq, hkv = a.num_q_heads // p.tp, p.kv_heads_per_device(self.m)
         d, dv, h = a.head_dim, a.v_head_dim, self.m.hidden_size
-        ops = [self.linear("qkv_proj", t, h, hq * d + hkv * (d + dv), n, a.qkv_bias)]
+        q_out = hq * d * (2 if a.output_gate else 1)  # the output gate is computed beside the queries
+        ops = [self.linear("qkv_proj", t, h, q_out + hkv * (d + dv), n, a.qkv_bias)]
         if a.qk_norm != "none":
             rows, width = (t * (hq + hkv), d) if a.qk_norm == "head" else (t, hq * d + hkv * d)
             ops.append(self.norm("qk_norm", rows, width, n))
@@ -233,8 +240,43 @@ class GraphBuilder:
                 cost = self.kv_dequant(attention.decode_attention(
                     step.batch, step.context, hq, hkv, d, dv, kv_bytes=self.q.kv_bytes, io_bytes=self.io, window=window))
                 ops.append(self.attention_op(name, count, cost, DECODE_ATTENTION))
+        if a.output_gate:
+            gate = Cost(flops=OUTPUT_GATE_FLOPS * t * hq * dv, activation_bytes=3.0 * t * hq * dv * self.io)
+            ops.append(self.op("output_gate", "elementwise", "other", n, gate))
         ops.append(self.linear("o_proj", t, hq * dv, h, n, a.o_bias))
         return ops
+
+    def linear_attention(self, step: Step) -> list[Op]:
+        """Gated DeltaNet layers: input projections, the short convolution, the recurrence over each sequence's state
+        (a chunked scan in prefill, one update per token in decode), the gated norm and the output projection.
+        Heads split over TP as attention heads do."""
+        spec, n = self.m.linear_attention, self.m.linear_layers
+        if spec is None or not n:
+            return []
+        t, h, tp = step.tokens, self.m.hidden_size, self.p.tp
+        hk, hv = -(-spec.num_k_heads // tp), -(-spec.num_v_heads // tp)
+        dk, dv = spec.head_k_dim, spec.head_v_dim
+        conv = 2 * hk * dk + hv * dv
+        state = self.state_bytes
+        ops = [self.linear("linear_attn.in_proj", t, h, conv + hv * dv + 2 * hv, n)]
+        ops.append(self.op("linear_attn.conv", "elementwise", "attention", n, linear_attention.short_conv(
+            step.batch, step.q_len, conv, spec.conv_kernel, state_bytes=state, io_bytes=self.io)))
+        if step.prefill:
+            cost = linear_attention.prefill_scan(step.batch, step.q_len, hv, hk, dk, dv, state_bytes=state,
+                                                 io_bytes=self.io)
+        else:  # a verify step's q_len tokens run through the recurrence in turn; the state is read and written once
+            rows = linear_attention.decode_step(step.tokens, hv, hk, dk, dv, state_bytes=state, io_bytes=self.io)
+            cost = replace(rows, kv_bytes=rows.kv_bytes / step.q_len)
+        ops.append(self.op("linear_attn.recurrence", "attention", "attention", n, cost))
+        ops.append(self.norm("linear_attn.gated_norm", t * hv, dv, n))
+        ops.append(self.linear("linear_attn.out_proj", t, hv * dv, h, n))
+        return ops
+
+    @property
+    def state_bytes(self) -> float:
+        """Bytes per element of the recurrent state: the model's dtype, as vLLM keeps it by default
+        (``mamba_ssm_cache_dtype`` "auto")."""
+        return self.io
 
     def attention_op(self, name: str, count: int, cost: Cost, family: str, q_len: Num = 0.0) -> Op:
         """An attention kernel of ``family``; a prefill one carries its query rows per sequence (the prompt or chunk),
@@ -251,7 +293,7 @@ class GraphBuilder:
     def mla(self, step: Step) -> list[Op]:
         """DeepSeek's multi-head latent attention. The down-projections (q_a, kv_a) are small and
         replicated across tensor-parallel devices; the latent cache is replicated too."""
-        a, p, n, t, h = self.m.attention, self.p, self.m.num_layers, step.tokens, self.m.hidden_size
+        a, p, n, t, h = self.m.attention, self.p, self.m.attention_layers, step.tokens, self.m.hidden_size
         heads = a.num_q_heads // p.tp
         nope, rope_d, dc, dv = a.qk_nope_head_dim, a.qk_rope_head_dim, a.kv_lora_rank, a.v_head_dim
         ops: list[Op] = []
@@ -265,21 +307,27 @@ class GraphBuilder:
         ops.append(self.op("rope", "elementwise", "other", n, rope))
         write = attention.kv_cache_write(t, dc + rope_d, kv_bytes=self.q.kv_bytes, io_bytes=self.io)
         ops.append(self.op("kv_cache_write", "memory", "attention", n, write))
+        ops += self.indexer(step)
+        # DSA: each query attends to the top-k tokens its indexer selects, at most top_k of them (a window of top_k
+        # in prefill: query i sees min(i + 1, top_k) tokens); the cache still holds the whole context.
+        top_k = a.index_topk or None
+        seen = step.context if top_k is None else np.minimum(step.context, top_k)
         if step.prefill:
             # Prefill up-projects the new tokens' latents to per-head K and V (compute-bound anyway).
             ops.append(self.linear("kv_b_proj", t, dc, heads * (nope + dv), n))
-            cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io)
+            cost = attention.prefill_attention(step.batch, step.q_len, heads, heads, nope + rope_d, dv, io_bytes=self.io,
+                                               window=top_k)
             ops.append(self.attention_op("attention", n, cost, self.prefill_attention_family(), step.q_len))
         elif self.o.mla_decode == "absorbed":
             ops.append(self.linear("q_absorb", t, nope, dc, n, instances=heads))
-            cost = self.kv_dequant(attention.mla_latent_decode(step.batch, step.context, heads, dc, rope_d,
+            cost = self.kv_dequant(attention.mla_latent_decode(step.batch, seen, heads, dc, rope_d,
                                                                kv_bytes=self.q.kv_bytes, io_bytes=self.io))
             ops.append(self.attention_op("attention_latent", n, cost, MLA_DECODE))
             ops.append(self.linear("v_absorb", t, dc, dv, n, instances=heads))
         else:
             # Naive: every step up-projects every cached latent to per-head K and V, then runs plain MHA
             # over them: the latent cache is read once, the K and V it expands to cross memory twice.
-            cached = step.batch * step.context
+            cached = step.batch * seen
             width = heads * (nope + dv)
             q = self.q.for_module("attention")
             up = Cost(flops=2.0 * cached * dc * width, weight_bytes=dc * width * q.weight_bytes_per_element(dc),
@@ -287,13 +335,31 @@ class GraphBuilder:
             # M is every cached token: the rows the tile model (rooflm.core.levels) and the GEMM's compute curve read.
             ops.append(replace(self.op("kv_b_proj_cache", "gemm", "attention", n, up, q.compute, (dc, width)),
                                module="attention", scheme=q.name, weight_dtype=q.weight, gemm_m=cached))
-            mha = attention.decode_attention(step.batch, step.context, heads, heads, nope + rope_d, dv,
+            mha = attention.decode_attention(step.batch, seen, heads, heads, nope + rope_d, dv,
                                              kv_bytes=self.io, io_bytes=self.io)
             ops.append(self.attention_op("attention", n, Cost(flops=mha.flops,
                                                               activation_bytes=mha.activation_bytes + mha.kv_bytes),
                                          DECODE_ATTENTION))
         ops.append(self.linear("o_proj", t, heads * dv, h, n))
         return ops
+
+    def indexer(self, step: Step) -> list[Op]:
+        """DSA's lightning indexer (DeepSeek-V3.2): its query from the query latent, one shared key per token with a
+        LayerNorm, a weight per head; the new keys cached; every cached key scored, the top-k kept. Replicated over
+        TP, as vLLM and SGLang run it; priced on the 16-bit roof (DeepSeek's kernel scores in fp8, faster still)."""
+        a, n, t, h = self.m.attention, self.m.indexer_layers, step.tokens, self.m.hidden_size
+        if not a.index_topk or not n:
+            return []
+        hi, di, k = a.index_heads, a.index_head_dim, a.index_topk
+        ops = [self.linear("indexer.wq_b", t, a.q_lora_rank, hi * di, n), self.linear("indexer.wk", t, h, di, n),
+               self.norm("indexer.k_norm", t, di, n), self.linear("indexer.weights_proj", t, h, hi, n),
+               self.op("indexer.cache_write", "memory", "attention", n,
+                       sparse_attention.index_cache_write(t, di, io_bytes=self.io))]
+        if step.prefill:
+            cost = sparse_attention.indexer_prefill(step.batch, step.q_len, hi, di, k, io_bytes=self.io)
+        else:
+            cost = sparse_attention.indexer_decode(step.tokens, step.context, hi, di, k, io_bytes=self.io)
+        return [*ops, self.op("indexer", "attention", "attention", n, cost)]
 
     # -- mixture of experts ---------------------------------------------------------------------------
     def moe_layer(self, step: Step, count: int) -> list[Op]:

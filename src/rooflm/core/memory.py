@@ -39,12 +39,25 @@ def weight_bytes(model: ModelSpec, quant: QuantScheme, options: Options = DEFAUL
 
 def kv_bytes_per_sequence(model: ModelSpec, quant: QuantScheme, context: Num, options: Options = DEFAULT_OPTIONS) -> Num:
     """One sequence's cache on one device: its stage's layers, sliding-window layers capped at W,
-    KV heads split over TP (replicated past the KV head count; MLA's latent is replicated)."""
+    KV heads split over TP (replicated past the KV head count; MLA's latent and DSA's indexer keys are replicated)."""
     p, a = options.parallel, model.attention
     width = a.cache_width if a.kind == "mla" else p.kv_heads_per_device(model) * (a.head_dim + a.v_head_dim)
     kept = sum(g.count * (context if g.sliding_window is None else np.minimum(context, g.sliding_window))
-               for g in model.layers)
-    return kept * width * quant.kv_bytes / p.pp
+               for g in model.layers if not g.linear)
+    index = model.indexer_layers * context * a.index_cache_bytes  # DSA's indexer keys, replicated
+    return (kept * width * quant.kv_bytes + index) / p.pp
+
+
+def state_bytes_per_sequence(model: ModelSpec, options: Options = DEFAULT_OPTIONS) -> float:
+    """One sequence's recurrent state on one device (linear-attention layers): every value head's d_k × d_v matrix
+    and the short convolution's last inputs, heads split over TP, in the model's dtype — the same at any context."""
+    spec, p = model.linear_attention, options.parallel
+    if spec is None or not model.linear_layers:
+        return 0.0
+    hk, hv = -(-spec.num_k_heads // p.tp), -(-spec.num_v_heads // p.tp)
+    conv = 2 * hk * spec.head_k_dim + hv * spec.head_v_dim
+    elements = hv * spec.head_k_dim * spec.head_v_dim + conv * (spec.conv_kernel - 1)
+    return model.linear_layers * elements * bytes_per_element(IO_DTYPE) / p.pp
 
 
 def activation_workspace(ops: list[Op]) -> np.ndarray:
@@ -64,10 +77,11 @@ class MemoryUse:
     activation_bytes: np.ndarray
     capacity_bytes: float
     max_batch: np.ndarray
+    state_bytes: np.ndarray | float = 0.0  # recurrent state of the linear-attention layers (beside the KV cache)
 
     @property
     def total_bytes(self) -> np.ndarray:
-        return self.weights_bytes + self.kv_cache_bytes + self.activation_bytes
+        return self.weights_bytes + self.kv_cache_bytes + self.state_bytes + self.activation_bytes
 
     @property
     def fits(self) -> np.ndarray:
@@ -84,6 +98,7 @@ def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Nu
     cap = hw.memory_capacity.value if capacity is None else capacity
     weights = weight_bytes(model, quant, options)
     kv_per_seq = kv_bytes_per_sequence(model, quant, max_context, options)
+    state_per_seq = state_bytes_per_sequence(model, options)
     draft = options.speculation.draft if options.speculation else None
     if draft is not None and not draft.mtp:  # a separate draft model is resident beside the target, with its own cache
         weights += weight_bytes(draft.model, draft.quant, draft.options)
@@ -91,21 +106,25 @@ def memory_use(model: ModelSpec, quant: QuantScheme, hw: HardwareSpec, batch: Nu
     act = activation_workspace(step_ops)
     act_per_seq = activation_workspace(step_ops_one_seq)
     free = cap - weights
-    max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + act_per_seq)) * dp, 0.0)
-    kv = options.parallel.replica_batch(batch) * kv_per_seq
-    return MemoryUse(weights, kv, act, cap, max_batch)
+    max_batch = np.where(free > 0, np.floor(free / (kv_per_seq + state_per_seq + act_per_seq)) * dp, 0.0)
+    seqs = options.parallel.replica_batch(batch)
+    state = np.asarray(seqs * state_per_seq, dtype=np.float64)
+    return MemoryUse(weights, seqs * kv_per_seq, act, cap, max_batch, state)
 
 
-def parts_text(weights: float, kv_cache: float, activations: float, capacity: float) -> str:
-    """Every part of the total, so the sum can be checked: 'weights … + KV cache … + activations … = … of …'."""
-    total = weights + kv_cache + activations
-    return (f"weights {units.nbytes(weights)} + KV cache {units.nbytes(kv_cache)} + activations "
+def parts_text(weights: float, kv_cache: float, activations: float, capacity: float, state: float = 0.0) -> str:
+    """Every part of the total, so the sum can be checked: 'weights … + KV cache … [+ recurrent state …] +
+    activations … = … of …' (the state only for models with linear-attention layers)."""
+    total = weights + kv_cache + state + activations
+    recurrent = f" + recurrent state {units.nbytes(state)}" if state else ""
+    return (f"weights {units.nbytes(weights)} + KV cache {units.nbytes(kv_cache)}{recurrent} + activations "
             f"{units.nbytes(activations)} = {units.nbytes(total)} of {units.nbytes(capacity)}")
 
 
-def overflow_text(weights: float, kv_cache: float, activations: float, capacity: float) -> str:
-    """The part that does not fit, in the order an engine allocates them (weights, then the KV cache, then the
-    activation workspace); empty when all fit."""
+def overflow_text(weights: float, kv_cache: float, activations: float, capacity: float, state: float = 0.0) -> str:
+    """The part that does not fit, in the order an engine allocates them (weights, then the KV cache with the
+    recurrent state beside it, then the activation workspace); empty when all fit."""
+    kv_cache += state
     if weights > capacity:
         return f"the weights alone exceed the {units.nbytes(capacity)}"
     if weights + kv_cache > capacity:

@@ -84,7 +84,7 @@ def _draft(draft: object, target: ModelSpec, scheme: QuantScheme, options: Optio
             raise InvalidInputError(f"{target.name} has no multi-token-prediction layers (its config.json sets no "
                                     "num_nextn_predict_layers); use a draft model instead", "draft")
         last = target.layers[-1]
-        layer = last.model_copy(update={"count": 1})
+        layer = last.model_copy(update={"count": 1, "linear": False})  # an MTP layer has full attention
         one = target.model_copy(update={"name": f"{target.name} MTP", "layers": [layer]})
         return Draft(one, scheme, replace(plain, parallel=options.parallel.model_copy(update={"pp": 1})), mtp=True)
     spec = load_model(draft)

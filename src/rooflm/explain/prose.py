@@ -301,9 +301,11 @@ def _markdown(e: Explanation) -> list[str]:
                   *comparison_lines(e.cpu_vs_gpu)]
     m = r.memory
     parts = (m.weights_bytes, m.kv_cache_bytes, m.activation_bytes, m.capacity_bytes)
-    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {overflow_text(*parts)}"
+    short = overflow_text(*parts, state=m.state_bytes)
+    verdict = "fits" if m.fits else f"**does not fit**, {units.nbytes(m.shortfall_bytes)} short: {short}"
     lines += ["", "## Memory", "",
-              f"Per device, {parts_text(*parts)}: {verdict}; the largest batch at this context is {m.max_batch}."]
+              f"Per device, {parts_text(*parts, state=m.state_bytes)}: {verdict}; the largest batch at this context "
+              f"is {m.max_batch}."]
     if suggestions := m.suggestion_lines(_flag):
         lines.append("It would fit with: " + "; ".join(f"`{s}`" for s in suggestions) + ".")
     return lines
@@ -340,6 +342,13 @@ def _why(e: Explanation) -> list[str]:
                        "kernels has a fixed cost (partial results per KV split and their merge, page-table walks) that "
                        "this little KV cannot hide. More sequences or longer contexts amortise it; `rooflm hardware "
                        "show` gives the fixed cost per device class.")
+        if any(o.name == "indexer" for o in r.operators):
+            out.append("- DeepSeek sparse attention: a lightning indexer scores every cached token and attention reads "
+                       "only the top-k it selects, so decode attention no longer grows with context beyond top-k; "
+                       "the indexer's own small key cache (one fp8 key per token) is what still does.")
+        if any(o.name == "linear_attn.recurrence" for o in r.operators):
+            out.append("- The linear-attention layers read and write one fixed state per sequence each step: their "
+                       "cost grows with the batch, not with the context.")
         if any(o.name == "attention_latent" for o in r.operators):
             out.append("- MLA caches one compressed latent per token shared by all heads, and the absorbed form "
                        f"attends in that latent space: {attn:.3g} FLOP/byte, far above GQA's query-per-KV-head ratio.")

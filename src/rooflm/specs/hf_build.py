@@ -10,7 +10,7 @@ from typing import Any, Literal
 from rooflm.errors import InvalidInputError
 from rooflm.specs.hf_fields import MAX_POSITIONS, Config, show_value
 from rooflm.specs.hf_quant import quantization
-from rooflm.specs.model import AttentionSpec, LayerGroup, MlpSpec, ModelSpec, MoeSpec
+from rooflm.specs.model import AttentionSpec, LayerGroup, LinearAttentionSpec, MlpSpec, ModelSpec, MoeSpec
 
 
 def gqa(c: Config, *, qkv_bias: bool, o_bias: bool, qk_norm: Literal["none", "head", "full"] = "none",
@@ -31,10 +31,13 @@ def gqa(c: Config, *, qkv_bias: bool, o_bias: bool, qk_norm: Literal["none", "he
                          rotary_dim=rotary, qkv_bias=qkv_bias, o_bias=o_bias, qk_norm=qk_norm, sinks=sinks)
 
 
-def groups(per_layer: Sequence[tuple[bool, int | None]]) -> list[LayerGroup]:
-    """Identical layers counted together (their order does not change a step's cost)."""
-    counts = Counter(per_layer)
-    return [LayerGroup(count=n, moe=moe, sliding_window=w) for (moe, w), n in sorted(counts.items(), key=str)]
+def groups(per_layer: Sequence[tuple[bool, int | None]], linear: list[bool] | None = None) -> list[LayerGroup]:
+    """Identical layers counted together (their order does not change a step's cost); ``linear`` marks the
+    linear-attention layers."""
+    marks = linear or [False] * len(per_layer)
+    counts = Counter((moe, w, lin) for (moe, w), lin in zip(per_layer, marks, strict=True))
+    return [LayerGroup(count=n, moe=moe, sliding_window=w, linear=lin)
+            for (moe, w, lin), n in sorted(counts.items(), key=str)]
 
 
 # RoPE scalings whose config.json keeps the pre-scaling length (in original_max_position_embeddings, or in
@@ -64,19 +67,21 @@ def max_positions(c: Config) -> int:
 
 
 def spec(c: Config, name: str, attention: AttentionSpec, per_layer: Sequence[tuple[bool, int | None]],
-          mlp: MlpSpec | None, moe: MoeSpec | None, *, norms_per_layer: int = 2) -> ModelSpec:
+          mlp: MlpSpec | None, moe: MoeSpec | None, *, norms_per_layer: int = 2,
+          linear: list[bool] | None = None, linear_attention: LinearAttentionSpec | None = None) -> ModelSpec:
     return ModelSpec(name=name, model_type=str(c.raw["model_type"]), hidden_size=c.int("hidden_size"),
                      vocab_size=c.int("vocab_size"), max_position_embeddings=max_positions(c),
                      tie_word_embeddings=c.flag("tie_word_embeddings"), norms_per_layer=norms_per_layer,
-                     attention=attention, mlp=mlp, moe=moe, layers=groups(per_layer), source=c.where,
+                     attention=attention, mlp=mlp, moe=moe, layers=groups(per_layer, linear), source=c.where,
+                     linear_attention=linear_attention,
                      quantization=quantization(c), mtp_layers=mtp_layers(c))
 
 
 def mtp_layers(c: Config) -> int:
     """Multi-token-prediction layers the checkpoint ships: DeepSeek-V3, GLM-4.5, Kimi K2 and MiMo name them
     ``num_nextn_predict_layers``; MiniMax-M2 has ``num_mtp_modules`` modules of ``mtp_transformer_layers`` each
-    (``use_mtp`` false turns them off)."""
-    nextn = c.int("num_nextn_predict_layers", 0, low=0)
+    (``use_mtp`` false turns them off); Qwen3-Next ``mtp_num_hidden_layers``."""
+    nextn = c.int("num_nextn_predict_layers", 0, low=0) or c.int("mtp_num_hidden_layers", 0, low=0)
     if nextn or not c.flag("use_mtp", True):
         return nextn
     return c.int("num_mtp_modules", 0, low=0) * c.int("mtp_transformer_layers", 1, low=0)

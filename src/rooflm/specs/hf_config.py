@@ -29,12 +29,8 @@ CATALOG_FILE = MODELS_DIR / "catalog.toml"
 # Known to transformers but not modelled: say so plainly rather than mis-model them.
 NOT_YET = {
     "minimax": "lightning (linear) attention",
-    "qwen3_next": "Gated DeltaNet linear-attention layers",
-    "qwen3_5": "Gated DeltaNet linear-attention layers", "qwen3_5_moe": "Gated DeltaNet linear-attention layers",
-    "glm_moe_dsa": "DeepSeek Sparse Attention's token selection",
     "deepseek_v4": "compressed sparse attention and hash-routed experts",
     "kimi_linear": "Kimi Delta Attention linear-attention layers",
-    "deepseek_v32": "DeepSeek Sparse Attention's token selection",
     "nemotron_h": "Mamba-2 layers", "falcon_h1": "Mamba-2 layers", "granitemoehybrid": "Mamba-2 layers",
     "jamba": "Mamba layers", "lfm2": "short-convolution layers",
     "gemma3n": "per-layer embeddings and AltUp",

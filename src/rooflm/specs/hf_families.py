@@ -1,6 +1,7 @@
 """config.json readers of the families added after the first: GLM-4 and GLM-4.5 (MoE), OLMo 2 and 3, Seed-OSS,
 ERNIE 4.5 (dense and MoE), SmolLM3, Granite (dense and MoE), Command R and A, EXAONE 4, Hunyuan dense, Llama 4,
-Mistral 4 and glm4_moe_lite (DeepSeek's layout), and the language model of the multimodal Mistral 3, Qwen3-VL and
+Mistral 4 and glm4_moe_lite (DeepSeek's layout), DeepSeek-V3.2 (sparse attention), Qwen3-Next and Qwen3.5 (Gated DeltaNet
+linear attention), and the language model of the multimodal Mistral 3, Qwen3-VL and
 Kimi K2.5 checkpoints. The same rules as rooflm.specs.hf_readers: transformers' keys and defaults, checked against
 its parameter counts (tests/specs/test_hf_families.py)."""
 
@@ -10,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rooflm.errors import InvalidInputError, UnsupportedModelError
-from rooflm.specs.hf_build import gqa, layer_types, layer_windows, moe_spec, spec
+from rooflm.specs.hf_build import gqa, layer_types, layer_windows, moe_spec, sparse_layers, spec
 from rooflm.specs.hf_fields import Config, show_value
 from rooflm.specs.hf_readers import READERS as FIRST_FAMILIES
-from rooflm.specs.model import MlpSpec, ModelSpec
+from rooflm.specs.model import LinearAttentionSpec, MlpSpec, ModelSpec
 
 
 def _with_defaults(c: Config, defaults: dict[str, Any]) -> Config:
@@ -162,6 +163,63 @@ def _deepseek_like(c: Config, name: str) -> ModelSpec:
     return model.model_copy(update={"model_type": model_type})
 
 
+def _indexer_layers(c: Config, n: int) -> int:
+    """GLM-5 (glm_moe_dsa): the layers with their own indexer — "full" in indexer_types, or in index_topk_pattern
+    ("F"; "S" reuses the previous layer's selection), or by default every index_topk_freq-th layer from
+    index_skip_topk_offset on (all of them with the defaults), as GlmMoeDsaConfig derives them."""
+    types = c.raw.get("indexer_types")
+    if types is None and isinstance(c.raw.get("index_topk_pattern"), str):
+        types = [{"F": "full", "S": "shared"}.get(ch, ch) for ch in c.raw["index_topk_pattern"]]
+    elif types is None:
+        types = c.raw.get("index_topk_pattern")
+    if types is None:
+        freq, offset = c.int("index_topk_freq", 1), c.int("index_skip_topk_offset", 2, low=0)
+        return sum(max(i - offset + 1, 0) % freq == 0 for i in range(n))
+    if not isinstance(types, list) or len(types) != n or any(t not in ("full", "shared") for t in types):
+        raise InvalidInputError(f"{c.where}: 'indexer_types' must list 'full' or 'shared' for each of the {n} layers, "
+                                f"got {show_value(types)}", field="model")
+    return types.count("full")
+
+
+# DeepseekV32Config's and GlmMoeDsaConfig's defaults for the keys they add to DeepSeek-V3's.
+_DSA_DEFAULTS: dict[str, dict[str, Any]] = {
+    "deepseek_v32": {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 64, "first_k_dense_replace": 3},
+    "glm_moe_dsa": {"index_topk": 2048, "index_head_dim": 128, "index_n_heads": 32, "first_k_dense_replace": 3,
+                    "q_lora_rank": 2048},
+}
+
+
+def _deepseek_v32(c: Config, name: str) -> ModelSpec:
+    """DeepSeek-V3.2 and GLM-5 (glm_moe_dsa): DeepSeek-V3's layout (MLA, first_k_dense_replace dense layers, routed
+    and shared experts with the score-correction bias) and DeepSeek sparse attention: an indexer of index_n_heads ×
+    index_head_dim choosing the index_topk tokens each query attends to (on every layer, or GLM-5's "full" ones)."""
+    model_type = str(c.raw["model_type"])
+    c = _with_defaults(c, _DSA_DEFAULTS[model_type])
+    if not c.opt_int("q_lora_rank"):
+        raise InvalidInputError(f"{c.where}: DeepSeek sparse attention's indexer reads the query latent; give "
+                                "'q_lora_rank'", field="model")
+    types = c.raw.get("layer_types")
+    if types is not None and (not isinstance(types, list) or set(types) != {"indexed_attention"}):
+        raise UnsupportedModelError(f"{c.where}: layer_types other than 'indexed_attention' are not modelled for "
+                                    f"deepseek_v32 ({show_value(types)})", field="model")
+    n = c.int("num_hidden_layers")
+    sparse = _mlp_layer_types(c, n) if c.raw.get("mlp_layer_types") is not None else None
+    raw = {**{k: v for k, v in c.raw.items() if k != "layer_types"}, "model_type": "deepseek_v3",
+           "topk_method": "noaux_tc", "moe_layer_freq": 1}
+    if sparse is not None:
+        first_dense = sparse.index(True) if True in sparse else n
+        if not all(sparse[first_dense:]):
+            raise UnsupportedModelError(f"{c.where}: dense layers after the first routed one are not modelled for "
+                                        f"{model_type}", field="model")
+        raw["first_k_dense_replace"] = first_dense
+    model = FIRST_FAMILIES["deepseek_v3"](Config(raw, c.where), name)
+    attention = model.attention.model_copy(update={
+        "index_topk": c.int("index_topk"), "index_heads": c.int("index_n_heads"),
+        "index_head_dim": c.int("index_head_dim")})
+    indexers = n if model_type == "deepseek_v32" else _indexer_layers(c, n)
+    return model.model_copy(update={"model_type": model_type, "attention": attention, "indexer_layers": indexers})
+
+
 def _exaone4(c: Config, name: str) -> ModelSpec:
     """EXAONE 4.0: per-head q/k norms, a norm after each sub-layer (two per layer); sliding-window layers in the
     pattern sliding_window_pattern gives (4, or "LLLG": three local to one global), none without a sliding_window."""
@@ -210,6 +268,56 @@ def _llama4(outer: Config, name: str) -> ModelSpec:
                 moe)
 
 
+_QWEN3_NEXT = {"head_dim": 256, "partial_rotary_factor": 0.25, "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128,
+               "linear_value_head_dim": 128, "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+               "shared_expert_intermediate_size": 512, "moe_intermediate_size": 512, "num_experts": 512,
+               "num_experts_per_tok": 10, "intermediate_size": 5632}  # Qwen3NextConfig's defaults
+
+
+def _qwen3_next(c: Config, name: str) -> ModelSpec:
+    """Qwen3-Next: Gated DeltaNet linear attention on the layers layer_types marks "linear_attention" (by default
+    three of every full_attention_interval = 4), gated full attention (q_proj also computes a sigmoid gate on the
+    output; per-head q/k norms) on the others; Qwen2-MoE's routed experts with one gated shared expert, dense MLPs
+    on mlp_only_layers."""
+    c = _with_defaults(c, _QWEN3_NEXT)
+    n = c.int("num_hidden_layers")
+    interval = c.int("full_attention_interval", 4)
+    default = ["linear_attention" if (i + 1) % interval else "full_attention" for i in range(n)]
+    types = layer_types(c, n, default, windowed="linear_attention")
+    linear = LinearAttentionSpec(num_k_heads=c.int("linear_num_key_heads"),
+                                 num_v_heads=c.int("linear_num_value_heads"),
+                                 head_k_dim=c.int("linear_key_head_dim"), head_v_dim=c.int("linear_value_head_dim"),
+                                 conv_kernel=c.int("linear_conv_kernel_dim"))
+    if linear.num_v_heads % linear.num_k_heads:
+        raise InvalidInputError(f"{c.where}: {linear.num_v_heads} linear value heads are not a multiple of "
+                                f"{linear.num_k_heads} key heads", field="model")
+    sparse = sparse_layers(c, n) if c.int("num_experts", 0, low=0) else [False] * n
+    expert = MlpSpec(intermediate_size=c.int("moe_intermediate_size"))
+    shared = MlpSpec(intermediate_size=c.int("shared_expert_intermediate_size"))
+    moe = moe_spec(c, "num_experts", expert, shared=shared, shared_gate=True) if any(sparse) else None
+    bias = c.flag("attention_bias")
+    attention = gqa(c, qkv_bias=bias, o_bias=bias, qk_norm="head").model_copy(update={"output_gate": True})
+    return spec(c, name, attention, [(s, None) for s in sparse], None if all(sparse) else _mlp(c), moe,
+                linear=[t == "linear_attention" for t in types], linear_attention=linear)
+
+
+# Qwen3_5TextConfig's and Qwen3_5MoeTextConfig's defaults where they differ from Qwen3NextConfig's; Qwen3.5's dense
+# models have an MLP on every layer, its MoE models experts on every layer (neither reads mlp_only_layers).
+_QWEN3_5 = {"qwen3_5": {"intermediate_size": 12288, "num_experts": 0},
+            "qwen3_5_moe": {"num_experts": 256, "num_experts_per_tok": 8}}
+
+
+def _qwen3_5(outer: Config, name: str) -> ModelSpec:
+    """Qwen3.5 (dense and MoE): Qwen3-Next's layers (Gated DeltaNet and gated attention; its in_proj split in four
+    holds the same weights); the multimodal checkpoint's language model is its text_config."""
+    model_type = str(outer.raw["model_type"])
+    family = model_type.removesuffix("_text")
+    c = _text_config(outer) if outer.section("text_config") is not None else outer
+    raw = {k: v for k, v in c.raw.items() if k not in ("mlp_only_layers", "decoder_sparse_step")}
+    model = _qwen3_next(_with_defaults(Config(raw, c.where), _QWEN3_5[family]), name)
+    return model.model_copy(update={"model_type": model_type})
+
+
 def _text_config(outer: Config) -> Config:
     """A multimodal checkpoint's language model: its text_config, with the outer quantization_config (and
     tie_word_embeddings, where only the outer config gives it: the language model's own setting comes first)."""
@@ -248,5 +356,7 @@ READERS: dict[str, Callable[[Config, str], ModelSpec]] = {
     "hunyuan_v1_dense": _llama_like, "exaone4": _exaone4, "llama4": _llama4, "llama4_text": _llama4,
     "mistral3": _multimodal, "qwen3_vl": _multimodal, "qwen3_vl_moe": _multimodal, "cohere": _cohere,
     "cohere2": _cohere, "granitemoe": _granitemoe, "kimi_k25": _multimodal, "mistral4": _deepseek_like,
-    "glm4_moe_lite": _deepseek_like,
+    "glm4_moe_lite": _deepseek_like, "qwen3_next": _qwen3_next,
+    "deepseek_v32": _deepseek_v32, "glm_moe_dsa": _deepseek_v32,
+    "qwen3_5": _qwen3_5, "qwen3_5_text": _qwen3_5, "qwen3_5_moe": _qwen3_5, "qwen3_5_moe_text": _qwen3_5,
 }
